@@ -1,0 +1,203 @@
+//! The `Endpoint` trait, `endpoint_fn`, `BoxEndpoint` and `Nop`.
+
+use std::fmt;
+use std::future::{Future, Ready, ready};
+use std::marker::PhantomData;
+use std::task::{Context as TaskContext, Poll};
+
+use tower::Service;
+
+use crate::{BoxError, Request};
+
+/// One RPC-shaped operation: a [`Request<Req>`] in, a response or a [`BoxError`] out.
+///
+/// `Endpoint` is only a name for a bound: every `tower::Service<Request<Req>, Error =
+/// BoxError>` is an endpoint, so tower's layers (timeout, retry, limits, balance...)
+/// and kit's apply to it unchanged. Write endpoints with [`endpoint_fn`] or as a
+/// `Service` by hand; box them with [`BoxEndpoint`] to store them in a struct.
+pub trait Endpoint<Req>: Service<Request<Req>, Error = BoxError> {}
+
+impl<S, Req> Endpoint<Req> for S where S: Service<Request<Req>, Error = BoxError> {}
+
+/// A type-erased endpoint that can be cloned and shared between threads.
+///
+/// ```
+/// use kit_endpoint::{endpoint_fn, BoxEndpoint, Request};
+/// use tower::ServiceExt;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let double: BoxEndpoint<i64, i64> =
+///     BoxEndpoint::new(endpoint_fn(|req: Request<i64>| async move { Ok(req.msg() * 2) }));
+/// assert_eq!(double.oneshot(Request::from_msg(21)).await.unwrap(), 42);
+/// # }
+/// ```
+pub type BoxEndpoint<Req, Resp> = tower::util::BoxCloneSyncService<Request<Req>, Resp, BoxError>;
+
+/// Makes an endpoint from an async function of a [`Request`].
+///
+/// The bounds pin the error type to [`BoxError`], so a closure's `?` converts any
+/// error and type inference needs no annotations beyond the request type.
+pub fn endpoint_fn<F, Req, Resp, Fut>(f: F) -> EndpointFn<F>
+where
+    F: FnMut(Request<Req>) -> Fut,
+    Fut: Future<Output = Result<Resp, BoxError>>,
+{
+    EndpointFn { f }
+}
+
+/// An endpoint made from a function by [`endpoint_fn`].
+#[derive(Clone, Copy)]
+pub struct EndpointFn<F> {
+    f: F,
+}
+
+impl<F> fmt::Debug for EndpointFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointFn")
+            .field("f", &std::any::type_name::<F>())
+            .finish()
+    }
+}
+
+impl<F, Req, Resp, Fut> Service<Request<Req>> for EndpointFn<F>
+where
+    F: FnMut(Request<Req>) -> Fut,
+    Fut: Future<Output = Result<Resp, BoxError>>,
+{
+    type Response = Resp;
+    type Error = BoxError;
+    type Future = Fut;
+
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Req>) -> Fut {
+        (self.f)(req)
+    }
+}
+
+/// An endpoint that does nothing and answers `Resp::default()`: a stand-in for tests
+/// of middlewares and wiring.
+pub struct Nop<Resp = ()> {
+    _resp: PhantomData<fn() -> Resp>,
+}
+
+impl<Resp> Nop<Resp> {
+    /// A new `Nop` endpoint.
+    pub fn new() -> Self {
+        Nop { _resp: PhantomData }
+    }
+}
+
+impl<Resp> Default for Nop<Resp> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<Resp> Clone for Nop<Resp> {
+    fn clone(&self) -> Self {
+        Self::new()
+    }
+}
+
+impl<Resp> fmt::Debug for Nop<Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Nop")
+    }
+}
+
+impl<Req, Resp: Default> Service<Request<Req>> for Nop<Resp> {
+    type Response = Resp;
+    type Error = BoxError;
+    type Future = Ready<Result<Resp, BoxError>>;
+
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<Req>) -> Self::Future {
+        ready(Ok(Resp::default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tower::{Layer, ServiceBuilder, ServiceExt};
+
+    /// A layer that records its name on the way in, to observe layer order.
+    #[derive(Clone)]
+    struct Trace {
+        name: &'static str,
+        log: Arc<Mutex<Vec<&'static str>>>,
+    }
+
+    impl<S> Layer<S> for Trace {
+        type Service = Traced<S>;
+        fn layer(&self, inner: S) -> Traced<S> {
+            Traced {
+                t: self.clone(),
+                inner,
+            }
+        }
+    }
+
+    #[derive(Clone)]
+    struct Traced<S> {
+        t: Trace,
+        inner: S,
+    }
+
+    impl<S, R> Service<R> for Traced<S>
+    where
+        S: Service<R>,
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = S::Future;
+        fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
+            self.inner.poll_ready(cx)
+        }
+        fn call(&mut self, req: R) -> S::Future {
+            self.t.log.lock().unwrap().push(self.t.name);
+            self.inner.call(req)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_layer_added_is_the_outermost() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let trace = |name| Trace {
+            name,
+            log: log.clone(),
+        };
+        let ep = ServiceBuilder::new()
+            .layer(trace("first"))
+            .layer(trace("second"))
+            .layer(trace("third"))
+            .service(Nop::<()>::new());
+        ep.oneshot(Request::from_msg(())).await.unwrap();
+        assert_eq!(*log.lock().unwrap(), ["first", "second", "third"]);
+    }
+
+    #[tokio::test]
+    async fn endpoint_fn_sees_the_context_and_boxes() {
+        let ep = endpoint_fn(|req: Request<&'static str>| async move {
+            let id = req.ctx().request_id().map(|id| id.to_string());
+            Ok::<_, BoxError>(format!("{} {:?}", req.msg(), id))
+        });
+        let boxed: BoxEndpoint<&'static str, String> = BoxEndpoint::new(ep);
+        let ctx = crate::Context::new().with_request_id(crate::RequestId::parse("r1").unwrap());
+        let out = boxed.clone().oneshot(Request::new(ctx, "hi")).await.unwrap();
+        assert_eq!(out, "hi Some(\"r1\")");
+    }
+
+    #[tokio::test]
+    async fn nop_answers_the_default() {
+        let out: u32 = Nop::new().oneshot(Request::from_msg("x")).await.unwrap();
+        assert_eq!(out, 0);
+    }
+}

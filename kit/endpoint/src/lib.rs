@@ -1,0 +1,90 @@
+//! Package endpoint defines the abstraction at the centre of kit: one RPC-shaped
+//! operation, a request in and a response or an error out.
+//!
+//! Start with [`Endpoint`] and [`endpoint_fn`]; wrap endpoints in middlewares, which
+//! are plain [`tower::Layer`]s; carry request-scoped data in a [`Context`].
+//!
+//! ```
+//! use kit_endpoint::{endpoint_fn, BoxError, Context, DeadlineLayer, Request, RequestId};
+//! use std::time::Duration;
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), BoxError> {
+//! // An endpoint: request in, response or error out.
+//! let sum = endpoint_fn(|req: Request<(i64, i64)>| async move {
+//!     let (a, b) = *req.msg();
+//!     a.checked_add(b).ok_or_else(|| BoxError::from("overflow"))
+//! });
+//!
+//! // Middlewares are tower layers. The first one added is the outermost: requests
+//! // meet the layers in the order they are written, responses in reverse.
+//! let sum = ServiceBuilder::new()
+//!     .layer(DeadlineLayer::with_default_timeout(Duration::from_secs(1)))
+//!     .service(sum);
+//!
+//! let ctx = Context::new().with_request_id(RequestId::generate());
+//! assert_eq!(sum.oneshot(Request::new(ctx, (1, 2))).await?, 3);
+//! # Ok(()) }
+//! ```
+//!
+//! # Middleware order
+//!
+//! kit has no `Chain` function of its own because [`tower::ServiceBuilder`] already
+//! is one, with go-kit's rule: **the first layer added is the outermost**. In
+//! `ServiceBuilder::new().layer(a).layer(b).service(e)`, a request goes through `a`,
+//! then `b`, then reaches `e`.
+//!
+//! # The request context, and why it is an explicit part of the request
+//!
+//! go-kit's endpoint is `func(ctx, request) (response, error)`: the context is an
+//! explicit argument. kit keeps that: an endpoint is a `Service<Request<T>>`, and
+//! [`Request<T>`] is a [`Context`] beside the message `T` (the shape tonic uses for
+//! gRPC metadata). The transport server builds the context from headers, every
+//! middleware can read and change it without knowing `T`, the endpoint passes it to
+//! the domain service (every service method takes `&Context`, as in go-kit), and
+//! kit's transport client writes it into the headers of outgoing calls.
+//!
+//! It carries a [`RequestId`], a deadline (a `tokio::time::Instant`, so tests can
+//! pause time; [`Context::remaining`] is the budget left), caller [`Metadata`], and
+//! typed `http::Extensions` for whatever a middleware wants to hand to later ones.
+//!
+//! The alternatives, and why they lost:
+//! - **Task-locals** (how `tracing` spans travel) cost no signature changes, but the
+//!   dependency is invisible: a function reads a context nobody can see it needs,
+//!   and the value silently disappears across a `tokio::spawn` or a channel.
+//!   Tests must also remember to set it up.
+//! - **`http::Request` extensions** would tie every endpoint to HTTP; kit's
+//!   endpoints are transport-agnostic (the in-memory transport and future ones
+//!   share them).
+//!
+//! What it costs: every endpoint and service method mentions the context, and a
+//! middleware that changes the message type must carry the context across
+//! ([`Request::map`] does). Cloning a context is a few reference-count bumps; the
+//! metadata is copied only when a clone changes it.
+//!
+//! # Errors
+//!
+//! Every endpoint fails with a [`BoxError`]. Middlewares fail with small named types
+//! ([`DeadlineExceeded`] here; `Limited`, `Open`... in other kit crates), found again
+//! with [`cause_ref`] / [`is_caused_by`] however deeply they were wrapped. A business
+//! error is not a failure of the call: it travels inside a successful response
+//! that implements [`Failer`].
+//!
+//! # Layout
+//! - `endpoint`: the [`Endpoint`] bound, [`endpoint_fn`], [`BoxEndpoint`], [`Nop`].
+//! - `context`: [`Context`], [`Request`], [`RequestId`], [`Metadata`].
+//! - `deadline`: [`Deadline`], the middleware that enforces the context's deadline.
+//! - `failer`: [`Failer`], business errors inside responses.
+//! - `error`: [`BoxError`], [`cause_ref`], [`is_caused_by`], [`DeadlineExceeded`].
+
+mod context;
+pub mod deadline;
+mod endpoint;
+mod error;
+mod failer;
+
+pub use context::{Context, InvalidMetadata, Metadata, Request, RequestId};
+pub use deadline::{Deadline, DeadlineLayer};
+pub use endpoint::{BoxEndpoint, Endpoint, EndpointFn, Nop, endpoint_fn};
+pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by};
+pub use failer::Failer;
