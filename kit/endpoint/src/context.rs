@@ -148,8 +148,7 @@ impl RequestId {
     pub fn parse(s: &str) -> Option<Self> {
         let valid = !s.is_empty()
             && s.len() <= Self::MAX_LEN
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
         valid.then(|| RequestId(Arc::from(s)))
     }
@@ -217,10 +216,7 @@ impl Metadata {
 
     /// The value for `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| &**k == key)
-            .map(|(_, v)| &**v)
+        self.0.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
     }
 
     /// Sets `key` to `value`, replacing an earlier value.
@@ -233,8 +229,7 @@ impl Metadata {
         {
             return Err(InvalidMetadata("key must be 1-64 characters of [a-z0-9-]"));
         }
-        if value.len() > Self::MAX_VALUE_LEN || !value.bytes().all(|b| (b' '..=b'~').contains(&b))
-        {
+        if value.len() > Self::MAX_VALUE_LEN || !value.bytes().all(|b| (b' '..=b'~').contains(&b)) {
             return Err(InvalidMetadata(
                 "value must be at most 1024 visible ASCII characters",
             ));

@@ -121,28 +121,41 @@ where
             (None, None) => None,
         };
         match deadline {
-            Some(d) if d <= Instant::now() => ResponseFuture::Expired,
-            Some(d) => ResponseFuture::Racing {
+            Some(d) if d <= Instant::now() => ResponseFuture::new(State::Expired),
+            Some(d) => ResponseFuture::new(State::Racing {
                 inner: self.inner.call(req),
                 sleep: sleep_until(d),
-            },
-            None => ResponseFuture::Unbounded {
+            }),
+            None => ResponseFuture::new(State::Unbounded {
                 inner: self.inner.call(req),
-            },
+            }),
         }
     }
 }
 
 pin_project! {
     /// The future returned by [`Deadline`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
     #[project = Proj]
-    pub enum ResponseFuture<F> {
-        /// The deadline had passed: answer at once.
+    enum State<F> {
+        // The deadline had passed: answer at once.
         Expired,
-        /// The inner call, raced against the deadline.
+        // The inner call, raced against the deadline.
         Racing { #[pin] inner: F, #[pin] sleep: Sleep },
-        /// No deadline: just the inner call.
+        // No deadline: just the inner call.
         Unbounded { #[pin] inner: F },
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    fn new(state: State<F>) -> Self {
+        ResponseFuture { state }
     }
 }
 
@@ -153,7 +166,7 @@ where
     type Output = Result<R, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        match self.project() {
+        match self.project().state.project() {
             Proj::Expired => Poll::Ready(Err(DeadlineExceeded::new().into())),
             Proj::Racing { inner, sleep } => {
                 if let Poll::Ready(out) = inner.poll(cx) {
@@ -194,7 +207,11 @@ mod tests {
         handle.allow(2);
 
         let ctx = Context::new().with_timeout(Duration::from_secs(1));
-        let fast = svc.ready().await.unwrap().call(Request::new(ctx.clone(), ()));
+        let fast = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(Request::new(ctx.clone(), ()));
         let (_, send) = handle.next_request().await.unwrap();
         send.send_response(7);
         assert_eq!(fast.await.unwrap(), 7);

@@ -191,7 +191,11 @@ mod tests {
         });
         let boxed: BoxEndpoint<&'static str, String> = BoxEndpoint::new(ep);
         let ctx = crate::Context::new().with_request_id(crate::RequestId::parse("r1").unwrap());
-        let out = boxed.clone().oneshot(Request::new(ctx, "hi")).await.unwrap();
+        let out = boxed
+            .clone()
+            .oneshot(Request::new(ctx, "hi"))
+            .await
+            .unwrap();
         assert_eq!(out, "hi Some(\"r1\")");
     }
 

@@ -1,0 +1,233 @@
+//! The HTTP client endpoint: encode -> HTTP -> decode.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Uri};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+use kit_endpoint::{BoxError, Context, DeadlineExceeded, Request, cause_ref};
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceExt};
+
+use crate::Body;
+use crate::body::{BoxBody, box_body, read_limited};
+use crate::context::context_to_headers;
+use crate::error::{PayloadTooLarge, UpstreamError};
+
+/// What a [`Client`] sends its requests through: a pooled HTTP connection client
+/// ([`pooled`]) or, in tests, a [`Router`](crate::Router) in the same process
+/// ([`memory::client`](crate::memory::client)).
+pub type HttpClient = BoxCloneSyncService<http::Request<Body>, http::Response<BoxBody>, BoxError>;
+
+/// The default limit on response bodies a client reads: 4 MiB.
+pub const DEFAULT_RESPONSE_LIMIT: usize = 4 * 1024 * 1024;
+
+/// An HTTP/1.1 client with a keep-alive connection pool (hyper-util's), to share
+/// between all the [`Client`] endpoints of a process. Cloning shares the pool.
+///
+/// Failures to connect or to read the answer become [`UpstreamError`]s.
+pub fn pooled() -> HttpClient {
+    let client = HyperClient::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(64)
+        .build_http::<Body>();
+    BoxCloneSyncService::new(
+        client
+            .map_response(|resp| resp.map(box_body))
+            .map_err(|e| BoxError::from(UpstreamError::unreachable(e))),
+    )
+}
+
+type EncodeFn<Req> = dyn Fn(&mut HeaderMap, Req) -> Result<Bytes, BoxError> + Send + Sync;
+type DecodeFn<Resp> = dyn Fn(&http::response::Parts, Bytes) -> Result<Resp, BoxError> + Send + Sync;
+type BeforeFn = dyn Fn(&Context, &mut http::request::Parts) + Send + Sync;
+
+/// An endpoint that calls a remote endpoint over HTTP, as go-kit's
+/// `transport/http.Client` does.
+///
+/// For each call:
+/// 1. if the context's deadline has passed, it fails with [`DeadlineExceeded`]
+///    and sends nothing;
+/// 2. the **encoder** writes the body (and may set headers);
+/// 3. the context goes into the headers: `x-request-id`, the remaining budget in
+///    `x-request-budget-ms`, metadata as `x-meta-*` (see
+///    [`context_to_headers`](crate::context_to_headers)); then every **before**
+///    hook may change the request;
+/// 4. the request is sent and the answer read (up to the response limit), all
+///    raced against the deadline;
+/// 5. the **decoder** turns the answer into the response, or into an error
+///    (business errors into a response that is a [`Failer`](kit_endpoint::Failer)).
+///
+/// ```no_run
+/// use kit_endpoint::{Context, Request};
+/// use kit_transport::{json, pooled, Client};
+/// use tower::ServiceExt;
+///
+/// #[derive(serde::Serialize)]
+/// struct SumRequest { a: i64, b: i64 }
+/// #[derive(serde::Deserialize)]
+/// struct SumResponse { v: i64 }
+///
+/// # async fn run() -> Result<(), kit_endpoint::BoxError> {
+/// let sum = Client::new(
+///     pooled(),
+///     http::Method::POST,
+///     "http://127.0.0.1:8081/sum".parse()?,
+///     json::encode_request,
+///     json::decode_response::<SumResponse>,
+/// );
+/// let ctx = Context::new().with_timeout(std::time::Duration::from_secs(1));
+/// let resp = sum.oneshot(Request::new(ctx, SumRequest { a: 1, b: 2 })).await?;
+/// assert_eq!(resp.v, 3);
+/// # Ok(()) }
+/// ```
+pub struct Client<Req, Resp> {
+    http: HttpClient,
+    shared: Arc<Shared<Req, Resp>>,
+}
+
+struct Shared<Req, Resp> {
+    method: Method,
+    uri: Uri,
+    encode: Arc<EncodeFn<Req>>,
+    decode: Arc<DecodeFn<Resp>>,
+    before: Vec<Arc<BeforeFn>>,
+    response_limit: usize,
+}
+
+impl<Req, Resp> Clone for Shared<Req, Resp> {
+    fn clone(&self) -> Self {
+        Shared {
+            method: self.method.clone(),
+            uri: self.uri.clone(),
+            encode: self.encode.clone(),
+            decode: self.decode.clone(),
+            before: self.before.clone(),
+            response_limit: self.response_limit,
+        }
+    }
+}
+
+impl<Req, Resp> Clone for Client<Req, Resp> {
+    fn clone(&self) -> Self {
+        Client {
+            http: self.http.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<Req, Resp> fmt::Debug for Client<Req, Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("method", &self.shared.method)
+            .field("uri", &self.shared.uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Req, Resp> Client<Req, Resp> {
+    /// A client endpoint that sends `method uri` through `http`.
+    pub fn new<En, De>(http: HttpClient, method: Method, uri: Uri, encode: En, decode: De) -> Self
+    where
+        En: Fn(&mut HeaderMap, Req) -> Result<Bytes, BoxError> + Send + Sync + 'static,
+        De: Fn(&http::response::Parts, Bytes) -> Result<Resp, BoxError> + Send + Sync + 'static,
+    {
+        Client {
+            http,
+            shared: Arc::new(Shared {
+                method,
+                uri,
+                encode: Arc::new(encode),
+                decode: Arc::new(decode),
+                before: Vec::new(),
+                response_limit: DEFAULT_RESPONSE_LIMIT,
+            }),
+        }
+    }
+
+    /// Adds a hook that may change every outgoing request after the context was
+    /// written into it (go-kit's `ClientBefore`).
+    pub fn before(
+        mut self,
+        f: impl Fn(&Context, &mut http::request::Parts) + Send + Sync + 'static,
+    ) -> Self {
+        Arc::make_mut(&mut self.shared).before.push(Arc::new(f));
+        self
+    }
+
+    /// Sets the largest response body read, in bytes (default 4 MiB).
+    pub fn response_limit(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.shared).response_limit = bytes;
+        self
+    }
+}
+
+impl<Req, Resp> Service<Request<Req>> for Client<Req, Resp>
+where
+    Req: Send + 'static,
+    Resp: Send + 'static,
+{
+    type Response = Resp;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Resp, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        // The HTTP client's readiness is awaited per call, inside the future.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Req>) -> Self::Future {
+        let http = self.http.clone();
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let (ctx, msg) = req.into_parts();
+            if ctx.is_expired() {
+                return Err(DeadlineExceeded::new().into());
+            }
+            let (mut parts, ()) = http::Request::new(()).into_parts();
+            parts.method = shared.method.clone();
+            parts.uri = shared.uri.clone();
+            let body = (shared.encode)(&mut parts.headers, msg)?;
+            context_to_headers(&ctx, &mut parts.headers);
+            for before in &shared.before {
+                before(&ctx, &mut parts);
+            }
+            let request = http::Request::from_parts(parts, Body::from(body));
+
+            let exchange = exchange(http, request, &shared);
+            match ctx.deadline() {
+                Some(deadline) => tokio::time::timeout_at(deadline, exchange)
+                    .await
+                    .map_err(|_| DeadlineExceeded::new())?,
+                None => exchange.await,
+            }
+        })
+    }
+}
+
+/// Sends the request and decodes the answer.
+async fn exchange<Req, Resp>(
+    http: HttpClient,
+    request: http::Request<Body>,
+    shared: &Shared<Req, Resp>,
+) -> Result<Resp, BoxError> {
+    let (parts, body) = http.oneshot(request).await?.into_parts();
+    let bytes = match read_limited(&parts.headers, body, shared.response_limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let err = match cause_ref::<PayloadTooLarge>(&*e) {
+                Some(too_large) => UpstreamError::unreachable(*too_large),
+                None => UpstreamError::unreachable(e),
+            };
+            return Err(err.into());
+        }
+    };
+    (shared.decode)(&parts, bytes)
+}

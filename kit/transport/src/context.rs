@@ -1,0 +1,122 @@
+//! The request context on the wire: which headers carry it, read and written here only.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use kit_endpoint::{Context, RequestId};
+use tokio::time::Instant;
+
+/// Carries the [`RequestId`] in both directions.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Carries the caller's remaining time budget, in whole milliseconds.
+///
+/// The client writes the time left before its deadline when it sends the request;
+/// the server sets its deadline that far from when it received the request. Time
+/// spent on the way (and the rounding down) comes off the budget, so each hop of
+/// a call chain sees a smaller budget than its caller had.
+pub const BUDGET_MS: HeaderName = HeaderName::from_static("x-request-budget-ms");
+
+/// Prefix of the headers that carry caller [`Metadata`](kit_endpoint::Metadata):
+/// metadata `tenant=acme` travels as `x-meta-tenant: acme`.
+pub const METADATA_PREFIX: &str = "x-meta-";
+
+/// The largest budget accepted from a caller (one day); larger values are clamped.
+const MAX_BUDGET_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Builds the server-side context of an incoming request from its headers.
+///
+/// - The request ID comes from `x-request-id` when it is valid
+///   ([`RequestId::parse`]); otherwise a new one is generated.
+/// - The deadline is `x-request-budget-ms` from now; without the header (or with an
+///   unreadable one) it is `default_budget` from now, or none.
+/// - Every `x-meta-*` header that is valid metadata becomes a metadata pair.
+pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration>) -> Context {
+    let mut ctx = Context::new();
+    let id = headers
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(RequestId::parse)
+        .unwrap_or_else(RequestId::generate);
+    ctx.set_request_id(id);
+
+    let budget = headers
+        .get(&BUDGET_MS)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(|ms| Duration::from_millis(ms.min(MAX_BUDGET_MS)))
+        .or(default_budget);
+    if let Some(budget) = budget {
+        ctx.set_deadline(Instant::now() + budget);
+    }
+
+    for (name, value) in headers {
+        if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
+            if let Ok(value) = value.to_str() {
+                // Invalid pairs are dropped, not fatal: metadata is best effort.
+                let _ = ctx.metadata_mut().insert(key, value);
+            }
+        }
+    }
+    ctx
+}
+
+/// Writes the context into the headers of an outgoing request: request ID,
+/// remaining budget (rounded down to whole milliseconds) and metadata.
+pub fn context_to_headers(ctx: &Context, headers: &mut HeaderMap) {
+    if let Some(id) = ctx.request_id() {
+        if let Ok(v) = HeaderValue::from_str(id.as_str()) {
+            headers.insert(REQUEST_ID, v);
+        }
+    }
+    if let Some(remaining) = ctx.remaining() {
+        let ms = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX);
+        headers.insert(BUDGET_MS, HeaderValue::from(ms));
+    }
+    for (key, value) in ctx.metadata().iter() {
+        let name = HeaderName::try_from(format!("{METADATA_PREFIX}{key}"));
+        if let (Ok(name), Ok(value)) = (name, HeaderValue::from_str(value)) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_context_survives_a_round_trip_through_headers_minus_elapsed_time() {
+        let mut ctx = Context::new()
+            .with_request_id(RequestId::parse("abc").unwrap())
+            .with_timeout(Duration::from_millis(1500));
+        ctx.metadata_mut().insert("tenant", "acme").unwrap();
+        tokio::time::advance(Duration::from_millis(200)).await;
+
+        let mut headers = HeaderMap::new();
+        context_to_headers(&ctx, &mut headers);
+        assert_eq!(headers[&BUDGET_MS], "1300");
+        assert_eq!(headers["x-meta-tenant"], "acme");
+
+        let back = context_from_headers(&headers, None);
+        assert_eq!(back.request_id().unwrap().as_str(), "abc");
+        assert_eq!(back.remaining(), Some(Duration::from_millis(1300)));
+        assert_eq!(back.metadata().get("tenant"), Some("acme"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bad_headers_are_replaced_or_ignored() {
+        let mut headers = HeaderMap::new();
+        headers.insert(REQUEST_ID, HeaderValue::from_static("has space"));
+        headers.insert(BUDGET_MS, HeaderValue::from_static("soon"));
+        let ctx = context_from_headers(&headers, Some(Duration::from_secs(5)));
+        let id = ctx.request_id().unwrap().as_str();
+        assert_ne!(id, "has space");
+        assert_eq!(id.len(), 32);
+        assert_eq!(ctx.remaining(), Some(Duration::from_secs(5)));
+
+        headers.insert(BUDGET_MS, HeaderValue::from_static("99999999999999"));
+        let ctx = context_from_headers(&headers, None);
+        assert_eq!(ctx.remaining(), Some(Duration::from_millis(MAX_BUDGET_MS)));
+    }
+}

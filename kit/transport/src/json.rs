@@ -1,0 +1,155 @@
+//! Ready-made JSON decoders and encoders (serde), for servers and clients.
+//!
+//! Server side: [`decode_request`] and [`encode_response`]. Client side:
+//! [`encode_request`] and [`decode_response`].
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, header};
+use kit_endpoint::{BoxError, Context};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Body;
+use crate::error::{BadRequest, UnsupportedMediaType, UpstreamError};
+
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// Whether `headers` declare a JSON body: `application/json`, with or without
+/// parameters such as `charset=utf-8`, or a `+json` suffix type.
+pub fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    let Some((kind, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (sub.eq_ignore_ascii_case("json") || sub.to_ascii_lowercase().ends_with("+json"))
+}
+
+/// Decodes a JSON request body into `T`.
+///
+/// Fails with [`UnsupportedMediaType`] (415) when the `content-type` is not JSON,
+/// and with [`BadRequest`] (400) naming the problem (syntax error, wrong type,
+/// missing field, with line and column) when the body does not decode.
+pub fn decode_request<T: DeserializeOwned>(
+    parts: &http::request::Parts,
+    body: Bytes,
+) -> Result<T, BoxError> {
+    if !is_json(&parts.headers) {
+        return Err(
+            UnsupportedMediaType::new(match parts.headers.get(header::CONTENT_TYPE) {
+                None => "missing content-type: expected application/json".to_owned(),
+                Some(ct) => format!(
+                    "unsupported content-type {:?}: expected application/json",
+                    String::from_utf8_lossy(ct.as_bytes())
+                ),
+            })
+            .into(),
+        );
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| BadRequest::new(format!("invalid JSON body: {e}")).into())
+}
+
+/// Encodes a response as a `200 OK` JSON body.
+pub fn encode_response<T: Serialize>(
+    _ctx: &Context,
+    resp: T,
+) -> Result<http::Response<Body>, BoxError> {
+    let body = serde_json::to_vec(&resp)?;
+    let mut out = http::Response::new(Body::from(body));
+    out.headers_mut()
+        .insert(header::CONTENT_TYPE, APPLICATION_JSON);
+    Ok(out)
+}
+
+/// Encodes a request as a JSON body, setting `content-type`.
+pub fn encode_request<T: Serialize>(headers: &mut HeaderMap, req: T) -> Result<Bytes, BoxError> {
+    headers.insert(header::CONTENT_TYPE, APPLICATION_JSON);
+    Ok(serde_json::to_vec(&req)?.into())
+}
+
+/// Decodes a JSON response body into `T` when the status is a success.
+///
+/// Any other status fails with an [`UpstreamError`] carrying the status and the
+/// `error` message of a kit JSON error body (or the raw body if it is not one).
+/// Clients that expect business errors check for their statuses first (see
+/// [`error_message`]) and call this for the rest.
+pub fn decode_response<T: DeserializeOwned>(
+    parts: &http::response::Parts,
+    body: Bytes,
+) -> Result<T, BoxError> {
+    if !parts.status.is_success() {
+        return Err(UpstreamError::status(parts.status, error_message(&body)).into());
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        UpstreamError::status(parts.status, format!("undecodable response body: {e}")).into()
+    })
+}
+
+/// The message of a kit JSON error body `{"error": "..."}`, or the body itself
+/// (lossily decoded, at most 256 bytes) when it is not one.
+pub fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        error: String,
+    }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => e.error,
+        Err(_) => String::from_utf8_lossy(&body[..body.len().min(256)]).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(ct: Option<&'static str>) -> http::request::Parts {
+        let mut b = http::Request::builder();
+        if let Some(ct) = ct {
+            b = b.header(header::CONTENT_TYPE, ct);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn json_content_types() {
+        for ok in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/vnd.kit+json",
+        ] {
+            assert!(is_json(&parts(Some(ok)).headers), "{ok}");
+        }
+        for bad in ["text/plain", "application/jsonx", "json", ""] {
+            assert!(!is_json(&parts(Some(bad)).headers), "{bad}");
+        }
+    }
+
+    #[test]
+    fn decode_errors_name_the_problem() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Sum {
+            a: i64,
+            b: i64,
+        }
+        let err = decode_request::<Sum>(&parts(None), Bytes::new()).unwrap_err();
+        assert!(err.is::<UnsupportedMediaType>());
+        assert!(err.to_string().contains("missing content-type"));
+
+        let json = parts(Some("application/json"));
+        let err = decode_request::<Sum>(&json, Bytes::from_static(b"{\"a\": \"x\", \"b\": 1}"))
+            .unwrap_err();
+        assert!(err.is::<BadRequest>());
+        assert!(err.to_string().contains("invalid type: string"), "{err}");
+
+        let err = decode_request::<Sum>(&json, Bytes::from_static(b"{\"a\": 1")).unwrap_err();
+        assert!(err.to_string().contains("EOF"), "{err}");
+    }
+}

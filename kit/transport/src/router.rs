@@ -1,0 +1,157 @@
+//! Several endpoints on one listener, routed by method and path.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+use http_body::Body as HttpBody;
+use kit_endpoint::BoxError;
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceExt};
+
+use crate::Body;
+use crate::body::{BoxBody, box_body};
+use crate::error::json_error;
+
+type Route = BoxCloneSyncService<http::Request<BoxBody>, http::Response<Body>, Infallible>;
+
+/// Routes requests to services by exact path and method.
+///
+/// An unknown path is answered `404 Not Found`, a known path with another method
+/// `405 Method Not Allowed` with an `Allow` header; both with a JSON error body.
+/// `Router` accepts any request body type, so the same router serves sockets
+/// ([`serve`](crate::serve)), the in-memory transport ([`memory`](crate::memory))
+/// and tests.
+///
+/// ```
+/// use kit_transport::Router;
+/// use http::Method;
+/// use tower::ServiceExt;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let health = tower::service_fn(|_req: http::Request<kit_transport::BoxBody>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(kit_transport::Body::from("ok")))
+/// });
+/// let router = Router::new().route(Method::GET, "/health", health);
+///
+/// let get = http::Request::get("/health").body(kit_transport::Body::default()).unwrap();
+/// assert_eq!(router.clone().oneshot(get).await.unwrap().status(), 200);
+/// let post = http::Request::post("/health").body(kit_transport::Body::default()).unwrap();
+/// let resp = router.clone().oneshot(post).await.unwrap();
+/// assert_eq!(resp.status(), 405);
+/// assert_eq!(resp.headers()["allow"], "GET");
+/// let unknown = http::Request::get("/nope").body(kit_transport::Body::default()).unwrap();
+/// assert_eq!(router.oneshot(unknown).await.unwrap().status(), 404);
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct Router {
+    routes: Arc<HashMap<String, PathRoutes>>,
+}
+
+#[derive(Clone, Default)]
+struct PathRoutes {
+    methods: Vec<(Method, Route)>,
+    /// The `Allow` header for a 405 on this path, computed once.
+    allow: Option<HeaderValue>,
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut routes: Vec<String> = self
+            .routes
+            .iter()
+            .flat_map(|(path, r)| r.methods.iter().map(move |(m, _)| format!("{m} {path}")))
+            .collect();
+        routes.sort();
+        f.debug_struct("Router").field("routes", &routes).finish()
+    }
+}
+
+impl Router {
+    /// An empty router: every request is a 404.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Routes `method path` to `service`, replacing an earlier route for the same pair.
+    pub fn route<S>(mut self, method: Method, path: &str, service: S) -> Self
+    where
+        S: Service<http::Request<BoxBody>, Response = http::Response<Body>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let routes = Arc::make_mut(&mut self.routes);
+        let entry = routes.entry(path.to_owned()).or_default();
+        entry.methods.retain(|(m, _)| *m != method);
+        entry
+            .methods
+            .push((method, BoxCloneSyncService::new(service)));
+        let allow = entry
+            .methods
+            .iter()
+            .map(|(m, _)| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        entry.allow = HeaderValue::from_str(&allow).ok();
+        self
+    }
+
+    /// Adds every route of `other` to this router.
+    pub fn merge(mut self, other: Router) -> Self {
+        for (path, routes) in other.routes.iter() {
+            for (method, svc) in &routes.methods {
+                self = self.route(method.clone(), path, svc.clone());
+            }
+        }
+        self
+    }
+}
+
+impl<B> Service<http::Request<B>> for Router
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let Some(path) = self.routes.get(req.uri().path()) else {
+            let msg = format!("no route for path {}", req.uri().path());
+            return Box::pin(std::future::ready(Ok(json_error(
+                StatusCode::NOT_FOUND,
+                &msg,
+            ))));
+        };
+        match path.methods.iter().find(|(m, _)| m == req.method()) {
+            Some((_, svc)) => Box::pin(svc.clone().oneshot(req.map(box_body))),
+            None => {
+                let msg = format!(
+                    "method {} not allowed for path {}",
+                    req.method(),
+                    req.uri().path()
+                );
+                let mut resp = json_error(StatusCode::METHOD_NOT_ALLOWED, &msg);
+                if let Some(allow) = &path.allow {
+                    resp.headers_mut().insert(header::ALLOW, allow.clone());
+                }
+                Box::pin(std::future::ready(Ok(resp)))
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Serving a service on a TCP listener, with graceful shutdown.
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::Body as HttpBody;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use kit_endpoint::BoxError;
+use tokio::net::TcpListener;
+use tower::Service;
+
+/// How [`serve_with`] treats connections.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServeConfig {
+    /// A client that has not sent complete request headers this long after the
+    /// connection opened (or after the previous response, on a kept-alive
+    /// connection) is disconnected. Default: 10 s.
+    pub header_read_timeout: Duration,
+    /// The most bytes of request line and headers buffered per connection; a
+    /// request whose headers are larger is refused (`431`). Default: 16 KiB
+    /// (hyper does not accept less than 8 KiB).
+    pub max_header_bytes: usize,
+    /// The most headers in one request; more are refused (`431`). Default: 64.
+    pub max_headers: usize,
+    /// How long a graceful shutdown waits for in-flight requests before giving up
+    /// on them. Default: 30 s.
+    pub grace_period: Duration,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
+            grace_period: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Sets [`ServeConfig::header_read_timeout`].
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ServeConfig::grace_period`].
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace_period = grace;
+        self
+    }
+}
+
+/// Serves `service` on `listener` with the default [`ServeConfig`] until
+/// `shutdown` completes, then shuts down gracefully (see [`serve_with`]).
+pub async fn serve<S, B>(
+    listener: TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    S: Service<http::Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    serve_with(listener, service, ServeConfig::default(), shutdown).await
+}
+
+/// Serves `service` on `listener` over HTTP/1.1 until `shutdown` completes.
+///
+/// Then it stops accepting connections, lets every in-flight request finish
+/// (closing each connection after its current response), and returns once all
+/// connections are closed or the grace period is over. Pass [`shutdown_signal()`]
+/// to stop on SIGTERM or ctrl-c.
+///
+/// ```no_run
+/// # async fn run(router: kit_transport::Router) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// kit_transport::serve(listener, router, kit_transport::shutdown_signal()).await
+/// # }
+/// ```
+pub async fn serve_with<S, B>(
+    listener: TcpListener,
+    service: S,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    S: Service<http::Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(config.max_header_bytes.max(8192))
+        .max_headers(config.max_headers);
+
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _peer)) => stream,
+                    Err(e) if is_connection_error(&e) => continue,
+                    Err(_) => {
+                        // Out of file descriptors or similar: back off instead of spinning.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let conn = http.serve_connection(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service.clone()),
+                );
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    // A connection error concerns one client only (reset, timeout...).
+                    let _ = conn.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(config.grace_period, graceful.shutdown()).await;
+    Ok(())
+}
+
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Completes on SIGTERM (on Unix) or ctrl-c: the usual trigger of a graceful shutdown.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,323 @@
+//! The HTTP server for one endpoint: decode -> endpoint -> encode.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::HeaderValue;
+use http_body::Body as HttpBody;
+use http_body_util::BodyExt;
+use kit_endpoint::{BoxError, Context, DeadlineExceeded, Failer, Request};
+use tower::{Service, ServiceExt};
+
+use crate::Body;
+use crate::body::read_limited;
+use crate::context::{REQUEST_ID, context_from_headers};
+use crate::error::{ErrorRef, Panicked, encode_error};
+
+/// The default limit on request bodies: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The budget given to requests that arrive without `x-request-budget-ms`: 30 s.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
+
+type DecodeFn<Req> = dyn Fn(&http::request::Parts, Bytes) -> Result<Req, BoxError> + Send + Sync;
+type EncodeFn<Resp> =
+    dyn Fn(&Context, Resp) -> Result<http::Response<Body>, BoxError> + Send + Sync;
+type BeforeFn = dyn Fn(&http::request::Parts, &mut Context) + Send + Sync;
+type AfterFn = dyn Fn(&Context, &mut http::HeaderMap) + Send + Sync;
+type ErrorEncoderFn = dyn Fn(&Context, ErrorRef<'_>) -> http::Response<Body> + Send + Sync;
+type FinalizerFn = dyn Fn(&Context, &http::Response<Body>) + Send + Sync;
+
+/// Serves one endpoint over HTTP, the way go-kit's `transport/http.Server` does.
+///
+/// For each request:
+/// 1. the request [`Context`] is built from the headers (request ID, deadline
+///    budget, metadata; see [`context_from_headers`]), then every **before** hook
+///    may add to it;
+/// 2. the body is read, up to the body limit (413 past it, without reading on);
+/// 3. the **decoder** turns it into the endpoint's request (415, 400 on bad input);
+/// 4. the **endpoint** is called, unless the deadline has already passed (504),
+///    and raced against the deadline; a panic becomes a 500;
+/// 5. a business error in the response ([`Failer`]) goes to the **error encoder**,
+///    like every failure above; a success goes to the **encoder**;
+/// 6. the `x-request-id` header is set and every **after** hook may add headers;
+/// 7. every **finalizer** sees the context and the final response.
+///
+/// `Server` is a `tower::Service<http::Request<B>>` for any body `B`, so it can be
+/// served on its own, put in a kit [`Router`](crate::Router), or mounted in an
+/// axum `Router` with `route_service`.
+///
+/// ```
+/// use kit_endpoint::{endpoint_fn, BoxError, Failer, Request};
+/// use kit_transport::{json, Server};
+/// use tower::ServiceExt;
+///
+/// #[derive(serde::Deserialize)]
+/// struct SumRequest { a: i64, b: i64 }
+/// #[derive(serde::Serialize)]
+/// struct SumResponse { v: i64 }
+/// impl Failer for SumResponse {
+///     fn failed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> { None }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let sum = endpoint_fn(|req: Request<SumRequest>| async move {
+///     Ok::<_, BoxError>(SumResponse { v: req.msg().a + req.msg().b })
+/// });
+/// let server = Server::new(sum, json::decode_request, json::encode_response);
+///
+/// let req = http::Request::post("/sum")
+///     .header("content-type", "application/json")
+///     .body(kit_transport::Body::from(r#"{"a": 1, "b": 2}"#))
+///     .unwrap();
+/// let resp = server.oneshot(req).await.unwrap();
+/// assert_eq!(resp.status(), 200);
+/// assert!(resp.headers().contains_key("x-request-id"));
+/// # }
+/// ```
+pub struct Server<E, Req, Resp> {
+    endpoint: E,
+    shared: Arc<Shared<Req, Resp>>,
+}
+
+/// Everything but the endpoint, shared by all clones of a server.
+struct Shared<Req, Resp> {
+    decode: Arc<DecodeFn<Req>>,
+    encode: Arc<EncodeFn<Resp>>,
+    before: Vec<Arc<BeforeFn>>,
+    after: Vec<Arc<AfterFn>>,
+    error_encoder: Arc<ErrorEncoderFn>,
+    finalizers: Vec<Arc<FinalizerFn>>,
+    body_limit: usize,
+    default_budget: Option<Duration>,
+}
+
+impl<Req, Resp> Clone for Shared<Req, Resp> {
+    fn clone(&self) -> Self {
+        Shared {
+            decode: self.decode.clone(),
+            encode: self.encode.clone(),
+            before: self.before.clone(),
+            after: self.after.clone(),
+            error_encoder: self.error_encoder.clone(),
+            finalizers: self.finalizers.clone(),
+            body_limit: self.body_limit,
+            default_budget: self.default_budget,
+        }
+    }
+}
+
+impl<E: Clone, Req, Resp> Clone for Server<E, Req, Resp> {
+    fn clone(&self) -> Self {
+        Server {
+            endpoint: self.endpoint.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<E, Req, Resp> fmt::Debug for Server<E, Req, Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("body_limit", &self.shared.body_limit)
+            .field("default_budget", &self.shared.default_budget)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E, Req, Resp> Server<E, Req, Resp>
+where
+    E: Service<Request<Req>, Response = Resp, Error = BoxError>,
+    Resp: Failer,
+{
+    /// A server for `endpoint` with the given decoder and encoder, kit's default
+    /// error encoder ([`encode_error`]), a 1 MiB body limit and a 30 s default budget.
+    pub fn new<D, En>(endpoint: E, decode: D, encode: En) -> Self
+    where
+        D: Fn(&http::request::Parts, Bytes) -> Result<Req, BoxError> + Send + Sync + 'static,
+        En: Fn(&Context, Resp) -> Result<http::Response<Body>, BoxError> + Send + Sync + 'static,
+    {
+        Server {
+            endpoint,
+            shared: Arc::new(Shared {
+                decode: Arc::new(decode),
+                encode: Arc::new(encode),
+                before: Vec::new(),
+                after: Vec::new(),
+                error_encoder: Arc::new(encode_error),
+                finalizers: Vec::new(),
+                body_limit: DEFAULT_BODY_LIMIT,
+                default_budget: Some(DEFAULT_BUDGET),
+            }),
+        }
+    }
+}
+
+impl<E, Req, Resp> Server<E, Req, Resp> {
+    fn shared_mut(&mut self) -> &mut Shared<Req, Resp> {
+        Arc::make_mut(&mut self.shared)
+    }
+
+    /// Adds a hook run on every request before decoding: it may add to the context
+    /// what it finds in the request (go-kit's `ServerBefore`).
+    pub fn before(
+        mut self,
+        f: impl Fn(&http::request::Parts, &mut Context) + Send + Sync + 'static,
+    ) -> Self {
+        self.shared_mut().before.push(Arc::new(f));
+        self
+    }
+
+    /// Adds a hook run on every response, errors included, to set headers from the
+    /// context (go-kit's `ServerAfter`).
+    pub fn after(
+        mut self,
+        f: impl Fn(&Context, &mut http::HeaderMap) + Send + Sync + 'static,
+    ) -> Self {
+        self.shared_mut().after.push(Arc::new(f));
+        self
+    }
+
+    /// Replaces the error encoder, which answers every failure and business error
+    /// (go-kit's `ServerErrorEncoder`). Map your own errors to statuses there and
+    /// fall back on [`encode_error`] for the rest.
+    pub fn error_encoder(
+        mut self,
+        f: impl Fn(&Context, ErrorRef<'_>) -> http::Response<Body> + Send + Sync + 'static,
+    ) -> Self {
+        self.shared_mut().error_encoder = Arc::new(f);
+        self
+    }
+
+    /// Adds a hook run once the response is ready, with its final status and
+    /// headers: the place for access logs and metrics (go-kit's `ServerFinalizer`).
+    pub fn finalizer(
+        mut self,
+        f: impl Fn(&Context, &http::Response<Body>) + Send + Sync + 'static,
+    ) -> Self {
+        self.shared_mut().finalizers.push(Arc::new(f));
+        self
+    }
+
+    /// Sets the largest request body accepted, in bytes (default 1 MiB).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.shared_mut().body_limit = bytes;
+        self
+    }
+
+    /// Sets the budget of requests that arrive without one (default 30 s);
+    /// `None` lets them run unbounded.
+    pub fn default_budget(mut self, budget: Option<Duration>) -> Self {
+        self.shared_mut().default_budget = budget;
+        self
+    }
+}
+
+impl<E, Req, Resp, B> Service<http::Request<B>> for Server<E, Req, Resp>
+where
+    E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + 'static,
+    E::Future: Send,
+    Req: Send + 'static,
+    Resp: Failer + Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+        // Readiness of the endpoint is awaited per request, inside the future.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let shared = self.shared.clone();
+        let endpoint = self.endpoint.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let mut ctx = context_from_headers(&parts.headers, shared.default_budget);
+            for before in &shared.before {
+                before(&parts, &mut ctx);
+            }
+
+            // Everything that runs user code is guarded: a panic becomes a 500.
+            let handled = AssertUnwindSafe(handle(&shared, endpoint, &ctx, parts, body))
+                .catch_unwind()
+                .await;
+            let mut resp = match handled {
+                Ok(Ok(Ok(resp))) => resp,
+                Ok(Ok(Err(failed))) => (shared.error_encoder)(&ctx, failed.as_ref()),
+                Ok(Err(err)) => (shared.error_encoder)(&ctx, &*err),
+                Err(_panic) => (shared.error_encoder)(&ctx, &Panicked),
+            };
+
+            if let Some(id) = ctx.request_id() {
+                if let Ok(v) = HeaderValue::from_str(id.as_str()) {
+                    resp.headers_mut().insert(REQUEST_ID, v);
+                }
+            }
+            for after in &shared.after {
+                after(&ctx, resp.headers_mut());
+            }
+            for finalizer in &shared.finalizers {
+                finalizer(&ctx, &resp);
+            }
+            Ok(resp)
+        })
+    }
+}
+
+/// A business error found in a successful response, kept with the response it
+/// came from so the encoder can borrow it.
+struct Failed<Resp>(Resp);
+
+impl<Resp: Failer> Failed<Resp> {
+    fn as_ref(&self) -> ErrorRef<'_> {
+        self.0.failed().unwrap_or(&Panicked)
+    }
+}
+
+/// Steps 2 to 5: read, decode, call, encode. The outer `Result` is a failure;
+/// the inner one tells a response from a business error.
+async fn handle<E, Req, Resp, B>(
+    shared: &Shared<Req, Resp>,
+    endpoint: E,
+    ctx: &Context,
+    parts: http::request::Parts,
+    body: B,
+) -> Result<Result<http::Response<Body>, Failed<Resp>>, BoxError>
+where
+    E: Service<Request<Req>, Response = Resp, Error = BoxError>,
+    Resp: Failer,
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let bytes = read_limited(&parts.headers, body.map_err(Into::into), shared.body_limit).await?;
+    let req = (shared.decode)(&parts, bytes)?;
+
+    // An endpoint whose deadline has passed is not called.
+    let resp = match ctx.deadline() {
+        Some(deadline) if deadline <= tokio::time::Instant::now() => {
+            return Err(DeadlineExceeded::new().into());
+        }
+        Some(deadline) => {
+            tokio::time::timeout_at(deadline, endpoint.oneshot(Request::new(ctx.clone(), req)))
+                .await
+                .map_err(|_| DeadlineExceeded::new())??
+        }
+        None => endpoint.oneshot(Request::new(ctx.clone(), req)).await?,
+    };
+    if resp.failed().is_some() {
+        return Ok(Err(Failed(resp)));
+    }
+    (shared.encode)(ctx, resp).map(Ok)
+}

@@ -1,0 +1,536 @@
+//! kit-transport over real sockets: the server pipeline, bad input, graceful
+//! shutdown, deadline budgets, the client, and mounting in axum.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use kit_endpoint::{
+    BoxError, Context, DeadlineExceeded, Failer, Request, endpoint_fn, is_caused_by,
+};
+use kit_transport::{
+    Client, Router, ServeConfig, Server, UpstreamError, error_status, json, pooled, serve_with,
+};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, oneshot};
+use tower::ServiceExt;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SumRequest {
+    a: i64,
+    b: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Value<T> {
+    v: T,
+}
+
+impl<T> Failer for Value<T> {
+    fn failed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        None
+    }
+}
+
+/// What the test endpoints share with the test.
+#[derive(Default)]
+struct Probe {
+    /// How many times the budget endpoint was called.
+    budget_calls: AtomicUsize,
+    /// Signalled when the slow endpoint has started.
+    slow_started: Notify,
+    /// The slow endpoint answers once this is signalled.
+    slow_release: Notify,
+}
+
+fn router(probe: Arc<Probe>) -> Router {
+    let sum = endpoint_fn(|req: Request<SumRequest>| async move {
+        Ok::<_, BoxError>(Value {
+            v: req.msg().a + req.msg().b,
+        })
+    });
+    let boom = endpoint_fn(|_req: Request<SumRequest>| async move {
+        if true {
+            panic!("the endpoint panicked on purpose");
+        }
+        Ok::<Value<i64>, BoxError>(Value { v: 0 })
+    });
+    let p = probe.clone();
+    let budget = endpoint_fn(move |req: Request<SumRequest>| {
+        let p = p.clone();
+        async move {
+            p.budget_calls.fetch_add(1, Ordering::SeqCst);
+            let ms = req
+                .ctx()
+                .remaining()
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(-1);
+            Ok::<_, BoxError>(Value { v: ms })
+        }
+    });
+    let p = probe.clone();
+    let slow = endpoint_fn(move |_req: Request<SumRequest>| {
+        let p = p.clone();
+        async move {
+            p.slow_started.notify_one();
+            p.slow_release.notified().await;
+            Ok::<_, BoxError>(Value { v: 1 })
+        }
+    });
+    Router::new()
+        .route(
+            Method::POST,
+            "/sum",
+            Server::new(sum, json::decode_request, json::encode_response),
+        )
+        .route(
+            Method::POST,
+            "/panic",
+            Server::new(boom, json::decode_request, json::encode_response),
+        )
+        .route(
+            Method::POST,
+            "/budget",
+            Server::new(budget, json::decode_request, json::encode_response),
+        )
+        .route(
+            Method::POST,
+            "/slow",
+            Server::new(slow, json::decode_request, json::encode_response),
+        )
+        .route(
+            Method::POST,
+            "/small",
+            Server::new(sum, json::decode_request, json::encode_response).body_limit(1024),
+        )
+}
+
+/// A server on a free loopback port, shut down when `stop` is sent or dropped.
+struct TestServer {
+    addr: std::net::SocketAddr,
+    probe: Arc<Probe>,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(config: ServeConfig) -> TestServer {
+    let probe = Arc::new(Probe::default());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(serve_with(listener, router(probe.clone()), config, async {
+        let _ = stopped.await;
+    }));
+    TestServer {
+        addr,
+        probe,
+        stop: Some(stop),
+        done,
+    }
+}
+
+/// An HTTP answer read off the wire.
+#[derive(Debug)]
+struct Raw {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+/// Sends `request` as written (it should say `connection: close`) and reads the answer.
+async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> Raw {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await.unwrap();
+    parse(&buf)
+}
+
+fn parse(buf: &[u8]) -> Raw {
+    let text = String::from_utf8_lossy(buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Raw {
+        status,
+        head: head.to_ascii_lowercase(),
+        body: body.to_owned(),
+    }
+}
+
+fn post(path: &str, content_type: Option<&str>, body: &str) -> Vec<u8> {
+    let ct = content_type
+        .map(|ct| format!("content-type: {ct}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n{ct}content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn error_of(raw: &Raw) -> String {
+    let v: serde_json::Value = serde_json::from_str(&raw.body)
+        .unwrap_or_else(|e| panic!("error body is not JSON ({e}): {:?}", raw.body));
+    v["error"].as_str().expect("an \"error\" string").to_owned()
+}
+
+/// A valid request is decoded, served, encoded, and its request ID echoed.
+#[tokio::test]
+async fn a_valid_request_is_answered_and_its_request_id_echoed() {
+    let srv = start(ServeConfig::default()).await;
+    let req = post("/sum", Some("application/json"), r#"{"a": 2, "b": 40}"#);
+    let req = String::from_utf8(req)
+        .unwrap()
+        .replace("host: test\r\n", "host: test\r\nx-request-id: my-id-1\r\n");
+    let resp = raw(srv.addr, req.as_bytes()).await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(resp.body, r#"{"v":42}"#);
+    assert!(resp.head.contains("x-request-id: my-id-1"), "{}", resp.head);
+    assert!(resp.head.contains("content-type: application/json"));
+}
+
+/// Every kind of bad input gets its status and a JSON body naming the problem.
+#[tokio::test]
+async fn bad_input_gets_the_right_status_and_a_json_error() {
+    let srv = start(ServeConfig::default()).await;
+    let json = Some("application/json");
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (
+            post("/sum", json, r#"{"a": 1, "b": "#),
+            400,
+            "invalid JSON body",
+        ),
+        (
+            post("/sum", json, r#"{"a": "one", "b": 2}"#),
+            400,
+            "invalid type: string",
+        ),
+        (post("/sum", json, r#"{"a": 1}"#), 400, "missing field `b`"),
+        (
+            post("/sum", json, r#"{"a": 1, "b": 99999999999999999999}"#),
+            400,
+            "invalid JSON body",
+        ),
+        (
+            post("/sum", None, r#"{"a": 1, "b": 2}"#),
+            415,
+            "missing content-type",
+        ),
+        (
+            post("/sum", Some("text/plain"), r#"{"a": 1, "b": 2}"#),
+            415,
+            "unsupported content-type",
+        ),
+        (
+            post("/nowhere", json, "{}"),
+            404,
+            "no route for path /nowhere",
+        ),
+        (
+            b"GET /sum HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n".to_vec(),
+            405,
+            "method GET not allowed",
+        ),
+        (
+            post(
+                "/small",
+                json,
+                &format!(r#"{{"a": 1, "b": 2, "pad": "{}"}}"#, "x".repeat(2000)),
+            ),
+            413,
+            "limit of 1024 bytes",
+        ),
+    ];
+    for (req, status, needle) in cases {
+        let resp = raw(srv.addr, &req).await;
+        assert_eq!(resp.status, status, "{resp:?}");
+        assert!(
+            error_of(&resp).contains(needle),
+            "{needle:?} not in {:?}",
+            resp.body
+        );
+        assert!(resp.head.contains("content-type: application/json"));
+    }
+    let resp = raw(
+        srv.addr,
+        b"GET /sum HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(resp.head.contains("allow: post"), "{}", resp.head);
+}
+
+/// A declared body over the limit is refused before a single body byte is sent.
+#[tokio::test]
+async fn an_oversized_declared_body_is_refused_without_reading_it() {
+    let srv = start(ServeConfig::default()).await;
+    let mut stream = TcpStream::connect(srv.addr).await.unwrap();
+    // Headers only: the 2 MiB body is never sent, so an answer proves it was not awaited.
+    stream
+        .write_all(b"POST /sum HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 2097152\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    let resp = parse(&buf[..n]);
+    assert_eq!(resp.status, 413, "{resp:?}");
+    assert!(error_of(&resp).contains("limit of 1048576 bytes"));
+}
+
+/// A chunked body (no content-length) is cut off as soon as it passes the limit.
+#[tokio::test]
+async fn an_oversized_chunked_body_is_refused() {
+    let srv = start(ServeConfig::default()).await;
+    let mut req = b"POST /small HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..3 {
+        req.extend_from_slice(b"200\r\n");
+        req.extend_from_slice(&[b' '; 0x200]);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    let resp = raw(srv.addr, &req).await;
+    assert_eq!(resp.status, 413, "{resp:?}");
+}
+
+/// Too many header bytes are refused with 431.
+#[tokio::test]
+async fn oversized_headers_are_refused() {
+    let srv = start(ServeConfig::default()).await;
+    let req = format!(
+        "POST /sum HTTP/1.1\r\nhost: t\r\nconnection: close\r\nx-big: {}\r\n\r\n",
+        "a".repeat(32 * 1024)
+    );
+    let resp = raw(srv.addr, req.as_bytes()).await;
+    assert_eq!(resp.status, 431, "{resp:?}");
+}
+
+/// A panicking endpoint gets a 500 with a generic message, and the server keeps serving.
+#[tokio::test]
+async fn a_panic_is_a_500_and_the_server_keeps_serving() {
+    let srv = start(ServeConfig::default()).await;
+    let json = Some("application/json");
+    let resp = raw(srv.addr, &post("/panic", json, r#"{"a": 1, "b": 2}"#)).await;
+    assert_eq!(resp.status, 500);
+    assert_eq!(error_of(&resp), "internal error");
+    let resp = raw(srv.addr, &post("/sum", json, r#"{"a": 1, "b": 2}"#)).await;
+    assert_eq!(resp.status, 200);
+}
+
+/// A client that never finishes its headers is disconnected after the header read timeout.
+#[tokio::test]
+async fn a_slow_client_is_cut_off_by_the_header_read_timeout() {
+    let srv = start(ServeConfig::default().header_read_timeout(Duration::from_millis(300))).await;
+    let mut stream = TcpStream::connect(srv.addr).await.unwrap();
+    stream
+        .write_all(b"POST /sum HTTP/1.1\r\nhost: t\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    // The safety timeout only bounds a failing test; the server closes first.
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
+        .await
+        .expect("the server should have closed the connection")
+        .ok();
+    assert!(started.elapsed() >= Duration::from_millis(250));
+}
+
+/// The budget header becomes the endpoint's deadline; a spent budget stops the work.
+#[tokio::test]
+async fn the_budget_header_sets_the_deadline_and_a_spent_one_is_never_called() {
+    let srv = start(ServeConfig::default()).await;
+    let with_budget = |ms: &str| {
+        String::from_utf8(post(
+            "/budget",
+            Some("application/json"),
+            r#"{"a": 0, "b": 0}"#,
+        ))
+        .unwrap()
+        .replace(
+            "host: test\r\n",
+            &format!("host: test\r\nx-request-budget-ms: {ms}\r\n"),
+        )
+    };
+    let resp = raw(srv.addr, with_budget("5000").as_bytes()).await;
+    assert_eq!(resp.status, 200);
+    let seen: Value<i64> = serde_json::from_str(&resp.body).unwrap();
+    assert!(seen.v <= 5000 && seen.v > 4000, "{}", seen.v);
+    assert_eq!(srv.probe.budget_calls.load(Ordering::SeqCst), 1);
+
+    let resp = raw(srv.addr, with_budget("0").as_bytes()).await;
+    assert_eq!(resp.status, 504);
+    assert_eq!(error_of(&resp), "deadline exceeded");
+    assert_eq!(
+        srv.probe.budget_calls.load(Ordering::SeqCst),
+        1,
+        "expired request reached the endpoint"
+    );
+}
+
+/// An endpoint still working when the budget runs out is cut off with 504.
+#[tokio::test]
+async fn an_endpoint_outliving_its_budget_is_cut_off() {
+    let srv = start(ServeConfig::default()).await;
+    let req = String::from_utf8(post(
+        "/slow",
+        Some("application/json"),
+        r#"{"a": 0, "b": 0}"#,
+    ))
+    .unwrap()
+    .replace(
+        "host: test\r\n",
+        "host: test\r\nx-request-budget-ms: 100\r\n",
+    );
+    let resp = raw(srv.addr, req.as_bytes()).await;
+    assert_eq!(resp.status, 504);
+}
+
+/// On shutdown the server stops accepting, finishes the in-flight request, then returns.
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_requests() {
+    let mut srv = start(ServeConfig::default()).await;
+    let addr = srv.addr;
+    let in_flight = tokio::spawn(async move {
+        raw(
+            addr,
+            &post("/slow", Some("application/json"), r#"{"a": 0, "b": 0}"#),
+        )
+        .await
+    });
+    srv.probe.slow_started.notified().await;
+
+    srv.stop.take().unwrap().send(()).unwrap();
+    // New connections are refused once the listener is closed (no signal exists
+    // for that moment, so poll it, bounded).
+    let mut refused = false;
+    for _ in 0..200 {
+        if TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "the listener still accepts after shutdown");
+    assert!(
+        !srv.done.is_finished(),
+        "serve returned with a request in flight"
+    );
+
+    srv.probe.slow_release.notify_one();
+    let resp = in_flight.await.unwrap();
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(resp.body, r#"{"v":1}"#);
+    srv.done.await.unwrap().unwrap();
+}
+
+/// kit's client sends the context along: request ID and a budget that has shrunk.
+#[tokio::test]
+async fn the_client_sends_the_request_id_and_a_shrinking_budget() {
+    let srv = start(ServeConfig::default()).await;
+    let budget = Client::new(
+        pooled(),
+        Method::POST,
+        format!("http://{}/budget", srv.addr).parse().unwrap(),
+        json::encode_request,
+        json::decode_response::<Value<i64>>,
+    );
+    let ctx = Context::new().with_timeout(Duration::from_millis(2000));
+    let seen = budget
+        .clone()
+        .oneshot(Request::new(ctx, SumRequest { a: 0, b: 0 }))
+        .await
+        .unwrap();
+    assert!(seen.v < 2000 && seen.v > 1000, "callee saw {} ms", seen.v);
+
+    // An expired context sends nothing at all.
+    let ctx = Context::new().with_timeout(Duration::ZERO);
+    let err = budget
+        .oneshot(Request::new(ctx, SumRequest { a: 0, b: 0 }))
+        .await
+        .unwrap_err();
+    assert!(is_caused_by::<DeadlineExceeded>(&*err));
+    assert_eq!(srv.probe.budget_calls.load(Ordering::SeqCst), 1);
+}
+
+/// Error answers and unreachable servers become errors with the right status.
+#[tokio::test]
+async fn client_failures_map_to_gateway_statuses() {
+    let srv = start(ServeConfig::default()).await;
+    let missing = Client::new(
+        pooled(),
+        Method::POST,
+        format!("http://{}/nowhere", srv.addr).parse().unwrap(),
+        json::encode_request,
+        json::decode_response::<Value<i64>>,
+    );
+    let err = missing
+        .oneshot(Request::from_msg(SumRequest { a: 0, b: 0 }))
+        .await
+        .unwrap_err();
+    let upstream = kit_endpoint::cause_ref::<UpstreamError>(&*err).unwrap();
+    assert_eq!(upstream.status, Some(StatusCode::NOT_FOUND));
+    assert_eq!(upstream.message, "no route for path /nowhere");
+    assert_eq!(error_status(&*err), StatusCode::BAD_GATEWAY);
+
+    // A port nobody listens on.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let unreachable = Client::new(
+        pooled(),
+        Method::POST,
+        format!("http://{closed}/sum").parse().unwrap(),
+        json::encode_request,
+        json::decode_response::<Value<i64>>,
+    );
+    let err = unreachable
+        .oneshot(Request::from_msg(SumRequest { a: 0, b: 0 }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        kit_endpoint::cause_ref::<UpstreamError>(&*err)
+            .unwrap()
+            .status,
+        None
+    );
+    assert_eq!(error_status(&*err), StatusCode::BAD_GATEWAY);
+}
+
+/// A kit server mounts in an axum router and serves through it.
+#[tokio::test]
+async fn a_server_mounts_in_axum() {
+    let sum = endpoint_fn(|req: Request<SumRequest>| async move {
+        Ok::<_, BoxError>(Value {
+            v: req.msg().a + req.msg().b,
+        })
+    });
+    let app = axum::Router::new().route_service(
+        "/sum",
+        Server::new(sum, json::decode_request, json::encode_response),
+    );
+    let req = http::Request::post("/sum")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(r#"{"a": 20, "b": 22}"#))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&body[..], br#"{"v":42}"#);
+
+    let bad = http::Request::post("/sum")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from("nope"))
+        .unwrap();
+    assert_eq!(app.oneshot(bad).await.unwrap().status(), 400);
+}
