@@ -1,1 +1,28 @@
+//! stringsvc is kit's second example service: it uppercases and counts strings.
+//! addsvc calls it to uppercase concatenations.
+//!
+//! It is laid out as a hexagon, dependencies pointing inwards:
+//!
+//! ```text
+//! transport::http  ->  endpoint (Set, request/response types)  ->  service (trait + impl)
+//!   decode/encode        one endpoint per method, with layers       pure domain, no HTTP
+//! ```
+//!
+//! Run it with `cargo run -p stringsvc`, then:
+//!
+//! ```text
+//! curl -s -XPOST -H 'content-type: application/json' -d '{"s":"hello"}' localhost:8082/uppercase
+//! {"v":"HELLO"}
+//! ```
+//!
+//! # Layout
+//! - [`service`]: the [`StringService`](service::StringService) trait, its basic
+//!   implementation, business errors and a service middleware.
+//! - [`endpoint`]: request/response types and the endpoint [`Set`](endpoint::Set),
+//!   which is also a `StringService`.
+//! - [`transport::http`]: the HTTP router (server side) and client `Set`.
+//! - `src/bin/stringsvc.rs`: builds the onion and serves it.
 
+pub mod endpoint;
+pub mod service;
+pub mod transport;

@@ -1,1 +1,11 @@
+//! The harness kit's tests share: real processes and raw HTTP over real sockets.
+//!
+//! It depends on tokio only, so every crate of the workspace can use it as a
+//! dev-dependency without pulling in the others.
+//!
+//! # Layout
+//! - [`process`]: start a service binary on free ports, find its addresses, stop it.
+//! - [`raw`]: send bytes exactly as written and parse the HTTP answer.
 
+pub mod process;
+pub mod raw;

@@ -78,6 +78,7 @@
 //! - `router`: [`Router`], method + path routing with 404 and 405.
 //! - `serve`: [`serve`], [`serve_with`], [`ServeConfig`], [`shutdown_signal`].
 //! - `client`: [`Client`], [`HttpClient`], [`pooled`].
+//! - `health`: [`Health`], a liveness endpoint for debug listeners.
 //! - [`memory`]: the in-memory transport for unit tests.
 //! - [`json`]: serde JSON decoders and encoders.
 //! - `context`: the headers that carry the request context.
@@ -88,6 +89,7 @@ mod body;
 mod client;
 mod context;
 mod error;
+mod health;
 pub mod json;
 pub mod memory;
 mod router;
@@ -103,6 +105,7 @@ pub use error::{
     BadRequest, ErrorRef, MethodNotAllowed, NotFound, Panicked, PayloadTooLarge, StatusError,
     UnsupportedMediaType, UpstreamError, encode_error, error_status, json_error,
 };
+pub use health::Health;
 pub use router::Router;
 pub use serve::{ServeConfig, serve, serve_with, shutdown_signal};
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BUDGET, Server};

@@ -1,0 +1,100 @@
+//! stringsvc over HTTP with JSON bodies: the server's router and the client `Set`.
+//!
+//! | route | request | response |
+//! |---|---|---|
+//! | `POST /uppercase` | `{"s": string}` | `{"v": string}` |
+//! | `POST /count` | `{"s": string}` | `{"v": u64}` |
+//!
+//! Business errors are answered `422 Unprocessable Entity` (the request was well
+//! formed, the domain refused it) with `{"error": "<message>"}`: `empty string`,
+//! `string too long`. Everything else follows
+//! [`kit_transport::error_status`]. The mapping is [`encode_error`], and its
+//! inverse for clients is in the response decoders below.
+
+use ::http::{Method, StatusCode, Uri};
+use bytes::Bytes;
+use kit_endpoint::{BoxEndpoint, BoxError, Context, cause_ref};
+use kit_transport::{Client, ErrorRef, HttpClient, Router, Server, json};
+
+use crate::endpoint::{CountRequest, CountResponse, Set, UppercaseRequest, UppercaseResponse};
+use crate::service::StringError;
+
+/// The status of every business error.
+pub const BUSINESS_ERROR_STATUS: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+
+/// The HTTP routes of stringsvc's endpoints.
+pub fn router(set: Set) -> Router {
+    Router::new()
+        .route(
+            Method::POST,
+            "/uppercase",
+            Server::new(set.uppercase, json::decode_request::<UppercaseRequest>, json::encode_response)
+                .error_encoder(encode_error),
+        )
+        .route(
+            Method::POST,
+            "/count",
+            Server::new(set.count, json::decode_request::<CountRequest>, json::encode_response)
+                .error_encoder(encode_error),
+        )
+}
+
+/// Maps errors to answers: business errors to `422`, the rest as kit does.
+pub fn encode_error(ctx: &Context, err: ErrorRef<'_>) -> ::http::Response<kit_transport::Body> {
+    match cause_ref::<StringError>(err) {
+        Some(e) => kit_transport::json_error(BUSINESS_ERROR_STATUS, &e.to_string()),
+        None => kit_transport::encode_error(ctx, err),
+    }
+}
+
+/// A client [`Set`] that calls the stringsvc at `base` (e.g. `http://127.0.0.1:8082`)
+/// through `http`, usually [`kit_transport::pooled()`].
+pub fn client_set(http: HttpClient, base: &Uri) -> Result<Set, BoxError> {
+    Ok(Set {
+        uppercase: BoxEndpoint::new(Client::new(
+            http.clone(),
+            Method::POST,
+            join(base, "/uppercase")?,
+            json::encode_request::<UppercaseRequest>,
+            decode_uppercase_response,
+        )),
+        count: BoxEndpoint::new(Client::new(
+            http,
+            Method::POST,
+            join(base, "/count")?,
+            json::encode_request::<CountRequest>,
+            decode_count_response,
+        )),
+    })
+}
+
+/// `base` with its path replaced by `path`.
+fn join(base: &Uri, path: &str) -> Result<Uri, BoxError> {
+    let mut parts = base.clone().into_parts();
+    parts.path_and_query = Some(path.parse()?);
+    Ok(Uri::from_parts(parts)?)
+}
+
+/// The business error in an error answer, if it is one.
+fn business_error(parts: &::http::response::Parts, body: &[u8]) -> Option<StringError> {
+    (parts.status == BUSINESS_ERROR_STATUS)
+        .then(|| StringError::from_message(&json::error_message(body)))
+        .flatten()
+}
+
+fn decode_uppercase_response(
+    parts: &::http::response::Parts,
+    body: Bytes,
+) -> Result<UppercaseResponse, BoxError> {
+    match business_error(parts, &body) {
+        Some(err) => Ok(UppercaseResponse { v: String::new(), err: Some(err) }),
+        None => json::decode_response(parts, body),
+    }
+}
+
+fn decode_count_response(parts: &::http::response::Parts, body: Bytes) -> Result<CountResponse, BoxError> {
+    match business_error(parts, &body) {
+        Some(err) => Ok(CountResponse { v: 0, err: Some(err) }),
+        None => json::decode_response(parts, body),
+    }
+}

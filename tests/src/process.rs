@@ -1,0 +1,110 @@
+//! Service binaries as real processes, on free loopback ports.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long a service may take to print its addresses, or to stop.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A running service binary. It is killed when dropped.
+#[derive(Debug)]
+pub struct Service {
+    child: Child,
+    addrs: HashMap<String, SocketAddr>,
+    output: Arc<Mutex<Vec<String>>>,
+    drain: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Service {
+    /// Starts `binary` with `args` and waits until it has printed one
+    /// `<name> <listener>=http://<addr>` line for each of `listeners`.
+    ///
+    /// Pass `--http-addr 127.0.0.1:0`-style arguments so the OS picks free ports.
+    pub async fn start(binary: &str, args: &[&str], listeners: &[&str]) -> std::io::Result<Service> {
+        let mut child = Command::new(binary)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut addrs = HashMap::new();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let found = tokio::time::timeout(PATIENCE, async {
+            while addrs.len() < listeners.len() {
+                let Some(line) = lines.next_line().await? else {
+                    return Err(std::io::Error::other(format!("{binary} exited before listening")));
+                };
+                output.lock().expect("not poisoned").push(line.clone());
+                for word in line.split_whitespace() {
+                    if let Some((name, url)) = word.split_once('=') {
+                        if listeners.contains(&name) {
+                            if let Ok(addr) = url.trim_start_matches("http://").parse() {
+                                addrs.insert(name.to_owned(), addr);
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await;
+        match found {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(std::io::Error::other(format!("{binary} printed no addresses"))),
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        let sink = output.clone();
+        let drain = tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().expect("not poisoned").push(line);
+            }
+        });
+        Ok(Service {
+            child,
+            addrs,
+            output,
+            drain: Some(drain),
+        })
+    }
+
+    /// The address of listener `name`.
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        self.addrs[name]
+    }
+
+    /// Sends SIGTERM, as an orchestrator does to stop a service.
+    pub async fn terminate(&self) -> std::io::Result<()> {
+        let pid = self.child.id().ok_or_else(|| std::io::Error::other("already exited"))?;
+        let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await?;
+        if !status.success() {
+            return Err(std::io::Error::other("kill -TERM failed"));
+        }
+        Ok(())
+    }
+
+    /// Waits for the process to exit and for its last output line.
+    pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        let status = tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .map_err(|_| std::io::Error::other("the service did not exit"))??;
+        if let Some(drain) = self.drain.take() {
+            // stdout reaches EOF once the process is gone.
+            let _ = drain.await;
+        }
+        Ok(status)
+    }
+
+    /// Every line the service printed so far.
+    pub fn output(&self) -> Vec<String> {
+        self.output.lock().expect("not poisoned").clone()
+    }
+}

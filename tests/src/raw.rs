@@ -1,0 +1,79 @@
+//! Raw HTTP/1.1 over TCP: the request goes on the wire exactly as written, so
+//! tests can send what no well-behaved client would.
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// An HTTP answer read off the wire.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The status code (0 if the answer could not be parsed).
+    pub status: u16,
+    /// The status line and headers, lower-cased.
+    pub head: String,
+    /// The body.
+    pub body: String,
+}
+
+impl Response {
+    /// The value of header `name` (lower case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            (k.trim() == name).then(|| v.trim())
+        })
+    }
+}
+
+/// Sends `request` as written and reads the answer until the server closes the
+/// connection (so the request should say `connection: close`).
+pub async fn send(addr: SocketAddr, request: &[u8]) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(request).await?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await?;
+    Ok(parse(&buf))
+}
+
+/// Parses an HTTP answer (status line, headers, body).
+pub fn parse(buf: &[u8]) -> Response {
+    let text = String::from_utf8_lossy(buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Response {
+        status,
+        head: head.to_ascii_lowercase(),
+        body: body.to_owned(),
+    }
+}
+
+/// A `POST` with `connection: close`, a `content-length`, the given extra header
+/// lines (`"name: value"`) and, if `content_type` is given, a `content-type`.
+pub fn post(path: &str, content_type: Option<&str>, headers: &[&str], body: &str) -> Vec<u8> {
+    let mut req = format!("POST {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n");
+    if let Some(ct) = content_type {
+        req.push_str(&format!("content-type: {ct}\r\n"));
+    }
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
+    req.into_bytes()
+}
+
+/// A JSON `POST` (see [`post`]).
+pub fn post_json(path: &str, headers: &[&str], body: &str) -> Vec<u8> {
+    post(path, Some("application/json"), headers, body)
+}
+
+/// A `GET` with `connection: close`.
+pub fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").into_bytes()
+}
