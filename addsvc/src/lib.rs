@@ -1,1 +1,34 @@
+//! addsvc is kit's main example service: it sums integers and concatenates
+//! strings, uppercasing the result through stringsvc.
+//!
+//! It is laid out as a hexagon, dependencies pointing inwards:
+//!
+//! ```text
+//! transport::http  ->  endpoint (Set, request/response types)  ->  service (trait + impl)
+//!   decode/encode        one endpoint per method, with layers       pure domain, no HTTP
+//! ```
+//!
+//! The domain depends on stringsvc only through its domain trait,
+//! [`StringService`](stringsvc::service::StringService): the binary passes either an
+//! in-process stringsvc (the embedded default) or a client `Set` that calls a remote
+//! one over HTTP.
+//!
+//! Run it with `cargo run -p addsvc`, then:
+//!
+//! ```text
+//! curl -s -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' localhost:8081/sum
+//! {"v":3}
+//! ```
+//!
+//! # Layout
+//! - [`service`]: the [`AddService`](service::AddService) trait, its basic
+//!   implementation and business errors.
+//! - [`endpoint`]: request/response types and the endpoint [`Set`](endpoint::Set),
+//!   which is also an `AddService`.
+//! - [`transport::http`]: the HTTP router (server side) and client `Set`.
+//! - `src/bin/addsvc.rs`: builds the onion and serves it.
+//! - `src/bin/addcli.rs`: a command-line client built on the client `Set`.
 
+pub mod endpoint;
+pub mod service;
+pub mod transport;

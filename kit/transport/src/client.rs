@@ -44,6 +44,19 @@ pub fn pooled() -> HttpClient {
     )
 }
 
+/// `base` (say `http://127.0.0.1:8082`) with its path replaced by `path`: the
+/// URI of one endpoint of a remote service.
+///
+/// ```
+/// let base: http::Uri = "http://127.0.0.1:8082".parse().unwrap();
+/// assert_eq!(kit_transport::with_path(&base, "/count").unwrap(), "http://127.0.0.1:8082/count");
+/// ```
+pub fn with_path(base: &Uri, path: &str) -> Result<Uri, BoxError> {
+    let mut parts = base.clone().into_parts();
+    parts.path_and_query = Some(path.parse()?);
+    Ok(Uri::from_parts(parts)?)
+}
+
 type EncodeFn<Req> = dyn Fn(&mut HeaderMap, Req) -> Result<Bytes, BoxError> + Send + Sync;
 type DecodeFn<Resp> = dyn Fn(&http::response::Parts, Bytes) -> Result<Resp, BoxError> + Send + Sync;
 type BeforeFn = dyn Fn(&Context, &mut http::request::Parts) + Send + Sync;

@@ -97,7 +97,7 @@ mod serve;
 mod server;
 
 pub use body::{Body, BoxBody, box_body, read_limited};
-pub use client::{Client, DEFAULT_RESPONSE_LIMIT, HttpClient, pooled};
+pub use client::{Client, DEFAULT_RESPONSE_LIMIT, HttpClient, pooled, with_path};
 pub use context::{
     BUDGET_MS, METADATA_PREFIX, REQUEST_ID, context_from_headers, context_to_headers,
 };

@@ -54,25 +54,18 @@ pub fn client_set(http: HttpClient, base: &Uri) -> Result<Set, BoxError> {
         uppercase: BoxEndpoint::new(Client::new(
             http.clone(),
             Method::POST,
-            join(base, "/uppercase")?,
+            kit_transport::with_path(base, "/uppercase")?,
             json::encode_request::<UppercaseRequest>,
             decode_uppercase_response,
         )),
         count: BoxEndpoint::new(Client::new(
             http,
             Method::POST,
-            join(base, "/count")?,
+            kit_transport::with_path(base, "/count")?,
             json::encode_request::<CountRequest>,
             decode_count_response,
         )),
     })
-}
-
-/// `base` with its path replaced by `path`.
-fn join(base: &Uri, path: &str) -> Result<Uri, BoxError> {
-    let mut parts = base.clone().into_parts();
-    parts.path_and_query = Some(path.parse()?);
-    Ok(Uri::from_parts(parts)?)
 }
 
 /// The business error in an error answer, if it is one.

@@ -1,0 +1,149 @@
+//! Endpoints: each domain method as request -> response, and the [`Set`] of them.
+
+use std::error::Error;
+use std::sync::Arc;
+
+use kit_endpoint::{BoxEndpoint, BoxError, Context, DeadlineLayer, Failer, Request, cause_ref, endpoint_fn};
+use serde::{Deserialize, Serialize};
+use tower::{Layer, ServiceExt};
+
+use crate::service::{AddError, AddService};
+
+/// The request of the `sum` endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SumRequest {
+    /// The first term.
+    pub a: i64,
+    /// The second term.
+    pub b: i64,
+}
+
+/// The response of the `sum` endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SumResponse {
+    /// The sum.
+    pub v: i64,
+    /// The business error, if the service said no. Not serialized: the transport
+    /// turns it into an error answer.
+    #[serde(skip)]
+    pub err: Option<AddError>,
+}
+
+/// The request of the `concat` endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConcatRequest {
+    /// The first part.
+    pub a: String,
+    /// The second part.
+    pub b: String,
+}
+
+/// The response of the `concat` endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ConcatResponse {
+    /// The uppercased concatenation.
+    pub v: String,
+    /// The business error, if the service said no.
+    #[serde(skip)]
+    pub err: Option<AddError>,
+}
+
+impl Failer for SumResponse {
+    fn failed(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
+        self.err.as_ref().map(|e| e as _)
+    }
+}
+
+impl Failer for ConcatResponse {
+    fn failed(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
+        self.err.as_ref().map(|e| e as _)
+    }
+}
+
+/// All of addsvc's endpoints; also an [`AddService`], so a client `Set` (see
+/// [`transport::http::client_set`](crate::transport::http::client_set)) is used
+/// exactly like the service.
+#[derive(Clone)]
+pub struct Set {
+    /// The `sum` endpoint.
+    pub sum: BoxEndpoint<SumRequest, SumResponse>,
+    /// The `concat` endpoint.
+    pub concat: BoxEndpoint<ConcatRequest, ConcatResponse>,
+}
+
+impl std::fmt::Debug for Set {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Set").finish_non_exhaustive()
+    }
+}
+
+impl Set {
+    /// The server-side endpoints of `svc`, each wrapped in its endpoint middlewares,
+    /// outermost first: [`DeadlineLayer`].
+    pub fn new<S: AddService>(svc: S) -> Set {
+        let svc = Arc::new(svc);
+        Set {
+            sum: BoxEndpoint::new(DeadlineLayer::new().layer(make_sum_endpoint(svc.clone()))),
+            concat: BoxEndpoint::new(DeadlineLayer::new().layer(make_concat_endpoint(svc))),
+        }
+    }
+}
+
+/// Splits a service error into a business error (kept for the response) and a
+/// failure (returned as the endpoint's error).
+fn business(err: BoxError) -> Result<AddError, BoxError> {
+    match cause_ref::<AddError>(&*err) {
+        Some(e) => Ok(*e),
+        None => Err(err),
+    }
+}
+
+/// The `sum` endpoint of `svc`.
+pub fn make_sum_endpoint<S: AddService>(svc: Arc<S>) -> BoxEndpoint<SumRequest, SumResponse> {
+    BoxEndpoint::new(endpoint_fn(move |req: Request<SumRequest>| {
+        let svc = svc.clone();
+        async move {
+            let (ctx, SumRequest { a, b }) = req.into_parts();
+            match svc.sum(&ctx, a, b).await {
+                Ok(v) => Ok(SumResponse { v, err: None }),
+                Err(e) => business(e).map(|err| SumResponse { v: 0, err: Some(err) }),
+            }
+        }
+    }))
+}
+
+/// The `concat` endpoint of `svc`.
+pub fn make_concat_endpoint<S: AddService>(svc: Arc<S>) -> BoxEndpoint<ConcatRequest, ConcatResponse> {
+    BoxEndpoint::new(endpoint_fn(move |req: Request<ConcatRequest>| {
+        let svc = svc.clone();
+        async move {
+            let (ctx, ConcatRequest { a, b }) = req.into_parts();
+            match svc.concat(&ctx, a, b).await {
+                Ok(v) => Ok(ConcatResponse { v, err: None }),
+                Err(e) => business(e).map(|err| ConcatResponse {
+                    v: String::new(),
+                    err: Some(err),
+                }),
+            }
+        }
+    }))
+}
+
+impl AddService for Set {
+    async fn sum(&self, ctx: &Context, a: i64, b: i64) -> Result<i64, BoxError> {
+        let resp = self.sum.clone().oneshot(Request::new(ctx.clone(), SumRequest { a, b })).await?;
+        match resp.err {
+            Some(e) => Err(e.into()),
+            None => Ok(resp.v),
+        }
+    }
+
+    async fn concat(&self, ctx: &Context, a: String, b: String) -> Result<String, BoxError> {
+        let req = Request::new(ctx.clone(), ConcatRequest { a, b });
+        let resp = self.concat.clone().oneshot(req).await?;
+        match resp.err {
+            Some(e) => Err(e.into()),
+            None => Ok(resp.v),
+        }
+    }
+}

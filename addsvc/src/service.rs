@@ -1,0 +1,113 @@
+//! The domain: what addsvc does, with no knowledge of endpoints or transports.
+
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+
+use kit_endpoint::{BoxError, Context, cause_ref};
+use stringsvc::service::{StringError, StringService};
+
+/// Sums and concatenations.
+///
+/// Every method takes the request [`Context`] and fails with a [`BoxError`]: an
+/// [`AddError`] inside it is a business error, anything else a failure.
+pub trait AddService: Send + Sync + 'static {
+    /// `a + b`. Fails with [`AddError::Overflow`] if it does not fit an `i64`.
+    fn sum(&self, ctx: &Context, a: i64, b: i64) -> impl Future<Output = Result<i64, BoxError>> + Send;
+
+    /// `a` followed by `b`, uppercased (by stringsvc). Fails with
+    /// [`AddError::EmptyConcat`] if both are empty.
+    fn concat(
+        &self,
+        ctx: &Context,
+        a: String,
+        b: String,
+    ) -> impl Future<Output = Result<String, BoxError>> + Send;
+}
+
+/// addsvc's business errors: the service understood the request and said no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddError {
+    /// The sum does not fit in an `i64`.
+    Overflow,
+    /// Both strings are empty: there is nothing to uppercase.
+    EmptyConcat,
+    /// The concatenation is longer than stringsvc accepts.
+    TooLong,
+}
+
+impl AddError {
+    /// Every business error, to match a message received over the wire.
+    pub const ALL: [AddError; 3] = [AddError::Overflow, AddError::EmptyConcat, AddError::TooLong];
+
+    /// The business error whose message is `message`, if any.
+    pub fn from_message(message: &str) -> Option<AddError> {
+        Self::ALL.into_iter().find(|e| e.to_string() == message)
+    }
+}
+
+impl fmt::Display for AddError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AddError::Overflow => "integer overflow",
+            AddError::EmptyConcat => "empty concatenation",
+            AddError::TooLong => "concatenation too long",
+        })
+    }
+}
+
+impl Error for AddError {}
+
+/// The plain implementation of [`AddService`], on top of a [`StringService`]:
+/// the local one (embedded) or a client `Set` of a remote stringsvc, which this
+/// code cannot tell apart.
+#[derive(Debug, Clone)]
+pub struct BasicService<S> {
+    strings: S,
+}
+
+impl<S: StringService> BasicService<S> {
+    /// A service that uppercases through `strings`.
+    pub fn new(strings: S) -> Self {
+        BasicService { strings }
+    }
+}
+
+impl<S: StringService> AddService for BasicService<S> {
+    async fn sum(&self, _ctx: &Context, a: i64, b: i64) -> Result<i64, BoxError> {
+        a.checked_add(b).ok_or_else(|| AddError::Overflow.into())
+    }
+
+    async fn concat(&self, ctx: &Context, a: String, b: String) -> Result<String, BoxError> {
+        let joined = a + &b;
+        // The request context goes on to stringsvc: same request ID, what is left
+        // of the deadline.
+        self.strings.uppercase(ctx, joined).await.map_err(|e| {
+            // stringsvc's business errors become addsvc's own; failures pass through.
+            match cause_ref::<StringError>(&*e) {
+                Some(StringError::Empty) => AddError::EmptyConcat.into(),
+                Some(StringError::TooLong) => AddError::TooLong.into(),
+                None => e,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stringsvc::service::BasicService as Strings;
+
+    #[tokio::test]
+    async fn sum_and_concat() {
+        let svc = BasicService::new(Strings);
+        let ctx = Context::new();
+        assert_eq!(svc.sum(&ctx, 1, 2).await.unwrap(), 3);
+        assert_eq!(svc.sum(&ctx, -5, 2).await.unwrap(), -3);
+        let err = svc.sum(&ctx, i64::MAX, 1).await.unwrap_err();
+        assert_eq!(cause_ref::<AddError>(&*err), Some(&AddError::Overflow));
+        assert_eq!(svc.concat(&ctx, "ab".into(), "cd".into()).await.unwrap(), "ABCD");
+        let err = svc.concat(&ctx, String::new(), String::new()).await.unwrap_err();
+        assert_eq!(cause_ref::<AddError>(&*err), Some(&AddError::EmptyConcat));
+    }
+}

@@ -1,0 +1,91 @@
+//! addsvc over HTTP with JSON bodies: the server's router and the client `Set`.
+//!
+//! | route | request | response |
+//! |---|---|---|
+//! | `POST /sum` | `{"a": i64, "b": i64}` | `{"v": i64}` |
+//! | `POST /concat` | `{"a": string, "b": string}` | `{"v": string}` |
+//!
+//! Business errors are answered `422 Unprocessable Entity` (the request was well
+//! formed, the domain refused it) with `{"error": "<message>"}`: `integer
+//! overflow`, `empty concatenation`, `concatenation too long`. A failure of
+//! stringsvc is a `502 Bad Gateway` (`504` if the deadline ran out). Everything
+//! else follows [`kit_transport::error_status`]. The mapping is [`encode_error`],
+//! and its inverse for clients is in the response decoders below.
+
+use ::http::{Method, StatusCode, Uri};
+use bytes::Bytes;
+use kit_endpoint::{BoxEndpoint, BoxError, Context, cause_ref};
+use kit_transport::{Client, ErrorRef, HttpClient, Router, Server, json};
+
+use crate::endpoint::{ConcatRequest, ConcatResponse, Set, SumRequest, SumResponse};
+use crate::service::AddError;
+
+/// The status of every business error.
+pub const BUSINESS_ERROR_STATUS: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+
+/// The HTTP routes of addsvc's endpoints.
+pub fn router(set: Set) -> Router {
+    Router::new()
+        .route(
+            Method::POST,
+            "/sum",
+            Server::new(set.sum, json::decode_request::<SumRequest>, json::encode_response)
+                .error_encoder(encode_error),
+        )
+        .route(
+            Method::POST,
+            "/concat",
+            Server::new(set.concat, json::decode_request::<ConcatRequest>, json::encode_response)
+                .error_encoder(encode_error),
+        )
+}
+
+/// Maps errors to answers: business errors to `422`, the rest as kit does.
+pub fn encode_error(ctx: &Context, err: ErrorRef<'_>) -> ::http::Response<kit_transport::Body> {
+    match cause_ref::<AddError>(err) {
+        Some(e) => kit_transport::json_error(BUSINESS_ERROR_STATUS, &e.to_string()),
+        None => kit_transport::encode_error(ctx, err),
+    }
+}
+
+/// A client [`Set`] that calls the addsvc at `base` (e.g. `http://127.0.0.1:8081`)
+/// through `http`, usually [`kit_transport::pooled()`].
+pub fn client_set(http: HttpClient, base: &Uri) -> Result<Set, BoxError> {
+    Ok(Set {
+        sum: BoxEndpoint::new(Client::new(
+            http.clone(),
+            Method::POST,
+            kit_transport::with_path(base, "/sum")?,
+            json::encode_request::<SumRequest>,
+            decode_sum_response,
+        )),
+        concat: BoxEndpoint::new(Client::new(
+            http,
+            Method::POST,
+            kit_transport::with_path(base, "/concat")?,
+            json::encode_request::<ConcatRequest>,
+            decode_concat_response,
+        )),
+    })
+}
+
+/// The business error in an error answer, if it is one.
+fn business_error(parts: &::http::response::Parts, body: &[u8]) -> Option<AddError> {
+    (parts.status == BUSINESS_ERROR_STATUS)
+        .then(|| AddError::from_message(&json::error_message(body)))
+        .flatten()
+}
+
+fn decode_sum_response(parts: &::http::response::Parts, body: Bytes) -> Result<SumResponse, BoxError> {
+    match business_error(parts, &body) {
+        Some(err) => Ok(SumResponse { v: 0, err: Some(err) }),
+        None => json::decode_response(parts, body),
+    }
+}
+
+fn decode_concat_response(parts: &::http::response::Parts, body: Bytes) -> Result<ConcatResponse, BoxError> {
+    match business_error(parts, &body) {
+        Some(err) => Ok(ConcatResponse { v: String::new(), err: Some(err) }),
+        None => json::decode_response(parts, body),
+    }
+}

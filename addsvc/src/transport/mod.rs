@@ -1,0 +1,3 @@
+//! Transports: how addsvc's endpoints are reached from outside.
+
+pub mod http;
