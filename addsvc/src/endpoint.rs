@@ -3,7 +3,9 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use kit_endpoint::{BoxEndpoint, BoxError, Context, DeadlineLayer, Failer, Request, cause_ref, endpoint_fn};
+use kit_endpoint::{
+    BoxEndpoint, BoxError, Context, DeadlineLayer, Failer, Request, cause_ref, endpoint_fn,
+};
 use serde::{Deserialize, Serialize};
 use tower::{Layer, ServiceExt};
 
@@ -106,14 +108,19 @@ pub fn make_sum_endpoint<S: AddService>(svc: Arc<S>) -> BoxEndpoint<SumRequest, 
             let (ctx, SumRequest { a, b }) = req.into_parts();
             match svc.sum(&ctx, a, b).await {
                 Ok(v) => Ok(SumResponse { v, err: None }),
-                Err(e) => business(e).map(|err| SumResponse { v: 0, err: Some(err) }),
+                Err(e) => business(e).map(|err| SumResponse {
+                    v: 0,
+                    err: Some(err),
+                }),
             }
         }
     }))
 }
 
 /// The `concat` endpoint of `svc`.
-pub fn make_concat_endpoint<S: AddService>(svc: Arc<S>) -> BoxEndpoint<ConcatRequest, ConcatResponse> {
+pub fn make_concat_endpoint<S: AddService>(
+    svc: Arc<S>,
+) -> BoxEndpoint<ConcatRequest, ConcatResponse> {
     BoxEndpoint::new(endpoint_fn(move |req: Request<ConcatRequest>| {
         let svc = svc.clone();
         async move {
@@ -131,7 +138,11 @@ pub fn make_concat_endpoint<S: AddService>(svc: Arc<S>) -> BoxEndpoint<ConcatReq
 
 impl AddService for Set {
     async fn sum(&self, ctx: &Context, a: i64, b: i64) -> Result<i64, BoxError> {
-        let resp = self.sum.clone().oneshot(Request::new(ctx.clone(), SumRequest { a, b })).await?;
+        let resp = self
+            .sum
+            .clone()
+            .oneshot(Request::new(ctx.clone(), SumRequest { a, b }))
+            .await?;
         match resp.err {
             Some(e) => Err(e.into()),
             None => Ok(resp.v),

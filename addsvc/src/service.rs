@@ -13,7 +13,12 @@ use stringsvc::service::{StringError, StringService};
 /// [`AddError`] inside it is a business error, anything else a failure.
 pub trait AddService: Send + Sync + 'static {
     /// `a + b`. Fails with [`AddError::Overflow`] if it does not fit an `i64`.
-    fn sum(&self, ctx: &Context, a: i64, b: i64) -> impl Future<Output = Result<i64, BoxError>> + Send;
+    fn sum(
+        &self,
+        ctx: &Context,
+        a: i64,
+        b: i64,
+    ) -> impl Future<Output = Result<i64, BoxError>> + Send;
 
     /// `a` followed by `b`, uppercased (by stringsvc). Fails with
     /// [`AddError::EmptyConcat`] if both are empty.
@@ -106,8 +111,14 @@ mod tests {
         assert_eq!(svc.sum(&ctx, -5, 2).await.unwrap(), -3);
         let err = svc.sum(&ctx, i64::MAX, 1).await.unwrap_err();
         assert_eq!(cause_ref::<AddError>(&*err), Some(&AddError::Overflow));
-        assert_eq!(svc.concat(&ctx, "ab".into(), "cd".into()).await.unwrap(), "ABCD");
-        let err = svc.concat(&ctx, String::new(), String::new()).await.unwrap_err();
+        assert_eq!(
+            svc.concat(&ctx, "ab".into(), "cd".into()).await.unwrap(),
+            "ABCD"
+        );
+        let err = svc
+            .concat(&ctx, String::new(), String::new())
+            .await
+            .unwrap_err();
         assert_eq!(cause_ref::<AddError>(&*err), Some(&AddError::EmptyConcat));
     }
 }

@@ -31,13 +31,26 @@ async fn addcli(addr: std::net::SocketAddr, args: &[&str]) -> (i32, String, Stri
 #[tokio::test]
 async fn addsvc_runs_alone_on_its_embedded_defaults() {
     let mut svc = start_addsvc(&[]).await;
-    assert!(svc.output().iter().any(|l| l == "addsvc stringsvc=embedded"));
+    assert!(
+        svc.output()
+            .iter()
+            .any(|l| l == "addsvc stringsvc=embedded")
+    );
     let http = svc.addr("http");
-    let resp = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 2}"#)).await.unwrap();
+    let resp = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 2}"#))
+        .await
+        .unwrap();
     assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"v":3}"#));
-    let resp = raw::send(http, &raw::post_json("/concat", &[], r#"{"a": "a", "b": "b"}"#)).await.unwrap();
+    let resp = raw::send(
+        http,
+        &raw::post_json("/concat", &[], r#"{"a": "a", "b": "b"}"#),
+    )
+    .await
+    .unwrap();
     assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"v":"AB"}"#));
-    let resp = raw::send(svc.addr("debug"), &raw::get("/health")).await.unwrap();
+    let resp = raw::send(svc.addr("debug"), &raw::get("/health"))
+        .await
+        .unwrap();
     assert_eq!(resp.status, 200);
 
     svc.terminate().await.unwrap();
@@ -50,17 +63,30 @@ async fn addsvc_runs_alone_on_its_embedded_defaults() {
 async fn addcli_calls_addsvc_through_the_client_set() {
     let svc = start_addsvc(&[]).await;
     let http = svc.addr("http");
-    assert_eq!(addcli(http, &["sum", "1", "2"]).await, (0, "3".into(), String::new()));
+    assert_eq!(
+        addcli(http, &["sum", "1", "2"]).await,
+        (0, "3".into(), String::new())
+    );
     assert_eq!(addcli(http, &["sum", "-5", "2"]).await.1, "-3");
     assert_eq!(addcli(http, &["concat", "go", "kit"]).await.1, "GOKIT");
     let (code, _, err) = addcli(http, &["sum", "9223372036854775807", "1"]).await;
-    assert_eq!((code, err.as_str()), (1, "addcli: refused: integer overflow"));
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "addcli: refused: integer overflow")
+    );
 
     // Nobody listens there: a failed call, not a refusal.
-    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let (code, _, err) = addcli(closed, &["sum", "1", "2"]).await;
     assert_eq!(code, 2, "{err}");
-    assert!(err.starts_with("addcli: call failed: upstream unreachable"), "{err}");
+    assert!(
+        err.starts_with("addcli: call failed: upstream unreachable"),
+        "{err}"
+    );
 }
 
 /// With `--stringsvc`, addsvc calls a stringsvc in another process over HTTP; when
@@ -83,16 +109,36 @@ async fn addsvc_calls_a_remote_stringsvc() {
     let url = format!("http://{strings_addr}");
     let svc = start_addsvc(&["--stringsvc", &url]).await;
     let http = svc.addr("http");
-    let resp = raw::send(http, &raw::post_json("/concat", &[], r#"{"a": "x", "b": "y"}"#)).await.unwrap();
+    let resp = raw::send(
+        http,
+        &raw::post_json("/concat", &[], r#"{"a": "x", "b": "y"}"#),
+    )
+    .await
+    .unwrap();
     assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"v":"XY"}"#));
-    let resp = raw::send(http, &raw::post_json("/concat", &[], r#"{"a": "", "b": ""}"#)).await.unwrap();
-    assert_eq!((resp.status, resp.body.as_str()), (422, r#"{"error":"empty concatenation"}"#));
+    let resp = raw::send(
+        http,
+        &raw::post_json("/concat", &[], r#"{"a": "", "b": ""}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (resp.status, resp.body.as_str()),
+        (422, r#"{"error":"empty concatenation"}"#)
+    );
 
     stop.send(()).unwrap();
     strings.await.unwrap().unwrap();
-    let resp = raw::send(http, &raw::post_json("/concat", &[], r#"{"a": "x", "b": "y"}"#)).await.unwrap();
+    let resp = raw::send(
+        http,
+        &raw::post_json("/concat", &[], r#"{"a": "x", "b": "y"}"#),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status, 502, "{resp:?}");
     assert!(resp.body.contains("upstream unreachable"), "{}", resp.body);
-    let resp = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 1}"#)).await.unwrap();
+    let resp = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 1}"#))
+        .await
+        .unwrap();
     assert_eq!(resp.status, 200);
 }

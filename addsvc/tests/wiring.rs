@@ -37,12 +37,21 @@ async fn sum_and_concat_through_both_services() {
     let err = svc.sum(&ctx, i64::MAX, 1).await.unwrap_err();
     assert_eq!(cause_ref::<AddError>(&*err), Some(&AddError::Overflow));
 
-    assert_eq!(svc.concat(&ctx, "go".into(), "kit".into()).await.unwrap(), "GOKIT");
+    assert_eq!(
+        svc.concat(&ctx, "go".into(), "kit".into()).await.unwrap(),
+        "GOKIT"
+    );
     assert_eq!(svc.concat(&ctx, "".into(), "é".into()).await.unwrap(), "É");
     // stringsvc's business errors become addsvc's.
-    let err = svc.concat(&ctx, String::new(), String::new()).await.unwrap_err();
+    let err = svc
+        .concat(&ctx, String::new(), String::new())
+        .await
+        .unwrap_err();
     assert_eq!(cause_ref::<AddError>(&*err), Some(&AddError::EmptyConcat));
-    let err = svc.concat(&ctx, "x".repeat(6000), "y".repeat(6000)).await.unwrap_err();
+    let err = svc
+        .concat(&ctx, "x".repeat(6000), "y".repeat(6000))
+        .await
+        .unwrap_err();
     assert_eq!(cause_ref::<AddError>(&*err), Some(&AddError::TooLong));
 }
 
@@ -50,7 +59,11 @@ async fn sum_and_concat_through_both_services() {
 #[tokio::test]
 async fn business_errors_are_422_on_the_wire() {
     for (path, body, message) in [
-        ("/sum", r#"{"a": 9223372036854775807, "b": 1}"#, "integer overflow"),
+        (
+            "/sum",
+            r#"{"a": 9223372036854775807, "b": 1}"#,
+            "integer overflow",
+        ),
         ("/concat", r#"{"a": "", "b": ""}"#, "empty concatenation"),
     ] {
         let req = http::Request::post(path)

@@ -3,7 +3,9 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use kit_endpoint::{BoxEndpoint, BoxError, Context, DeadlineLayer, Failer, Request, cause_ref, endpoint_fn};
+use kit_endpoint::{
+    BoxEndpoint, BoxError, Context, DeadlineLayer, Failer, Request, cause_ref, endpoint_fn,
+};
 use serde::{Deserialize, Serialize};
 use tower::{Layer, ServiceExt};
 
@@ -83,7 +85,9 @@ impl Set {
     pub fn new<S: StringService>(svc: S) -> Set {
         let svc = Arc::new(svc);
         Set {
-            uppercase: BoxEndpoint::new(DeadlineLayer::new().layer(make_uppercase_endpoint(svc.clone()))),
+            uppercase: BoxEndpoint::new(
+                DeadlineLayer::new().layer(make_uppercase_endpoint(svc.clone())),
+            ),
             count: BoxEndpoint::new(DeadlineLayer::new().layer(make_count_endpoint(svc))),
         }
     }
@@ -118,14 +122,19 @@ pub fn make_uppercase_endpoint<S: StringService>(
 }
 
 /// The `count` endpoint of `svc`.
-pub fn make_count_endpoint<S: StringService>(svc: Arc<S>) -> BoxEndpoint<CountRequest, CountResponse> {
+pub fn make_count_endpoint<S: StringService>(
+    svc: Arc<S>,
+) -> BoxEndpoint<CountRequest, CountResponse> {
     BoxEndpoint::new(endpoint_fn(move |req: Request<CountRequest>| {
         let svc = svc.clone();
         async move {
             let (ctx, req) = req.into_parts();
             match svc.count(&ctx, req.s).await {
                 Ok(v) => Ok(CountResponse { v, err: None }),
-                Err(e) => business(e).map(|err| CountResponse { v: 0, err: Some(err) }),
+                Err(e) => business(e).map(|err| CountResponse {
+                    v: 0,
+                    err: Some(err),
+                }),
             }
         }
     }))

@@ -21,7 +21,8 @@ pub trait StringService: Send + Sync + 'static {
     ) -> impl Future<Output = Result<String, BoxError>> + Send;
 
     /// The number of characters (Unicode scalar values) in `s`.
-    fn count(&self, ctx: &Context, s: String) -> impl Future<Output = Result<u64, BoxError>> + Send;
+    fn count(&self, ctx: &Context, s: String)
+    -> impl Future<Output = Result<u64, BoxError>> + Send;
 }
 
 /// stringsvc's business errors: the service understood the request and said no.
@@ -128,7 +129,10 @@ mod tests {
     async fn uppercase_and_count_handle_unicode() {
         let ctx = Context::new();
         let svc = BasicService;
-        assert_eq!(svc.uppercase(&ctx, "straße".into()).await.unwrap(), "STRASSE");
+        assert_eq!(
+            svc.uppercase(&ctx, "straße".into()).await.unwrap(),
+            "STRASSE"
+        );
         assert_eq!(svc.count(&ctx, "héllo".into()).await.unwrap(), 5);
         assert_eq!(svc.count(&ctx, String::new()).await.unwrap(), 0);
         let err = svc.uppercase(&ctx, String::new()).await.unwrap_err();

@@ -19,17 +19,36 @@ async fn the_binary_serves_and_stops_on_sigterm() {
     let mut svc = start().await;
     let http = svc.addr("http");
 
-    let resp = raw::send(http, &raw::post_json("/uppercase", &[], r#"{"s": "hello"}"#)).await.unwrap();
+    let resp = raw::send(
+        http,
+        &raw::post_json("/uppercase", &[], r#"{"s": "hello"}"#),
+    )
+    .await
+    .unwrap();
     assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"v":"HELLO"}"#));
-    let resp = raw::send(http, &raw::post_json("/count", &[], r#"{"s": "héllo"}"#)).await.unwrap();
+    let resp = raw::send(http, &raw::post_json("/count", &[], r#"{"s": "héllo"}"#))
+        .await
+        .unwrap();
     assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"v":5}"#));
-    let resp = raw::send(http, &raw::post_json("/uppercase", &[], r#"{"s": ""}"#)).await.unwrap();
-    assert_eq!((resp.status, resp.body.as_str()), (422, r#"{"error":"empty string"}"#));
-    let resp = raw::send(http, &raw::post_json("/uppercase", &[], r#"{"s": 1}"#)).await.unwrap();
+    let resp = raw::send(http, &raw::post_json("/uppercase", &[], r#"{"s": ""}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.status, resp.body.as_str()),
+        (422, r#"{"error":"empty string"}"#)
+    );
+    let resp = raw::send(http, &raw::post_json("/uppercase", &[], r#"{"s": 1}"#))
+        .await
+        .unwrap();
     assert_eq!(resp.status, 400);
 
-    let resp = raw::send(svc.addr("debug"), &raw::get("/health")).await.unwrap();
-    assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"status":"ok"}"#));
+    let resp = raw::send(svc.addr("debug"), &raw::get("/health"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.status, resp.body.as_str()),
+        (200, r#"{"status":"ok"}"#)
+    );
 
     svc.terminate().await.unwrap();
     let status = svc.wait().await.unwrap();

@@ -26,7 +26,11 @@ impl Service {
     /// `<name> <listener>=http://<addr>` line for each of `listeners`.
     ///
     /// Pass `--http-addr 127.0.0.1:0`-style arguments so the OS picks free ports.
-    pub async fn start(binary: &str, args: &[&str], listeners: &[&str]) -> std::io::Result<Service> {
+    pub async fn start(
+        binary: &str,
+        args: &[&str],
+        listeners: &[&str],
+    ) -> std::io::Result<Service> {
         let mut child = Command::new(binary)
             .args(args)
             .stdout(Stdio::piped())
@@ -40,7 +44,9 @@ impl Service {
         let found = tokio::time::timeout(PATIENCE, async {
             while addrs.len() < listeners.len() {
                 let Some(line) = lines.next_line().await? else {
-                    return Err(std::io::Error::other(format!("{binary} exited before listening")));
+                    return Err(std::io::Error::other(format!(
+                        "{binary} exited before listening"
+                    )));
                 };
                 output.lock().expect("not poisoned").push(line.clone());
                 for word in line.split_whitespace() {
@@ -59,7 +65,11 @@ impl Service {
         match found {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(std::io::Error::other(format!("{binary} printed no addresses"))),
+            Err(_) => {
+                return Err(std::io::Error::other(format!(
+                    "{binary} printed no addresses"
+                )));
+            }
         }
         // Keep draining stdout so the child never blocks on a full pipe.
         let sink = output.clone();
@@ -83,8 +93,14 @@ impl Service {
 
     /// Sends SIGTERM, as an orchestrator does to stop a service.
     pub async fn terminate(&self) -> std::io::Result<()> {
-        let pid = self.child.id().ok_or_else(|| std::io::Error::other("already exited"))?;
-        let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await?;
+        let pid = self
+            .child
+            .id()
+            .ok_or_else(|| std::io::Error::other("already exited"))?;
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
         if !status.success() {
             return Err(std::io::Error::other("kill -TERM failed"));
         }

@@ -29,14 +29,22 @@ pub fn router(set: Set) -> Router {
         .route(
             Method::POST,
             "/sum",
-            Server::new(set.sum, json::decode_request::<SumRequest>, json::encode_response)
-                .error_encoder(encode_error),
+            Server::new(
+                set.sum,
+                json::decode_request::<SumRequest>,
+                json::encode_response,
+            )
+            .error_encoder(encode_error),
         )
         .route(
             Method::POST,
             "/concat",
-            Server::new(set.concat, json::decode_request::<ConcatRequest>, json::encode_response)
-                .error_encoder(encode_error),
+            Server::new(
+                set.concat,
+                json::decode_request::<ConcatRequest>,
+                json::encode_response,
+            )
+            .error_encoder(encode_error),
         )
 }
 
@@ -76,16 +84,28 @@ fn business_error(parts: &::http::response::Parts, body: &[u8]) -> Option<AddErr
         .flatten()
 }
 
-fn decode_sum_response(parts: &::http::response::Parts, body: Bytes) -> Result<SumResponse, BoxError> {
+fn decode_sum_response(
+    parts: &::http::response::Parts,
+    body: Bytes,
+) -> Result<SumResponse, BoxError> {
     match business_error(parts, &body) {
-        Some(err) => Ok(SumResponse { v: 0, err: Some(err) }),
+        Some(err) => Ok(SumResponse {
+            v: 0,
+            err: Some(err),
+        }),
         None => json::decode_response(parts, body),
     }
 }
 
-fn decode_concat_response(parts: &::http::response::Parts, body: Bytes) -> Result<ConcatResponse, BoxError> {
+fn decode_concat_response(
+    parts: &::http::response::Parts,
+    body: Bytes,
+) -> Result<ConcatResponse, BoxError> {
     match business_error(parts, &body) {
-        Some(err) => Ok(ConcatResponse { v: String::new(), err: Some(err) }),
+        Some(err) => Ok(ConcatResponse {
+            v: String::new(),
+            err: Some(err),
+        }),
         None => json::decode_response(parts, body),
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! Run with: cargo bench -p kit-endpoint
 
+// criterion's macros generate undocumented functions.
+#![allow(missing_docs)]
+
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -30,7 +33,7 @@ fn bench(c: &mut Criterion) {
     let deadline = DeadlineLayer::new().layer(sum);
     c.bench_function("Deadline layer + endpoint_fn call", |b| {
         b.to_async(&rt)
-            .iter(|| deadline.oneshot(Request::new(ctx.clone(), (1, 2))))
+            .iter(|| deadline.clone().oneshot(Request::new(ctx.clone(), (1, 2))))
     });
     c.bench_function("Context clone", |b| b.iter(|| ctx.clone()));
     c.bench_function("RequestId generate", |b| b.iter(RequestId::generate));

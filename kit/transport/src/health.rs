@@ -34,8 +34,10 @@ impl<B> Service<http::Request<B>> for Health {
 
     fn call(&mut self, _: http::Request<B>) -> Self::Future {
         let mut resp = http::Response::new(Body::from(r#"{"status":"ok"}"#));
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         ready(Ok(resp))
     }
 }

@@ -28,14 +28,22 @@ pub fn router(set: Set) -> Router {
         .route(
             Method::POST,
             "/uppercase",
-            Server::new(set.uppercase, json::decode_request::<UppercaseRequest>, json::encode_response)
-                .error_encoder(encode_error),
+            Server::new(
+                set.uppercase,
+                json::decode_request::<UppercaseRequest>,
+                json::encode_response,
+            )
+            .error_encoder(encode_error),
         )
         .route(
             Method::POST,
             "/count",
-            Server::new(set.count, json::decode_request::<CountRequest>, json::encode_response)
-                .error_encoder(encode_error),
+            Server::new(
+                set.count,
+                json::decode_request::<CountRequest>,
+                json::encode_response,
+            )
+            .error_encoder(encode_error),
         )
 }
 
@@ -80,14 +88,23 @@ fn decode_uppercase_response(
     body: Bytes,
 ) -> Result<UppercaseResponse, BoxError> {
     match business_error(parts, &body) {
-        Some(err) => Ok(UppercaseResponse { v: String::new(), err: Some(err) }),
+        Some(err) => Ok(UppercaseResponse {
+            v: String::new(),
+            err: Some(err),
+        }),
         None => json::decode_response(parts, body),
     }
 }
 
-fn decode_count_response(parts: &::http::response::Parts, body: Bytes) -> Result<CountResponse, BoxError> {
+fn decode_count_response(
+    parts: &::http::response::Parts,
+    body: Bytes,
+) -> Result<CountResponse, BoxError> {
     match business_error(parts, &body) {
-        Some(err) => Ok(CountResponse { v: 0, err: Some(err) }),
+        Some(err) => Ok(CountResponse {
+            v: 0,
+            err: Some(err),
+        }),
         None => json::decode_response(parts, body),
     }
 }

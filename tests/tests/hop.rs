@@ -1,0 +1,202 @@
+//! The request context across the real addsvc -> stringsvc hop, over sockets:
+//! request ID and deadline budget reach stringsvc, the budget shrinks on the way,
+//! and a spent budget stops the work on both sides.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kit_endpoint::{BoxError, Context};
+use kit_tests::raw;
+use stringsvc::service::{BasicService, StringService};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, oneshot};
+
+/// What stringsvc saw of each call.
+#[derive(Debug, Clone)]
+struct Seen {
+    request_id: Option<String>,
+    remaining: Option<Duration>,
+}
+
+/// A service middleware, defined by the test, that records the context of each
+/// call and can hold calls until released.
+#[derive(Clone, Default)]
+struct Recording {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    /// When set, calls wait for `release` (and report if they are cancelled).
+    hold: Option<Arc<Hold>>,
+}
+
+#[derive(Default)]
+struct Hold {
+    release: Notify,
+    cancelled: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+/// Reports through `hold.cancelled` if dropped before `done` is set.
+struct CancelGuard {
+    hold: Arc<Hold>,
+    done: bool,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Some(tx) = self.hold.cancelled.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+impl StringService for Recording {
+    async fn uppercase(&self, ctx: &Context, s: String) -> Result<String, BoxError> {
+        self.seen.lock().unwrap().push(Seen {
+            request_id: ctx.request_id().map(|id| id.to_string()),
+            remaining: ctx.remaining(),
+        });
+        if let Some(hold) = &self.hold {
+            let mut guard = CancelGuard {
+                hold: hold.clone(),
+                done: false,
+            };
+            hold.release.notified().await;
+            guard.done = true;
+        }
+        BasicService.uppercase(ctx, s).await
+    }
+
+    async fn count(&self, ctx: &Context, s: String) -> Result<u64, BoxError> {
+        BasicService.count(ctx, s).await
+    }
+}
+
+/// stringsvc (with `recording` as its service) and addsvc calling it, each on its
+/// own loopback port; returns addsvc's address. Both stop with the runtime.
+async fn start_pair(recording: Recording) -> std::net::SocketAddr {
+    let strings_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let strings_url: http::Uri = format!("http://{}", strings_listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    tokio::spawn(kit_transport::serve(
+        strings_listener,
+        stringsvc::transport::http::router(stringsvc::endpoint::Set::new(recording)),
+        std::future::pending(),
+    ));
+
+    let strings =
+        stringsvc::transport::http::client_set(kit_transport::pooled(), &strings_url).unwrap();
+    let add_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let add_addr = add_listener.local_addr().unwrap();
+    tokio::spawn(kit_transport::serve(
+        add_listener,
+        addsvc::transport::http::router(addsvc::endpoint::Set::new(
+            addsvc::service::BasicService::new(strings),
+        )),
+        std::future::pending(),
+    ));
+    add_addr
+}
+
+/// The request ID given to addsvc reaches stringsvc, and stringsvc's budget is
+/// smaller than the one addsvc received.
+#[tokio::test]
+async fn request_id_and_a_shrinking_budget_cross_the_hop() {
+    let recording = Recording::default();
+    let addsvc = start_pair(recording.clone()).await;
+    let resp = raw::send(
+        addsvc,
+        &raw::post_json(
+            "/concat",
+            &["x-request-id: hop-test-1", "x-request-budget-ms: 3000"],
+            r#"{"a": "a", "b": "b"}"#,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"v":"AB"}"#));
+    assert_eq!(resp.header("x-request-id"), Some("hop-test-1"));
+
+    let seen = recording.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].request_id.as_deref(), Some("hop-test-1"));
+    let remaining = seen[0].remaining.expect("stringsvc has a deadline");
+    assert!(remaining < Duration::from_millis(3000), "{remaining:?}");
+    assert!(remaining > Duration::from_millis(1000), "{remaining:?}");
+}
+
+/// Without a request ID, addsvc makes one and stringsvc gets the same one.
+#[tokio::test]
+async fn a_generated_request_id_crosses_the_hop() {
+    let recording = Recording::default();
+    let addsvc = start_pair(recording.clone()).await;
+    let resp = raw::send(
+        addsvc,
+        &raw::post_json("/concat", &[], r#"{"a": "a", "b": "b"}"#),
+    )
+    .await
+    .unwrap();
+    let id = resp
+        .header("x-request-id")
+        .expect("a generated request id")
+        .to_owned();
+    assert_eq!(
+        recording.seen.lock().unwrap()[0].request_id.as_deref(),
+        Some(id.as_str())
+    );
+}
+
+/// A budget that runs out while stringsvc works: addsvc answers 504 and
+/// stringsvc's work is cancelled, not finished for nobody.
+#[tokio::test]
+async fn a_budget_that_runs_out_stops_work_on_both_sides() {
+    let (cancelled_tx, cancelled_rx) = oneshot::channel();
+    let hold = Arc::new(Hold {
+        release: Notify::new(),
+        cancelled: Mutex::new(Some(cancelled_tx)),
+    });
+    let recording = Recording {
+        seen: Default::default(),
+        hold: Some(hold.clone()),
+    };
+    let addsvc = start_pair(recording.clone()).await;
+    let resp = raw::send(
+        addsvc,
+        &raw::post_json(
+            "/concat",
+            &["x-request-budget-ms: 200"],
+            r#"{"a": "a", "b": "b"}"#,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status, 504, "{resp:?}");
+    assert_eq!(recording.seen.lock().unwrap().len(), 1);
+    // stringsvc's own deadline (under 200 ms from when it got the call) cancels the held call.
+    tokio::time::timeout(Duration::from_secs(10), cancelled_rx)
+        .await
+        .expect("stringsvc's work was not cancelled")
+        .unwrap();
+}
+
+/// A budget already spent when addsvc gets the request: stringsvc is never called.
+#[tokio::test]
+async fn a_spent_budget_never_reaches_stringsvc() {
+    let recording = Recording::default();
+    let addsvc = start_pair(recording.clone()).await;
+    let resp = raw::send(
+        addsvc,
+        &raw::post_json(
+            "/concat",
+            &["x-request-budget-ms: 0"],
+            r#"{"a": "a", "b": "b"}"#,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (resp.status, resp.body.as_str()),
+        (504, r#"{"error":"deadline exceeded"}"#)
+    );
+    assert!(recording.seen.lock().unwrap().is_empty());
+}
