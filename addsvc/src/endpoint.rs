@@ -3,11 +3,9 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use kit_endpoint::{
-    BoxEndpoint, BoxError, Context, DeadlineLayer, Failer, Request, cause_ref, endpoint_fn,
-};
+use kit_endpoint::{BoxEndpoint, BoxError, Context, Failer, Request, cause_ref, endpoint_fn};
 use serde::{Deserialize, Serialize};
-use tower::{Layer, ServiceExt};
+use tower::{Service, ServiceExt};
 
 use crate::service::{AddError, AddService};
 
@@ -80,13 +78,17 @@ impl std::fmt::Debug for Set {
 }
 
 impl Set {
-    /// The server-side endpoints of `svc`, each wrapped in its endpoint middlewares,
-    /// outermost first: [`DeadlineLayer`].
+    /// The server-side endpoints of `svc`.
+    ///
+    /// No deadline layer is needed here: kit's HTTP server does not call an
+    /// endpoint whose budget is spent and cuts it off when the budget runs out, and
+    /// kit's HTTP client does the same for outgoing calls. Wrap the endpoints in
+    /// [`kit_endpoint::DeadlineLayer`] to call a `Set` in process with neither.
     pub fn new<S: AddService>(svc: S) -> Set {
         let svc = Arc::new(svc);
         Set {
-            sum: BoxEndpoint::new(DeadlineLayer::new().layer(make_sum_endpoint(svc.clone()))),
-            concat: BoxEndpoint::new(DeadlineLayer::new().layer(make_concat_endpoint(svc))),
+            sum: BoxEndpoint::new(make_sum_endpoint(svc.clone())),
+            concat: BoxEndpoint::new(make_concat_endpoint(svc)),
         }
     }
 }
@@ -101,8 +103,14 @@ fn business(err: BoxError) -> Result<AddError, BoxError> {
 }
 
 /// The `sum` endpoint of `svc`.
-pub fn make_sum_endpoint<S: AddService>(svc: Arc<S>) -> BoxEndpoint<SumRequest, SumResponse> {
-    BoxEndpoint::new(endpoint_fn(move |req: Request<SumRequest>| {
+pub fn make_sum_endpoint<S: AddService>(
+    svc: Arc<S>,
+) -> impl Service<Request<SumRequest>, Response = SumResponse, Error = BoxError, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static {
+    endpoint_fn(move |req: Request<SumRequest>| {
         let svc = svc.clone();
         async move {
             let (ctx, SumRequest { a, b }) = req.into_parts();
@@ -114,14 +122,18 @@ pub fn make_sum_endpoint<S: AddService>(svc: Arc<S>) -> BoxEndpoint<SumRequest, 
                 }),
             }
         }
-    }))
+    })
 }
 
 /// The `concat` endpoint of `svc`.
 pub fn make_concat_endpoint<S: AddService>(
     svc: Arc<S>,
-) -> BoxEndpoint<ConcatRequest, ConcatResponse> {
-    BoxEndpoint::new(endpoint_fn(move |req: Request<ConcatRequest>| {
+) -> impl Service<Request<ConcatRequest>, Response = ConcatResponse, Error = BoxError, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static {
+    endpoint_fn(move |req: Request<ConcatRequest>| {
         let svc = svc.clone();
         async move {
             let (ctx, ConcatRequest { a, b }) = req.into_parts();
@@ -133,7 +145,7 @@ pub fn make_concat_endpoint<S: AddService>(
                 }),
             }
         }
-    }))
+    })
 }
 
 impl AddService for Set {

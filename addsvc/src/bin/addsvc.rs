@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let service = BasicService::new(strings); // 1. the domain
     let endpoints = Set::new(service); // 2. endpoints, with their middlewares (deadline)
     let api = transport::http::router(endpoints); // 3. the HTTP transport
-    let debug = Router::new().route(Method::GET, "/health", Health);
+    let debug = Router::new().route_service(Method::GET, "/health", Health);
 
     let api_listener = TcpListener::bind(args.http_addr).await?;
     let debug_listener = TcpListener::bind(args.debug_addr).await?;

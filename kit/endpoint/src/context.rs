@@ -154,17 +154,18 @@ impl RequestId {
     }
 
     /// A new ID, unique within this process and unlikely to collide across
-    /// processes: 32 hex digits from a per-process random key and a counter.
+    /// processes: 32 hex digits, a random per-process prefix then a counter.
     pub fn generate() -> Self {
-        static KEY: OnceLock<RandomState> = OnceLock::new();
+        static PREFIX: OnceLock<u64> = OnceLock::new();
         static COUNTER: AtomicU64 = AtomicU64::new(0);
+        // std's RandomState is seeded from the OS; hashing nothing yields its key.
+        let prefix = *PREFIX.get_or_init(|| RandomState::new().build_hasher().finish());
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let key = KEY.get_or_init(RandomState::new);
-        let mut h1 = key.build_hasher();
-        h1.write_u64(n);
-        let mut h2 = key.build_hasher();
-        h2.write_u64(!n);
-        let id = format!("{:016x}{:016x}", h1.finish(), h2.finish());
+        let mut buf = [0u8; 32];
+        hex(prefix, &mut buf[..16]);
+        hex(n, &mut buf[16..]);
+        // Only ASCII hex digits were written.
+        let id = std::str::from_utf8(&buf).unwrap_or_default();
         RequestId(Arc::from(id))
     }
 
@@ -183,6 +184,14 @@ impl fmt::Display for RequestId {
 impl fmt::Debug for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// Writes `n` as 16 lower-case hex digits into `out`.
+fn hex(n: u64, out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in out.iter_mut().enumerate().take(16) {
+        *byte = DIGITS[((n >> (60 - 4 * i)) & 0xf) as usize];
     }
 }
 

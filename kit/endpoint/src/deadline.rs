@@ -123,8 +123,7 @@ where
         match deadline {
             Some(d) if d <= Instant::now() => ResponseFuture::new(State::Expired),
             Some(d) => ResponseFuture::new(State::Racing {
-                inner: self.inner.call(req),
-                sleep: sleep_until(d),
+                inner: WithDeadline::new(self.inner.call(req), d),
             }),
             None => ResponseFuture::new(State::Unbounded {
                 inner: self.inner.call(req),
@@ -147,7 +146,7 @@ pin_project! {
         // The deadline had passed: answer at once.
         Expired,
         // The inner call, raced against the deadline.
-        Racing { #[pin] inner: F, #[pin] sleep: Sleep },
+        Racing { #[pin] inner: WithDeadline<F> },
         // No deadline: just the inner call.
         Unbounded { #[pin] inner: F },
     }
@@ -168,15 +167,56 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             Proj::Expired => Poll::Ready(Err(DeadlineExceeded::new().into())),
-            Proj::Racing { inner, sleep } => {
-                if let Poll::Ready(out) = inner.poll(cx) {
-                    return Poll::Ready(out);
-                }
-                ready!(sleep.poll(cx));
-                Poll::Ready(Err(DeadlineExceeded::new().into()))
-            }
+            Proj::Racing { inner } => inner.poll(cx),
             Proj::Unbounded { inner } => inner.poll(cx),
         }
+    }
+}
+
+pin_project! {
+    /// Races a future against a deadline: the future's output if it comes first,
+    /// [`DeadlineExceeded`] otherwise (the future is then dropped, cancelling it).
+    ///
+    /// Unlike `tokio::time::timeout_at`, no timer is registered until the future
+    /// has returned `Pending` once, so work that completes without waiting (the
+    /// common case of a CPU-only endpoint) costs no timer at all.
+    pub struct WithDeadline<F> {
+        #[pin]
+        inner: F,
+        deadline: Instant,
+        sleep: Option<Pin<Box<Sleep>>>,
+    }
+}
+
+impl<F> WithDeadline<F> {
+    /// Races `inner` against `deadline`.
+    pub fn new(inner: F, deadline: Instant) -> Self {
+        WithDeadline {
+            inner,
+            deadline,
+            sleep: None,
+        }
+    }
+}
+
+impl<F, R, E> Future for WithDeadline<F>
+where
+    F: Future<Output = Result<R, E>>,
+    E: From<DeadlineExceeded>,
+{
+    type Output = Result<R, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(out) = this.inner.poll(cx) {
+            return Poll::Ready(out);
+        }
+        let deadline = *this.deadline;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(sleep_until(deadline)));
+        ready!(sleep.as_mut().poll(cx));
+        Poll::Ready(Err(DeadlineExceeded::new().into()))
     }
 }
 

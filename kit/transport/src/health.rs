@@ -15,7 +15,7 @@ use crate::Body;
 /// ```
 /// use tower::ServiceExt;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let router = kit_transport::Router::new().route(http::Method::GET, "/health", kit_transport::Health);
+/// let router = kit_transport::Router::new().route_service(http::Method::GET, "/health", kit_transport::Health);
 /// let req = http::Request::get("/health").body(kit_transport::Body::default()).unwrap();
 /// assert_eq!(router.oneshot(req).await.unwrap().status(), 200);
 /// # }

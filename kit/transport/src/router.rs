@@ -11,15 +11,54 @@ use std::task::{Context as TaskContext, Poll};
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use http_body::Body as HttpBody;
-use kit_endpoint::BoxError;
-use tower::util::BoxCloneSyncService;
+use kit_endpoint::{BoxError, Failer};
 use tower::{Service, ServiceExt};
 
-use crate::Body;
+use crate::{Body, Server};
 use crate::body::{BoxBody, box_body};
 use crate::error::json_error;
 
-type Route = BoxCloneSyncService<http::Request<BoxBody>, http::Response<Body>, Infallible>;
+type RouteFuture = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+
+/// A routed service, type-erased. Calling it clones the service and drives one
+/// request through it in a single boxed future.
+trait Route: Send + Sync {
+    fn call(&self, req: http::Request<BoxBody>) -> RouteFuture;
+}
+
+/// Any tower service as a route: cloned for each request, as tower expects.
+struct ServiceRoute<S>(S);
+
+impl<S> Route for ServiceRoute<S>
+where
+    S: Service<http::Request<BoxBody>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    fn call(&self, req: http::Request<BoxBody>) -> RouteFuture {
+        Box::pin(self.0.clone().oneshot(req))
+    }
+}
+
+/// A kit [`Server`] as a route: served by reference, with no clone and no extra box.
+impl<E, Req, Resp> Route for Server<E, Req, Resp>
+where
+    E: Service<kit_endpoint::Request<Req>, Response = Resp, Error = BoxError>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    E::Future: Send,
+    Req: Send + 'static,
+    Resp: Failer + Send + 'static,
+{
+    fn call(&self, req: http::Request<BoxBody>) -> RouteFuture {
+        self.serve(req)
+    }
+}
 
 /// Routes requests to services by exact path and method.
 ///
@@ -38,7 +77,7 @@ type Route = BoxCloneSyncService<http::Request<BoxBody>, http::Response<Body>, I
 /// let health = tower::service_fn(|_req: http::Request<kit_transport::BoxBody>| async {
 ///     Ok::<_, std::convert::Infallible>(http::Response::new(kit_transport::Body::from("ok")))
 /// });
-/// let router = Router::new().route(Method::GET, "/health", health);
+/// let router = Router::new().route_service(Method::GET, "/health", health);
 ///
 /// let get = http::Request::get("/health").body(kit_transport::Body::default()).unwrap();
 /// assert_eq!(router.clone().oneshot(get).await.unwrap().status(), 200);
@@ -57,7 +96,7 @@ pub struct Router {
 
 #[derive(Clone, Default)]
 struct PathRoutes {
-    methods: Vec<(Method, Route)>,
+    methods: Vec<(Method, Arc<dyn Route>)>,
     /// The `Allow` header for a 405 on this path, computed once.
     allow: Option<HeaderValue>,
 }
@@ -80,8 +119,25 @@ impl Router {
         Self::default()
     }
 
-    /// Routes `method path` to `service`, replacing an earlier route for the same pair.
-    pub fn route<S>(mut self, method: Method, path: &str, service: S) -> Self
+    /// Routes `method path` to a kit [`Server`], replacing an earlier route for the
+    /// same pair.
+    pub fn route<E, Req, Resp>(self, method: Method, path: &str, server: Server<E, Req, Resp>) -> Self
+    where
+        E: Service<kit_endpoint::Request<Req>, Response = Resp, Error = BoxError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        E::Future: Send,
+        Req: Send + 'static,
+        Resp: Failer + Send + 'static,
+    {
+        self.insert(method, path, Arc::new(server))
+    }
+
+    /// Routes `method path` to any tower service of HTTP requests (a health check,
+    /// a metrics page, an axum handler...), replacing an earlier route for the same pair.
+    pub fn route_service<S>(self, method: Method, path: &str, service: S) -> Self
     where
         S: Service<http::Request<BoxBody>, Response = http::Response<Body>, Error = Infallible>
             + Clone
@@ -90,12 +146,24 @@ impl Router {
             + 'static,
         S::Future: Send + 'static,
     {
+        self.insert(method, path, Arc::new(ServiceRoute(service)))
+    }
+
+    /// Adds every route of `other` to this router.
+    pub fn merge(mut self, other: Router) -> Self {
+        for (path, routes) in other.routes.iter() {
+            for (method, route) in &routes.methods {
+                self = self.insert(method.clone(), path, route.clone());
+            }
+        }
+        self
+    }
+
+    fn insert(mut self, method: Method, path: &str, route: Arc<dyn Route>) -> Self {
         let routes = Arc::make_mut(&mut self.routes);
         let entry = routes.entry(path.to_owned()).or_default();
         entry.methods.retain(|(m, _)| *m != method);
-        entry
-            .methods
-            .push((method, BoxCloneSyncService::new(service)));
+        entry.methods.push((method, route));
         let allow = entry
             .methods
             .iter()
@@ -103,16 +171,6 @@ impl Router {
             .collect::<Vec<_>>()
             .join(", ");
         entry.allow = HeaderValue::from_str(&allow).ok();
-        self
-    }
-
-    /// Adds every route of `other` to this router.
-    pub fn merge(mut self, other: Router) -> Self {
-        for (path, routes) in other.routes.iter() {
-            for (method, svc) in &routes.methods {
-                self = self.route(method.clone(), path, svc.clone());
-            }
-        }
         self
     }
 }
@@ -139,7 +197,7 @@ where
             ))));
         };
         match path.methods.iter().find(|(m, _)| m == req.method()) {
-            Some((_, svc)) => Box::pin(svc.clone().oneshot(req.map(box_body))),
+            Some((_, route)) => route.call(req.map(box_body)),
             None => {
                 let msg = format!(
                     "method {} not allowed for path {}",

@@ -14,7 +14,7 @@ use futures_util::FutureExt;
 use http::HeaderValue;
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
-use kit_endpoint::{BoxError, Context, DeadlineExceeded, Failer, Request};
+use kit_endpoint::{BoxError, Context, DeadlineExceeded, Failer, Request, WithDeadline};
 use tower::{Service, ServiceExt};
 
 use crate::Body;
@@ -240,6 +240,27 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        self.serve(req)
+    }
+}
+
+impl<E, Req, Resp> Server<E, Req, Resp>
+where
+    E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + 'static,
+    E::Future: Send,
+    Req: Send + 'static,
+    Resp: Failer + Send + 'static,
+{
+    /// Serves one request; what `Service::call` does, without needing `&mut self`
+    /// (so a [`Router`](crate::Router) need not clone the server first).
+    pub(crate) fn serve<B>(
+        &self,
+        req: http::Request<B>,
+    ) -> Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         let shared = self.shared.clone();
         let endpoint = self.endpoint.clone();
         Box::pin(async move {
@@ -310,9 +331,8 @@ where
             return Err(DeadlineExceeded::new().into());
         }
         Some(deadline) => {
-            tokio::time::timeout_at(deadline, endpoint.oneshot(Request::new(ctx.clone(), req)))
-                .await
-                .map_err(|_| DeadlineExceeded::new())??
+            // No timer is armed unless the endpoint has to wait.
+            WithDeadline::new(endpoint.oneshot(Request::new(ctx.clone(), req)), deadline).await?
         }
         None => endpoint.oneshot(Request::new(ctx.clone(), req)).await?,
     };
@@ -321,3 +341,4 @@ where
     }
     (shared.encode)(ctx, resp).map(Ok)
 }
+

@@ -31,7 +31,7 @@ async fn main() -> std::io::Result<()> {
     let service = Validating::new(service); // 2. service middleware: input limits
     let endpoints = Set::new(service); // 3. endpoints, with their middlewares (deadline)
     let api = transport::http::router(endpoints); // 4. the HTTP transport
-    let debug = Router::new().route(Method::GET, "/health", Health);
+    let debug = Router::new().route_service(Method::GET, "/health", Health);
 
     let api_listener = TcpListener::bind(args.http_addr).await?;
     let debug_listener = TcpListener::bind(args.debug_addr).await?;

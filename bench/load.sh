@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Load benchmark: addsvc's POST /sum (default middleware stack) against a bare
+# hyper handler doing the same JSON work, side by side in one run.
+#
+# Each server is pinned to CPU 0 (so tokio runs one worker: "one core"), wrk to
+# CPU 1. The servers take turns, ROUNDS times each, and the best round of each
+# is compared, which filters out noise from other work on a shared machine.
+#
+# Usage: bash bench/load.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+
+cargo build --release -q -p addsvc --bin addsvc -p kit-bench --bin bare-hyper
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+# start NAME CMD...: runs CMD pinned to CPU 0 and prints the address it reports.
+start() {
+  local name=$1; shift
+  taskset -c 0 "$@" >"$tmp/$name.out" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do
+    local url
+    url=$(grep -o 'http=http://[0-9.:]*' "$tmp/$name.out" | head -1 | cut -d= -f2 || true)
+    [[ -n $url ]] && { echo "$url"; return; }
+    sleep 0.1
+  done
+  echo "$name did not start" >&2; cat "$tmp/$name.out" >&2; exit 1
+}
+
+bare=$(start bare ./target/release/bare-hyper 127.0.0.1:0)
+kit=$(start addsvc ./target/release/addsvc --http-addr 127.0.0.1:0 --debug-addr 127.0.0.1:0)
+
+# run URL: prints "requests_per_second p99_ms" for one wrk round.
+run() {
+  local out rps p99
+  out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post-sum.lua "$1/sum")
+  if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers from $1" >&2; echo "$out" >&2; exit 1; fi
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' <<<"$out")
+  echo "$rps $p99"
+}
+
+best_bare_rps=0; best_bare_p99=0; best_kit_rps=0; best_kit_p99=0
+for r in $(seq "$ROUNDS"); do
+  read -r rps p99 < <(run "$bare")
+  echo "round $r bare-hyper: $rps req/s, p99 $p99 ms"
+  if awk "BEGIN {exit !($rps > $best_bare_rps)}"; then best_bare_rps=$rps; best_bare_p99=$p99; fi
+  read -r rps p99 < <(run "$kit")
+  echo "round $r addsvc:     $rps req/s, p99 $p99 ms"
+  if awk "BEGIN {exit !($rps > $best_kit_rps)}"; then best_kit_rps=$rps; best_kit_p99=$p99; fi
+done
+
+echo
+echo "best bare-hyper: $best_bare_rps req/s, p99 $best_bare_p99 ms"
+echo "best addsvc:     $best_kit_rps req/s, p99 $best_kit_p99 ms"
+awk "BEGIN {printf \"throughput ratio addsvc/bare: %.2f (target >= 0.80)\n\", $best_kit_rps / $best_bare_rps}"
+awk "BEGIN {printf \"p99 ratio addsvc/bare:        %.2f (target <= 2.00)\n\", $best_kit_p99 / $best_bare_p99}"
