@@ -201,7 +201,7 @@ fn hex(n: u64, out: &mut [u8]) {
 /// onto HTTP header names; values are visible ASCII, at most 1024 bytes. The pairs are
 /// shared between clones of a context until one of them changes.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Metadata(Arc<Vec<(Box<str>, Box<str>)>>);
+pub struct Metadata(Option<Arc<Vec<(Box<str>, Box<str>)>>>);
 
 /// A metadata key or value was rejected by [`Metadata::insert`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,7 +225,7 @@ impl Metadata {
 
     /// The value for `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+        self.pairs().iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
     }
 
     /// Sets `key` to `value`, replacing an earlier value.
@@ -243,7 +243,8 @@ impl Metadata {
                 "value must be at most 1024 visible ASCII characters",
             ));
         }
-        let pairs = Arc::make_mut(&mut self.0);
+        // Empty metadata allocates nothing: most requests carry none.
+        let pairs = Arc::make_mut(self.0.get_or_insert_with(Default::default));
         if let Some(slot) = pairs.iter_mut().find(|(k, _)| &**k == key) {
             slot.1 = value.into();
         } else if pairs.len() >= Self::MAX_PAIRS {
@@ -256,12 +257,16 @@ impl Metadata {
 
     /// The pairs, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (&**k, &**v))
+        self.pairs().iter().map(|(k, v)| (&**k, &**v))
     }
 
     /// Whether there are no pairs.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.pairs().is_empty()
+    }
+
+    fn pairs(&self) -> &[(Box<str>, Box<str>)] {
+        self.0.as_deref().map_or(&[], |v| v.as_slice())
     }
 }
 

@@ -3,9 +3,11 @@
 use std::fmt;
 use std::future::{Future, Ready, ready};
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use tower::Service;
+use tower::{Service, ServiceExt};
 
 use crate::{BoxError, Request};
 
@@ -21,6 +23,11 @@ impl<S, Req> Endpoint<Req> for S where S: Service<Request<Req>, Error = BoxError
 
 /// A type-erased endpoint that can be cloned and shared between threads.
 ///
+/// Clones share one allocation (cloning is a reference-count increment), and each
+/// call drives a clone of the wrapped endpoint to completion in one boxed future,
+/// waiting for its readiness first, as `tower::ServiceExt::oneshot` does. So a
+/// `BoxEndpoint` is always ready, and backpressure shows up as the call waiting.
+///
 /// ```
 /// use kit_endpoint::{endpoint_fn, BoxEndpoint, Request};
 /// use tower::ServiceExt;
@@ -31,7 +38,80 @@ impl<S, Req> Endpoint<Req> for S where S: Service<Request<Req>, Error = BoxError
 /// assert_eq!(double.oneshot(Request::from_msg(21)).await.unwrap(), 42);
 /// # }
 /// ```
-pub type BoxEndpoint<Req, Resp> = tower::util::BoxCloneSyncService<Request<Req>, Resp, BoxError>;
+pub struct BoxEndpoint<Req, Resp> {
+    inner: Arc<dyn ErasedEndpoint<Req, Resp>>,
+}
+
+/// The future of a [`BoxEndpoint`] call.
+pub type BoxFuture<Resp> = Pin<Box<dyn Future<Output = Result<Resp, BoxError>> + Send>>;
+
+trait ErasedEndpoint<Req, Resp>: Send + Sync {
+    fn call(&self, req: Request<Req>) -> BoxFuture<Resp>;
+}
+
+impl<S, Req, Resp> ErasedEndpoint<Req, Resp> for S
+where
+    S: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    Req: Send + 'static,
+{
+    fn call(&self, req: Request<Req>) -> BoxFuture<Resp> {
+        Box::pin(self.clone().oneshot(req))
+    }
+}
+
+impl<Req, Resp> BoxEndpoint<Req, Resp> {
+    /// Erases `endpoint`'s type.
+    pub fn new<S>(endpoint: S) -> Self
+    where
+        S: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        Req: Send + 'static,
+    {
+        BoxEndpoint {
+            inner: Arc::new(endpoint),
+        }
+    }
+
+    /// A [`tower::Layer`] that boxes the endpoint it wraps.
+    pub fn layer<S>() -> tower::layer::LayerFn<fn(S) -> Self>
+    where
+        S: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        Req: Send + 'static,
+    {
+        tower::layer::layer_fn(Self::new)
+    }
+}
+
+impl<Req, Resp> Clone for BoxEndpoint<Req, Resp> {
+    fn clone(&self) -> Self {
+        BoxEndpoint {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<Req, Resp> fmt::Debug for BoxEndpoint<Req, Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BoxEndpoint")
+    }
+}
+
+impl<Req, Resp> Service<Request<Req>> for BoxEndpoint<Req, Resp> {
+    type Response = Resp;
+    type Error = BoxError;
+    type Future = BoxFuture<Resp>;
+
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        // Each call waits for its own clone's readiness, inside the future.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Req>) -> BoxFuture<Resp> {
+        self.inner.call(req)
+    }
+}
 
 /// Makes an endpoint from an async function of a [`Request`].
 ///

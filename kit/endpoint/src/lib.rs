@@ -85,6 +85,6 @@ mod failer;
 
 pub use context::{Context, InvalidMetadata, Metadata, Request, RequestId};
 pub use deadline::{Deadline, DeadlineLayer, WithDeadline};
-pub use endpoint::{BoxEndpoint, Endpoint, EndpointFn, Nop, endpoint_fn};
+pub use endpoint::{BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, endpoint_fn};
 pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by};
 pub use failer::Failer;

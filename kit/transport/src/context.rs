@@ -33,30 +33,29 @@ const MAX_BUDGET_MS: u64 = 24 * 60 * 60 * 1000;
 /// - Every `x-meta-*` header that is valid metadata becomes a metadata pair.
 pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration>) -> Context {
     let mut ctx = Context::new();
-    let id = headers
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .and_then(RequestId::parse)
-        .unwrap_or_else(RequestId::generate);
-    ctx.set_request_id(id);
-
-    let budget = headers
-        .get(&BUDGET_MS)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map(|ms| Duration::from_millis(ms.min(MAX_BUDGET_MS)))
-        .or(default_budget);
-    if let Some(budget) = budget {
-        ctx.set_deadline(Instant::now() + budget);
-    }
-
+    let mut id = None;
+    let mut budget = None;
+    // One pass over the headers, comparing names (cheaper than a hash lookup
+    // per header of interest on the small header maps requests have).
     for (name, value) in headers {
-        if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
+        if name == REQUEST_ID {
+            id = value.to_str().ok().and_then(RequestId::parse);
+        } else if name == BUDGET_MS {
+            budget = value
+                .to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .map(|ms| Duration::from_millis(ms.min(MAX_BUDGET_MS)));
+        } else if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
             if let Ok(value) = value.to_str() {
                 // Invalid pairs are dropped, not fatal: metadata is best effort.
                 let _ = ctx.metadata_mut().insert(key, value);
             }
         }
+    }
+    ctx.set_request_id(id.unwrap_or_else(RequestId::generate));
+    if let Some(budget) = budget.or(default_budget) {
+        ctx.set_deadline(Instant::now() + budget);
     }
     ctx
 }

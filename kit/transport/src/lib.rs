@@ -87,6 +87,7 @@
 
 mod body;
 mod client;
+mod drain;
 mod context;
 mod error;
 mod health;

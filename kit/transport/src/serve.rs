@@ -8,10 +8,12 @@ use bytes::Bytes;
 use http_body::Body as HttpBody;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use kit_endpoint::BoxError;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::drain::Drain;
 use tower::Service;
 
 /// How [`serve_with`] treats connections.
@@ -106,7 +108,8 @@ where
     // `max_headers` would move its header parsing off the stack onto the heap,
     // which costs more per request than it saves.
 
-    let graceful = GracefulShutdown::new();
+    let drain = Drain::new();
+    let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -125,17 +128,34 @@ where
                     TokioIo::new(stream),
                     TowerToHyperService::new(service.clone()),
                 );
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
+                let mut signal = drain.signal();
+                connections.spawn(async move {
+                    let mut conn = std::pin::pin!(conn);
+                    let mut draining = false;
                     // A connection error concerns one client only (reset, timeout...).
-                    let _ = conn.await;
+                    let _ = std::future::poll_fn(|cx| {
+                        if !draining && signal.poll_drained(cx).is_ready() {
+                            // Finish the request in flight, then close.
+                            conn.as_mut().graceful_shutdown();
+                            draining = true;
+                        }
+                        conn.as_mut().poll(cx)
+                    })
+                    .await;
                 });
+                // Reap finished connections so the set stays as small as the live ones.
+                while connections.try_join_next().is_some() {}
             }
             () = &mut shutdown => break,
         }
     }
     drop(listener);
-    let _ = tokio::time::timeout(config.grace_period, graceful.shutdown()).await;
+    drain.start();
+    let all_closed = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(config.grace_period, all_closed).await.is_err() {
+        // Past the grace period: cut the connections that are still open.
+        connections.shutdown().await;
+    }
     Ok(())
 }
 
