@@ -198,5 +198,4 @@ mod tests {
         let err = set.uppercase(&ctx, String::new()).await.unwrap_err();
         assert_eq!(cause_ref::<StringError>(&*err), Some(&StringError::Empty));
     }
-
 }

@@ -225,7 +225,10 @@ impl Metadata {
 
     /// The value for `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs().iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+        self.pairs()
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| &**v)
     }
 
     /// Sets `key` to `value`, replacing an earlier value.

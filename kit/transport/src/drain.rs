@@ -107,16 +107,29 @@ mod tests {
         let drain = Drain::new();
         let mut a = drain.signal();
         let mut b = drain.signal();
-        let task_a = tokio::spawn(async move { std::future::poll_fn(|cx| a.poll_drained(cx)).await });
+        let task_a =
+            tokio::spawn(async move { std::future::poll_fn(|cx| a.poll_drained(cx)).await });
         // b is polled once (registered) before the drain starts.
-        assert!(std::future::poll_fn(|cx| Poll::Ready(b.poll_drained(cx))).await.is_pending());
+        assert!(
+            std::future::poll_fn(|cx| Poll::Ready(b.poll_drained(cx)))
+                .await
+                .is_pending()
+        );
         tokio::task::yield_now().await;
         drain.start();
         task_a.await.unwrap();
-        assert!(std::future::poll_fn(|cx| Poll::Ready(b.poll_drained(cx))).await.is_ready());
+        assert!(
+            std::future::poll_fn(|cx| Poll::Ready(b.poll_drained(cx)))
+                .await
+                .is_ready()
+        );
         // Late signals are ready at once.
         let mut c = drain.signal();
-        assert!(std::future::poll_fn(|cx| Poll::Ready(c.poll_drained(cx))).await.is_ready());
+        assert!(
+            std::future::poll_fn(|cx| Poll::Ready(c.poll_drained(cx)))
+                .await
+                .is_ready()
+        );
         assert!(drain.shared.wakers.lock().unwrap().is_empty());
     }
 }

@@ -87,8 +87,8 @@
 
 mod body;
 mod client;
-mod drain;
 mod context;
+mod drain;
 mod error;
 mod health;
 pub mod json;

@@ -1,5 +1,6 @@
 //! Several endpoints on one listener, routed by method and path.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
@@ -11,12 +12,13 @@ use std::task::{Context as TaskContext, Poll};
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use http_body::Body as HttpBody;
+use hyper::body::Incoming;
 use kit_endpoint::{BoxError, Failer};
 use tower::{Service, ServiceExt};
 
-use crate::{Body, Server};
 use crate::body::{BoxBody, box_body};
 use crate::error::json_error;
+use crate::{Body, Server};
 
 type RouteFuture = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
 
@@ -24,6 +26,11 @@ type RouteFuture = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infa
 /// request through it in a single boxed future.
 trait Route: Send + Sync {
     fn call(&self, req: http::Request<BoxBody>) -> RouteFuture;
+
+    /// A request straight from hyper; services that accept any body skip the box.
+    fn call_incoming(&self, req: http::Request<Incoming>) -> RouteFuture {
+        self.call(req.map(box_body))
+    }
 }
 
 /// Any tower service as a route: cloned for each request, as tower expects.
@@ -56,6 +63,10 @@ where
     Resp: Failer + Send + 'static,
 {
     fn call(&self, req: http::Request<BoxBody>) -> RouteFuture {
+        self.serve(req)
+    }
+
+    fn call_incoming(&self, req: http::Request<Incoming>) -> RouteFuture {
         self.serve(req)
     }
 }
@@ -121,7 +132,12 @@ impl Router {
 
     /// Routes `method path` to a kit [`Server`], replacing an earlier route for the
     /// same pair.
-    pub fn route<E, Req, Resp>(self, method: Method, path: &str, server: Server<E, Req, Resp>) -> Self
+    pub fn route<E, Req, Resp>(
+        self,
+        method: Method,
+        path: &str,
+        server: Server<E, Req, Resp>,
+    ) -> Self
     where
         E: Service<kit_endpoint::Request<Req>, Response = Resp, Error = BoxError>
             + Clone
@@ -197,7 +213,20 @@ where
             ))));
         };
         match path.methods.iter().find(|(m, _)| m == req.method()) {
-            Some((_, route)) => route.call(req.map(box_body)),
+            Some((_, route)) => {
+                // Requests from `serve` carry hyper's body type: hand it over as it is
+                // rather than boxing it (an allocation per request saved).
+                let mut slot = Some(req);
+                let any: &mut dyn Any = &mut slot;
+                if let Some(req) = any
+                    .downcast_mut::<Option<http::Request<Incoming>>>()
+                    .and_then(Option::take)
+                {
+                    return route.call_incoming(req);
+                }
+                let req = slot.expect("the request leaves its slot only as hyper's");
+                route.call(req.map(box_body))
+            }
             None => {
                 let msg = format!(
                     "method {} not allowed for path {}",

@@ -152,7 +152,10 @@ where
     drop(listener);
     drain.start();
     let all_closed = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(config.grace_period, all_closed).await.is_err() {
+    if tokio::time::timeout(config.grace_period, all_closed)
+        .await
+        .is_err()
+    {
         // Past the grace period: cut the connections that are still open.
         connections.shutdown().await;
     }

@@ -341,4 +341,3 @@ where
     }
     (shared.encode)(ctx, resp).map(Ok)
 }
-
