@@ -9,6 +9,7 @@ use http::{Method, StatusCode};
 use kit_endpoint::{
     BoxError, Context, DeadlineExceeded, Failer, Request, endpoint_fn, is_caused_by,
 };
+use kit_tests::raw;
 use kit_transport::{
     Client, Router, ServeConfig, Server, UpstreamError, error_status, json, pooled, serve_with,
 };
@@ -132,52 +133,20 @@ async fn start(config: ServeConfig) -> TestServer {
     }
 }
 
-/// An HTTP answer read off the wire.
-#[derive(Debug)]
-struct Raw {
-    status: u16,
-    head: String,
-    body: String,
-}
-
 /// Sends `request` as written (it should say `connection: close`) and reads the answer.
-async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> Raw {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).await.unwrap();
-    parse(&buf)
-}
-
-fn parse(buf: &[u8]) -> Raw {
-    let text = String::from_utf8_lossy(buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Raw {
-        status,
-        head: head.to_ascii_lowercase(),
-        body: body.to_owned(),
-    }
+async fn send_raw(addr: std::net::SocketAddr, request: &[u8]) -> raw::Response {
+    raw::send(addr, request)
+        .await
+        .expect("the request is answered")
 }
 
 fn post(path: &str, content_type: Option<&str>, body: &str) -> Vec<u8> {
-    let ct = content_type
-        .map(|ct| format!("content-type: {ct}\r\n"))
-        .unwrap_or_default();
-    format!(
-        "POST {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n{ct}content-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+    raw::post(path, content_type, &[], body)
 }
 
-fn error_of(raw: &Raw) -> String {
-    let v: serde_json::Value = serde_json::from_str(&raw.body)
-        .unwrap_or_else(|e| panic!("error body is not JSON ({e}): {:?}", raw.body));
+fn error_of(resp: &raw::Response) -> String {
+    let v: serde_json::Value = serde_json::from_str(&resp.body)
+        .unwrap_or_else(|e| panic!("error body is not JSON ({e}): {:?}", resp.body));
     v["error"].as_str().expect("an \"error\" string").to_owned()
 }
 
@@ -189,7 +158,7 @@ async fn a_valid_request_is_answered_and_its_request_id_echoed() {
     let req = String::from_utf8(req)
         .unwrap()
         .replace("host: test\r\n", "host: test\r\nx-request-id: my-id-1\r\n");
-    let resp = raw(srv.addr, req.as_bytes()).await;
+    let resp = send_raw(srv.addr, req.as_bytes()).await;
     assert_eq!(resp.status, 200, "{resp:?}");
     assert_eq!(resp.body, r#"{"v":42}"#);
     assert!(resp.head.contains("x-request-id: my-id-1"), "{}", resp.head);
@@ -249,7 +218,7 @@ async fn bad_input_gets_the_right_status_and_a_json_error() {
         ),
     ];
     for (req, status, needle) in cases {
-        let resp = raw(srv.addr, &req).await;
+        let resp = send_raw(srv.addr, &req).await;
         assert_eq!(resp.status, status, "{resp:?}");
         assert!(
             error_of(&resp).contains(needle),
@@ -258,7 +227,7 @@ async fn bad_input_gets_the_right_status_and_a_json_error() {
         );
         assert!(resp.head.contains("content-type: application/json"));
     }
-    let resp = raw(
+    let resp = send_raw(
         srv.addr,
         b"GET /sum HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
     )
@@ -278,7 +247,7 @@ async fn an_oversized_declared_body_is_refused_without_reading_it() {
         .unwrap();
     let mut buf = vec![0u8; 4096];
     let n = stream.read(&mut buf).await.unwrap();
-    let resp = parse(&buf[..n]);
+    let resp = raw::parse(&buf[..n]);
     assert_eq!(resp.status, 413, "{resp:?}");
     assert!(error_of(&resp).contains("limit of 1048576 bytes"));
 }
@@ -294,7 +263,7 @@ async fn an_oversized_chunked_body_is_refused() {
         req.extend_from_slice(b"\r\n");
     }
     req.extend_from_slice(b"0\r\n\r\n");
-    let resp = raw(srv.addr, &req).await;
+    let resp = send_raw(srv.addr, &req).await;
     assert_eq!(resp.status, 413, "{resp:?}");
 }
 
@@ -306,7 +275,7 @@ async fn oversized_headers_are_refused() {
         "POST /sum HTTP/1.1\r\nhost: t\r\nconnection: close\r\nx-big: {}\r\n\r\n",
         "a".repeat(32 * 1024)
     );
-    let resp = raw(srv.addr, req.as_bytes()).await;
+    let resp = send_raw(srv.addr, req.as_bytes()).await;
     assert_eq!(resp.status, 431, "{resp:?}");
 }
 
@@ -315,10 +284,10 @@ async fn oversized_headers_are_refused() {
 async fn a_panic_is_a_500_and_the_server_keeps_serving() {
     let srv = start(ServeConfig::default()).await;
     let json = Some("application/json");
-    let resp = raw(srv.addr, &post("/panic", json, r#"{"a": 1, "b": 2}"#)).await;
+    let resp = send_raw(srv.addr, &post("/panic", json, r#"{"a": 1, "b": 2}"#)).await;
     assert_eq!(resp.status, 500);
     assert_eq!(error_of(&resp), "internal error");
-    let resp = raw(srv.addr, &post("/sum", json, r#"{"a": 1, "b": 2}"#)).await;
+    let resp = send_raw(srv.addr, &post("/sum", json, r#"{"a": 1, "b": 2}"#)).await;
     assert_eq!(resp.status, 200);
 }
 
@@ -357,13 +326,13 @@ async fn the_budget_header_sets_the_deadline_and_a_spent_one_is_never_called() {
             &format!("host: test\r\nx-request-budget-ms: {ms}\r\n"),
         )
     };
-    let resp = raw(srv.addr, with_budget("5000").as_bytes()).await;
+    let resp = send_raw(srv.addr, with_budget("5000").as_bytes()).await;
     assert_eq!(resp.status, 200);
     let seen: Value<i64> = serde_json::from_str(&resp.body).unwrap();
     assert!(seen.v <= 5000 && seen.v > 4000, "{}", seen.v);
     assert_eq!(srv.probe.budget_calls.load(Ordering::SeqCst), 1);
 
-    let resp = raw(srv.addr, with_budget("0").as_bytes()).await;
+    let resp = send_raw(srv.addr, with_budget("0").as_bytes()).await;
     assert_eq!(resp.status, 504);
     assert_eq!(error_of(&resp), "deadline exceeded");
     assert_eq!(
@@ -387,7 +356,7 @@ async fn an_endpoint_outliving_its_budget_is_cut_off() {
         "host: test\r\n",
         "host: test\r\nx-request-budget-ms: 100\r\n",
     );
-    let resp = raw(srv.addr, req.as_bytes()).await;
+    let resp = send_raw(srv.addr, req.as_bytes()).await;
     assert_eq!(resp.status, 504);
 }
 
@@ -397,7 +366,7 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     let mut srv = start(ServeConfig::default()).await;
     let addr = srv.addr;
     let in_flight = tokio::spawn(async move {
-        raw(
+        send_raw(
             addr,
             &post("/slow", Some("application/json"), r#"{"a": 0, "b": 0}"#),
         )
@@ -533,4 +502,31 @@ async fn a_server_mounts_in_axum() {
         .body(axum::body::Body::from("nope"))
         .unwrap();
     assert_eq!(app.oneshot(bad).await.unwrap().status(), 400);
+}
+
+/// A request still running when the grace period ends is cut off, and serve returns.
+#[tokio::test]
+async fn graceful_shutdown_gives_up_after_the_grace_period() {
+    let mut srv = start(ServeConfig::default().grace_period(Duration::from_millis(200))).await;
+    let addr = srv.addr;
+    let stuck = tokio::spawn(async move {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(&post("/slow", Some("application/json"), r#"{"a": 0, "b": 0}"#))
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        // The server closes the connection without an answer.
+        let _ = stream.read_to_end(&mut buf).await;
+        buf
+    });
+    srv.probe.slow_started.notified().await;
+    srv.stop.take().unwrap().send(()).unwrap();
+    // The slow endpoint is never released: serve must return on its own.
+    tokio::time::timeout(Duration::from_secs(10), &mut srv.done)
+        .await
+        .expect("serve returned after the grace period")
+        .unwrap()
+        .unwrap();
+    assert!(stuck.await.unwrap().is_empty(), "the cut request got an answer");
 }
