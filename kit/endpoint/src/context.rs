@@ -201,7 +201,10 @@ fn hex(n: u64, out: &mut [u8]) {
 /// onto HTTP header names; values are visible ASCII, at most 1024 bytes. The pairs are
 /// shared between clones of a context until one of them changes.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Metadata(Option<Arc<Vec<(Box<str>, Box<str>)>>>);
+pub struct Metadata(Option<Arc<Vec<Pair>>>);
+
+/// One metadata key and its value.
+type Pair = (Box<str>, Box<str>);
 
 /// A metadata key or value was rejected by [`Metadata::insert`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,7 +271,7 @@ impl Metadata {
         self.pairs().is_empty()
     }
 
-    fn pairs(&self) -> &[(Box<str>, Box<str>)] {
+    fn pairs(&self) -> &[Pair] {
         self.0.as_deref().map_or(&[], |v| v.as_slice())
     }
 }

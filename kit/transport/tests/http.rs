@@ -512,7 +512,11 @@ async fn graceful_shutdown_gives_up_after_the_grace_period() {
     let stuck = tokio::spawn(async move {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         stream
-            .write_all(&post("/slow", Some("application/json"), r#"{"a": 0, "b": 0}"#))
+            .write_all(&post(
+                "/slow",
+                Some("application/json"),
+                r#"{"a": 0, "b": 0}"#,
+            ))
             .await
             .unwrap();
         let mut buf = Vec::new();
@@ -528,5 +532,8 @@ async fn graceful_shutdown_gives_up_after_the_grace_period() {
         .expect("serve returned after the grace period")
         .unwrap()
         .unwrap();
-    assert!(stuck.await.unwrap().is_empty(), "the cut request got an answer");
+    assert!(
+        stuck.await.unwrap().is_empty(),
+        "the cut request got an answer"
+    );
 }
