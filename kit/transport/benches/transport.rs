@@ -6,7 +6,7 @@
 // criterion's macros generate undocumented functions.
 #![allow(missing_docs)]
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::Method;
 use kit_endpoint::{BoxError, Failer, Request, endpoint_fn};
 use kit_transport::{Body, Client, Router, Server, json, memory};
@@ -53,17 +53,40 @@ fn bench(c: &mut Criterion) {
     let server = Server::new(sum, json::decode_request, json::encode_response);
     let router = Router::new().route(Method::POST, "/sum", server.clone());
 
-    c.bench_function("baseline: JSON decode + encode only", |b| {
-        b.iter(|| {
-            let req: SumRequest = serde_json::from_slice(BODY.as_bytes()).expect("decodes");
-            serde_json::to_vec(&SumResponse { v: req.a + req.b }).expect("encodes")
-        })
+    // The baseline: what a bare hyper handler does for this request (read the
+    // body, decode, add, encode, build the response), with nothing of kit.
+    let bare = tower::service_fn(|req: http::Request<Body>| async move {
+        let body = http_body_util::BodyExt::collect(req.into_body())
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        let sum: SumRequest =
+            serde_json::from_slice(&body).map_err(|e| -> BoxError { e.into() })?;
+        let out = serde_json::to_vec(&SumResponse { v: sum.a + sum.b })?;
+        let mut resp = http::Response::new(Body::from(out));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Ok::<_, BoxError>(resp)
     });
-    c.bench_function("Server call (decode, endpoint, encode, context)", |b| {
-        b.to_async(&rt).iter(|| server.clone().oneshot(request()))
+    c.bench_function("baseline: bare handler (body, JSON decode + encode)", |b| {
+        b.to_async(&rt)
+            .iter_batched(request, |req| bare.oneshot(req), BatchSize::SmallInput)
+    });
+    c.bench_function("Server call (context, decode, endpoint, encode)", |b| {
+        b.to_async(&rt).iter_batched(
+            request,
+            |req| server.clone().oneshot(req),
+            BatchSize::SmallInput,
+        )
     });
     c.bench_function("Router + Server call", |b| {
-        b.to_async(&rt).iter(|| router.clone().oneshot(request()))
+        b.to_async(&rt).iter_batched(
+            request,
+            |req| router.clone().oneshot(req),
+            BatchSize::SmallInput,
+        )
     });
 
     let client = Client::new(
