@@ -537,3 +537,88 @@ async fn graceful_shutdown_gives_up_after_the_grace_period() {
         "the cut request got an answer"
     );
 }
+
+/// Before hooks feed the context, after hooks and finalizers see it; the error
+/// encoder can be replaced; the client's before hook changes outgoing requests.
+#[tokio::test]
+async fn hooks_run_in_order_around_the_endpoint() {
+    #[derive(Clone)]
+    struct Tenant(String);
+
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let ep = endpoint_fn(|req: Request<SumRequest>| async move {
+        let tenant = req.ctx().extensions().get::<Tenant>().map(|t| t.0.clone());
+        match tenant {
+            Some(t) if t == "acme" => Ok::<_, BoxError>(Value {
+                v: req.msg().a + req.msg().b,
+            }),
+            _ => Err("no tenant".into()),
+        }
+    });
+    let (fin, aft) = (seen.clone(), seen.clone());
+    let server = Server::new(ep, json::decode_request, json::encode_response)
+        .before(|parts, ctx| {
+            if let Some(t) = parts.headers.get("x-tenant").and_then(|v| v.to_str().ok()) {
+                ctx.extensions_mut().insert(Tenant(t.to_owned()));
+            }
+        })
+        .after(move |ctx, headers| {
+            aft.lock().unwrap().push("after".into());
+            if let Some(t) = ctx.extensions().get::<Tenant>() {
+                headers.insert("x-served-tenant", t.0.parse().unwrap());
+            }
+        })
+        .error_encoder(|_ctx, err| {
+            kit_transport::json_error(StatusCode::FORBIDDEN, &err.to_string())
+        })
+        .finalizer(move |_ctx, resp| {
+            fin.lock()
+                .unwrap()
+                .push(format!("finalizer {}", resp.status().as_u16()))
+        });
+    let router = Router::new().route(Method::POST, "/sum", server);
+    let client = |tenant: Option<&'static str>| {
+        Client::new(
+            kit_transport::memory::client(router.clone()),
+            Method::POST,
+            "http://memory/sum".parse().unwrap(),
+            json::encode_request,
+            json::decode_response::<Value<i64>>,
+        )
+        .before(move |_ctx, parts| {
+            if let Some(t) = tenant {
+                parts
+                    .headers
+                    .insert("x-tenant", http::HeaderValue::from_static(t));
+            }
+        })
+    };
+
+    let ok = client(Some("acme"))
+        .oneshot(Request::from_msg(SumRequest { a: 1, b: 2 }))
+        .await
+        .unwrap();
+    assert_eq!(ok.v, 3);
+    let err = client(None)
+        .oneshot(Request::from_msg(SumRequest { a: 1, b: 2 }))
+        .await
+        .unwrap_err();
+    let upstream = kit_endpoint::cause_ref::<UpstreamError>(&*err).unwrap();
+    assert_eq!(
+        (upstream.status, upstream.message.as_str()),
+        (Some(StatusCode::FORBIDDEN), "no tenant")
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["after", "finalizer 200", "after", "finalizer 403"]
+    );
+
+    // The after hook's header reaches the caller.
+    let req = http::Request::post("/sum")
+        .header("content-type", "application/json")
+        .header("x-tenant", "acme")
+        .body(kit_transport::Body::from(r#"{"a": 1, "b": 1}"#))
+        .unwrap();
+    let resp = router.oneshot(req).await.unwrap();
+    assert_eq!(resp.headers()["x-served-tenant"], "acme");
+}
