@@ -4,8 +4,10 @@
 //! dev-dependency without pulling in the others.
 //!
 //! # Layout
+//! - [`external`]: real third-party checkers (logfmt parser, promtool).
 //! - [`process`]: start a service binary on free ports, find its addresses, stop it.
 //! - [`raw`]: send bytes exactly as written and parse the HTTP answer.
 
+pub mod external;
 pub mod process;
 pub mod raw;

@@ -1,0 +1,295 @@
+//! The hot-path sink: requests copy their record into a bounded buffer; a
+//! background thread does the writing.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::sink::Sink;
+
+/// A [`Sink`] that never makes a request wait on a `write` system call.
+///
+/// A record is copied into a bounded in-memory buffer (one short lock); a
+/// background thread swaps the buffer out and writes it in one call, every
+/// `flush_interval` or sooner when the buffer is half full. When the buffer is
+/// full, records are **dropped and counted** ([`AsyncSink::dropped`]); the
+/// writer then also writes a `level=warn msg="log records dropped" dropped=N`
+/// line, so losses are visible in the log itself.
+///
+/// [`AsyncSink::shutdown`] (also run on drop) writes everything accepted so far
+/// and stops the thread: no record accepted before shutdown is lost. Records
+/// arriving after shutdown are written directly.
+///
+/// ```
+/// use kit_log::{AsyncSink, Sink};
+///
+/// let sink = AsyncSink::new(Vec::<u8>::new());
+/// sink.write_record(b"level=info msg=hello\n");
+/// let out = sink.shutdown();
+/// assert_eq!(out.unwrap(), b"level=info msg=hello\n");
+/// ```
+#[derive(Debug)]
+pub struct AsyncSink<W: Write + Send + 'static> {
+    shared: Arc<Shared<W>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Shared<W> {
+    state: Mutex<State<W>>,
+    /// Wakes the writer (buffer half full, flush, shutdown).
+    wake_writer: Condvar,
+    /// Wakes `flush` callers when a batch has been written.
+    written: Condvar,
+    capacity: usize,
+    dropped: AtomicU64,
+}
+
+#[derive(Debug)]
+struct State<W> {
+    buf: Vec<u8>,
+    /// Bytes accepted since the start, and bytes written: `flush` waits until
+    /// the second catches up with the first as it was when it was called.
+    accepted: u64,
+    written: u64,
+    closed: bool,
+    /// The writer, while the background thread does not hold it.
+    writer: Option<W>,
+}
+
+/// How [`AsyncSink`] buffers.
+#[derive(Debug, Clone)]
+pub struct AsyncConfig {
+    /// The most bytes waiting to be written; past it records are dropped.
+    /// Default: 4 MiB.
+    pub capacity: usize,
+    /// The longest a record waits before it is written. Default: 50 ms.
+    pub flush_interval: Duration,
+}
+
+impl Default for AsyncConfig {
+    fn default() -> Self {
+        AsyncConfig {
+            capacity: 4 * 1024 * 1024,
+            flush_interval: Duration::from_millis(50),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<W: Write + Send + 'static> AsyncSink<W> {
+    /// An async sink writing to `writer` with the default [`AsyncConfig`].
+    pub fn new(writer: W) -> Self {
+        Self::with_config(writer, AsyncConfig::default())
+    }
+
+    /// An async sink writing to `writer`.
+    pub fn with_config(writer: W, config: AsyncConfig) -> Self {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                buf: Vec::with_capacity(64 * 1024),
+                accepted: 0,
+                written: 0,
+                closed: false,
+                writer: Some(writer),
+            }),
+            wake_writer: Condvar::new(),
+            written: Condvar::new(),
+            capacity: config.capacity,
+            dropped: AtomicU64::new(0),
+        });
+        let worker = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("kit-log-writer".into())
+            .spawn(move || write_loop(&worker, config.flush_interval))
+            .ok();
+        AsyncSink {
+            shared,
+            thread: Mutex::new(thread),
+        }
+    }
+
+    /// How many records were dropped because the buffer was full.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Waits until every record accepted before this call has been written.
+    pub fn flush(&self) {
+        let mut state = lock(&self.shared.state);
+        let target = state.accepted;
+        self.shared.wake_writer.notify_one();
+        while state.written < target && !state.closed {
+            state = self
+                .shared
+                .written
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Writes everything accepted so far, stops the background thread and
+    /// returns the writer (`None` if it was already returned).
+    pub fn shutdown(&self) -> Option<W> {
+        lock(&self.shared.state).closed = true;
+        self.shared.wake_writer.notify_one();
+        if let Some(thread) = lock(&self.thread).take() {
+            let _ = thread.join();
+        }
+        let mut guard = lock(&self.shared.state);
+        let state = &mut *guard;
+        // If the thread could not start, the buffer is still here.
+        if let Some(w) = state.writer.as_mut() {
+            let buf = std::mem::take(&mut state.buf);
+            let _ = w.write_all(&buf);
+            let _ = w.flush();
+        }
+        state.writer.take()
+    }
+}
+
+impl<W: Write + Send + 'static> Sink for AsyncSink<W> {
+    fn write_record(&self, record: &[u8]) {
+        let mut state = lock(&self.shared.state);
+        if state.closed {
+            // After shutdown: write directly, if the writer is still here.
+            if let Some(w) = state.writer.as_mut() {
+                let _ = w.write_all(record);
+            }
+            return;
+        }
+        if state.buf.len() + record.len() > self.shared.capacity {
+            drop(state);
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        state.buf.extend_from_slice(record);
+        state.accepted += record.len() as u64;
+        if state.buf.len() >= self.shared.capacity / 2 {
+            self.shared.wake_writer.notify_one();
+        }
+    }
+}
+
+impl<W: Write + Send + 'static> Drop for AsyncSink<W> {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn write_loop<W: Write>(shared: &Shared<W>, interval: Duration) {
+    let mut spare: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut reported_dropped = 0;
+    let Some(mut writer) = lock(&shared.state).writer.take() else {
+        return;
+    };
+    loop {
+        let (closed, target) = {
+            let mut state = lock(&shared.state);
+            if state.buf.is_empty() && !state.closed {
+                state = shared
+                    .wake_writer
+                    .wait_timeout(state, interval)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+            std::mem::swap(&mut state.buf, &mut spare);
+            (state.closed, state.accepted)
+        };
+        let dropped = shared.dropped.load(Ordering::Relaxed);
+        if dropped > reported_dropped {
+            let line = format!(
+                "level=warn msg=\"log records dropped\" dropped={}\n",
+                dropped - reported_dropped
+            );
+            spare.extend_from_slice(line.as_bytes());
+            reported_dropped = dropped;
+        }
+        if !spare.is_empty() {
+            let _ = writer.write_all(&spare);
+            let _ = writer.flush();
+            spare.clear();
+        }
+        let mut state = lock(&shared.state);
+        state.written = target;
+        shared.written.notify_all();
+        if closed && state.buf.is_empty() {
+            state.writer = Some(writer);
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flush_writes_everything_accepted_and_shutdown_returns_the_writer() {
+        let sink = AsyncSink::with_config(
+            Vec::<u8>::new(),
+            AsyncConfig {
+                capacity: 1 << 20,
+                flush_interval: Duration::from_secs(3600),
+            },
+        );
+        for i in 0..1000 {
+            sink.write_record(format!("n={i}\n").as_bytes());
+        }
+        sink.flush();
+        let out = sink.shutdown().unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 1000);
+        assert_eq!(text.lines().last(), Some("n=999"));
+        assert_eq!(sink.dropped(), 0);
+    }
+
+    #[test]
+    fn a_full_buffer_drops_and_counts_and_reports() {
+        /// A writer that blocks until released, so the buffer fills up.
+        struct Gate(Arc<(Mutex<bool>, Condvar)>, Vec<u8>);
+        impl Write for Gate {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                let (open, cv) = &*self.0;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = cv.wait(open).unwrap();
+                }
+                self.1.extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let sink = AsyncSink::with_config(
+            Gate(gate.clone(), Vec::new()),
+            AsyncConfig {
+                capacity: 100,
+                flush_interval: Duration::from_millis(1),
+            },
+        );
+        // The writer takes a first batch (0 to 10 records) and blocks on the
+        // gate; the buffer then holds 10 more 10-byte records; the rest are dropped.
+        for _ in 0..50 {
+            sink.write_record(b"msg=12345\n");
+        }
+        let dropped = sink.dropped();
+        assert!((30..=40).contains(&dropped), "{dropped}");
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        let out = sink.shutdown().unwrap().1;
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("msg=12345").count() as u64, 50 - dropped);
+        assert!(
+            text.contains(&format!("msg=\"log records dropped\" dropped={dropped}")),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,350 @@
+//! The logfmt drain: `ts=... level=info caller=file.rs:12 key=value ...`, one
+//! line per record, escaped so that no value can forge a field or a line.
+
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
+use std::io::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use slog::{Drain, KV, Key, Level, OwnedKVList, Record, Serializer};
+
+use crate::sink::Sink;
+
+/// A slog [`Drain`] that writes [logfmt](https://brandur.org/logfmt) to a [`Sink`].
+///
+/// Each record becomes one line, written with one [`Sink::write_record`] call:
+///
+/// ```text
+/// ts=2026-11-22T00:10:59.123456Z level=info caller=endpoint.rs:42 method=sum took=12.3µs err=null
+/// ```
+///
+/// - Keys come in a stable order: `ts`, `level`, `caller`, `msg` (left out when
+///   empty), the record's keys in the order given, then the logger's context,
+///   innermost first.
+/// - A value is quoted when it is empty or holds a space, `=`, `"`, `\`, or any
+///   control or non-printing character; inside quotes `"` and `\` are escaped, `\n`,
+///   `\r`, `\t` are written as such and other control characters as `\u00XX`. So a
+///   value can never end its field early or start a new line. Bytes that are not
+///   UTF-8 are replaced by U+FFFD.
+/// - Characters that cannot be part of a key (space, `=`, `"`, controls) become `_`.
+/// - `None` is written `null`.
+///
+/// ```
+/// use kit_log::{Logfmt, Memory};
+/// use slog::{info, o, Logger, Drain};
+///
+/// let sink = Memory::new();
+/// let log = Logger::root(Logfmt::new(sink.clone()).fuse(), o!("svc" => "addsvc"));
+/// info!(log, "hello"; "who" => "wor ld", "n" => 3);
+/// let line = &sink.lines()[0];
+/// assert!(line.starts_with("ts="));
+/// assert!(line.ends_with(r#" level=info caller=main.rs:8 msg=hello who="wor ld" n=3 svc=addsvc"#) || line.contains(r#" msg=hello who="wor ld" n=3 svc=addsvc"#), "{line}");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Logfmt<S> {
+    sink: S,
+    timestamps: bool,
+}
+
+impl<S: Sink> Logfmt<S> {
+    /// A drain writing to `sink`, with timestamps.
+    pub fn new(sink: S) -> Self {
+        Logfmt {
+            sink,
+            timestamps: true,
+        }
+    }
+
+    /// Leaves out the `ts` field (for tests that compare whole lines).
+    pub fn without_timestamps(mut self) -> Self {
+        self.timestamps = false;
+        self
+    }
+
+    /// Formats `record` as one logfmt line, newline included.
+    pub fn format(&self, record: &Record<'_>, values: &OwnedKVList, out: &mut Vec<u8>) {
+        let mut scratch = Scratch::default();
+        std::mem::swap(out, &mut scratch.out);
+        self.format_into(record, values, &mut scratch);
+        std::mem::swap(out, &mut scratch.out);
+    }
+
+    fn format_into(&self, record: &Record<'_>, values: &OwnedKVList, scratch: &mut Scratch) {
+        let Scratch { out, text, starts } = scratch;
+        if self.timestamps {
+            out.extend_from_slice(b"ts=");
+            write_timestamp(SystemTime::now(), out);
+            out.push(b' ');
+        }
+        out.extend_from_slice(b"level=");
+        out.extend_from_slice(level_name(record.level()).as_bytes());
+        out.extend_from_slice(b" caller=");
+        let file = record.file();
+        let base = file.rsplit(['/', '\\']).next().unwrap_or(file);
+        write_value(base, out);
+        let _ = write!(out, ":{}", record.line());
+        let mut ser = LogfmtSerializer {
+            out,
+            scratch: text,
+            starts,
+        };
+        let msg = record.msg();
+        if let Some(s) = msg.as_str() {
+            if !s.is_empty() {
+                ser.field("msg", s);
+            }
+        } else {
+            ser.scratch.clear();
+            let _ = write!(ser.scratch, "{msg}");
+            if !ser.scratch.is_empty() {
+                ser.field_scratch("msg");
+            }
+        }
+        // slog hands a record's pairs over last first: format them apart, then
+        // copy the fields back in the order they were written.
+        let start = ser.out.len();
+        ser.starts.clear();
+        let _ = record.kv().serialize(record, &mut ser);
+        let end = ser.out.len();
+        if ser.starts.len() > 1 {
+            ser.starts.push(end);
+            for i in (0..ser.starts.len() - 1).rev() {
+                let (a, b) = (ser.starts[i], ser.starts[i + 1]);
+                ser.out.extend_from_within(a..b);
+            }
+            ser.out.drain(start..end);
+        }
+        let _ = values.serialize(record, &mut ser);
+        out.push(b'\n');
+    }
+}
+
+/// Buffers reused from record to record, one set per thread.
+#[derive(Default)]
+struct Scratch {
+    out: Vec<u8>,
+    text: String,
+    starts: Vec<usize>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+impl<S: Sink> Drain for Logfmt<S> {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(&self, record: &Record<'_>, values: &OwnedKVList) -> Result<(), slog::Never> {
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => {
+                scratch.out.clear();
+                self.format_into(record, values, &mut scratch);
+                self.sink.write_record(&scratch.out);
+            }
+            // Logging from inside a value's formatting: use fresh buffers.
+            Err(_) => {
+                let mut scratch = Scratch::default();
+                self.format_into(record, values, &mut scratch);
+                self.sink.write_record(&scratch.out);
+            }
+        });
+        Ok(())
+    }
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Critical => "crit",
+        Level::Error => "error",
+        Level::Warning => "warn",
+        Level::Info => "info",
+        Level::Debug => "debug",
+        Level::Trace => "trace",
+    }
+}
+
+struct LogfmtSerializer<'a> {
+    out: &'a mut Vec<u8>,
+    /// For values that must be formatted before they can be escaped.
+    scratch: &'a mut String,
+    /// Where each field starts in `out`, to reorder a record's fields.
+    starts: &'a mut Vec<usize>,
+}
+
+impl LogfmtSerializer<'_> {
+    fn key(&mut self, key: &str) {
+        self.starts.push(self.out.len());
+        self.out.push(b' ');
+        if key.is_empty() {
+            self.out.push(b'_');
+        }
+        for c in key.chars() {
+            if c <= ' ' || c == '=' || c == '"' || c.is_control() || c.is_whitespace() {
+                self.out.push(b'_');
+            } else {
+                let mut b = [0u8; 4];
+                self.out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+        }
+        self.out.push(b'=');
+    }
+
+    fn field(&mut self, key: &str, value: &str) {
+        self.key(key);
+        write_value(value, self.out);
+    }
+
+    fn field_scratch(&mut self, key: &str) {
+        let value = std::mem::take(self.scratch);
+        self.field(key, &value);
+        *self.scratch = value;
+        self.scratch.clear();
+    }
+}
+
+impl Serializer for LogfmtSerializer<'_> {
+    fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments<'_>) -> slog::Result {
+        match val.as_str() {
+            Some(s) => self.field(key, s),
+            None => {
+                self.scratch.clear();
+                let _ = write!(self.scratch, "{val}");
+                self.field_scratch(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn emit_str(&mut self, key: Key, val: &str) -> slog::Result {
+        self.field(key, val);
+        Ok(())
+    }
+
+    fn emit_none(&mut self, key: Key) -> slog::Result {
+        self.key(key);
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+
+    fn emit_bytes(&mut self, key: Key, bytes: &[u8], _kind: slog::BytesKind) -> slog::Result {
+        self.field(key, &String::from_utf8_lossy(bytes));
+        Ok(())
+    }
+}
+
+/// Whether `c` forces a value into quotes.
+fn needs_quotes(c: char) -> bool {
+    c <= ' '
+        || c == '='
+        || c == '"'
+        || c == '\\'
+        || c.is_control()
+        || c.is_whitespace()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{feff}'
+        )
+}
+
+/// Writes `value` as a logfmt value, quoted and escaped when needed.
+pub(crate) fn write_value(value: &str, out: &mut Vec<u8>) {
+    if !value.is_empty() && !value.chars().any(needs_quotes) {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
+    out.push(b'"');
+    for c in value.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c if c.is_control() || (needs_quotes(c) && c != ' ' && c != '=') => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => {
+                let mut b = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+/// Writes `t` as RFC 3339 UTC with microseconds: `2026-11-22T00:10:59.123456Z`.
+fn write_timestamp(t: SystemTime, out: &mut Vec<u8>) {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
+    let s = secs % 86_400;
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        d.subsec_micros()
+    );
+}
+
+/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn value(s: &str) -> String {
+        let mut out = Vec::new();
+        write_value(s, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn values_are_quoted_and_escaped_only_when_needed() {
+        assert_eq!(value("plain"), "plain");
+        assert_eq!(value("µs-ünïcode"), "µs-ünïcode");
+        assert_eq!(value(""), r#""""#);
+        assert_eq!(value("two words"), r#""two words""#);
+        assert_eq!(value("a=b"), r#""a=b""#);
+        assert_eq!(value(r#"say "hi""#), r#""say \"hi\"""#);
+        assert_eq!(value(r"back\slash"), r#""back\\slash""#);
+        assert_eq!(value("line\nbreak"), r#""line\nbreak""#);
+        assert_eq!(value("fake\nts=0 level=crit"), r#""fake\nts=0 level=crit""#);
+        assert_eq!(value("cr\rtab\t"), r#""cr\rtab\t""#);
+        assert_eq!(value("nul\0bell\u{7}"), r#""nul\u0000bell\u0007""#);
+        assert_eq!(value("sep\u{2028}x"), r#""sep\u2028x""#);
+        assert_eq!(value("nbsp\u{a0}x"), r#""nbsp\u00a0x""#);
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_micros() {
+        let t = UNIX_EPOCH + Duration::from_micros(1_795_306_259_123_456);
+        let mut out = Vec::new();
+        write_timestamp(t, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2026-11-22T00:10:59.123456Z"
+        );
+        let mut out = Vec::new();
+        write_timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2000-02-29T00:00:00.000000Z"
+        );
+    }
+}

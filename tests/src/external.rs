@@ -1,0 +1,137 @@
+//! Real third-party checkers the tests run on kit's output: a logfmt parser
+//! (the `logfmt` npm package, run by node) and Prometheus's `promtool`.
+//!
+//! When a checker is missing, the test that needs it fails if
+//! `KIT_REQUIRE_EXTERNAL=1` (as in CI) and otherwise skips with a loud message.
+//! `.ci/run` installs them.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Whether `KIT_REQUIRE_EXTERNAL=1` is set.
+pub fn required() -> bool {
+    std::env::var("KIT_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
+}
+
+/// Reports a missing checker: panics in CI, warns (and returns `None`) otherwise.
+fn missing<T>(what: &str) -> Option<T> {
+    let msg = format!("{what} is not available; install it with `bash .ci/run` (or see it)");
+    if required() {
+        panic!("KIT_REQUIRE_EXTERNAL=1 and {msg}");
+    }
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+/// Where `.ci/run` installs the npm packages the tests use.
+fn node_modules() -> PathBuf {
+    match std::env::var_os("KIT_NODE_MODULES") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/kit-tools/node_modules"),
+    }
+}
+
+/// The fields of one parsed logfmt line, in the order the parser found them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fields(pub Vec<(String, serde_json::Value)>);
+
+impl Fields {
+    /// The keys, in order.
+    pub fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(k, _)| k.as_str()).collect()
+    }
+
+    /// The value of `key` (JSON `null` if absent).
+    pub fn get(&self, key: &str) -> &serde_json::Value {
+        static NULL: serde_json::Value = serde_json::Value::Null;
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(&NULL, |(_, v)| v)
+    }
+}
+
+impl std::ops::Index<&str> for Fields {
+    type Output = serde_json::Value;
+
+    fn index(&self, key: &str) -> &serde_json::Value {
+        self.get(key)
+    }
+}
+
+/// Parses each line with the `logfmt` npm package, or returns `None` if node or
+/// the package is missing (see the module docs).
+pub fn parse_logfmt(lines: &[String]) -> Option<Vec<Fields>> {
+    let modules = node_modules();
+    if !modules.join("logfmt").exists() {
+        return missing(&format!(
+            "the logfmt npm package (in {})",
+            modules.display()
+        ));
+    }
+    let script = r#"
+        const logfmt = require('logfmt');
+        const lines = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+        process.stdout.write(JSON.stringify(lines.map(l => Object.entries(logfmt.parse(l)))));
+    "#;
+    let child = Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .env("NODE_PATH", &modules)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        return missing("node");
+    };
+    let input = serde_json::to_vec(lines).expect("lines serialize");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(&input)
+        .expect("node reads its input");
+    let out = child.wait_with_output().expect("node runs");
+    assert!(
+        out.status.success(),
+        "node logfmt failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed: Vec<Vec<(String, serde_json::Value)>> =
+        serde_json::from_slice(&out.stdout).expect("node prints JSON");
+    Some(parsed.into_iter().map(Fields).collect())
+}
+
+/// Checks a Prometheus text exposition with `promtool check metrics`. Returns
+/// `Some(Ok(()))` if it passes, `Some(Err(report))` if not, `None` if promtool is
+/// missing (see the module docs).
+pub fn promtool_check(exposition: &str) -> Option<Result<(), String>> {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        return missing("promtool (Debian package prometheus)");
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(exposition.as_bytes())
+        .expect("promtool reads its input");
+    let out = child.wait_with_output().expect("promtool runs");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(if out.status.success() && report.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(report)
+    })
+}
