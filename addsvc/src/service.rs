@@ -4,7 +4,10 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 
-use kit_endpoint::{BoxError, Context, cause_ref};
+use std::time::Instant;
+
+use kit_endpoint::{BoxError, Context, RequestId, cause_ref};
+use slog::{Drain, Logger, debug};
 use stringsvc::service::{StringError, StringService};
 
 /// Sums and concatenations.
@@ -95,6 +98,58 @@ impl<S: StringService> AddService for BasicService<S> {
                 None => e,
             }
         })
+    }
+}
+
+/// Service middleware: logs every call at `debug` level with its inputs, output,
+/// error and duration (go-kit's `loggingMiddleware`).
+#[derive(Debug, Clone)]
+pub struct Logging<S> {
+    logger: Logger,
+    next: S,
+}
+
+impl<S> Logging<S> {
+    /// Logs the calls to `next` to `logger`.
+    pub fn new(logger: Logger, next: S) -> Self {
+        Logging { logger, next }
+    }
+}
+
+impl<S: AddService> AddService for Logging<S> {
+    async fn sum(&self, ctx: &Context, a: i64, b: i64) -> Result<i64, BoxError> {
+        if !self.logger.is_debug_enabled() {
+            return self.next.sum(ctx, a, b).await;
+        }
+        let start = Instant::now();
+        let out = self.next.sum(ctx, a, b).await;
+        debug!(self.logger, "";
+            "method" => "sum",
+            "request_id" => ctx.request_id().map(RequestId::as_str),
+            "a" => a,
+            "b" => b,
+            "v" => out.as_ref().ok(),
+            "err" => out.as_ref().err().map(ToString::to_string),
+            "took" => ?start.elapsed());
+        out
+    }
+
+    async fn concat(&self, ctx: &Context, a: String, b: String) -> Result<String, BoxError> {
+        if !self.logger.is_debug_enabled() {
+            return self.next.concat(ctx, a, b).await;
+        }
+        let start = Instant::now();
+        let (ia, ib) = (a.clone(), b.clone());
+        let out = self.next.concat(ctx, a, b).await;
+        debug!(self.logger, "";
+            "method" => "concat",
+            "request_id" => ctx.request_id().map(RequestId::as_str),
+            "a" => &ia,
+            "b" => &ib,
+            "v" => out.as_ref().ok(),
+            "err" => out.as_ref().err().map(ToString::to_string),
+            "took" => ?start.elapsed());
+        out
     }
 }
 

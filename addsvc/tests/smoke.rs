@@ -34,7 +34,7 @@ async fn addsvc_runs_alone_on_its_embedded_defaults() {
     assert!(
         svc.output()
             .iter()
-            .any(|l| l == "addsvc stringsvc=embedded")
+            .any(|l| l.contains(" stringsvc=embedded "))
     );
     let http = svc.addr("http");
     let resp = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 2}"#))
@@ -55,7 +55,7 @@ async fn addsvc_runs_alone_on_its_embedded_defaults() {
 
     svc.terminate().await.unwrap();
     assert!(svc.wait().await.unwrap().success());
-    assert!(svc.output().iter().any(|l| l == "addsvc stopped"));
+    assert!(svc.output().iter().any(|l| l.contains(" msg=stopped ")));
 }
 
 /// addcli prints results, says why the service refused, and exits accordingly.
@@ -217,5 +217,5 @@ async fn sigterm_loses_no_request_in_flight() {
         (200, r#"{"v":"INFLIGHT"}"#)
     );
     assert!(svc.wait().await.unwrap().success());
-    assert!(svc.output().iter().any(|l| l == "addsvc stopped"));
+    assert!(svc.output().iter().any(|l| l.contains(" msg=stopped ")));
 }

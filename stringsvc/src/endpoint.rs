@@ -4,8 +4,12 @@ use std::error::Error;
 use std::sync::Arc;
 
 use kit_endpoint::{BoxEndpoint, BoxError, Context, Failer, Request, cause_ref, endpoint_fn};
+use kit_log::LoggingLayer;
+use kit_metrics::{RedLayer, RedMetrics, UseLayer, UseMetrics};
+use metrics::Recorder;
 use serde::{Deserialize, Serialize};
-use tower::{Service, ServiceExt};
+use slog::Logger;
+use tower::{Service, ServiceBuilder, ServiceExt};
 
 use crate::service::{StringError, StringService};
 
@@ -77,7 +81,7 @@ impl std::fmt::Debug for Set {
 }
 
 impl Set {
-    /// The server-side endpoints of `svc`.
+    /// The endpoints of `svc`, with no middleware: for in-process use and tests.
     ///
     /// No deadline layer is needed here: kit's HTTP server does not call an
     /// endpoint whose budget is spent and cuts it off when the budget runs out, and
@@ -89,6 +93,49 @@ impl Set {
             uppercase: BoxEndpoint::new(make_uppercase_endpoint(svc.clone())),
             count: BoxEndpoint::new(make_count_endpoint(svc)),
         }
+    }
+
+    /// The endpoints of `svc`, each wrapped in the production middlewares (see
+    /// [`Middlewares`]).
+    pub fn instrumented<S: StringService>(svc: S, mw: &Middlewares<'_>) -> Set {
+        let svc = Arc::new(svc);
+        Set {
+            uppercase: mw.wrap("uppercase", make_uppercase_endpoint(svc.clone())),
+            count: mw.wrap("count", make_count_endpoint(svc)),
+        }
+    }
+}
+
+/// What the endpoint middlewares report to, and their one setting.
+#[derive(Clone)]
+pub struct Middlewares<'a> {
+    /// Where the logging middleware writes one line per call.
+    pub logger: Logger,
+    /// Where the RED and USE metrics are registered.
+    pub recorder: &'a dyn Recorder,
+    /// How many calls each endpoint serves at once; more wait (and show as
+    /// saturation in the USE metrics).
+    pub max_in_flight: usize,
+}
+
+impl Middlewares<'_> {
+    /// Wraps endpoint `name` in the middlewares, outermost first: requests meet
+    /// them in the order written.
+    fn wrap<E, Req, Resp>(&self, name: &'static str, endpoint: E) -> BoxEndpoint<Req, Resp>
+    where
+        E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
+        E::Future: Send + 'static,
+        Req: Send + 'static,
+        Resp: Failer + Send + 'static,
+    {
+        BoxEndpoint::new(
+            ServiceBuilder::new()
+                .layer(LoggingLayer::new(self.logger.clone(), name)) // one line per call
+                .layer(RedLayer::new(RedMetrics::new(self.recorder, name))) // rate, errors, duration
+                .layer(UseLayer::new(UseMetrics::new(self.recorder, name))) // in flight, waiting
+                .concurrency_limit(self.max_in_flight) // bounded concurrency
+                .service(endpoint),
+        )
     }
 }
 

@@ -4,7 +4,10 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 
-use kit_endpoint::{BoxError, Context};
+use std::time::Instant;
+
+use kit_endpoint::{BoxError, Context, RequestId};
+use slog::{Drain, Logger, debug};
 
 /// Operations on strings.
 ///
@@ -117,6 +120,58 @@ impl<S: StringService> StringService for Validating<S> {
     async fn count(&self, ctx: &Context, s: String) -> Result<u64, BoxError> {
         self.check(&s)?;
         self.inner.count(ctx, s).await
+    }
+}
+
+/// Service middleware: logs every call at `debug` level with its input, output,
+/// error and duration (go-kit's `loggingMiddleware`). It sees domain values, so it
+/// can log what the endpoint-level logging cannot: the strings themselves.
+#[derive(Debug, Clone)]
+pub struct Logging<S> {
+    logger: Logger,
+    next: S,
+}
+
+impl<S> Logging<S> {
+    /// Logs the calls to `next` to `logger`.
+    pub fn new(logger: Logger, next: S) -> Self {
+        Logging { logger, next }
+    }
+}
+
+impl<S: StringService> StringService for Logging<S> {
+    async fn uppercase(&self, ctx: &Context, s: String) -> Result<String, BoxError> {
+        if !self.logger.is_debug_enabled() {
+            return self.next.uppercase(ctx, s).await;
+        }
+        let start = Instant::now();
+        let input = s.clone();
+        let out = self.next.uppercase(ctx, s).await;
+        debug!(self.logger, "";
+            "method" => "uppercase",
+            "request_id" => ctx.request_id().map(RequestId::as_str),
+            "s" => &input,
+            "v" => out.as_ref().ok(),
+            "err" => out.as_ref().err().map(ToString::to_string),
+            "took" => ?start.elapsed());
+        out
+    }
+
+    async fn count(&self, ctx: &Context, s: String) -> Result<u64, BoxError> {
+        if !self.logger.is_debug_enabled() {
+            return self.next.count(ctx, s).await;
+        }
+        let start = Instant::now();
+        let input = s.clone();
+        let out = self.next.count(ctx, s).await;
+        debug!(self.logger, "";
+            "method" => "count",
+            "request_id" => ctx.request_id().map(RequestId::as_str),
+            "s" => &input,
+            "v" => out.as_ref().ok(),
+            "err" => out.as_ref().err().map(ToString::to_string),
+            "took" => ?start.elapsed());
+        out
     }
 }
 

@@ -50,8 +50,43 @@ async fn the_binary_serves_and_stops_on_sigterm() {
         (200, r#"{"status":"ok"}"#)
     );
 
+    // /metrics: RED for the endpoints, in an exposition promtool accepts. The
+    // undecodable request never reached an endpoint.
+    let resp = raw::send(svc.addr("debug"), &raw::get("/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert!(
+        resp.body
+            .contains(r#"kit_endpoint_requests_total{endpoint="uppercase"} 2"#),
+        "{}",
+        resp.body
+    );
+    assert!(
+        resp.body
+            .contains(r#"kit_endpoint_errors_total{endpoint="uppercase",kind="business"} 1"#)
+    );
+    if let Some(check) = kit_tests::external::promtool_check(&resp.body) {
+        check.unwrap_or_else(|report| panic!("promtool: {report}\n{}", resp.body));
+    }
+
     svc.terminate().await.unwrap();
     let status = svc.wait().await.unwrap();
     assert!(status.success(), "{status}");
-    assert!(svc.output().iter().any(|l| l == "stringsvc stopped"));
+    let output = svc.output();
+    assert!(output.iter().any(|l| l.contains(" msg=stopped ")));
+    // One line per call, each a valid logfmt line.
+    let calls: Vec<String> = output
+        .iter()
+        .filter(|l| l.contains(" method="))
+        .cloned()
+        .collect();
+    assert_eq!(calls.len(), 3, "{output:#?}");
+    if let Some(parsed) = kit_tests::external::parse_logfmt(&output) {
+        assert!(
+            parsed
+                .iter()
+                .all(|f| f["svc"] == "stringsvc" && f["level"].is_string())
+        );
+    }
 }

@@ -36,17 +36,19 @@ trait Route: Send + Sync {
 /// Any tower service as a route: cloned for each request, as tower expects.
 struct ServiceRoute<S>(S);
 
-impl<S> Route for ServiceRoute<S>
+impl<S, RB> Route for ServiceRoute<S>
 where
-    S: Service<http::Request<BoxBody>, Response = http::Response<Body>, Error = Infallible>
+    S: Service<http::Request<BoxBody>, Response = http::Response<RB>, Error = Infallible>
         + Clone
         + Send
         + Sync
         + 'static,
     S::Future: Send + 'static,
+    Body: From<RB>,
 {
     fn call(&self, req: http::Request<BoxBody>) -> RouteFuture {
-        Box::pin(self.0.clone().oneshot(req))
+        let svc = self.0.clone().map_response(|resp| resp.map(Body::from));
+        Box::pin(svc.oneshot(req))
     }
 }
 
@@ -152,15 +154,19 @@ impl Router {
     }
 
     /// Routes `method path` to any tower service of HTTP requests (a health check,
-    /// a metrics page, an axum handler...), replacing an earlier route for the same pair.
-    pub fn route_service<S>(self, method: Method, path: &str, service: S) -> Self
+    /// a metrics page, an axum handler...), replacing an earlier route for the same
+    /// pair. Its response body may be anything a [`Body`] can be made from
+    /// (`String`, `Vec<u8>`, `Bytes`, `&'static str`...).
+    pub fn route_service<S, RB>(self, method: Method, path: &str, service: S) -> Self
     where
-        S: Service<http::Request<BoxBody>, Response = http::Response<Body>, Error = Infallible>
+        S: Service<http::Request<BoxBody>, Response = http::Response<RB>, Error = Infallible>
             + Clone
             + Send
             + Sync
             + 'static,
         S::Future: Send + 'static,
+        Body: From<RB>,
+        RB: 'static,
     {
         self.insert(method, path, Arc::new(ServiceRoute(service)))
     }
