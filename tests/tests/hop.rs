@@ -200,3 +200,98 @@ async fn a_spent_budget_never_reaches_stringsvc() {
     );
     assert!(recording.seen.lock().unwrap().is_empty());
 }
+
+/// Both services fully instrumented, logging at debug level into memory.
+async fn start_logged_pair(
+    add_log: &kit_log::Memory,
+    str_log: &kit_log::Memory,
+) -> std::net::SocketAddr {
+    use slog::o;
+    let logger = |sink: &kit_log::Memory, svc: &'static str| {
+        kit_log::logger(kit_log::Format::Logfmt, slog::Level::Debug, sink.clone())
+            .new(o!("svc" => svc))
+    };
+    let exporter = kit_metrics::prometheus::Exporter::new();
+
+    let strings_log = logger(str_log, "stringsvc");
+    let strings_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let strings_url: http::Uri = format!("http://{}", strings_listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    let strings_set = stringsvc::endpoint::Set::instrumented(
+        stringsvc::service::Logging::new(strings_log.clone(), BasicService),
+        &stringsvc::endpoint::Middlewares {
+            logger: strings_log,
+            recorder: exporter.recorder(),
+            max_in_flight: 16,
+        },
+    );
+    tokio::spawn(kit_transport::serve(
+        strings_listener,
+        stringsvc::transport::http::router(strings_set),
+        std::future::pending(),
+    ));
+
+    let add_log = logger(add_log, "addsvc");
+    let strings =
+        stringsvc::transport::http::client_set(kit_transport::pooled(), &strings_url).unwrap();
+    let add_set = addsvc::endpoint::Set::instrumented(
+        addsvc::service::Logging::new(add_log.clone(), addsvc::service::BasicService::new(strings)),
+        &addsvc::endpoint::Middlewares {
+            logger: add_log,
+            recorder: exporter.recorder(),
+            max_in_flight: 16,
+        },
+    );
+    let add_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let add_addr = add_listener.local_addr().unwrap();
+    tokio::spawn(kit_transport::serve(
+        add_listener,
+        addsvc::transport::http::router(add_set),
+        std::future::pending(),
+    ));
+    add_addr
+}
+
+/// One request ID follows a request from addsvc into stringsvc: it is in every
+/// log line of both services about that request (endpoint and domain level), and
+/// in the response; every line is valid logfmt.
+#[tokio::test]
+async fn one_request_id_is_in_every_log_line_of_both_services() {
+    let (add_log, str_log) = (kit_log::Memory::new(), kit_log::Memory::new());
+    let addsvc = start_logged_pair(&add_log, &str_log).await;
+    let resp = raw::send(
+        addsvc,
+        &raw::post_json(
+            "/concat",
+            &["x-request-id: trace-me-1"],
+            r#"{"a": "a", "b": "b"}"#,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("x-request-id"), Some("trace-me-1"));
+
+    let (add_lines, str_lines) = (add_log.lines(), str_log.lines());
+    // addsvc: the domain line and the endpoint line; stringsvc: the same two.
+    assert_eq!(add_lines.len(), 2, "{add_lines:#?}");
+    assert_eq!(str_lines.len(), 2, "{str_lines:#?}");
+    for line in add_lines.iter().chain(&str_lines) {
+        assert!(line.contains(" request_id=trace-me-1 "), "{line}");
+    }
+    assert!(
+        add_lines
+            .iter()
+            .any(|l| l.contains("method=concat") && l.contains("level=debug"))
+    );
+    assert!(
+        str_lines
+            .iter()
+            .any(|l| l.contains("method=uppercase") && l.contains("v=AB"))
+    );
+    let all: Vec<String> = add_lines.into_iter().chain(str_lines).collect();
+    if let Some(parsed) = kit_tests::external::parse_logfmt(&all) {
+        assert!(parsed.iter().all(|f| f["request_id"] == "trace-me-1"));
+    }
+}
