@@ -130,7 +130,7 @@ impl<S: AddService> AddService for Logging<S> {
             "b" => b,
             "v" => out.as_ref().ok(),
             "err" => out.as_ref().err().map(ToString::to_string),
-            "took" => ?start.elapsed());
+            "took" => kit_log::Took(start.elapsed()));
         out
     }
 
@@ -148,7 +148,7 @@ impl<S: AddService> AddService for Logging<S> {
             "b" => &ib,
             "v" => out.as_ref().ok(),
             "err" => out.as_ref().err().map(ToString::to_string),
-            "took" => ?start.elapsed());
+            "took" => kit_log::Took(start.elapsed()));
         out
     }
 }

@@ -9,6 +9,7 @@ use kit_metrics::{RedLayer, RedMetrics, UseLayer, UseMetrics};
 use metrics::Recorder;
 use serde::{Deserialize, Serialize};
 use slog::Logger;
+use tower::limit::ConcurrencyLimitLayer;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 use crate::service::{StringError, StringService};
@@ -113,9 +114,9 @@ pub struct Middlewares<'a> {
     pub logger: Logger,
     /// Where the RED and USE metrics are registered.
     pub recorder: &'a dyn Recorder,
-    /// How many calls each endpoint serves at once; more wait (and show as
-    /// saturation in the USE metrics).
-    pub max_in_flight: usize,
+    /// How many calls each endpoint serves at once, if limited; more wait (and
+    /// show as saturation in the USE metrics). `None`: no limit.
+    pub max_in_flight: Option<usize>,
 }
 
 impl Middlewares<'_> {
@@ -133,7 +134,7 @@ impl Middlewares<'_> {
                 .layer(LoggingLayer::new(self.logger.clone(), name)) // one line per call
                 .layer(RedLayer::new(RedMetrics::new(self.recorder, name))) // rate, errors, duration
                 .layer(UseLayer::new(UseMetrics::new(self.recorder, name))) // in flight, waiting
-                .concurrency_limit(self.max_in_flight) // bounded concurrency
+                .option_layer(self.max_in_flight.map(ConcurrencyLimitLayer::new)) // bounded concurrency
                 .service(endpoint),
         )
     }

@@ -153,7 +153,7 @@ impl<S: StringService> StringService for Logging<S> {
             "s" => &input,
             "v" => out.as_ref().ok(),
             "err" => out.as_ref().err().map(ToString::to_string),
-            "took" => ?start.elapsed());
+            "took" => kit_log::Took(start.elapsed()));
         out
     }
 
@@ -170,7 +170,7 @@ impl<S: StringService> StringService for Logging<S> {
             "s" => &input,
             "v" => out.as_ref().ok(),
             "err" => out.as_ref().err().map(ToString::to_string),
-            "took" => ?start.elapsed());
+            "took" => kit_log::Took(start.elapsed()));
         out
     }
 }

@@ -223,7 +223,7 @@ async fn start_logged_pair(
         &stringsvc::endpoint::Middlewares {
             logger: strings_log,
             recorder: exporter.recorder(),
-            max_in_flight: 16,
+            max_in_flight: Some(16),
         },
     );
     tokio::spawn(kit_transport::serve(
@@ -240,7 +240,7 @@ async fn start_logged_pair(
         &addsvc::endpoint::Middlewares {
             logger: add_log,
             recorder: exporter.recorder(),
-            max_in_flight: 16,
+            max_in_flight: Some(16),
         },
     );
     let add_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -25,11 +25,13 @@
 //! - `sink`: [`Sink`], [`SyncSink`], [`Discard`], [`Memory`].
 //! - `async_sink`: [`AsyncSink`], the bounded, dropping, flushing hot-path sink.
 //! - `layer`: [`LoggingLayer`], one line per endpoint call.
+//! - `took`: [`Took`], durations as log values.
 
 mod async_sink;
 mod layer;
 mod logfmt;
 mod sink;
+mod took;
 
 use std::fmt;
 use std::str::FromStr;
@@ -41,6 +43,7 @@ pub use async_sink::{AsyncConfig, AsyncSink};
 pub use layer::{Logging, LoggingLayer, ResponseFuture};
 pub use logfmt::Logfmt;
 pub use sink::{Discard, Memory, Sink, SyncSink};
+pub use took::Took;
 
 /// The line formats kit writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -82,7 +82,8 @@ impl<S: Sink> Logfmt<S> {
         let file = record.file();
         let base = file.rsplit(['/', '\\']).next().unwrap_or(file);
         write_value(base, out);
-        let _ = write!(out, ":{}", record.line());
+        out.push(b':');
+        write_u64(u64::from(record.line()), out);
         let mut ser = LogfmtSerializer {
             out,
             scratch: text,
@@ -176,6 +177,11 @@ impl LogfmtSerializer<'_> {
     fn key(&mut self, key: &str) {
         self.starts.push(self.out.len());
         self.out.push(b' ');
+        if !key.is_empty() && key.bytes().all(|b| PLAIN[b as usize]) {
+            self.out.extend_from_slice(key.as_bytes());
+            self.out.push(b'=');
+            return;
+        }
         if key.is_empty() {
             self.out.push(b'_');
         }
@@ -227,11 +233,60 @@ impl Serializer for LogfmtSerializer<'_> {
         Ok(())
     }
 
+    fn emit_u64(&mut self, key: Key, val: u64) -> slog::Result {
+        self.key(key);
+        write_u64(val, self.out);
+        Ok(())
+    }
+
+    fn emit_i64(&mut self, key: Key, val: i64) -> slog::Result {
+        self.key(key);
+        if val < 0 {
+            self.out.push(b'-');
+        }
+        write_u64(val.unsigned_abs(), self.out);
+        Ok(())
+    }
+
+    fn emit_u32(&mut self, key: Key, val: u32) -> slog::Result {
+        self.emit_u64(key, u64::from(val))
+    }
+
+    fn emit_i32(&mut self, key: Key, val: i32) -> slog::Result {
+        self.emit_i64(key, i64::from(val))
+    }
+
+    fn emit_usize(&mut self, key: Key, val: usize) -> slog::Result {
+        self.emit_u64(key, val as u64)
+    }
+
+    fn emit_isize(&mut self, key: Key, val: isize) -> slog::Result {
+        self.emit_i64(key, val as i64)
+    }
+
+    fn emit_bool(&mut self, key: Key, val: bool) -> slog::Result {
+        self.key(key);
+        self.out.extend_from_slice(if val { b"true" } else { b"false" });
+        Ok(())
+    }
+
     fn emit_bytes(&mut self, key: Key, bytes: &[u8], _kind: slog::BytesKind) -> slog::Result {
         self.field(key, &String::from_utf8_lossy(bytes));
         Ok(())
     }
 }
+
+/// The bytes that may appear in a key or an unquoted value as they are: printable
+/// ASCII except space, `=`, `"` and `\`. Anything else takes the careful path.
+static PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = b'!';
+    while b <= b'~' {
+        table[b as usize] = !matches!(b, b'=' | b'"' | b'\\');
+        b += 1;
+    }
+    table
+};
 
 /// Whether `c` forces a value into quotes.
 fn needs_quotes(c: char) -> bool {
@@ -249,6 +304,11 @@ fn needs_quotes(c: char) -> bool {
 
 /// Writes `value` as a logfmt value, quoted and escaped when needed.
 pub(crate) fn write_value(value: &str, out: &mut Vec<u8>) {
+    // Fast path: printable ASCII other than space, `=`, `"` and `\` goes as it is.
+    if !value.is_empty() && value.bytes().all(|b| PLAIN[b as usize]) {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
     if !value.is_empty() && !value.chars().any(needs_quotes) {
         out.extend_from_slice(value.as_bytes());
         return;
@@ -275,18 +335,63 @@ pub(crate) fn write_value(value: &str, out: &mut Vec<u8>) {
 
 /// Writes `t` as RFC 3339 UTC with microseconds: `2026-11-22T00:10:59.123456Z`.
 fn write_timestamp(t: SystemTime, out: &mut Vec<u8>) {
+    thread_local! {
+        /// The last second formatted on this thread, and its `YYYY-MM-DDTHH:MM:SS`.
+        static SECOND: RefCell<(u64, [u8; 19])> = const { RefCell::new((u64::MAX, [0; 19])) };
+    }
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
-    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
-    let s = secs % 86_400;
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        d.subsec_micros()
-    );
+    SECOND.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            let (y, m, day) = civil_from_days((secs / 86_400) as i64);
+            let s = secs % 86_400;
+            let b = &mut cache.1;
+            digits(y.clamp(0, 9999) as u64, &mut b[0..4]);
+            b[4] = b'-';
+            digits(u64::from(m), &mut b[5..7]);
+            b[7] = b'-';
+            digits(u64::from(day), &mut b[8..10]);
+            b[10] = b'T';
+            digits(s / 3600, &mut b[11..13]);
+            b[13] = b':';
+            digits(s / 60 % 60, &mut b[14..16]);
+            b[16] = b':';
+            digits(s % 60, &mut b[17..19]);
+            cache.0 = secs;
+        }
+        out.extend_from_slice(&cache.1);
+    });
+    let mut frac = [b'.', 0, 0, 0, 0, 0, 0, b'Z'];
+    digits(u64::from(d.subsec_micros()), &mut frac[1..7]);
+    out.extend_from_slice(&frac);
+}
+
+/// Writes `n` as exactly `out.len()` decimal digits (zero-padded, truncated on the left).
+fn digits(mut n: u64, out: &mut [u8]) {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+/// Writes `n` in decimal.
+pub(crate) fn write_u64(n: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(u64_digits(n, &mut [0; 20]));
+}
+
+/// `n` in decimal, written at the end of `buf`.
+pub(crate) fn u64_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
 }
 
 /// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).

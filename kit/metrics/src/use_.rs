@@ -63,26 +63,42 @@ impl UseMetrics {
 
 /// Records [`UseMetrics`] around a resource.
 ///
-/// `Use` is always ready: each call drives its own clone of the inner service,
-/// counted as *waiting* until that clone is ready (a concurrency limit has a
-/// permit for it, say) and as *in flight* until it answers. Put it just outside
-/// the layer that makes callers wait. The gauges are put right when a call is
-/// cancelled.
-#[derive(Debug, Clone)]
+/// Put it just outside the layer that makes callers wait (a concurrency limit, a
+/// pool). A call counts as *waiting* while the inner service is not ready for it
+/// (measured in `poll_ready`, so each caller's clone counts its own wait, as with
+/// `oneshot` and [`BoxEndpoint`](kit_endpoint::BoxEndpoint)), and as *in flight*
+/// from `call` until its future completes or is dropped. A caller that gives up
+/// while waiting leaves no trace.
+#[derive(Debug)]
 pub struct Use<S> {
     inner: S,
     metrics: Arc<UseMetrics>,
+    /// Whether this clone is counted in the waiting gauge.
+    waiting: bool,
+}
+
+impl<S: Clone> Clone for Use<S> {
+    fn clone(&self) -> Self {
+        Use {
+            inner: self.inner.clone(),
+            metrics: self.metrics.clone(),
+            waiting: false,
+        }
+    }
+}
+
+impl<S> Drop for Use<S> {
+    fn drop(&mut self) {
+        if self.waiting {
+            self.metrics.waiting.decrement(1.0);
+        }
+    }
 }
 
 impl<S> Use<S> {
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
-    }
-
-    /// Unwraps the service.
-    pub fn into_inner(self) -> S {
-        self.inner
     }
 }
 
@@ -108,116 +124,90 @@ impl<S> Layer<S> for UseLayer {
         Use {
             inner,
             metrics: self.metrics.clone(),
+            waiting: false,
         }
     }
 }
 
 impl<S, Req> Service<Req> for Use<S>
 where
-    S: Service<Req> + Clone,
+    S: Service<Req>,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = UseFuture<S, Req>;
+    type Future = UseFuture<S::Future>;
 
-    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
+        match self.inner.poll_ready(cx) {
+            Poll::Pending => {
+                if !self.waiting {
+                    self.waiting = true;
+                    self.metrics.waiting.increment(1.0);
+                }
+                Poll::Pending
+            }
+            Poll::Ready(ready) => {
+                if self.waiting {
+                    self.waiting = false;
+                    self.metrics.waiting.decrement(1.0);
+                }
+                if ready.is_err() {
+                    self.metrics.errors.increment(1);
+                }
+                Poll::Ready(ready)
+            }
+        }
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        self.metrics.waiting.increment(1.0);
-        UseFuture {
-            state: State::Waiting {
-                svc: self.inner.clone(),
-                req: Some(req),
-            },
-            tracker: Tracker {
-                metrics: self.metrics.clone(),
-                waiting: true,
-                in_flight: false,
-            },
-        }
-    }
-}
-
-/// Keeps the gauges right whatever happens to the call, cancellation included.
-#[derive(Debug)]
-struct Tracker {
-    metrics: Arc<UseMetrics>,
-    waiting: bool,
-    in_flight: bool,
-}
-
-impl Tracker {
-    fn admitted(&mut self) {
-        self.metrics.waiting.decrement(1.0);
-        self.waiting = false;
         self.metrics.in_flight.increment(1.0);
-        self.in_flight = true;
+        UseFuture {
+            inner: self.inner.call(req),
+            in_flight: InFlight(Some(self.metrics.clone())),
+        }
     }
 }
 
-impl Drop for Tracker {
+/// Takes a call out of the in-flight gauge when it completes or is dropped.
+#[derive(Debug)]
+struct InFlight(Option<Arc<UseMetrics>>);
+
+impl InFlight {
+    fn done(&mut self, failed: bool) {
+        if let Some(m) = self.0.take() {
+            m.in_flight.decrement(1.0);
+            if failed {
+                m.errors.increment(1);
+            }
+        }
+    }
+}
+
+impl Drop for InFlight {
     fn drop(&mut self) {
-        if self.waiting {
-            self.metrics.waiting.decrement(1.0);
-        }
-        if self.in_flight {
-            self.metrics.in_flight.decrement(1.0);
-        }
+        self.done(false);
     }
 }
 
 pin_project! {
     /// The future returned by [`Use`].
-    pub struct UseFuture<S: Service<Req>, Req> {
+    pub struct UseFuture<F> {
         #[pin]
-        state: State<S, Req>,
-        tracker: Tracker,
+        inner: F,
+        in_flight: InFlight,
     }
 }
 
-pin_project! {
-    #[project = StateProj]
-    enum State<S: Service<Req>, Req> {
-        Waiting { svc: S, req: Option<Req> },
-        Calling { #[pin] fut: S::Future },
-    }
-}
-
-impl<S, Req> Future for UseFuture<S, Req>
+impl<F, R, E> Future for UseFuture<F>
 where
-    S: Service<Req>,
+    F: Future<Output = Result<R, E>>,
 {
-    type Output = Result<S::Response, S::Error>;
+    type Output = Result<R, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Waiting { svc, req } => {
-                    if let Err(e) = ready!(svc.poll_ready(cx)) {
-                        this.tracker.metrics.errors.increment(1);
-                        return Poll::Ready(Err(e));
-                    }
-                    let Some(req) = req.take() else {
-                        // Only reachable if polled again after completing.
-                        return Poll::Pending;
-                    };
-                    this.tracker.admitted();
-                    let fut = svc.call(req);
-                    this.state.set(State::Calling { fut });
-                }
-                StateProj::Calling { fut } => {
-                    let out = ready!(fut.poll(cx));
-                    if out.is_err() {
-                        this.tracker.metrics.errors.increment(1);
-                    }
-                    this.tracker.in_flight = false;
-                    this.tracker.metrics.in_flight.decrement(1.0);
-                    return Poll::Ready(out);
-                }
-            }
-        }
+        let this = self.project();
+        let out = ready!(this.inner.poll(cx));
+        this.in_flight.done(out.is_err());
+        Poll::Ready(out)
     }
 }

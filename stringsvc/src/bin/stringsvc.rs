@@ -36,8 +36,8 @@ struct Args {
     /// Lowest level logged: error, warn, info, debug, trace.
     #[arg(long, env = "STRINGSVC_LOG_LEVEL", default_value = "info", value_parser = parse_level)]
     log_level: Level,
-    /// Calls each endpoint serves at once; more wait.
-    #[arg(long, env = "STRINGSVC_MAX_IN_FLIGHT", default_value_t = 1024)]
+    /// Calls each endpoint serves at once; more wait (0: no limit).
+    #[arg(long, env = "STRINGSVC_MAX_IN_FLIGHT", default_value_t = 0)]
     max_in_flight: usize,
 }
 
@@ -80,7 +80,7 @@ async fn run(args: Args, logger: Logger) -> std::io::Result<()> {
         &Middlewares {
             logger: logger.new(o!("transport" => "HTTP")),
             recorder: exporter.recorder(),
-            max_in_flight: args.max_in_flight,
+            max_in_flight: (args.max_in_flight > 0).then_some(args.max_in_flight),
         },
     );
     let api = transport::http::router(endpoints); // 5. the HTTP transport
