@@ -266,7 +266,8 @@ impl Serializer for LogfmtSerializer<'_> {
 
     fn emit_bool(&mut self, key: Key, val: bool) -> slog::Result {
         self.key(key);
-        self.out.extend_from_slice(if val { b"true" } else { b"false" });
+        self.out
+            .extend_from_slice(if val { b"true" } else { b"false" });
         Ok(())
     }
 
