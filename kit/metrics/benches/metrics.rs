@@ -22,15 +22,14 @@ fn bench(c: &mut Criterion) {
         endpoint_fn(|req: Request<i64>| async move { Ok::<_, BoxError>(Plain(*req.msg() + 1)) });
 
     c.bench_function("baseline: endpoint call", |b| {
-        b.to_async(&rt)
-            .iter(|| ep.clone().oneshot(Request::from_msg(1)))
+        b.to_async(&rt).iter(|| ep.oneshot(Request::from_msg(1)))
     });
-    let red = RedLayer::new(RedMetrics::new(exporter.recorder(), "sum")).layer(ep.clone());
+    let red = RedLayer::new(RedMetrics::new(exporter.recorder(), "sum")).layer(ep);
     c.bench_function("RED layer", |b| {
         b.to_async(&rt)
             .iter(|| red.clone().oneshot(Request::from_msg(1)))
     });
-    let used = UseLayer::new(UseMetrics::new(exporter.recorder(), "sum")).layer(ep.clone());
+    let used = UseLayer::new(UseMetrics::new(exporter.recorder(), "sum")).layer(ep);
     c.bench_function("USE layer", |b| {
         b.to_async(&rt)
             .iter(|| used.clone().oneshot(Request::from_msg(1)))
