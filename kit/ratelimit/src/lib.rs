@@ -1,0 +1,49 @@
+//! Package ratelimit limits the rate of calls to kit endpoints, on [governor].
+//!
+//! Three middlewares, each a `tower::Layer`:
+//! - [`ErroringLayer`] refuses calls over the limit at once with [`Limited`];
+//! - [`DelayingLayer`] makes them wait for capacity, never past the request's
+//!   deadline (then it fails at once with [`Limited`] instead of waiting in vain);
+//! - [`KeyedLayer`] keeps a limit per key (client IP, API key...), with bounded
+//!   memory ([`KeyedLimiter`]).
+//!
+//! The layers use two small traits the crate owns, [`Allower`] and [`Waiter`]
+//! (go-kit's shapes), implemented for governor's limiter on [`TokioClock`] (so
+//! that paused time in tests drives the limits too). Over HTTP, kit-transport (with
+//! its `ratelimit` feature) answers [`Limited`] with `429 Too Many Requests` and a
+//! `Retry-After` header.
+//!
+//! ```
+//! use kit_endpoint::{endpoint_fn, BoxError, Request};
+//! use kit_ratelimit::{direct, ErroringLayer, Limited, Quota};
+//! use std::num::NonZeroU32;
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let quota = Quota::per_second(NonZeroU32::new(2).unwrap());
+//! let ep = ServiceBuilder::new()
+//!     .layer(ErroringLayer::new(direct(quota)))
+//!     .service(endpoint_fn(|_req: Request<()>| async { Ok::<_, BoxError>(()) }));
+//! assert!(ep.clone().oneshot(Request::from_msg(())).await.is_ok());
+//! assert!(ep.clone().oneshot(Request::from_msg(())).await.is_ok());
+//! let err = ep.oneshot(Request::from_msg(())).await.unwrap_err();
+//! assert!(err.is::<Limited>());
+//! # }
+//! ```
+//!
+//! # Layout
+//! - `limiter`: [`Limited`], [`Allower`], [`Waiter`], [`direct`], [`KeyedLimiter`].
+//! - `layer`: [`Erroring`], [`Delaying`], [`Keyed`] and their layers.
+//! - `clock`: [`TokioClock`].
+
+mod clock;
+mod layer;
+mod limiter;
+
+pub use clock::{TokioClock, TokioInstant};
+pub use governor::Quota;
+pub use layer::{
+    Delaying, DelayingFuture, DelayingLayer, Erroring, ErroringLayer, Keyed, KeyedLayer,
+    ResponseFuture,
+};
+pub use limiter::{Allower, DirectLimiter, KeyedLimiter, Limited, Waiter, direct};
