@@ -1,0 +1,178 @@
+//! The breaker's life cycle on failsafe's frozen clock: opens after the
+//! configured failures, sheds calls while open, probes, closes or reopens; business
+//! errors and unclassified errors never trip it.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kit_circuitbreaker::{
+    CircuitBreakerLayer, Config, Observer, Open, State, backoff, failure_policy,
+};
+use kit_endpoint::{BoxError, Failer, Request, endpoint_fn};
+use tower::{Layer, ServiceExt};
+
+#[derive(Debug, Default)]
+struct Resp {
+    business: Option<std::io::Error>,
+}
+
+impl Failer for Resp {
+    fn failed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.business.as_ref().map(|e| e as _)
+    }
+}
+
+/// What the test endpoint does on each call.
+#[derive(Default)]
+struct Backend {
+    calls: AtomicUsize,
+    failing: AtomicBool,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn opens_sheds_probes_then_closes_or_reopens() {
+    let rt = runtime();
+    failsafe::clock::freeze(|clock| {
+        let states = Arc::new(Mutex::new(Vec::new()));
+        let seen = states.clone();
+        let breaker = Config::new()
+            .failure_policy(failure_policy::consecutive_failures(
+                3,
+                backoff::constant(Duration::from_secs(10)),
+            ))
+            .instrument(Observer::new(move |s| seen.lock().unwrap().push(s)))
+            .build();
+        let backend = Arc::new(Backend::default());
+        let b = backend.clone();
+        let ep = CircuitBreakerLayer::new(breaker).layer(endpoint_fn(move |_req: Request<()>| {
+            let b = b.clone();
+            async move {
+                b.calls.fetch_add(1, Ordering::SeqCst);
+                if b.failing.load(Ordering::SeqCst) {
+                    Err::<Resp, BoxError>("connection refused".into())
+                } else {
+                    Ok(Resp::default())
+                }
+            }
+        }));
+        let call = || rt.block_on(ep.clone().oneshot(Request::from_msg(())));
+
+        backend.failing.store(true, Ordering::SeqCst);
+        for _ in 0..3 {
+            assert_eq!(call().unwrap_err().to_string(), "connection refused");
+        }
+        assert_eq!(*states.lock().unwrap(), [State::Closed, State::Open]);
+
+        // Open: 100 calls fail at once, none reaches the backend.
+        for _ in 0..100 {
+            assert!(call().unwrap_err().is::<Open>());
+        }
+        assert_eq!(backend.calls.load(Ordering::SeqCst), 3);
+
+        // After the backoff one probe goes through; it fails: open again.
+        clock.advance(Duration::from_secs(11));
+        assert_eq!(call().unwrap_err().to_string(), "connection refused");
+        assert_eq!(backend.calls.load(Ordering::SeqCst), 4);
+        assert!(call().unwrap_err().is::<Open>());
+
+        // Next probe succeeds: closed, and calls flow again.
+        clock.advance(Duration::from_secs(11));
+        backend.failing.store(false, Ordering::SeqCst);
+        assert!(call().is_ok());
+        assert!(call().is_ok());
+        assert_eq!(backend.calls.load(Ordering::SeqCst), 6);
+        assert_eq!(
+            *states.lock().unwrap(),
+            [
+                State::Closed,
+                State::Open,
+                State::HalfOpen,
+                State::Open,
+                State::HalfOpen,
+                State::Closed
+            ]
+        );
+    });
+}
+
+#[test]
+fn business_errors_and_unclassified_errors_never_trip_it() {
+    let rt = runtime();
+    failsafe::clock::freeze(|_clock| {
+        let breaker = Config::new()
+            .failure_policy(failure_policy::consecutive_failures(
+                2,
+                backoff::constant(Duration::from_secs(10)),
+            ))
+            .build();
+        let layer = CircuitBreakerLayer::new(breaker)
+            // "bad request" is the caller's fault, not the backend's.
+            .classify(|e| e.to_string() != "bad request");
+        let business = layer.layer(endpoint_fn(|_req: Request<()>| async {
+            Ok::<_, BoxError>(Resp {
+                business: Some(std::io::Error::other("integer overflow")),
+            })
+        }));
+        let rejected = layer.layer(endpoint_fn(|_req: Request<()>| async {
+            Err::<Resp, BoxError>("bad request".into())
+        }));
+        for _ in 0..50 {
+            let resp = rt
+                .block_on(business.clone().oneshot(Request::from_msg(())))
+                .unwrap();
+            assert!(resp.failed().is_some());
+            let err = rt
+                .block_on(rejected.clone().oneshot(Request::from_msg(())))
+                .unwrap_err();
+            assert_eq!(err.to_string(), "bad request");
+        }
+    });
+}
+
+#[test]
+fn a_failure_rate_policy_opens_when_the_success_rate_drops() {
+    let rt = runtime();
+    failsafe::clock::freeze(|clock| {
+        let breaker = Config::new()
+            .failure_policy(failure_policy::success_rate_over_time_window(
+                0.5,
+                4,
+                Duration::from_secs(1),
+                backoff::constant(Duration::from_secs(10)),
+            ))
+            .build();
+        let n = Arc::new(AtomicUsize::new(0));
+        let c = n.clone();
+        // Three calls out of four fail.
+        let ep = CircuitBreakerLayer::new(breaker).layer(endpoint_fn(move |_req: Request<()>| {
+            let i = c.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if i % 4 == 0 {
+                    Ok(Resp::default())
+                } else {
+                    Err::<Resp, BoxError>("timeout".into())
+                }
+            }
+        }));
+        let mut opened_after = None;
+        for i in 0..40 {
+            clock.advance(Duration::from_millis(100));
+            if let Err(e) = rt.block_on(ep.clone().oneshot(Request::from_msg(()))) {
+                if e.is::<Open>() {
+                    opened_after = Some(i);
+                    break;
+                }
+            }
+        }
+        let opened_after = opened_after.expect("the breaker opened");
+        // Not before the 1 s window has filled.
+        assert!(opened_after >= 10, "opened after {opened_after} calls");
+    });
+}
