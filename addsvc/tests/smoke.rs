@@ -219,3 +219,137 @@ async fn sigterm_loses_no_request_in_flight() {
     assert!(svc.wait().await.unwrap().success());
     assert!(svc.output().iter().any(|l| l.contains(" msg=stopped ")));
 }
+
+/// A stringsvc served in this process on `listener`, until `stop` fires.
+fn serve_stringsvc(
+    listener: TcpListener,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(kit_transport::serve(
+        listener,
+        stringsvc::transport::http::router(stringsvc::endpoint::Set::new(
+            stringsvc::service::BasicService,
+        )),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (stop, task)
+}
+
+/// stringsvc dies under load: addsvc's `/concat` fails (502) until the breaker
+/// opens after 3 failures, then fails fast with 503 and a clear message; when
+/// stringsvc comes back, the breaker probes it and `/concat` recovers by itself.
+#[tokio::test]
+async fn the_breaker_fails_fast_while_stringsvc_is_down_and_recovers() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let strings_addr = listener.local_addr().unwrap();
+    let (stop, task) = serve_stringsvc(listener);
+    let url = format!("http://{strings_addr}");
+    let svc = start_addsvc(&[
+        "--stringsvc",
+        &url,
+        "--breaker-failures",
+        "3",
+        "--breaker-backoff-ms",
+        "300",
+    ])
+    .await;
+    let http = svc.addr("http");
+    let concat = move || async move {
+        let started = std::time::Instant::now();
+        let resp = raw::send(
+            http,
+            &raw::post_json("/concat", &[], r#"{"a": "a", "b": "b"}"#),
+        )
+        .await
+        .unwrap();
+        (resp, started.elapsed())
+    };
+    assert_eq!(concat().await.0.status, 200);
+
+    // Load in the background for the whole scenario: no answer may hang.
+    let load = tokio::spawn(async move {
+        let mut slowest = std::time::Duration::ZERO;
+        for _ in 0..200 {
+            let (resp, took) = concat().await;
+            assert!([200, 502, 503].contains(&resp.status), "{resp:?}");
+            slowest = slowest.max(took);
+            tokio::task::yield_now().await;
+        }
+        slowest
+    });
+
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    // Failures until the breaker opens, then 503s.
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let (resp, _) = concat().await;
+        if resp.status == 503 {
+            assert_eq!(resp.body, r#"{"error":"circuit breaker is open"}"#);
+        }
+        statuses.push(resp.status);
+    }
+    assert_eq!(statuses.last(), Some(&503), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [502, 503].contains(s)),
+        "{statuses:?}"
+    );
+
+    // stringsvc comes back on the same address; the breaker probes and closes.
+    let listener = TcpListener::bind(strings_addr).await.unwrap();
+    let (_stop, _task) = serve_stringsvc(listener);
+    let mut recovered = false;
+    for _ in 0..100 {
+        // Waiting for the breaker's backoff (a timer in another process): poll, bounded.
+        if concat().await.0.status == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        recovered,
+        "addsvc did not recover after stringsvc came back"
+    );
+    let slowest = load.await.unwrap();
+    assert!(
+        slowest < std::time::Duration::from_secs(2),
+        "an answer took {slowest:?}"
+    );
+
+    let metrics = raw::send(svc.addr("debug"), &raw::get("/metrics"))
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .body
+            .contains(r#"kit_circuitbreaker_state{breaker="stringsvc"} 0"#),
+        "{}",
+        metrics.body
+    );
+    let output = svc.output();
+    assert!(
+        output.iter().any(|l| l.contains("state=open")),
+        "{output:#?}"
+    );
+    assert!(output.iter().any(|l| l.contains("state=closed")));
+}
+
+/// With `--rate-limit-per-ip 1`, a client's second request within a second gets
+/// 429 with `Retry-After` and a JSON error.
+#[tokio::test]
+async fn a_per_ip_rate_limit_answers_429_with_retry_after() {
+    let svc = start_addsvc(&["--rate-limit-per-ip", "1"]).await;
+    let http = svc.addr("http");
+    let sum = raw::post_json("/sum", &[], r#"{"a": 1, "b": 2}"#);
+    assert_eq!(raw::send(http, &sum).await.unwrap().status, 200);
+    let resp = raw::send(http, &sum).await.unwrap();
+    assert_eq!(resp.status, 429, "{resp:?}");
+    assert_eq!(resp.header("retry-after"), Some("1"));
+    assert_eq!(resp.body, r#"{"error":"rate limited"}"#);
+}

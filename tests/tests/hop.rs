@@ -241,6 +241,8 @@ async fn start_logged_pair(
             logger: add_log,
             recorder: exporter.recorder(),
             max_in_flight: Some(16),
+            rate_limit: None,
+            rate_limit_per_client: None,
         },
     );
     let add_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -5,24 +5,36 @@
 //! (ADDSVC_STRINGSVC, e.g. http://127.0.0.1:8082; without it stringsvc runs
 //! in-process), `--log-format logfmt|json` (ADDSVC_LOG_FORMAT), `--log-level`
 //! (ADDSVC_LOG_LEVEL; `debug` adds the domain-level lines), `--max-in-flight`
-//! (ADDSVC_MAX_IN_FLIGHT).
+//! (ADDSVC_MAX_IN_FLIGHT), `--rate-limit` (ADDSVC_RATE_LIMIT, requests per second
+//! for the service), `--rate-limit-per-ip` (ADDSVC_RATE_LIMIT_PER_IP; e.g. `1` for
+//! at most one request per second per client IP), `--breaker-failures` and
+//! `--breaker-backoff-ms` (the circuit breaker around stringsvc calls).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use addsvc::endpoint::{Middlewares, Set};
+use std::num::NonZeroU32;
+
+use addsvc::endpoint::{Middlewares, Set, client_limit};
 use addsvc::service::{BasicService, Logging};
 use addsvc::transport;
 use clap::Parser;
 use http::{Method, Uri};
-use kit_endpoint::{BoxEndpoint, BoxError};
+use kit_circuitbreaker::{
+    CircuitBreakerLayer, Config, ExponentialBackoff, Observer, State, exponential_backoff,
+    failure_policy,
+};
+use kit_endpoint::{BoxEndpoint, BoxError, cause_ref};
 use kit_log::{AsyncSink, Format};
 use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_metrics::{UseLayer, UseMetrics};
-use kit_transport::{Health, Router, pooled, serve, shutdown_signal};
+use kit_ratelimit::{ErroringLayer, Quota, direct};
+use kit_transport::{
+    Health, Router, ServeConfig, UpstreamError, pooled, serve, serve_with, shutdown_signal,
+};
 use metrics::Recorder;
-use slog::{Level, Logger, info, o};
+use slog::{Level, Logger, info, o, warn};
 use tokio::net::TcpListener;
 use tower::Layer;
 
@@ -48,6 +60,19 @@ struct Args {
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "ADDSVC_MAX_IN_FLIGHT", default_value_t = 0)]
     max_in_flight: usize,
+    /// Requests per second for the whole service; more get 429 (0: no limit).
+    #[arg(long, env = "ADDSVC_RATE_LIMIT", default_value_t = 0)]
+    rate_limit: u32,
+    /// Requests per second per client IP address; more get 429 (0: no limit).
+    #[arg(long, env = "ADDSVC_RATE_LIMIT_PER_IP", default_value_t = 0)]
+    rate_limit_per_ip: u32,
+    /// Consecutive failed stringsvc calls that open the circuit breaker.
+    #[arg(long, env = "ADDSVC_BREAKER_FAILURES", default_value_t = 5)]
+    breaker_failures: u32,
+    /// How long the breaker stays open at first, in milliseconds; it doubles up to
+    /// 30 s while stringsvc keeps failing.
+    #[arg(long, env = "ADDSVC_BREAKER_BACKOFF_MS", default_value_t = 1000)]
+    breaker_backoff_ms: u64,
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -84,10 +109,23 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let strings = match &args.stringsvc {
         Some(url) => {
             let remote = stringsvc::transport::http::client_set(pooled(), url)?;
-            // stringsvc is a resource of addsvc's: watch its USE metrics.
+            // One breaker for the stringsvc dependency: when it is down, calls
+            // fail at once (503) instead of piling up, and probe it after a backoff.
+            let breaker = stringsvc_breaker(&args, &logger, exporter.recorder());
+            // stringsvc is a resource of addsvc's: watch its USE metrics too.
             stringsvc::endpoint::Set {
-                uppercase: metered(remote.uppercase, exporter.recorder(), "stringsvc.uppercase"),
-                count: metered(remote.count, exporter.recorder(), "stringsvc.count"),
+                uppercase: guarded(
+                    remote.uppercase,
+                    &breaker,
+                    exporter.recorder(),
+                    "stringsvc.uppercase",
+                ),
+                count: guarded(
+                    remote.count,
+                    &breaker,
+                    exporter.recorder(),
+                    "stringsvc.count",
+                ),
             }
         }
         None => stringsvc::endpoint::Set::new(stringsvc::service::BasicService),
@@ -103,6 +141,10 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
             logger: logger.new(o!("transport" => "HTTP")),
             recorder: exporter.recorder(),
             max_in_flight: (args.max_in_flight > 0).then_some(args.max_in_flight),
+            rate_limit: NonZeroU32::new(args.rate_limit)
+                .map(|n| ErroringLayer::new(direct(Quota::per_second(n)))),
+            rate_limit_per_client: NonZeroU32::new(args.rate_limit_per_ip)
+                .map(|n| client_limit(Quota::per_second(n), 100_000)),
         },
     );
     let api = transport::http::router(endpoints); // 4. the HTTP transport
@@ -123,16 +165,58 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
 
     // The debug listener does not need a graceful shutdown: it stops with the process.
     tokio::spawn(serve(debug_listener, debug, std::future::pending()));
-    serve(api_listener, api, shutdown_signal()).await?;
+    // Per-IP limits need each request's client address.
+    let config = ServeConfig::default().peer_addr(args.rate_limit_per_ip > 0);
+    serve_with(api_listener, api, config, shutdown_signal()).await?;
     info!(logger, "stopped");
     Ok(())
 }
 
-/// `endpoint` with the USE metrics of the resource it calls.
-fn metered<Req: Send + 'static, Resp: Send + 'static>(
+/// The breaker type guarding stringsvc.
+type Breaker = CircuitBreakerLayer<
+    failure_policy::ConsecutiveFailures<ExponentialBackoff>,
+    Observer<Box<dyn Fn(State) + Send + Sync>>,
+>;
+
+/// A breaker that opens after `--breaker-failures` consecutive failed calls, logs
+/// its state changes and shows them in `kit_circuitbreaker_state{breaker="stringsvc"}`
+/// (0 closed, 1 half-open, 2 open). A 4xx answer is the caller's fault and does not
+/// count; business errors are successful calls and do not count either.
+fn stringsvc_breaker(args: &Args, logger: &Logger, recorder: &dyn Recorder) -> Breaker {
+    let gauge = recorder.register_gauge(
+        &metrics::Key::from_parts(
+            "kit_circuitbreaker_state",
+            vec![metrics::Label::new("breaker", "stringsvc")],
+        ),
+        &metrics::Metadata::new("addsvc", metrics::Level::INFO, None),
+    );
+    let log = logger.new(o!("breaker" => "stringsvc"));
+    let observer: Box<dyn Fn(State) + Send + Sync> = Box::new(move |state: State| {
+        gauge.set(state.as_gauge());
+        warn!(log, "circuit breaker state changed"; "state" => state.as_str());
+    });
+    let start = Duration::from_millis(args.breaker_backoff_ms.max(1));
+    let policy = failure_policy::consecutive_failures(
+        args.breaker_failures.max(1),
+        exponential_backoff(start, Duration::from_secs(30).max(start)),
+    );
+    CircuitBreakerLayer::new(
+        Config::new()
+            .failure_policy(policy)
+            .instrument(Observer::new(observer))
+            .build(),
+    )
+    .classify(|err| !cause_ref::<UpstreamError>(&**err).is_some_and(UpstreamError::is_client_error))
+}
+
+/// A stringsvc client endpoint behind the breaker, with the USE metrics of the
+/// calls that get through.
+fn guarded<Req: Send + 'static, Resp: Send + 'static>(
     endpoint: BoxEndpoint<Req, Resp>,
+    breaker: &Breaker,
     recorder: &dyn Recorder,
     resource: &str,
 ) -> BoxEndpoint<Req, Resp> {
-    BoxEndpoint::new(UseLayer::new(UseMetrics::new(recorder, resource)).layer(endpoint))
+    let metered = UseLayer::new(UseMetrics::new(recorder, resource)).layer(endpoint);
+    BoxEndpoint::new(breaker.layer(metered))
 }

@@ -41,10 +41,13 @@
 //! # Layout
 //! - `layer`: [`CircuitBreaker`], [`CircuitBreakerLayer`], [`Open`].
 //! - `observer`: [`Observer`], [`State`].
+//! - `exponential`: [`exponential_backoff`], for open states shorter than a second.
 
+mod exponential;
 mod layer;
 mod observer;
 
+pub use exponential::{ExponentialBackoff, exponential_backoff};
 pub use failsafe::{Config, StateMachine, backoff, failure_policy};
 pub use layer::{CircuitBreaker, CircuitBreakerLayer, Open, ResponseFuture};
 pub use observer::{Observer, State};

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use kit_endpoint::{BoxError, Request};
+use kit_endpoint::{BoxError, Context, Request};
 use pin_project_lite::pin_project;
 use tower::util::Oneshot;
 use tower::{Layer, Service, ServiceExt};
@@ -135,8 +135,8 @@ where
 }
 
 /// Refuses calls over a limit per key at once with [`Limited`]; `key` picks the
-/// key from the request (a client IP, an API key...). A request without a key is
-/// not limited.
+/// key from the request's context (the client IP kit-transport puts there, a
+/// metadata value...). A request without a key is not limited.
 pub struct Keyed<S, K: Hash + Eq + Clone, F> {
     inner: S,
     limiter: Arc<KeyedLimiter<K>>,
@@ -185,7 +185,7 @@ impl<K: Hash + Eq + Clone, F> std::fmt::Debug for KeyedLayer<K, F> {
 }
 
 impl<K: Hash + Eq + Clone, F> KeyedLayer<K, F> {
-    /// Limits calls per `key(request)` with `limiter` (shared by every endpoint
+    /// Limits calls per `key(context)` with `limiter` (shared by every endpoint
     /// this layer wraps).
     pub fn new(limiter: KeyedLimiter<K>, key: F) -> Self {
         KeyedLayer {
@@ -216,7 +216,7 @@ impl<S, K, F, T> Service<Request<T>> for Keyed<S, K, F>
 where
     S: Service<Request<T>, Error = BoxError>,
     K: Hash + Eq + Clone,
-    F: Fn(&Request<T>) -> Option<K>,
+    F: Fn(&Context) -> Option<K>,
 {
     type Response = S::Response;
     type Error = BoxError;
@@ -227,7 +227,7 @@ where
     }
 
     fn call(&mut self, req: Request<T>) -> Self::Future {
-        let allowed = match (self.key)(&req) {
+        let allowed = match (self.key)(req.ctx()) {
             Some(key) => self.limiter.check(&key),
             None => Ok(()),
         };

@@ -132,6 +132,12 @@ pub struct UpstreamError {
 }
 
 impl UpstreamError {
+    /// Whether the upstream answered with a 4xx status: the caller's fault, which
+    /// circuit breakers should not count against the upstream.
+    pub fn is_client_error(&self) -> bool {
+        self.status.is_some_and(|s| s.is_client_error())
+    }
+
     /// The upstream answered `status` with `message`.
     pub fn status(status: StatusCode, message: impl Into<String>) -> Self {
         UpstreamError {
@@ -179,6 +185,8 @@ impl Error for UpstreamError {
 /// | [`UnsupportedMediaType`] | 415 |
 /// | [`StatusError`] | its status |
 /// | [`DeadlineExceeded`] | 504 |
+/// | `kit_ratelimit::Limited` (feature `ratelimit`) | 429, with `Retry-After` from [`encode_error`] |
+/// | `kit_circuitbreaker::Open` (feature `circuitbreaker`) | 503 |
 /// | [`UpstreamError`] | 502 (504 if the upstream answered 504) |
 /// | anything else, [`Panicked`] included | 500 |
 ///
@@ -201,7 +209,16 @@ pub fn error_status(err: &(dyn Error + 'static)) -> StatusCode {
             return s.status;
         } else if e.is::<DeadlineExceeded>() {
             return StatusCode::GATEWAY_TIMEOUT;
-        } else if let Some(u) = e.downcast_ref::<UpstreamError>() {
+        }
+        #[cfg(feature = "ratelimit")]
+        if e.is::<kit_ratelimit::Limited>() {
+            return StatusCode::TOO_MANY_REQUESTS;
+        }
+        #[cfg(feature = "circuitbreaker")]
+        if e.is::<kit_circuitbreaker::Open>() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+        if let Some(u) = e.downcast_ref::<UpstreamError>() {
             return match u.status {
                 Some(StatusCode::GATEWAY_TIMEOUT) => StatusCode::GATEWAY_TIMEOUT,
                 _ => StatusCode::BAD_GATEWAY,
@@ -234,7 +251,16 @@ pub fn encode_error(_ctx: &kit_endpoint::Context, err: ErrorRef<'_>) -> http::Re
     } else {
         err.to_string()
     };
-    json_error(status, &message)
+    let mut resp = json_error(status, &message);
+    #[cfg(feature = "ratelimit")]
+    if let Some(after) = cause_ref::<kit_ratelimit::Limited>(err).and_then(|l| l.retry_after_hint())
+    {
+        // Whole seconds, rounded up: never invite a retry before capacity is back.
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs.max(1)));
+    }
+    resp
 }
 
 #[cfg(test)]

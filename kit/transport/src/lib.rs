@@ -108,5 +108,5 @@ pub use error::{
 };
 pub use health::Health;
 pub use router::Router;
-pub use serve::{ServeConfig, serve, serve_with, shutdown_signal};
+pub use serve::{PeerAddr, ServeConfig, serve, serve_with, shutdown_signal};
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BUDGET, Server};

@@ -31,7 +31,16 @@ pub struct ServeConfig {
     /// How long a graceful shutdown waits for in-flight requests before giving up
     /// on them. Default: 30 s.
     pub grace_period: Duration,
+    /// Whether each request carries the client's address ([`PeerAddr`], in the
+    /// request's extensions and, through [`Server`](crate::Server), in the
+    /// context's): needed to rate limit per client IP. Off by default, as it costs
+    /// an allocation per request.
+    pub peer_addr: bool,
 }
+
+/// The address of the client that sent a request (see [`ServeConfig::peer_addr`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
 
 impl Default for ServeConfig {
     fn default() -> Self {
@@ -39,6 +48,7 @@ impl Default for ServeConfig {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             grace_period: Duration::from_secs(30),
+            peer_addr: false,
         }
     }
 }
@@ -47,6 +57,12 @@ impl ServeConfig {
     /// Sets [`ServeConfig::header_read_timeout`].
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ServeConfig::peer_addr`].
+    pub fn peer_addr(mut self, enabled: bool) -> Self {
+        self.peer_addr = enabled;
         self
     }
 
@@ -114,8 +130,8 @@ where
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) if is_connection_error(&e) => continue,
                     Err(_) => {
                         // Out of file descriptors or similar: back off instead of spinning.
@@ -126,7 +142,10 @@ where
                 let _ = stream.set_nodelay(true);
                 let conn = http.serve_connection(
                     TokioIo::new(stream),
-                    TowerToHyperService::new(service.clone()),
+                    TowerToHyperService::new(WithPeer {
+                        inner: service.clone(),
+                        peer: config.peer_addr.then_some(PeerAddr(peer)),
+                    }),
                 );
                 let mut signal = drain.signal();
                 connections.spawn(async move {
@@ -160,6 +179,36 @@ where
         connections.shutdown().await;
     }
     Ok(())
+}
+
+/// Puts the client's address into each request's extensions, if asked to.
+#[derive(Clone)]
+struct WithPeer<S> {
+    inner: S,
+    peer: Option<PeerAddr>,
+}
+
+impl<S, B> Service<http::Request<B>> for WithPeer<S>
+where
+    S: Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> S::Future {
+        if let Some(peer) = self.peer {
+            req.extensions_mut().insert(peer);
+        }
+        self.inner.call(req)
+    }
 }
 
 fn is_connection_error(e: &io::Error) -> bool {

@@ -21,6 +21,7 @@ use crate::Body;
 use crate::body::read_limited;
 use crate::context::{REQUEST_ID, context_from_headers};
 use crate::error::{ErrorRef, Panicked, encode_error};
+use crate::serve::PeerAddr;
 
 /// The default limit on request bodies: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -266,6 +267,9 @@ where
         Box::pin(async move {
             let (parts, body) = req.into_parts();
             let mut ctx = context_from_headers(&parts.headers, shared.default_budget);
+            if let Some(peer) = parts.extensions.get::<PeerAddr>() {
+                ctx.extensions_mut().insert(*peer);
+            }
             for before in &shared.before {
                 before(&parts, &mut ctx);
             }
