@@ -98,17 +98,22 @@ async fn delaying_never_waits_past_the_deadline() {
 async fn keyed_limits_each_key_on_its_own() {
     let layer = KeyedLayer::new(
         KeyedLimiter::new(Quota::per_second(nz(1)), 1000),
-        |req: &Request<u32>| (*req.msg() != 0).then_some(*req.msg()),
+        |ctx: &Context| ctx.metadata().get("tenant").map(str::to_owned),
     );
     let ep = layer.layer(ok_endpoint());
-    assert!(ep.clone().oneshot(Request::from_msg(7)).await.is_ok());
-    assert!(ep.clone().oneshot(Request::from_msg(7)).await.is_err());
-    assert!(ep.clone().oneshot(Request::from_msg(8)).await.is_ok());
+    let tenant = |t: &str| {
+        let mut ctx = Context::new();
+        ctx.metadata_mut().insert("tenant", t).unwrap();
+        Request::new(ctx, 0)
+    };
+    assert!(ep.clone().oneshot(tenant("acme")).await.is_ok());
+    assert!(ep.clone().oneshot(tenant("acme")).await.is_err());
+    assert!(ep.clone().oneshot(tenant("globex")).await.is_ok());
     for _ in 0..5 {
         assert!(ep.clone().oneshot(Request::from_msg(0)).await.is_ok());
     }
     tokio::time::advance(Duration::from_secs(1)).await;
-    assert!(ep.oneshot(Request::from_msg(7)).await.is_ok());
+    assert!(ep.oneshot(tenant("acme")).await.is_ok());
 }
 
 /// 20,000 distinct keys over time never hold more than `max_keys` in memory;
