@@ -5,9 +5,11 @@
 //!
 //! # Layout
 //! - [`external`]: real third-party checkers (logfmt parser, promtool).
+//! - [`pact`]: the committed pact files and the drift check.
 //! - [`process`]: start a service binary on free ports, find its addresses, stop it.
 //! - [`raw`]: send bytes exactly as written and parse the HTTP answer.
 
 pub mod external;
+pub mod pact;
 pub mod process;
 pub mod raw;

@@ -251,6 +251,7 @@ pub fn encode_error(_ctx: &kit_endpoint::Context, err: ErrorRef<'_>) -> http::Re
     } else {
         err.to_string()
     };
+    #[cfg_attr(not(feature = "ratelimit"), allow(unused_mut))]
     let mut resp = json_error(status, &message);
     #[cfg(feature = "ratelimit")]
     if let Some(after) = cause_ref::<kit_ratelimit::Limited>(err).and_then(|l| l.retry_after_hint())
