@@ -1,0 +1,73 @@
+//! Balancing strategies: which instance gets the next call.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crate::endpointer::Entry;
+
+/// How a [`Balanced`](crate::Balanced) endpoint picks an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Each instance in turn.
+    #[default]
+    RoundRobin,
+    /// An instance at random.
+    Random,
+    /// Power of two choices: of two instances at random, the one with fewer calls
+    /// in flight. Steers load away from slow instances at O(1) per pick.
+    LeastPending,
+}
+
+/// Picks instances; shared by all clones of a balanced endpoint.
+#[derive(Debug, Default)]
+pub struct Picker {
+    strategy: Strategy,
+    next: AtomicUsize,
+    seed: AtomicU64,
+}
+
+impl Picker {
+    /// A picker with `strategy`.
+    pub fn new(strategy: Strategy) -> Self {
+        Picker {
+            strategy,
+            next: AtomicUsize::new(0),
+            seed: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
+        }
+    }
+
+    /// A fast, good-enough pseudo-random number (splitmix64 over a counter).
+    fn random(&self) -> u64 {
+        let mut z = self
+            .seed
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// The index of the next entry to call, avoiding the ones in `tried` while
+    /// others remain. `None` if there are no entries.
+    pub fn pick<Req, Resp>(&self, entries: &[Entry<Req, Resp>], tried: &[usize]) -> Option<usize> {
+        let n = entries.len();
+        if n == 0 {
+            return None;
+        }
+        let untried = |i: usize| !tried.contains(&i);
+        let first_untried_from = |start: usize| {
+            (0..n)
+                .map(|k| (start + k) % n)
+                .find(|&i| untried(i))
+                .unwrap_or(start % n)
+        };
+        Some(match self.strategy {
+            Strategy::RoundRobin => first_untried_from(self.next.fetch_add(1, Ordering::Relaxed)),
+            Strategy::Random => first_untried_from(self.random() as usize % n),
+            Strategy::LeastPending => {
+                let a = first_untried_from(self.random() as usize % n);
+                let b = first_untried_from(self.random() as usize % n);
+                let load = |i: usize| entries[i].pending.load(Ordering::Relaxed);
+                if load(b) < load(a) { b } else { a }
+            }
+        })
+    }
+}

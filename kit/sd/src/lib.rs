@@ -1,0 +1,48 @@
+//! Package sd is service discovery for kit, as go-kit's pipeline of small nouns:
+//! an [`Instancer`] publishes the instances of a service, a [`Factory`] makes an
+//! endpoint per instance, an [`Endpointer`] keeps those endpoints cached while
+//! their instances live, and a [`Balanced`] endpoint picks one per call
+//! ([`Strategy`]: round robin, random, least pending) and retries failures on
+//! other instances within the request's deadline.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use kit_endpoint::{endpoint_fn, BoxEndpoint, BoxError, Request};
+//! use kit_sd::{Balanced, Endpointer, Factory, Instance, StaticInstancer, Strategy};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let instancer = StaticInstancer::new(vec![Instance::new("a"), Instance::new("b")]);
+//! // In a service, the factory builds an HTTP client endpoint for the address.
+//! let factory: Factory<(), String> = Arc::new(|instance: &Instance| {
+//!     let addr = instance.addr.clone();
+//!     Ok(BoxEndpoint::new(endpoint_fn(move |_req: Request<()>| {
+//!         let addr = addr.clone();
+//!         async move { Ok::<_, BoxError>(addr) }
+//!     })))
+//! });
+//! let ep = Balanced::new(Endpointer::new(&instancer, factory, None), Strategy::RoundRobin, 3);
+//! let first = ep.clone().oneshot(Request::from_msg(())).await.unwrap();
+//! let second = ep.oneshot(Request::from_msg(())).await.unwrap();
+//! assert_ne!(first, second);
+//! # }
+//! ```
+//!
+//! Backends: [`StaticInstancer`] (a fixed list) for now; etcd and DNS SRV
+//! instancers, registrars, outlier ejection and flap damping are to come.
+//!
+//! # Layout
+//! - `instancer`: [`Instance`], [`Instancer`], [`StaticInstancer`].
+//! - `endpointer`: [`Factory`], [`Endpointer`], [`Filter`].
+//! - `balancer`: [`Strategy`], [`Picker`].
+//! - `retry`: [`Balanced`], [`NoInstances`], [`RetriesExhausted`].
+
+mod balancer;
+mod endpointer;
+mod instancer;
+mod retry;
+
+pub use balancer::{Picker, Strategy};
+pub use endpointer::{Endpointer, Entries, Entry, Factory, Filter, rebuild};
+pub use instancer::{Instance, Instancer, Instances, StaticInstancer};
+pub use retry::{Balanced, NoInstances, RetriesExhausted};

@@ -1,0 +1,160 @@
+//! The discovery pipeline with in-process instances: balancing, retries on other
+//! instances within the deadline, and endpoints that follow the instance set.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kit_endpoint::{BoxEndpoint, BoxError, Context, Request, endpoint_fn};
+use kit_sd::{
+    Balanced, Endpointer, Factory, Instance, NoInstances, RetriesExhausted, StaticInstancer,
+    Strategy,
+};
+use tower::ServiceExt;
+
+/// What the fake instances do and saw.
+#[derive(Default)]
+struct Fleet {
+    calls: Mutex<HashMap<String, usize>>,
+    made: AtomicUsize,
+}
+
+/// A factory of fake instances: `bad*` addresses fail, `slow*` ones take 100 ms
+/// and fail, the others answer their address.
+fn factory(fleet: Arc<Fleet>) -> Factory<u32, String> {
+    Arc::new(move |instance: &Instance| {
+        fleet.made.fetch_add(1, Ordering::SeqCst);
+        let addr = instance.addr.clone();
+        let fleet = fleet.clone();
+        Ok(BoxEndpoint::new(endpoint_fn(move |_req: Request<u32>| {
+            let (addr, fleet) = (addr.clone(), fleet.clone());
+            async move {
+                *fleet.calls.lock().unwrap().entry(addr.clone()).or_default() += 1;
+                if addr.starts_with("slow") {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                if addr.starts_with("bad") || addr.starts_with("slow") {
+                    return Err::<String, BoxError>(format!("{addr} refused").into());
+                }
+                Ok(addr)
+            }
+        })))
+    })
+}
+
+fn instances(addrs: &[&str]) -> Vec<Instance> {
+    addrs.iter().map(|a| Instance::new(*a)).collect()
+}
+
+/// Round robin sends each instance its share.
+#[tokio::test]
+async fn round_robin_spreads_calls_evenly() {
+    let fleet = Arc::new(Fleet::default());
+    let instancer = StaticInstancer::new(instances(&["a", "b", "c"]));
+    let ep = Balanced::new(
+        Endpointer::new(&instancer, factory(fleet.clone()), None),
+        Strategy::RoundRobin,
+        1,
+    );
+    for i in 0..30 {
+        ep.clone().oneshot(Request::from_msg(i)).await.unwrap();
+    }
+    let calls = fleet.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        HashMap::from([("a".into(), 10), ("b".into(), 10), ("c".into(), 10)])
+    );
+}
+
+/// A failing instance costs an attempt, never a failed call: the retry goes to
+/// another instance. When all fail, every attempt's error is kept.
+#[tokio::test]
+async fn failures_are_retried_on_other_instances_and_all_errors_kept() {
+    let fleet = Arc::new(Fleet::default());
+    let instancer = StaticInstancer::new(instances(&["a", "bad1", "b"]));
+    let endpointer = Endpointer::new(&instancer, factory(fleet.clone()), None);
+    for strategy in [
+        Strategy::RoundRobin,
+        Strategy::Random,
+        Strategy::LeastPending,
+    ] {
+        let ep = Balanced::new(endpointer.clone(), strategy, 3);
+        for i in 0..30 {
+            let addr = ep.clone().oneshot(Request::from_msg(i)).await.unwrap();
+            assert!(addr == "a" || addr == "b");
+        }
+    }
+    assert!(fleet.calls.lock().unwrap()["bad1"] > 0);
+
+    instancer.set(instances(&["bad1", "bad2", "bad3"]));
+    // Wait for the endpointer to follow (it does so on its own task).
+    while endpointer.entries().iter().any(|e| e.instance.addr == "a") {
+        tokio::task::yield_now().await;
+    }
+    let ep = Balanced::new(endpointer, Strategy::RoundRobin, 3);
+    let err = ep.oneshot(Request::from_msg(0)).await.unwrap_err();
+    let exhausted = err.downcast_ref::<RetriesExhausted>().unwrap();
+    let mut addrs: Vec<&str> = exhausted.attempts.iter().map(|(a, _)| a.as_str()).collect();
+    addrs.sort();
+    assert_eq!(
+        addrs,
+        ["bad1", "bad2", "bad3"],
+        "each attempt on a different instance"
+    );
+    assert!(
+        err.to_string().starts_with("3 attempt(s) failed: "),
+        "{err}"
+    );
+}
+
+/// Retries stop at the request's deadline.
+#[tokio::test(start_paused = true)]
+async fn retries_never_run_past_the_deadline() {
+    let fleet = Arc::new(Fleet::default());
+    let instancer = StaticInstancer::new(instances(&["slow1", "slow2", "slow3", "slow4"]));
+    let ep = Balanced::new(
+        Endpointer::new(&instancer, factory(fleet), None),
+        Strategy::RoundRobin,
+        4,
+    );
+    let start = tokio::time::Instant::now();
+    let ctx = Context::new().with_timeout(Duration::from_millis(150));
+    let err = ep.oneshot(Request::new(ctx, 0)).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_millis(200));
+    let exhausted = err.downcast_ref::<RetriesExhausted>().unwrap();
+    assert_eq!(exhausted.attempts.len(), 3, "{err}");
+    assert_eq!(exhausted.attempts[2].1.to_string(), "deadline exceeded");
+}
+
+/// Endpoints follow the instances: kept ones keep their endpoint, gone ones are
+/// dropped, new ones made; a filter picks by metadata; no instance is an error.
+#[tokio::test]
+async fn the_endpointer_follows_the_instancer_and_filters() {
+    let fleet = Arc::new(Fleet::default());
+    let v1 = |a: &str| Instance::new(a).with("version", "1");
+    let v2 = |a: &str| Instance::new(a).with("version", "2");
+    let instancer = StaticInstancer::new(vec![v1("a"), v2("b")]);
+    let only_v2: kit_sd::Filter =
+        Arc::new(|i: &Instance| i.metadata.get("version").is_some_and(|v| v == "2"));
+    let endpointer = Endpointer::new(&instancer, factory(fleet.clone()), Some(only_v2));
+    let ep = Balanced::new(endpointer.clone(), Strategy::Random, 1);
+    for i in 0..10 {
+        assert_eq!(ep.clone().oneshot(Request::from_msg(i)).await.unwrap(), "b");
+    }
+    assert_eq!(fleet.made.load(Ordering::SeqCst), 1);
+
+    instancer.set(vec![v1("a"), v2("b"), v2("c")]);
+    while endpointer.entries().len() < 2 {
+        tokio::task::yield_now().await;
+    }
+    // "b" kept its endpoint: only "c" was made.
+    assert_eq!(fleet.made.load(Ordering::SeqCst), 2);
+
+    instancer.set(vec![v1("a")]);
+    while !endpointer.entries().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    let err = ep.oneshot(Request::from_msg(0)).await.unwrap_err();
+    assert!(err.is::<NoInstances>());
+}
