@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 
 use addsvc::endpoint::{Middlewares, Set, client_limit};
@@ -30,6 +31,7 @@ use kit_log::{AsyncSink, Format};
 use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_metrics::{UseLayer, UseMetrics};
 use kit_ratelimit::{ErroringLayer, Quota, direct};
+use kit_sd::{Balanced, Endpointer, Factory, Instance, StaticInstancer, Strategy};
 use kit_transport::{
     Health, Router, ServeConfig, UpstreamError, pooled, serve, serve_with, shutdown_signal,
 };
@@ -48,9 +50,10 @@ struct Args {
     /// Address of the debug listener (/health, /metrics).
     #[arg(long, env = "ADDSVC_DEBUG_ADDR", default_value = "127.0.0.1:9081")]
     debug_addr: SocketAddr,
-    /// Base URL of a stringsvc to call; without it, stringsvc runs in-process.
-    #[arg(long, env = "ADDSVC_STRINGSVC")]
-    stringsvc: Option<Uri>,
+    /// Base URLs of the stringsvc instances to call, comma-separated (calls are
+    /// balanced and retried across them); without it, stringsvc runs in-process.
+    #[arg(long, env = "ADDSVC_STRINGSVC", value_delimiter = ',')]
+    stringsvc: Vec<Uri>,
     /// Log line format: logfmt or json.
     #[arg(long, env = "ADDSVC_LOG_FORMAT", default_value = "logfmt")]
     log_format: Format,
@@ -106,29 +109,10 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
 
     // The dependency: a stringsvc, remote or embedded. Both are a stringsvc `Set`,
     // and addsvc's domain sees only the `StringService` trait.
-    let strings = match &args.stringsvc {
-        Some(url) => {
-            let remote = stringsvc::transport::http::client_set(pooled(), url)?;
-            // One breaker for the stringsvc dependency: when it is down, calls
-            // fail at once (503) instead of piling up, and probe it after a backoff.
-            let breaker = stringsvc_breaker(&args, &logger, exporter.recorder());
-            // stringsvc is a resource of addsvc's: watch its USE metrics too.
-            stringsvc::endpoint::Set {
-                uppercase: guarded(
-                    remote.uppercase,
-                    &breaker,
-                    exporter.recorder(),
-                    "stringsvc.uppercase",
-                ),
-                count: guarded(
-                    remote.count,
-                    &breaker,
-                    exporter.recorder(),
-                    "stringsvc.count",
-                ),
-            }
-        }
-        None => stringsvc::endpoint::Set::new(stringsvc::service::BasicService),
+    let strings = if args.stringsvc.is_empty() {
+        stringsvc::endpoint::Set::new(stringsvc::service::BasicService)
+    } else {
+        remote_stringsvc(&args, &logger, exporter.recorder())?
     };
 
     // The onion, from the inside out. Requests meet these layers in reverse order.
@@ -154,9 +138,14 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
 
     let api_listener = TcpListener::bind(args.http_addr).await?;
     let debug_listener = TcpListener::bind(args.debug_addr).await?;
-    let stringsvc = match &args.stringsvc {
-        Some(url) => url.to_string(),
-        None => "embedded".to_owned(),
+    let stringsvc = if args.stringsvc.is_empty() {
+        "embedded".to_owned()
+    } else {
+        args.stringsvc
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
     };
     info!(logger, "listening";
         "http" => format!("http://{}", api_listener.local_addr()?),
@@ -178,19 +167,25 @@ type Breaker = CircuitBreakerLayer<
     Observer<Box<dyn Fn(State) + Send + Sync>>,
 >;
 
-/// A breaker that opens after `--breaker-failures` consecutive failed calls, logs
-/// its state changes and shows them in `kit_circuitbreaker_state{breaker="stringsvc"}`
+/// A breaker for one stringsvc instance that opens after `--breaker-failures`
+/// consecutive failed calls, logs its state changes and shows them in
+/// `kit_circuitbreaker_state{breaker="<instance URL>"}`
 /// (0 closed, 1 half-open, 2 open). A 4xx answer is the caller's fault and does not
 /// count; business errors are successful calls and do not count either.
-fn stringsvc_breaker(args: &Args, logger: &Logger, recorder: &dyn Recorder) -> Breaker {
+fn stringsvc_breaker(
+    args: &Args,
+    logger: &Logger,
+    recorder: &dyn Recorder,
+    instance: &str,
+) -> Breaker {
     let gauge = recorder.register_gauge(
         &metrics::Key::from_parts(
             "kit_circuitbreaker_state",
-            vec![metrics::Label::new("breaker", "stringsvc")],
+            vec![metrics::Label::new("breaker", instance.to_owned())],
         ),
         &metrics::Metadata::new("addsvc", metrics::Level::INFO, None),
     );
-    let log = logger.new(o!("breaker" => "stringsvc"));
+    let log = logger.new(o!("breaker" => instance.to_owned()));
     let observer: Box<dyn Fn(State) + Send + Sync> = Box::new(move |state: State| {
         gauge.set(state.as_gauge());
         warn!(log, "circuit breaker state changed"; "state" => state.as_str());
@@ -207,6 +202,69 @@ fn stringsvc_breaker(args: &Args, logger: &Logger, recorder: &dyn Recorder) -> B
             .build(),
     )
     .classify(|err| !cause_ref::<UpstreamError>(&**err).is_some_and(UpstreamError::is_client_error))
+}
+
+/// The remote stringsvc instances as one stringsvc `Set`: each call goes to the
+/// instance with the fewest calls in flight (of two picked at random) and, if it
+/// fails, is retried on another instance (up to 3 attempts, within the request's
+/// deadline). Each instance has its own client endpoints, circuit breaker and USE
+/// metrics, kept while the instance is listed.
+fn remote_stringsvc(
+    args: &Args,
+    logger: &Logger,
+    recorder: &dyn Recorder,
+) -> Result<stringsvc::endpoint::Set, BoxError> {
+    let http = pooled();
+    let mut addrs = Vec::new();
+    let mut sets = HashMap::new();
+    for url in &args.stringsvc {
+        let addr = url.to_string().trim_end_matches('/').to_owned();
+        let remote = stringsvc::transport::http::client_set(http.clone(), url)?;
+        let breaker = stringsvc_breaker(args, logger, recorder, &addr);
+        let set = stringsvc::endpoint::Set {
+            uppercase: guarded(
+                remote.uppercase,
+                &breaker,
+                recorder,
+                &format!("{addr} uppercase"),
+            ),
+            count: guarded(remote.count, &breaker, recorder, &format!("{addr} count")),
+        };
+        sets.insert(addr.clone(), set);
+        addrs.push(Instance::new(addr));
+    }
+    let instancer = StaticInstancer::new(addrs);
+    let sets = Arc::new(sets);
+    let unknown = |i: &Instance| BoxError::from(format!("unknown stringsvc instance {}", i.addr));
+    let (u, c) = (sets.clone(), sets);
+    let uppercase: Factory<_, _> = Arc::new(move |i: &Instance| {
+        u.get(&i.addr)
+            .map(|s| s.uppercase.clone())
+            .ok_or_else(|| unknown(i))
+    });
+    let count: Factory<_, _> = Arc::new(move |i: &Instance| {
+        c.get(&i.addr)
+            .map(|s| s.count.clone())
+            .ok_or_else(|| unknown(i))
+    });
+    // A 4xx answer would be the same from any instance: not worth a retry.
+    let retryable = |err: &BoxError| {
+        !cause_ref::<UpstreamError>(&**err).is_some_and(UpstreamError::is_client_error)
+    };
+    Ok(stringsvc::endpoint::Set {
+        uppercase: BoxEndpoint::new(Balanced::retrying(
+            Endpointer::new(&instancer, uppercase, None),
+            Strategy::LeastPending,
+            3,
+            retryable,
+        )),
+        count: BoxEndpoint::new(Balanced::retrying(
+            Endpointer::new(&instancer, count, None),
+            Strategy::LeastPending,
+            3,
+            retryable,
+        )),
+    })
 }
 
 /// A stringsvc client endpoint behind the breaker, with the USE metrics of the

@@ -187,6 +187,8 @@ impl Error for UpstreamError {
 /// | [`DeadlineExceeded`] | 504 |
 /// | `kit_ratelimit::Limited` (feature `ratelimit`) | 429, with `Retry-After` from [`encode_error`] |
 /// | `kit_circuitbreaker::Open` (feature `circuitbreaker`) | 503 |
+/// | `kit_sd::NoInstances` (feature `sd`) | 503 |
+/// | `kit_sd::RetriesExhausted` | the status of its last attempt's error |
 /// | [`UpstreamError`] | 502 (504 if the upstream answered 504) |
 /// | anything else, [`Panicked`] included | 500 |
 ///
@@ -216,6 +218,10 @@ pub fn error_status(err: &(dyn Error + 'static)) -> StatusCode {
         }
         #[cfg(feature = "circuitbreaker")]
         if e.is::<kit_circuitbreaker::Open>() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+        #[cfg(feature = "sd")]
+        if e.is::<kit_sd::NoInstances>() {
             return StatusCode::SERVICE_UNAVAILABLE;
         }
         if let Some(u) = e.downcast_ref::<UpstreamError>() {
