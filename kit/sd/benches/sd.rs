@@ -1,1 +1,58 @@
-fn main() {}
+//! Cost of picking an instance with 3, 100 and 10,000 instances, and of applying
+//! an instance-set update of 10,000 instances.
+//!
+//! Run with: cargo bench -p kit-sd --bench sd
+
+// criterion's macros generate undocumented functions.
+#![allow(missing_docs)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use kit_endpoint::{BoxEndpoint, BoxError, Request, endpoint_fn};
+use kit_sd::{Entry, Factory, Instance, Picker, Strategy, rebuild};
+
+fn factory() -> Factory<(), ()> {
+    Arc::new(|_: &Instance| {
+        Ok(BoxEndpoint::new(endpoint_fn(|_req: Request<()>| async {
+            Ok::<_, BoxError>(())
+        })))
+    })
+}
+
+fn instances(n: usize) -> Vec<Instance> {
+    (0..n)
+        .map(|i| Instance::new(format!("http://10.0.{}.{}:8082", i / 256, i % 256)))
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let factory = factory();
+    let mut group = c.benchmark_group("pick");
+    for n in [3usize, 100, 10_000] {
+        let entries = rebuild(&instances(n), &HashMap::new(), &factory, None);
+        for strategy in [Strategy::RoundRobin, Strategy::Random, Strategy::LeastPending] {
+            let picker = Picker::new(strategy);
+            group.bench_with_input(BenchmarkId::new(format!("{strategy:?}"), n), &entries, |b, e| {
+                b.iter(|| picker.pick(e, &[]))
+            });
+        }
+    }
+    group.finish();
+
+    // An update of 10,000 instances where all but 100 are already known.
+    let old = instances(10_000);
+    let cache: HashMap<Instance, Entry<(), ()>> = rebuild(&old, &HashMap::new(), &factory, None)
+        .iter()
+        .map(|e| (e.instance.clone(), e.clone()))
+        .collect();
+    let mut new = old[100..].to_vec();
+    new.extend((0..100).map(|i| Instance::new(format!("http://10.9.0.{i}:8082"))));
+    c.bench_function("apply an update of 10,000 instances (100 new)", |b| {
+        b.iter(|| rebuild(&new, &cache, &factory, None))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
