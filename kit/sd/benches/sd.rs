@@ -32,11 +32,17 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("pick");
     for n in [3usize, 100, 10_000] {
         let entries = rebuild(&instances(n), &HashMap::new(), &factory, None);
-        for strategy in [Strategy::RoundRobin, Strategy::Random, Strategy::LeastPending] {
+        for strategy in [
+            Strategy::RoundRobin,
+            Strategy::Random,
+            Strategy::LeastPending,
+        ] {
             let picker = Picker::new(strategy);
-            group.bench_with_input(BenchmarkId::new(format!("{strategy:?}"), n), &entries, |b, e| {
-                b.iter(|| picker.pick(e, &[]))
-            });
+            group.bench_with_input(
+                BenchmarkId::new(format!("{strategy:?}"), n),
+                &entries,
+                |b, e| b.iter(|| picker.pick(e, &[])),
+            );
         }
     }
     group.finish();
