@@ -58,7 +58,7 @@ struct Args {
     #[arg(long, env = "ADDSVC_LOG_FORMAT", default_value = "logfmt")]
     log_format: Format,
     /// Lowest level logged: error, warn, info, debug, trace.
-    #[arg(long, env = "ADDSVC_LOG_LEVEL", default_value = "info", value_parser = parse_level)]
+    #[arg(long, env = "ADDSVC_LOG_LEVEL", default_value = "info", value_parser = kit_log::parse_level)]
     log_level: Level,
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "ADDSVC_MAX_IN_FLIGHT", default_value_t = 0)]
@@ -76,12 +76,6 @@ struct Args {
     /// 30 s while stringsvc keeps failing.
     #[arg(long, env = "ADDSVC_BREAKER_BACKOFF_MS", default_value_t = 1000)]
     breaker_backoff_ms: u64,
-}
-
-fn parse_level(s: &str) -> Result<Level, String> {
-    s.parse().map_err(|()| {
-        format!("unknown log level {s:?}: expected error, warn, info, debug or trace")
-    })
 }
 
 #[tokio::main]

@@ -83,6 +83,19 @@ impl FromStr for Format {
     }
 }
 
+/// Parses a level name (`error`, `warn`, `info`, `debug`, `trace`, `crit`), with
+/// an error message fit for a command-line flag: use it as clap's `value_parser`.
+///
+/// ```
+/// assert_eq!(kit_log::parse_level("debug"), Ok(slog::Level::Debug));
+/// assert!(kit_log::parse_level("loud").unwrap_err().contains("expected"));
+/// ```
+pub fn parse_level(s: &str) -> Result<Level, String> {
+    s.parse().map_err(|()| {
+        format!("unknown log level {s:?}: expected error, warn, info, debug or trace")
+    })
+}
+
 /// A root logger writing `format` lines at `level` and above to `sink`.
 pub fn logger<S: Sink>(format: Format, level: Level, sink: S) -> Logger {
     match format {

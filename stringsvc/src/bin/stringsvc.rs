@@ -34,17 +34,11 @@ struct Args {
     #[arg(long, env = "STRINGSVC_LOG_FORMAT", default_value = "logfmt")]
     log_format: Format,
     /// Lowest level logged: error, warn, info, debug, trace.
-    #[arg(long, env = "STRINGSVC_LOG_LEVEL", default_value = "info", value_parser = parse_level)]
+    #[arg(long, env = "STRINGSVC_LOG_LEVEL", default_value = "info", value_parser = kit_log::parse_level)]
     log_level: Level,
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "STRINGSVC_MAX_IN_FLIGHT", default_value_t = 0)]
     max_in_flight: usize,
-}
-
-fn parse_level(s: &str) -> Result<Level, String> {
-    s.parse().map_err(|()| {
-        format!("unknown log level {s:?}: expected error, warn, info, debug or trace")
-    })
 }
 
 #[tokio::main]
