@@ -15,7 +15,7 @@ pub fn required() -> bool {
 }
 
 /// Reports a missing checker: panics in CI, warns (and returns `None`) otherwise.
-fn missing<T>(what: &str) -> Option<T> {
+pub(crate) fn missing<T>(what: &str) -> Option<T> {
     let msg = format!("{what} is not available; install it with `bash .ci/run` (or see it)");
     if required() {
         panic!("KIT_REQUIRE_EXTERNAL=1 and {msg}");

@@ -4,11 +4,13 @@
 //! dev-dependency without pulling in the others.
 //!
 //! # Layout
+//! - [`dns`]: a real DNS server (dnsmasq) serving a test's SRV records.
 //! - [`external`]: real third-party checkers (logfmt parser, promtool).
 //! - [`pact`]: the committed pact files and the drift check.
 //! - [`process`]: start a service binary on free ports, find its addresses, stop it.
 //! - [`raw`]: send bytes exactly as written and parse the HTTP answer.
 
+pub mod dns;
 pub mod external;
 pub mod pact;
 pub mod process;

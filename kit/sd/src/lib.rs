@@ -28,21 +28,25 @@
 //! # }
 //! ```
 //!
-//! Backends: [`StaticInstancer`] (a fixed list) for now; etcd and DNS SRV
-//! instancers, registrars, outlier ejection and flap damping are to come.
+//! Backends: [`StaticInstancer`] (a fixed list) and [`DnsSrvInstancer`] (SRV
+//! records, tested against a real dnsmasq); the etcd instancer and registrar,
+//! outlier ejection and flap damping are to come.
 //!
 //! # Layout
 //! - `instancer`: [`Instance`], [`Instancer`], [`StaticInstancer`].
 //! - `endpointer`: [`Factory`], [`Endpointer`], [`Filter`].
 //! - `balancer`: [`Strategy`], [`Picker`].
 //! - `retry`: [`Balanced`], [`NoInstances`], [`RetriesExhausted`].
+//! - `dns`: [`DnsSrvInstancer`].
 
 mod balancer;
+mod dns;
 mod endpointer;
 mod instancer;
 mod retry;
 
 pub use balancer::{Picker, Strategy};
+pub use dns::DnsSrvInstancer;
 pub use endpointer::{Endpointer, Entries, Entry, Factory, Filter, rebuild};
 pub use instancer::{Instance, Instancer, Instances, StaticInstancer};
 pub use retry::{Balanced, NoInstances, RetriesExhausted};
