@@ -450,3 +450,54 @@ async fn concat_is_balanced_over_instances_and_survives_one_dying() {
         assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     }
 }
+
+/// addsvc finds its stringsvc instances in DNS SRV records (served by a real
+/// dnsmasq) and spreads `/concat` over them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stringsvc_instances_come_from_dns_srv_records() {
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        instances.push(counted_stringsvc().await);
+    }
+    let name = "_http._tcp.stringsvc.kit.test";
+    let records: Vec<kit_tests::dns::Srv> = instances
+        .iter()
+        .enumerate()
+        .map(|(i, (url, _, _))| kit_tests::dns::Srv {
+            name: name.into(),
+            target: format!("s{i}.kit.test"),
+            port: url.rsplit(':').next().unwrap().parse().unwrap(),
+        })
+        .collect();
+    let hosts = [("s0.kit.test", "127.0.0.1"), ("s1.kit.test", "127.0.0.1")];
+    let Some(dns) = kit_tests::dns::Dnsmasq::start(&records, &hosts, None) else {
+        return;
+    };
+    let server = dns.addr().to_string();
+    let svc = start_addsvc(&["--stringsvc-srv", name, "--dns-server", &server]).await;
+    let http = svc.addr("http");
+    // The first lookup may still be on its way: give it a bounded moment.
+    let mut statuses = Vec::new();
+    for _ in 0..200 {
+        let resp = raw::send(
+            http,
+            &raw::post_json("/concat", &[], r#"{"a": "d", "b": "ns"}"#),
+        )
+        .await
+        .unwrap();
+        statuses.push(resp.status);
+        if statuses.iter().filter(|s| **s == 200).count() >= 20 {
+            break;
+        }
+        if resp.status != 200 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    assert!(
+        statuses.iter().filter(|s| **s == 200).count() >= 20,
+        "{statuses:?}"
+    );
+    for (url, calls, _) in &instances {
+        assert!(calls.load(Ordering::SeqCst) > 0, "{url} got no calls");
+    }
+}

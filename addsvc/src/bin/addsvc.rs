@@ -11,7 +11,7 @@
 //! `--breaker-backoff-ms` (the circuit breaker around stringsvc calls).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use std::collections::HashMap;
@@ -31,7 +31,9 @@ use kit_log::{AsyncSink, Format};
 use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_metrics::{UseLayer, UseMetrics};
 use kit_ratelimit::{ErroringLayer, Quota, direct};
-use kit_sd::{Balanced, Endpointer, Factory, Instance, StaticInstancer, Strategy};
+use kit_sd::{
+    Balanced, DnsSrvInstancer, Endpointer, Factory, Instance, Instancer, StaticInstancer, Strategy,
+};
 use kit_transport::{
     Health, Router, ServeConfig, UpstreamError, pooled, serve, serve_with, shutdown_signal,
 };
@@ -51,9 +53,20 @@ struct Args {
     #[arg(long, env = "ADDSVC_DEBUG_ADDR", default_value = "127.0.0.1:9081")]
     debug_addr: SocketAddr,
     /// Base URLs of the stringsvc instances to call, comma-separated (calls are
-    /// balanced and retried across them); without it, stringsvc runs in-process.
+    /// balanced and retried across them); without it (and without
+    /// `--stringsvc-srv`), stringsvc runs in-process.
     #[arg(long, env = "ADDSVC_STRINGSVC", value_delimiter = ',')]
     stringsvc: Vec<Uri>,
+    /// Discover the stringsvc instances from the DNS SRV records of this name
+    /// (e.g. `_http._tcp.stringsvc.example.`), refreshed every 5 s.
+    #[arg(long, env = "ADDSVC_STRINGSVC_SRV", conflicts_with = "stringsvc")]
+    stringsvc_srv: Option<String>,
+    /// The DNS server to ask for `--stringsvc-srv` (default: the system's).
+    #[arg(long, env = "ADDSVC_DNS_SERVER", requires = "stringsvc_srv")]
+    dns_server: Option<SocketAddr>,
+    /// How often `--stringsvc-srv` is looked up again, in milliseconds.
+    #[arg(long, env = "ADDSVC_SRV_REFRESH_MS", default_value_t = 5000)]
+    srv_refresh_ms: u64,
     /// Log line format: logfmt or json.
     #[arg(long, env = "ADDSVC_LOG_FORMAT", default_value = "logfmt")]
     log_format: Format,
@@ -98,15 +111,29 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
-    let exporter = Exporter::new();
+    let exporter = Arc::new(Exporter::new());
     exporter.spawn_upkeep(Duration::from_secs(5));
 
     // The dependency: a stringsvc, remote or embedded. Both are a stringsvc `Set`,
     // and addsvc's domain sees only the `StringService` trait.
-    let strings = if args.stringsvc.is_empty() {
+    let strings = if let Some(name) = &args.stringsvc_srv {
+        let resolver = match args.dns_server {
+            Some(server) => DnsSrvInstancer::resolver(server, Duration::from_secs(2)),
+            None => hickory_resolver::TokioResolver::builder_tokio()?.build(),
+        };
+        let refresh = Duration::from_millis(args.srv_refresh_ms.max(10));
+        let instancer = DnsSrvInstancer::spawn(resolver, name.clone(), refresh);
+        remote_stringsvc(&args, &logger, exporter.clone(), &instancer)
+    } else if args.stringsvc.is_empty() {
         stringsvc::endpoint::Set::new(stringsvc::service::BasicService)
     } else {
-        remote_stringsvc(&args, &logger, exporter.recorder())?
+        let instancer = StaticInstancer::new(
+            args.stringsvc
+                .iter()
+                .map(|url| Instance::new(url.to_string().trim_end_matches('/')))
+                .collect(),
+        );
+        remote_stringsvc(&args, &logger, exporter.clone(), &instancer)
     };
 
     // The onion, from the inside out. Requests meet these layers in reverse order.
@@ -132,7 +159,9 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
 
     let api_listener = TcpListener::bind(args.http_addr).await?;
     let debug_listener = TcpListener::bind(args.debug_addr).await?;
-    let stringsvc = if args.stringsvc.is_empty() {
+    let stringsvc = if let Some(name) = &args.stringsvc_srv {
+        format!("srv:{name}")
+    } else if args.stringsvc.is_empty() {
         "embedded".to_owned()
     } else {
         args.stringsvc
@@ -167,7 +196,8 @@ type Breaker = CircuitBreakerLayer<
 /// (0 closed, 1 half-open, 2 open). A 4xx answer is the caller's fault and does not
 /// count; business errors are successful calls and do not count either.
 fn stringsvc_breaker(
-    args: &Args,
+    failures: u32,
+    backoff_ms: u64,
     logger: &Logger,
     recorder: &dyn Recorder,
     instance: &str,
@@ -184,9 +214,9 @@ fn stringsvc_breaker(
         gauge.set(state.as_gauge());
         warn!(log, "circuit breaker state changed"; "state" => state.as_str());
     });
-    let start = Duration::from_millis(args.breaker_backoff_ms.max(1));
+    let start = Duration::from_millis(backoff_ms.max(1));
     let policy = failure_policy::consecutive_failures(
-        args.breaker_failures.max(1),
+        failures.max(1),
         exponential_backoff(start, Duration::from_secs(30).max(start)),
     );
     CircuitBreakerLayer::new(
@@ -198,23 +228,33 @@ fn stringsvc_breaker(
     .classify(|err| !cause_ref::<UpstreamError>(&**err).is_some_and(UpstreamError::is_client_error))
 }
 
-/// The remote stringsvc instances as one stringsvc `Set`: each call goes to the
-/// instance with the fewest calls in flight (of two picked at random) and, if it
-/// fails, is retried on another instance (up to 3 attempts, within the request's
-/// deadline). Each instance has its own client endpoints, circuit breaker and USE
-/// metrics, kept while the instance is listed.
+/// The stringsvc instances `instancer` publishes, as one stringsvc `Set`: each
+/// call goes to the instance with the fewest calls in flight (of two picked at
+/// random) and, if it fails, is retried on another instance (up to 3 attempts,
+/// within the request's deadline). Each instance gets its own client endpoints,
+/// circuit breaker and USE metrics when it first appears, kept while it is listed.
 fn remote_stringsvc(
     args: &Args,
     logger: &Logger,
-    recorder: &dyn Recorder,
-) -> Result<stringsvc::endpoint::Set, BoxError> {
+    exporter: Arc<Exporter>,
+    instancer: &dyn Instancer,
+) -> stringsvc::endpoint::Set {
     let http = pooled();
-    let mut addrs = Vec::new();
-    let mut sets = HashMap::new();
-    for url in &args.stringsvc {
-        let addr = url.to_string().trim_end_matches('/').to_owned();
-        let remote = stringsvc::transport::http::client_set(http.clone(), url)?;
-        let breaker = stringsvc_breaker(args, logger, recorder, &addr);
+    let (logger, failures, backoff_ms) = (
+        logger.clone(),
+        args.breaker_failures,
+        args.breaker_backoff_ms,
+    );
+    let cache: Mutex<HashMap<String, stringsvc::endpoint::Set>> = Mutex::default();
+    let instance_set = move |instance: &Instance| -> Result<stringsvc::endpoint::Set, BoxError> {
+        let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(set) = cache.get(&instance.addr) {
+            return Ok(set.clone());
+        }
+        let addr = &instance.addr;
+        let remote = stringsvc::transport::http::client_set(http.clone(), &addr.parse()?)?;
+        let recorder = exporter.recorder();
+        let breaker = stringsvc_breaker(failures, backoff_ms, &logger, recorder, addr);
         let set = stringsvc::endpoint::Set {
             uppercase: guarded(
                 remote.uppercase,
@@ -224,41 +264,31 @@ fn remote_stringsvc(
             ),
             count: guarded(remote.count, &breaker, recorder, &format!("{addr} count")),
         };
-        sets.insert(addr.clone(), set);
-        addrs.push(Instance::new(addr));
-    }
-    let instancer = StaticInstancer::new(addrs);
-    let sets = Arc::new(sets);
-    let unknown = |i: &Instance| BoxError::from(format!("unknown stringsvc instance {}", i.addr));
-    let (u, c) = (sets.clone(), sets);
-    let uppercase: Factory<_, _> = Arc::new(move |i: &Instance| {
-        u.get(&i.addr)
-            .map(|s| s.uppercase.clone())
-            .ok_or_else(|| unknown(i))
-    });
-    let count: Factory<_, _> = Arc::new(move |i: &Instance| {
-        c.get(&i.addr)
-            .map(|s| s.count.clone())
-            .ok_or_else(|| unknown(i))
-    });
+        cache.insert(addr.clone(), set.clone());
+        Ok(set)
+    };
+    let instance_set = Arc::new(instance_set);
+    let (u, c) = (instance_set.clone(), instance_set);
+    let uppercase: Factory<_, _> = Arc::new(move |i: &Instance| Ok(u(i)?.uppercase));
+    let count: Factory<_, _> = Arc::new(move |i: &Instance| Ok(c(i)?.count));
     // A 4xx answer would be the same from any instance: not worth a retry.
     let retryable = |err: &BoxError| {
         !cause_ref::<UpstreamError>(&**err).is_some_and(UpstreamError::is_client_error)
     };
-    Ok(stringsvc::endpoint::Set {
+    stringsvc::endpoint::Set {
         uppercase: BoxEndpoint::new(Balanced::retrying(
-            Endpointer::new(&instancer, uppercase, None),
+            Endpointer::new(instancer, uppercase, None),
             Strategy::LeastPending,
             3,
             retryable,
         )),
         count: BoxEndpoint::new(Balanced::retrying(
-            Endpointer::new(&instancer, count, None),
+            Endpointer::new(instancer, count, None),
             Strategy::LeastPending,
             3,
             retryable,
         )),
-    })
+    }
 }
 
 /// A stringsvc client endpoint behind the breaker, with the USE metrics of the

@@ -10,7 +10,6 @@ use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::instancer::{Instance, Instancer, Instances};
 
@@ -22,17 +21,15 @@ use crate::instancer::{Instance, Instancer, Instances};
 /// empty set; a lookup that fails (server unreachable, timeout) keeps the last
 /// known set (stale but usable) and is retried with a doubling backoff, from
 /// 100 ms up to `refresh`: never a hot loop.
+///
+/// The lookups go on while the instancer or any of its subscribers (an
+/// [`Endpointer`](crate::Endpointer)) exists, and stop once all are gone.
 #[derive(Debug)]
 pub struct DnsSrvInstancer {
     tx: watch::Sender<Instances>,
     failures: Arc<AtomicU64>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for DnsSrvInstancer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    /// Keeps the channel open while the instancer exists.
+    _open: watch::Receiver<Instances>,
 }
 
 impl DnsSrvInstancer {
@@ -41,11 +38,13 @@ impl DnsSrvInstancer {
         let name = name.into();
         let tx = watch::Sender::new(Instances::default());
         let failures = Arc::new(AtomicU64::new(0));
+        let open = tx.subscribe();
         let (publish, failed) = (tx.clone(), failures.clone());
-        let task = tokio::spawn(async move {
+        tokio::spawn(async move {
             let first_backoff = Duration::from_millis(100).min(refresh);
             let mut backoff = first_backoff;
-            loop {
+            // Stops when nobody listens any more.
+            while !publish.is_closed() {
                 match lookup(&resolver, &name).await {
                     Ok(instances) => {
                         publish.send_if_modified(|current| {
@@ -66,7 +65,11 @@ impl DnsSrvInstancer {
                 }
             }
         });
-        DnsSrvInstancer { tx, failures, task }
+        DnsSrvInstancer {
+            tx,
+            failures,
+            _open: open,
+        }
     }
 
     /// A resolver that asks only `server` (UDP and TCP), giving up on a query
