@@ -32,7 +32,8 @@ use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_metrics::{UseLayer, UseMetrics};
 use kit_ratelimit::{ErroringLayer, Quota, direct};
 use kit_sd::{
-    Balanced, DnsSrvInstancer, Endpointer, Factory, Instance, Instancer, StaticInstancer, Strategy,
+    Balanced, DnsSrvInstancer, Ejection, Endpointer, Factory, Instance, Instancer, StaticInstancer,
+    Strategy,
 };
 use kit_transport::{
     Health, Router, ServeConfig, UpstreamError, pooled, serve, serve_with, shutdown_signal,
@@ -231,7 +232,8 @@ fn stringsvc_breaker(
 /// The stringsvc instances `instancer` publishes, as one stringsvc `Set`: each
 /// call goes to the instance with the fewest calls in flight (of two picked at
 /// random) and, if it fails, is retried on another instance (up to 3 attempts,
-/// within the request's deadline). Each instance gets its own client endpoints,
+/// within the request's deadline). An instance failing 5 calls in a row sits out
+/// for 30 s (at most half of them at once). Each instance gets its own client endpoints,
 /// circuit breaker and USE metrics when it first appears, kept while it is listed.
 fn remote_stringsvc(
     args: &Args,
@@ -276,18 +278,24 @@ fn remote_stringsvc(
         !cause_ref::<UpstreamError>(&**err).is_some_and(UpstreamError::is_client_error)
     };
     stringsvc::endpoint::Set {
-        uppercase: BoxEndpoint::new(Balanced::retrying(
-            Endpointer::new(instancer, uppercase, None),
-            Strategy::LeastPending,
-            3,
-            retryable,
-        )),
-        count: BoxEndpoint::new(Balanced::retrying(
-            Endpointer::new(instancer, count, None),
-            Strategy::LeastPending,
-            3,
-            retryable,
-        )),
+        uppercase: BoxEndpoint::new(
+            Balanced::retrying(
+                Endpointer::new(instancer, uppercase, None),
+                Strategy::LeastPending,
+                3,
+                retryable,
+            )
+            .ejecting(Ejection::default()),
+        ),
+        count: BoxEndpoint::new(
+            Balanced::retrying(
+                Endpointer::new(instancer, count, None),
+                Strategy::LeastPending,
+                3,
+                retryable,
+            )
+            .ejecting(Ejection::default()),
+        ),
     }
 }
 

@@ -52,7 +52,9 @@ impl Picker {
         if n == 0 {
             return None;
         }
-        let untried = |i: usize| !tried.contains(&i);
+        // Instances already tried for this call, and ejected ones, are avoided
+        // while others remain.
+        let untried = |i: usize| !tried.contains(&i) && !entries[i].health.is_ejected();
         let first_untried_from = |start: usize| {
             (0..n)
                 .map(|k| (start + k) % n)

@@ -9,6 +9,7 @@ use kit_endpoint::{BoxEndpoint, BoxError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::eject::Health;
 use crate::instancer::{Instance, Instancer};
 
 /// Makes the endpoint that calls one instance (go-kit's `Factory`).
@@ -27,6 +28,8 @@ pub struct Entry<Req, Resp> {
     pub endpoint: BoxEndpoint<Req, Resp>,
     /// Calls in flight on this instance.
     pub pending: Arc<AtomicUsize>,
+    /// Its recent failures, for outlier ejection.
+    pub health: Arc<Health>,
 }
 
 impl<Req, Resp> Clone for Entry<Req, Resp> {
@@ -35,6 +38,7 @@ impl<Req, Resp> Clone for Entry<Req, Resp> {
             instance: self.instance.clone(),
             endpoint: self.endpoint.clone(),
             pending: self.pending.clone(),
+            health: self.health.clone(),
         }
     }
 }
@@ -152,6 +156,7 @@ pub fn rebuild<Req, Resp>(
                         instance: instance.clone(),
                         endpoint,
                         pending: Arc::new(AtomicUsize::new(0)),
+                        health: Arc::default(),
                     });
                 }
             }

@@ -29,8 +29,9 @@
 //! ```
 //!
 //! Backends: [`StaticInstancer`] (a fixed list) and [`DnsSrvInstancer`] (SRV
-//! records, tested against a real dnsmasq); the etcd instancer and registrar,
-//! outlier ejection and flap damping are to come.
+//! records, tested against a real dnsmasq); the etcd instancer and registrar
+//! and flap damping are to come. [`Balanced::ejecting`] takes failing instances out
+//! of the pool for a while.
 //!
 //! # Layout
 //! - `instancer`: [`Instance`], [`Instancer`], [`StaticInstancer`].
@@ -38,15 +39,18 @@
 //! - `balancer`: [`Strategy`], [`Picker`].
 //! - `retry`: [`Balanced`], [`NoInstances`], [`RetriesExhausted`].
 //! - `dns`: [`DnsSrvInstancer`].
+//! - `eject`: [`Ejection`], [`Health`]: outlier ejection.
 
 mod balancer;
 mod dns;
+mod eject;
 mod endpointer;
 mod instancer;
 mod retry;
 
 pub use balancer::{Picker, Strategy};
 pub use dns::DnsSrvInstancer;
+pub use eject::{Ejection, Health};
 pub use endpointer::{Endpointer, Entries, Entry, Factory, Filter, rebuild};
 pub use instancer::{Instance, Instancer, Instances, StaticInstancer};
 pub use retry::{Balanced, NoInstances, RetriesExhausted};

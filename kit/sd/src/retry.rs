@@ -12,6 +12,7 @@ use kit_endpoint::{BoxError, DeadlineExceeded, Request};
 use tower::{Service, ServiceExt};
 
 use crate::balancer::{Picker, Strategy};
+use crate::eject::Ejection;
 use crate::endpointer::Endpointer;
 
 /// There was no instance to call.
@@ -66,6 +67,7 @@ struct Shared<Req, Resp> {
     picker: Picker,
     max_attempts: usize,
     retryable: Box<Retryable>,
+    ejection: Option<Ejection>,
 }
 
 impl<Req, Resp> Clone for Balanced<Req, Resp> {
@@ -105,8 +107,18 @@ impl<Req, Resp> Balanced<Req, Resp> {
                 picker: Picker::new(strategy),
                 max_attempts: max_attempts.max(1),
                 retryable: Box::new(retryable),
+                ejection: None,
             }),
         }
+    }
+
+    /// Ejects outliers (see [`Ejection`]): an instance whose calls keep failing is
+    /// left out of the picks for a cooldown. Call it before cloning the endpoint.
+    pub fn ejecting(mut self, ejection: Ejection) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.ejection = Some(ejection);
+        }
+        self
     }
 }
 
@@ -159,8 +171,22 @@ where
                     .clone()
                     .oneshot(Request::new(ctx.clone(), msg.clone()));
                 match call.await {
-                    Ok(resp) => return Ok(resp),
+                    Ok(resp) => {
+                        entry.health.succeeded();
+                        return Ok(resp);
+                    }
                     Err(err) => {
+                        if let Some(ejection) = &shared.ejection {
+                            if entry.health.failed(ejection.consecutive_failures) {
+                                let ejected =
+                                    entries.iter().filter(|e| e.health.is_ejected()).count();
+                                let allowed = (ejection.max_ejected_share * entries.len() as f64)
+                                    .floor() as usize;
+                                if ejected < allowed {
+                                    entry.health.eject(ejection.cooldown);
+                                }
+                            }
+                        }
                         let retry = (shared.retryable)(&err);
                         attempts.push((entry.instance.addr.clone(), err));
                         if !retry {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use kit_endpoint::{BoxEndpoint, BoxError, Context, Request, endpoint_fn};
 use kit_sd::{
-    Balanced, Endpointer, Factory, Instance, NoInstances, RetriesExhausted, StaticInstancer,
-    Strategy,
+    Balanced, Ejection, Endpointer, Factory, Instance, NoInstances, RetriesExhausted,
+    StaticInstancer, Strategy,
 };
 use tower::ServiceExt;
 
@@ -157,4 +157,55 @@ async fn the_endpointer_follows_the_instancer_and_filters() {
     }
     let err = ep.oneshot(Request::from_msg(0)).await.unwrap_err();
     assert!(err.is::<NoInstances>());
+}
+
+/// An instance that keeps failing sits out for the cooldown (no calls reach
+/// it), then is tried again; never more than the allowed share is ejected.
+#[tokio::test(start_paused = true)]
+async fn outliers_are_ejected_for_a_cooldown() {
+    let fleet = Arc::new(Fleet::default());
+    let instancer = StaticInstancer::new(instances(&["a", "bad1", "bad2"]));
+    let ep = Balanced::new(
+        Endpointer::new(&instancer, factory(fleet.clone()), None),
+        Strategy::RoundRobin,
+        3,
+    )
+    .ejecting(Ejection {
+        consecutive_failures: 2,
+        cooldown: Duration::from_secs(10),
+        max_ejected_share: 0.34,
+    });
+    let bad_calls = |fleet: &Fleet| {
+        let calls = fleet.calls.lock().unwrap();
+        (
+            calls.get("bad1").copied().unwrap_or(0),
+            calls.get("bad2").copied().unwrap_or(0),
+        )
+    };
+    for i in 0..30 {
+        assert_eq!(ep.clone().oneshot(Request::from_msg(i)).await.unwrap(), "a");
+    }
+    // One of the two bad instances is out (a third of the pool at most); the
+    // other keeps being tried.
+    let (b1, b2) = bad_calls(&fleet);
+    for i in 0..30 {
+        ep.clone().oneshot(Request::from_msg(i)).await.unwrap();
+    }
+    let (c1, c2) = bad_calls(&fleet);
+    assert!(
+        (c1 == b1) != (c2 == b2),
+        "exactly one bad instance sat out: {b1}->{c1}, {b2}->{c2}"
+    );
+
+    // After the cooldown the ejected one is tried again.
+    tokio::time::advance(Duration::from_secs(11)).await;
+    for i in 0..30 {
+        ep.clone().oneshot(Request::from_msg(i)).await.unwrap();
+    }
+    let (d1, d2) = bad_calls(&fleet);
+    if c1 == b1 {
+        assert!(d1 > c1, "bad1 was not tried again after its cooldown");
+    } else {
+        assert!(d2 > c2, "bad2 was not tried again after its cooldown");
+    }
 }
