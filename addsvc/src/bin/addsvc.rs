@@ -32,8 +32,8 @@ use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_metrics::{UseLayer, UseMetrics};
 use kit_ratelimit::{ErroringLayer, Quota, direct};
 use kit_sd::{
-    Balanced, DnsSrvInstancer, Ejection, Endpointer, Factory, Instance, Instancer, StaticInstancer,
-    Strategy,
+    Balanced, DampedInstancer, Damping, DnsSrvInstancer, Ejection, Endpointer, Factory, Instance,
+    Instancer, StaticInstancer, Strategy,
 };
 use kit_transport::{
     Health, Router, ServeConfig, UpstreamError, pooled, serve, serve_with, shutdown_signal,
@@ -123,7 +123,9 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
             None => hickory_resolver::TokioResolver::builder_tokio()?.build(),
         };
         let refresh = Duration::from_millis(args.srv_refresh_ms.max(10));
-        let instancer = DnsSrvInstancer::spawn(resolver, name.clone(), refresh);
+        let dns = DnsSrvInstancer::spawn(resolver, name.clone(), refresh);
+        // Instances that keep coming and going are held back until they settle.
+        let instancer = DampedInstancer::new(&dns, Damping::default());
         remote_stringsvc(&args, &logger, exporter.clone(), &instancer)
     } else if args.stringsvc.is_empty() {
         stringsvc::endpoint::Set::new(stringsvc::service::BasicService)

@@ -30,7 +30,7 @@
 //!
 //! Backends: [`StaticInstancer`] (a fixed list) and [`DnsSrvInstancer`] (SRV
 //! records, tested against a real dnsmasq); the etcd instancer and registrar
-//! and flap damping are to come. [`Balanced::ejecting`] takes failing instances out
+//! are to come. [`DampedInstancer`] holds back flapping instances. [`Balanced::ejecting`] takes failing instances out
 //! of the pool for a while.
 //!
 //! # Layout
@@ -40,8 +40,10 @@
 //! - `retry`: [`Balanced`], [`NoInstances`], [`RetriesExhausted`].
 //! - `dns`: [`DnsSrvInstancer`].
 //! - `eject`: [`Ejection`], [`Health`]: outlier ejection.
+//! - `damping`: [`DampedInstancer`], [`Damping`]: flap damping.
 
 mod balancer;
+mod damping;
 mod dns;
 mod eject;
 mod endpointer;
@@ -49,6 +51,7 @@ mod instancer;
 mod retry;
 
 pub use balancer::{Picker, Strategy};
+pub use damping::{DampedInstancer, Damping};
 pub use dns::DnsSrvInstancer;
 pub use eject::{Ejection, Health};
 pub use endpointer::{Endpointer, Entries, Entry, Factory, Filter, rebuild};
