@@ -388,16 +388,10 @@ async fn counted_stringsvc() -> (
         }
     }
     let calls = Arc::new(AtomicUsize::new(0));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let router =
         stringsvc::transport::http::router(stringsvc::endpoint::Set::new(Counted(calls.clone())));
-    let task = tokio::spawn(kit_transport::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
-    (url, calls, task)
+    let (addr, task) = kit_transport::serve_loopback(router).await.unwrap();
+    (format!("http://{addr}"), calls, task)
 }
 
 /// Three stringsvc instances: addsvc spreads `/concat` over all of them; one is

@@ -137,6 +137,24 @@ impl<S> Logging<S> {
     pub fn new(logger: Logger, next: S) -> Self {
         Logging { logger, next }
     }
+
+    /// The line for one call of `method` on `input`.
+    fn log<T: slog::Value>(
+        &self,
+        method: &'static str,
+        ctx: &Context,
+        input: &str,
+        out: &Result<T, BoxError>,
+        start: Instant,
+    ) {
+        debug!(self.logger, "";
+            "method" => method,
+            "request_id" => ctx.request_id().map(RequestId::as_str),
+            "s" => input,
+            "v" => out.as_ref().ok(),
+            "err" => out.as_ref().err().map(ToString::to_string),
+            "took" => kit_log::Took(start.elapsed()));
+    }
 }
 
 impl<S: StringService> StringService for Logging<S> {
@@ -144,16 +162,9 @@ impl<S: StringService> StringService for Logging<S> {
         if !self.logger.is_debug_enabled() {
             return self.next.uppercase(ctx, s).await;
         }
-        let start = Instant::now();
-        let input = s.clone();
+        let (start, input) = (Instant::now(), s.clone());
         let out = self.next.uppercase(ctx, s).await;
-        debug!(self.logger, "";
-            "method" => "uppercase",
-            "request_id" => ctx.request_id().map(RequestId::as_str),
-            "s" => &input,
-            "v" => out.as_ref().ok(),
-            "err" => out.as_ref().err().map(ToString::to_string),
-            "took" => kit_log::Took(start.elapsed()));
+        self.log("uppercase", ctx, &input, &out, start);
         out
     }
 
@@ -161,16 +172,9 @@ impl<S: StringService> StringService for Logging<S> {
         if !self.logger.is_debug_enabled() {
             return self.next.count(ctx, s).await;
         }
-        let start = Instant::now();
-        let input = s.clone();
+        let (start, input) = (Instant::now(), s.clone());
         let out = self.next.count(ctx, s).await;
-        debug!(self.logger, "";
-            "method" => "count",
-            "request_id" => ctx.request_id().map(RequestId::as_str),
-            "s" => &input,
-            "v" => out.as_ref().ok(),
-            "err" => out.as_ref().err().map(ToString::to_string),
-            "took" => kit_log::Took(start.elapsed()));
+        self.log("count", ctx, &input, &out, start);
         out
     }
 }

@@ -11,7 +11,6 @@ use kit_transport::{Router, Server, json};
 use pact_verifier::verification_result::VerificationExecutionResult;
 use serde::{Deserialize, Serialize};
 use stringsvc::service::{BasicService, StringService, Validating};
-use tokio::net::TcpListener;
 
 /// The path of the test-only provider-state route: never in the production router.
 const STATE_PATH: &str = "/_pact/provider-state";
@@ -72,14 +71,11 @@ fn provider_states(max_chars: Arc<AtomicUsize>) -> Router {
 
 /// Serves `router` on a free loopback port; returns the port.
 async fn serve(router: Router) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(kit_transport::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
-    port
+    kit_transport::serve_loopback(router)
+        .await
+        .unwrap()
+        .0
+        .port()
 }
 
 /// Verifies the committed addsvc -> stringsvc pact against the provider on `port`.

@@ -2,22 +2,14 @@
 //! gets its status and a JSON body naming the problem, and the service goes on.
 
 use kit_tests::raw;
-use tokio::net::TcpListener;
 
 /// addsvc's production onion (embedded stringsvc) on a free loopback port.
 async fn start_addsvc() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let strings = stringsvc::endpoint::Set::new(stringsvc::service::BasicService);
     let router = addsvc::transport::http::router(addsvc::endpoint::Set::new(
         addsvc::service::BasicService::new(strings),
     ));
-    tokio::spawn(kit_transport::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
-    addr
+    kit_transport::serve_loopback(router).await.unwrap().0
 }
 
 fn error_of(resp: &raw::Response) -> String {

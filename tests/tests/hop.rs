@@ -8,7 +8,6 @@ use std::time::Duration;
 use kit_endpoint::{BoxError, Context};
 use kit_tests::raw;
 use stringsvc::service::{BasicService, StringService};
-use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 
 /// What stringsvc saw of each call.
@@ -71,31 +70,33 @@ impl StringService for Recording {
     }
 }
 
-/// stringsvc (with `recording` as its service) and addsvc calling it, each on its
-/// own loopback port; returns addsvc's address. Both stop with the runtime.
-async fn start_pair(recording: Recording) -> std::net::SocketAddr {
-    let strings_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let strings_url: http::Uri = format!("http://{}", strings_listener.local_addr().unwrap())
-        .parse()
-        .unwrap();
-    tokio::spawn(kit_transport::serve(
-        strings_listener,
-        stringsvc::transport::http::router(stringsvc::endpoint::Set::new(recording)),
-        std::future::pending(),
-    ));
+/// Serves `strings` and the addsvc that `addsvc` builds over a client `Set` of
+/// it, each on its own loopback port; returns addsvc's address. Both stop with
+/// the runtime.
+async fn serve_pair(
+    strings: kit_transport::Router,
+    addsvc: impl FnOnce(stringsvc::endpoint::Set) -> kit_transport::Router,
+) -> std::net::SocketAddr {
+    let (strings_addr, _) = kit_transport::serve_loopback(strings).await.unwrap();
+    let url: http::Uri = format!("http://{strings_addr}").parse().unwrap();
+    let client = stringsvc::transport::http::client_set(kit_transport::pooled(), &url).unwrap();
+    kit_transport::serve_loopback(addsvc(client))
+        .await
+        .unwrap()
+        .0
+}
 
-    let strings =
-        stringsvc::transport::http::client_set(kit_transport::pooled(), &strings_url).unwrap();
-    let add_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let add_addr = add_listener.local_addr().unwrap();
-    tokio::spawn(kit_transport::serve(
-        add_listener,
-        addsvc::transport::http::router(addsvc::endpoint::Set::new(
-            addsvc::service::BasicService::new(strings),
-        )),
-        std::future::pending(),
-    ));
-    add_addr
+/// stringsvc (with `recording` as its service) and addsvc calling it.
+async fn start_pair(recording: Recording) -> std::net::SocketAddr {
+    serve_pair(
+        stringsvc::transport::http::router(stringsvc::endpoint::Set::new(recording)),
+        |strings| {
+            addsvc::transport::http::router(addsvc::endpoint::Set::new(
+                addsvc::service::BasicService::new(strings),
+            ))
+        },
+    )
+    .await
 }
 
 /// The request ID given to addsvc reaches stringsvc, and stringsvc's budget is
@@ -214,10 +215,6 @@ async fn start_logged_pair(
     let exporter = kit_metrics::prometheus::Exporter::new();
 
     let strings_log = logger(str_log, "stringsvc");
-    let strings_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let strings_url: http::Uri = format!("http://{}", strings_listener.local_addr().unwrap())
-        .parse()
-        .unwrap();
     let strings_set = stringsvc::endpoint::Set::instrumented(
         stringsvc::service::Logging::new(strings_log.clone(), BasicService),
         &stringsvc::endpoint::Middlewares {
@@ -226,33 +223,21 @@ async fn start_logged_pair(
             max_in_flight: Some(16),
         },
     );
-    tokio::spawn(kit_transport::serve(
-        strings_listener,
-        stringsvc::transport::http::router(strings_set),
-        std::future::pending(),
-    ));
-
     let add_log = logger(add_log, "addsvc");
-    let strings =
-        stringsvc::transport::http::client_set(kit_transport::pooled(), &strings_url).unwrap();
-    let add_set = addsvc::endpoint::Set::instrumented(
-        addsvc::service::Logging::new(add_log.clone(), addsvc::service::BasicService::new(strings)),
-        &addsvc::endpoint::Middlewares {
-            logger: add_log,
-            recorder: exporter.recorder(),
-            max_in_flight: Some(16),
-            rate_limit: None,
-            rate_limit_per_client: None,
-        },
-    );
-    let add_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let add_addr = add_listener.local_addr().unwrap();
-    tokio::spawn(kit_transport::serve(
-        add_listener,
-        addsvc::transport::http::router(add_set),
-        std::future::pending(),
-    ));
-    add_addr
+    let add_middlewares = addsvc::endpoint::Middlewares {
+        logger: add_log.clone(),
+        recorder: exporter.recorder(),
+        max_in_flight: Some(16),
+        rate_limit: None,
+        rate_limit_per_client: None,
+    };
+    serve_pair(stringsvc::transport::http::router(strings_set), |strings| {
+        addsvc::transport::http::router(addsvc::endpoint::Set::instrumented(
+            addsvc::service::Logging::new(add_log, addsvc::service::BasicService::new(strings)),
+            &add_middlewares,
+        ))
+    })
+    .await
 }
 
 /// One request ID follows a request from addsvc into stringsvc: it is in every

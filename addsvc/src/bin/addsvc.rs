@@ -26,7 +26,7 @@ use kit_circuitbreaker::{
     CircuitBreakerLayer, Config, ExponentialBackoff, Observer, State, exponential_backoff,
     failure_policy,
 };
-use kit_endpoint::{BoxEndpoint, BoxError, cause_ref};
+use kit_endpoint::{BoxEndpoint, BoxError};
 use kit_log::{AsyncSink, Format};
 use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_metrics::{UseLayer, UseMetrics};
@@ -36,7 +36,8 @@ use kit_sd::{
     Instancer, StaticInstancer, Strategy,
 };
 use kit_transport::{
-    Health, Router, ServeConfig, UpstreamError, pooled, serve, serve_with, shutdown_signal,
+    Health, Router, ServeConfig, is_upstream_client_error, pooled, serve, serve_with,
+    shutdown_signal,
 };
 use metrics::Recorder;
 use slog::{Level, Logger, info, o, warn};
@@ -228,7 +229,7 @@ fn stringsvc_breaker(
             .instrument(Observer::new(observer))
             .build(),
     )
-    .classify(|err| !cause_ref::<UpstreamError>(&**err).is_some_and(UpstreamError::is_client_error))
+    .classify(|err| !is_upstream_client_error(&**err))
 }
 
 /// The stringsvc instances `instancer` publishes, as one stringsvc `Set`: each
@@ -276,9 +277,7 @@ fn remote_stringsvc(
     let uppercase: Factory<_, _> = Arc::new(move |i: &Instance| Ok(u(i)?.uppercase));
     let count: Factory<_, _> = Arc::new(move |i: &Instance| Ok(c(i)?.count));
     // A 4xx answer would be the same from any instance: not worth a retry.
-    let retryable = |err: &BoxError| {
-        !cause_ref::<UpstreamError>(&**err).is_some_and(UpstreamError::is_client_error)
-    };
+    let retryable = |err: &BoxError| !is_upstream_client_error(&**err);
     stringsvc::endpoint::Set {
         uppercase: BoxEndpoint::new(
             Balanced::retrying(

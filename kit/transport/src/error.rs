@@ -173,6 +173,13 @@ impl Error for UpstreamError {
     }
 }
 
+/// Whether `err` is, anywhere in its source chain, a 4xx answer from an upstream:
+/// the caller's fault, which another instance would give too. Circuit breakers
+/// should not count it and retries should not repeat it.
+pub fn is_upstream_client_error(err: &(dyn Error + 'static)) -> bool {
+    cause_ref::<UpstreamError>(err).is_some_and(UpstreamError::is_client_error)
+}
+
 /// kit's mapping from errors to HTTP statuses, looking down the error's source
 /// chain so that wrapping never hides a status:
 ///
@@ -286,6 +293,22 @@ mod tests {
         fn source(&self) -> Option<&(dyn Error + 'static)> {
             Some(&*self.0)
         }
+    }
+
+    #[test]
+    fn upstream_client_errors_are_told_apart() {
+        let wrapped = |e: UpstreamError| -> BoxError { Box::new(Wrap(e.into())) };
+        assert!(is_upstream_client_error(&*wrapped(UpstreamError::status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no"
+        ))));
+        assert!(!is_upstream_client_error(&*wrapped(UpstreamError::status(
+            StatusCode::BAD_GATEWAY,
+            "down"
+        ))));
+        assert!(!is_upstream_client_error(&*wrapped(
+            UpstreamError::unreachable("refused")
+        )));
     }
 
     #[test]

@@ -76,7 +76,8 @@
 //! # Layout
 //! - `server`: [`Server`], the decode -> endpoint -> encode pipeline and its hooks.
 //! - `router`: [`Router`], method + path routing with 404 and 405.
-//! - `serve`: [`serve`], [`serve_with`], [`ServeConfig`], [`shutdown_signal`].
+//! - `serve`: [`serve`], [`serve_with`], [`ServeConfig`], [`shutdown_signal`],
+//!   [`serve_loopback`] for tests.
 //! - `client`: [`Client`], [`HttpClient`], [`pooled`].
 //! - `health`: [`Health`], a liveness endpoint for debug listeners.
 //! - [`memory`]: the in-memory transport for unit tests.
@@ -104,9 +105,10 @@ pub use context::{
 };
 pub use error::{
     BadRequest, ErrorRef, MethodNotAllowed, NotFound, Panicked, PayloadTooLarge, StatusError,
-    UnsupportedMediaType, UpstreamError, encode_error, error_status, json_error,
+    UnsupportedMediaType, UpstreamError, encode_error, error_status, is_upstream_client_error,
+    json_error,
 };
 pub use health::Health;
 pub use router::Router;
-pub use serve::{PeerAddr, ServeConfig, serve, serve_with, shutdown_signal};
+pub use serve::{PeerAddr, ServeConfig, serve, serve_loopback, serve_with, shutdown_signal};
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BUDGET, Server};

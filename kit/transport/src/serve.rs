@@ -220,6 +220,38 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
+/// Serves `service` on a free port of `127.0.0.1`, in a background task that runs
+/// until it is aborted (connections then drop, as when a process is killed):
+/// for tests that want real sockets without managing a listener.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// let router = kit_transport::Router::new()
+///     .route_service(http::Method::GET, "/health", kit_transport::Health);
+/// let (addr, server) = kit_transport::serve_loopback(router).await?;
+/// assert!(addr.ip().is_loopback());
+/// server.abort();
+/// # Ok(()) }
+/// ```
+pub async fn serve_loopback<S, B>(
+    service: S,
+) -> io::Result<(
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<io::Result<()>>,
+)>
+where
+    S: Service<http::Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(serve(listener, service, std::future::pending()));
+    Ok((addr, task))
+}
+
 /// Completes on SIGTERM (on Unix) or ctrl-c: the usual trigger of a graceful shutdown.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
