@@ -28,9 +28,10 @@
 //! # }
 //! ```
 //!
-//! Backends: [`StaticInstancer`] (a fixed list) and [`DnsSrvInstancer`] (SRV
-//! records, tested against a real dnsmasq); the etcd instancer and registrar
-//! are to come. [`DampedInstancer`] holds back flapping instances. [`Balanced::ejecting`] takes failing instances out
+//! Backends: [`StaticInstancer`] (a fixed list), [`DnsSrvInstancer`] (SRV
+//! records, tested against a real dnsmasq) and, with feature `etcd`,
+//! `EtcdInstancer` and `Registrar` (etcd v3 with TTL leases, tested against a
+//! real etcd). [`DampedInstancer`] holds back flapping instances. [`Balanced::ejecting`] takes failing instances out
 //! of the pool for a while.
 //!
 //! # Layout
@@ -39,6 +40,7 @@
 //! - `balancer`: [`Strategy`], [`Picker`].
 //! - `retry`: [`Balanced`], [`NoInstances`], [`RetriesExhausted`].
 //! - `dns`: [`DnsSrvInstancer`].
+//! - `etcd` (feature `etcd`): `Etcd`, `EtcdInstancer`, `Registrar`, `Registration`.
 //! - `eject`: [`Ejection`], [`Health`]: outlier ejection.
 //! - `damping`: [`DampedInstancer`], [`Damping`]: flap damping.
 
@@ -47,6 +49,8 @@ mod damping;
 mod dns;
 mod eject;
 mod endpointer;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod instancer;
 mod retry;
 
@@ -55,5 +59,7 @@ pub use damping::{DampedInstancer, Damping};
 pub use dns::DnsSrvInstancer;
 pub use eject::{Ejection, Health};
 pub use endpointer::{Endpointer, Entries, Entry, Factory, Filter, rebuild};
+#[cfg(feature = "etcd")]
+pub use etcd::{Etcd, EtcdInstancer, Link, Registrar, Registration, RegistrationState};
 pub use instancer::{Instance, Instancer, Instances, StaticInstancer};
 pub use retry::{Balanced, NoInstances, RetriesExhausted};
