@@ -107,6 +107,15 @@ impl Service {
         Ok(())
     }
 
+    /// Kills the process as a crash would (SIGKILL) and waits for it.
+    pub async fn kill(&mut self) -> std::io::Result<()> {
+        self.child.kill().await?;
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.await;
+        }
+        Ok(())
+    }
+
     /// Waits for the process to exit and for its last output line.
     pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
         let status = tokio::time::timeout(PATIENCE, self.child.wait())
@@ -123,4 +132,42 @@ impl Service {
     pub fn output(&self) -> Vec<String> {
         self.output.lock().expect("not poisoned").clone()
     }
+}
+
+/// The path of binary `name` of this workspace (`stringsvc`, `addsvc`), built in
+/// the same target directory as the running test.
+///
+/// Cargo builds a package's binaries for its own tests only; `cargo test
+/// --workspace` builds them all before running any test. Panics, saying how to
+/// build it, if it is missing.
+pub fn workspace_binary(name: &str) -> String {
+    // The test runs as target/<profile>/deps/<test>-<hash>.
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p {name}` (or run `cargo test --workspace`)",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
+
+/// The value of the Prometheus sample `series` (name and labels exactly as
+/// exposed, e.g. `kit_endpoint_requests_total{endpoint="uppercase"}`) on the
+/// `/metrics` page served at `debug`; 0 if absent.
+pub async fn metric(debug: SocketAddr, series: &str) -> f64 {
+    let page = crate::raw::send(debug, &crate::raw::get("/metrics"))
+        .await
+        .expect("the debug listener answers");
+    page.body
+        .lines()
+        .find_map(|line| {
+            let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+            value.trim().parse().ok()
+        })
+        .unwrap_or(0.0)
 }

@@ -2,8 +2,11 @@
 //!
 //! Flags (and env vars): `--http-addr` (ADDSVC_HTTP_ADDR, default 127.0.0.1:8081),
 //! `--debug-addr` (ADDSVC_DEBUG_ADDR, default 127.0.0.1:9081), `--stringsvc`
-//! (ADDSVC_STRINGSVC, e.g. http://127.0.0.1:8082; without it stringsvc runs
-//! in-process), `--log-format logfmt|json` (ADDSVC_LOG_FORMAT), `--log-level`
+//! (ADDSVC_STRINGSVC: a URL such as http://127.0.0.1:8082, a comma-separated list,
+//! or an etcd spec such as etcd://127.0.0.1:2379; without it stringsvc runs
+//! in-process), `--stringsvc-srv` and `--dns-server` (DNS SRV discovery),
+//! `--stringsvc-version` (pin to a version), `--canary-version` and
+//! `--canary-percent` (send a share of calls to a new version), `--log-format logfmt|json` (ADDSVC_LOG_FORMAT), `--log-level`
 //! (ADDSVC_LOG_LEVEL; `debug` adds the domain-level lines), `--max-in-flight`
 //! (ADDSVC_MAX_IN_FLIGHT), `--rate-limit` (ADDSVC_RATE_LIMIT, requests per second
 //! for the service), `--rate-limit-per-ip` (ADDSVC_RATE_LIMIT_PER_IP; e.g. `1` for
@@ -32,8 +35,9 @@ use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_metrics::{UseLayer, UseMetrics};
 use kit_ratelimit::{ErroringLayer, Quota, direct};
 use kit_sd::{
-    Balanced, DampedInstancer, Damping, DnsSrvInstancer, Ejection, Endpointer, Factory, Instance,
-    Instancer, StaticInstancer, Strategy,
+    Balanced, Canary, DampedInstancer, Damping, DnsSrvInstancer, Ejection, Endpointer, Etcd,
+    EtcdInstancer, Factory, Filter, Instance, Instancer, Link, StaticInstancer, Strategy, not,
+    version_is,
 };
 use kit_transport::{
     Health, Router, ServeConfig, is_upstream_client_error, pooled, serve, serve_with,
@@ -54,11 +58,13 @@ struct Args {
     /// Address of the debug listener (/health, /metrics).
     #[arg(long, env = "ADDSVC_DEBUG_ADDR", default_value = "127.0.0.1:9081")]
     debug_addr: SocketAddr,
-    /// Base URLs of the stringsvc instances to call, comma-separated (calls are
-    /// balanced and retried across them); without it (and without
-    /// `--stringsvc-srv`), stringsvc runs in-process.
-    #[arg(long, env = "ADDSVC_STRINGSVC", value_delimiter = ',')]
-    stringsvc: Vec<Uri>,
+    /// Where stringsvc is: base URLs, comma-separated, or an etcd spec
+    /// `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]` (prefix default
+    /// `/kit/services/stringsvc/`). Calls are balanced and retried across the
+    /// instances. Without it (and without `--stringsvc-srv`), stringsvc runs
+    /// in-process.
+    #[arg(long, env = "ADDSVC_STRINGSVC", value_parser = Source::parse)]
+    stringsvc: Option<Source>,
     /// Discover the stringsvc instances from the DNS SRV records of this name
     /// (e.g. `_http._tcp.stringsvc.example.`), refreshed every 5 s.
     #[arg(long, env = "ADDSVC_STRINGSVC_SRV", conflicts_with = "stringsvc")]
@@ -69,6 +75,19 @@ struct Args {
     /// How often `--stringsvc-srv` is looked up again, in milliseconds.
     #[arg(long, env = "ADDSVC_SRV_REFRESH_MS", default_value_t = 5000)]
     srv_refresh_ms: u64,
+    /// Call only the stringsvc instances that announce this version.
+    #[arg(
+        long,
+        env = "ADDSVC_STRINGSVC_VERSION",
+        conflicts_with = "canary_version"
+    )]
+    stringsvc_version: Option<String>,
+    /// A new stringsvc version to try on a share of the calls (`--canary-percent`).
+    #[arg(long, env = "ADDSVC_CANARY_VERSION", requires = "canary_percent")]
+    canary_version: Option<String>,
+    /// The share of calls, in percent, that go to `--canary-version`.
+    #[arg(long, env = "ADDSVC_CANARY_PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    canary_percent: Option<u8>,
     /// Log line format: logfmt or json.
     #[arg(long, env = "ADDSVC_LOG_FORMAT", default_value = "logfmt")]
     log_format: Format,
@@ -112,6 +131,48 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// Where the stringsvc instances come from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A fixed list of base URLs.
+    Urls(Vec<String>),
+    /// Instances registered in etcd under a prefix.
+    Etcd(Etcd, String),
+}
+
+impl Source {
+    fn parse(spec: &str) -> Result<Source, BoxError> {
+        if spec.starts_with("etcd://") {
+            let (etcd, prefix) = Etcd::parse(spec)?;
+            return Ok(Source::Etcd(
+                etcd,
+                prefix.unwrap_or_else(|| "/kit/services/stringsvc/".to_owned()),
+            ));
+        }
+        let mut urls = Vec::new();
+        for url in spec.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let uri: Uri = url.parse().map_err(|e| format!("{url:?}: {e}"))?;
+            if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+                return Err(format!("{url:?} is not an http://HOST:PORT URL").into());
+            }
+            urls.push(url.trim_end_matches('/').to_owned());
+        }
+        if urls.is_empty() {
+            return Err("no stringsvc URL given".into());
+        }
+        Ok(Source::Urls(urls))
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Urls(urls) => f.write_str(&urls.join(",")),
+            Source::Etcd(etcd, prefix) => write!(f, "etcd:{}{prefix}", etcd.endpoints().join(",")),
+        }
+    }
+}
+
 async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let exporter = Arc::new(Exporter::new());
     exporter.spawn_upkeep(Duration::from_secs(5));
@@ -128,16 +189,22 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         // Instances that keep coming and going are held back until they settle.
         let instancer = DampedInstancer::new(&dns, Damping::default());
         remote_stringsvc(&args, &logger, exporter.clone(), &instancer)
-    } else if args.stringsvc.is_empty() {
-        stringsvc::endpoint::Set::new(stringsvc::service::BasicService)
     } else {
-        let instancer = StaticInstancer::new(
-            args.stringsvc
-                .iter()
-                .map(|url| Instance::new(url.to_string().trim_end_matches('/')))
-                .collect(),
-        );
-        remote_stringsvc(&args, &logger, exporter.clone(), &instancer)
+        match &args.stringsvc {
+            None => stringsvc::endpoint::Set::new(stringsvc::service::BasicService),
+            Some(Source::Urls(urls)) => {
+                let instancer =
+                    StaticInstancer::new(urls.iter().map(|u| Instance::new(u.as_str())).collect());
+                remote_stringsvc(&args, &logger, exporter.clone(), &instancer)
+            }
+            Some(Source::Etcd(etcd, prefix)) => {
+                let registry = EtcdInstancer::spawn(etcd.clone(), prefix.as_str());
+                log_link(&logger, registry.link());
+                // Instances that keep coming and going are held back until they settle.
+                let instancer = DampedInstancer::new(&registry, Damping::default());
+                remote_stringsvc(&args, &logger, exporter.clone(), &instancer)
+            }
+        }
     };
 
     // The onion, from the inside out. Requests meet these layers in reverse order.
@@ -163,16 +230,10 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
 
     let api_listener = TcpListener::bind(args.http_addr).await?;
     let debug_listener = TcpListener::bind(args.debug_addr).await?;
-    let stringsvc = if let Some(name) = &args.stringsvc_srv {
-        format!("srv:{name}")
-    } else if args.stringsvc.is_empty() {
-        "embedded".to_owned()
-    } else {
-        args.stringsvc
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
+    let stringsvc = match (&args.stringsvc_srv, &args.stringsvc) {
+        (Some(name), _) => format!("srv:{name}"),
+        (None, Some(source)) => source.to_string(),
+        (None, None) => "embedded".to_owned(),
     };
     info!(logger, "listening";
         "http" => format!("http://{}", api_listener.local_addr()?),
@@ -276,28 +337,61 @@ fn remote_stringsvc(
     let (u, c) = (instance_set.clone(), instance_set);
     let uppercase: Factory<_, _> = Arc::new(move |i: &Instance| Ok(u(i)?.uppercase));
     let count: Factory<_, _> = Arc::new(move |i: &Instance| Ok(c(i)?.count));
-    // A 4xx answer would be the same from any instance: not worth a retry.
-    let retryable = |err: &BoxError| !is_upstream_client_error(&**err);
     stringsvc::endpoint::Set {
-        uppercase: BoxEndpoint::new(
-            Balanced::retrying(
-                Endpointer::new(instancer, uppercase, None),
-                Strategy::LeastPending,
-                3,
-                retryable,
-            )
-            .ejecting(Ejection::default()),
-        ),
-        count: BoxEndpoint::new(
-            Balanced::retrying(
-                Endpointer::new(instancer, count, None),
-                Strategy::LeastPending,
-                3,
-                retryable,
-            )
-            .ejecting(Ejection::default()),
-        ),
+        uppercase: routed(args, instancer, uppercase),
+        count: routed(args, instancer, count),
     }
+}
+
+/// One stringsvc operation over the instances: balanced and retried, pinned to
+/// `--stringsvc-version` or split with `--canary-version`.
+fn routed<Req, Resp>(
+    args: &Args,
+    instancer: &dyn Instancer,
+    factory: Factory<Req, Resp>,
+) -> BoxEndpoint<Req, Resp>
+where
+    Req: Clone + Send + 'static,
+    Resp: Send + 'static,
+{
+    let balanced = |filter: Option<Filter>| {
+        // A 4xx answer would be the same from any instance: not worth a retry.
+        let retryable = |err: &BoxError| !is_upstream_client_error(&**err);
+        BoxEndpoint::new(
+            Balanced::retrying(
+                Endpointer::new(instancer, factory.clone(), filter),
+                Strategy::LeastPending,
+                3,
+                retryable,
+            )
+            .ejecting(Ejection::default()),
+        )
+    };
+    match (&args.stringsvc_version, &args.canary_version) {
+        (Some(pinned), _) => balanced(Some(version_is(pinned.as_str()))),
+        (None, Some(canary)) => BoxEndpoint::new(Canary::new(
+            balanced(Some(not(version_is(canary.as_str())))),
+            balanced(Some(version_is(canary.as_str()))),
+            args.canary_percent.unwrap_or(0),
+        )),
+        (None, None) => balanced(None),
+    }
+}
+
+/// Logs every change of the link to etcd (lost, back).
+fn log_link(logger: &Logger, mut link: tokio::sync::watch::Receiver<Link>) {
+    let logger = logger.new(o!("sd" => "etcd"));
+    tokio::spawn(async move {
+        while link.changed().await.is_ok() {
+            let now = link.borrow_and_update().clone();
+            if now.connected {
+                info!(logger, "following the registry");
+            } else {
+                warn!(logger, "registry unreachable; keeping the last known instances";
+                    "failures" => now.failures, "err" => now.last_error);
+            }
+        }
+    });
 }
 
 /// A stringsvc client endpoint behind the breaker, with the USE metrics of the

@@ -42,9 +42,11 @@
 //! - `dns`: [`DnsSrvInstancer`].
 //! - `etcd` (feature `etcd`): `Etcd`, `EtcdInstancer`, `Registrar`, `Registration`.
 //! - `eject`: [`Ejection`], [`Health`]: outlier ejection.
+//! - `canary`: [`version_is`], [`metadata_is`], [`not`] (filters), [`Canary`] (a share of calls to a new version).
 //! - `damping`: [`DampedInstancer`], [`Damping`]: flap damping.
 
 mod balancer;
+mod canary;
 mod damping;
 mod dns;
 mod eject;
@@ -55,6 +57,7 @@ mod instancer;
 mod retry;
 
 pub use balancer::{Picker, Strategy};
+pub use canary::{Canary, metadata_is, not, version_is};
 pub use damping::{DampedInstancer, Damping};
 pub use dns::DnsSrvInstancer;
 pub use eject::{Ejection, Health};

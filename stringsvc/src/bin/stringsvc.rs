@@ -3,7 +3,9 @@
 //! Flags (and env vars): `--http-addr` (STRINGSVC_HTTP_ADDR), `--debug-addr`
 //! (STRINGSVC_DEBUG_ADDR), `--log-format logfmt|json` (STRINGSVC_LOG_FORMAT),
 //! `--log-level` (STRINGSVC_LOG_LEVEL; `debug` adds the domain-level lines),
-//! `--max-in-flight` (STRINGSVC_MAX_IN_FLIGHT).
+//! `--max-in-flight` (STRINGSVC_MAX_IN_FLIGHT), `--sd` (STRINGSVC_SD, e.g.
+//! `etcd://127.0.0.1:2379`: register in etcd while running), `--sd-ttl-secs`,
+//! `--sd-version`, `--advertise`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,10 +13,12 @@ use std::time::Duration;
 
 use clap::Parser;
 use http::Method;
+use kit_endpoint::BoxError;
 use kit_log::{AsyncSink, Format};
 use kit_metrics::prometheus::{Exporter, MetricsPage};
+use kit_sd::{Etcd, Instance, Registrar, Registration};
 use kit_transport::{Health, Router, serve, shutdown_signal};
-use slog::{Level, Logger, info, o};
+use slog::{Level, Logger, info, o, warn};
 use stringsvc::endpoint::{Middlewares, Set};
 use stringsvc::service::{BasicService, Logging, Validating};
 use stringsvc::transport;
@@ -39,7 +43,26 @@ struct Args {
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "STRINGSVC_MAX_IN_FLIGHT", default_value_t = 0)]
     max_in_flight: usize,
+    /// Register this instance for discovery while it runs:
+    /// `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]` (prefix default
+    /// `/kit/services/stringsvc/`). Without it, nothing is registered.
+    #[arg(long, env = "STRINGSVC_SD")]
+    sd: Option<String>,
+    /// The registration's lease, in seconds: a crashed instance disappears
+    /// from discovery this long after its last keep-alive.
+    #[arg(long, env = "STRINGSVC_SD_TTL_SECS", default_value_t = 10)]
+    sd_ttl_secs: u64,
+    /// The version this instance announces (for version filters and canaries).
+    #[arg(long, env = "STRINGSVC_SD_VERSION", default_value = env!("CARGO_PKG_VERSION"))]
+    sd_version: String,
+    /// The URL clients reach this instance at (default: `http://` and the
+    /// address the HTTP API is bound to).
+    #[arg(long, env = "STRINGSVC_ADVERTISE")]
+    advertise: Option<String>,
 }
+
+/// Where instances register when `--sd` names no prefix.
+const SD_PREFIX: &str = "/kit/services/stringsvc/";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -60,7 +83,9 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(args: Args, logger: Logger) -> std::io::Result<()> {
+async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
+    // Bad flags fail before anything listens.
+    let sd = args.sd.as_deref().map(Etcd::parse).transpose()?;
     let exporter = Exporter::new();
     exporter.spawn_upkeep(Duration::from_secs(5));
 
@@ -84,13 +109,59 @@ async fn run(args: Args, logger: Logger) -> std::io::Result<()> {
 
     let api_listener = TcpListener::bind(args.http_addr).await?;
     let debug_listener = TcpListener::bind(args.debug_addr).await?;
+    let http_url = format!("http://{}", api_listener.local_addr()?);
     info!(logger, "listening";
-        "http" => format!("http://{}", api_listener.local_addr()?),
+        "http" => &http_url,
         "debug" => format!("http://{}", debug_listener.local_addr()?));
+
+    // Registered once listening; on SIGTERM, deregistered first so that clients
+    // stop picking this instance, then in-flight requests drain.
+    let registration = sd.map(|(etcd, prefix)| {
+        let url = args.advertise.clone().unwrap_or(http_url);
+        let id = url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://");
+        let instance = Instance::new(url.as_str()).with("version", args.sd_version.as_str());
+        let prefix = prefix.unwrap_or_else(|| SD_PREFIX.to_owned());
+        let ttl = Duration::from_secs(args.sd_ttl_secs);
+        let registration = Registrar::new(etcd, &prefix, id, &instance, ttl).register();
+        log_registration(&logger, &registration, format!("{prefix}{id}"));
+        registration
+    });
+    let shutdown = {
+        let logger = logger.clone();
+        async move {
+            shutdown_signal().await;
+            if let Some(registration) = registration {
+                match registration.deregister().await {
+                    Ok(()) => info!(logger, "deregistered"),
+                    Err(e) => {
+                        warn!(logger, "deregistration failed; the lease will expire"; "err" => %e)
+                    }
+                }
+            }
+        }
+    };
 
     // The debug listener does not need a graceful shutdown: it stops with the process.
     tokio::spawn(serve(debug_listener, debug, std::future::pending()));
-    serve(api_listener, api, shutdown_signal()).await?;
+    serve(api_listener, api, shutdown).await?;
     info!(logger, "stopped");
     Ok(())
+}
+
+/// Logs every change of the registration: registered (with the lease), lost.
+fn log_registration(logger: &Logger, registration: &Registration, key: String) {
+    let mut state = registration.state();
+    let logger = logger.new(o!("key" => key));
+    tokio::spawn(async move {
+        while state.changed().await.is_ok() {
+            let now = *state.borrow_and_update();
+            if now.registered {
+                info!(logger, "registered"; "lease" => now.lease, "registrations" => now.registrations);
+            } else {
+                warn!(logger, "not registered; trying again"; "failures" => now.failures);
+            }
+        }
+    });
 }
