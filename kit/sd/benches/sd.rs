@@ -32,10 +32,15 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("pick");
     for n in [3usize, 100, 10_000] {
         let entries = rebuild(&instances(n), &HashMap::new(), &factory, None);
+        // Measured instances, so that peak EWMA reads the clock as in service.
+        for e in entries.iter() {
+            e.health.observe(std::time::Duration::from_micros(100));
+        }
         for strategy in [
             Strategy::RoundRobin,
             Strategy::Random,
             Strategy::LeastPending,
+            Strategy::PeakEwma,
         ] {
             let picker = Picker::new(strategy);
             group.bench_with_input(

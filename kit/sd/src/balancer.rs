@@ -15,6 +15,12 @@ pub enum Strategy {
     /// Power of two choices: of two instances at random, the one with fewer calls
     /// in flight. Steers load away from slow instances at O(1) per pick.
     LeastPending,
+    /// Power of two choices on peak EWMA latency (finagle's and tower's
+    /// `PeakEwma`): of two instances at random, the one with the lower
+    /// `latency estimate x (calls in flight + 1)`. The estimate jumps up with a
+    /// slow call and decays over about 10 s, so a slow instance gets less load
+    /// even when calls are not concurrent. Costs two clock reads per call.
+    PeakEwma,
 }
 
 /// Picks instances; shared by all clones of a balanced endpoint.
@@ -45,6 +51,22 @@ impl Picker {
         z ^ (z >> 31)
     }
 
+    /// Two different indices below `n` at random (the same one if `n` is 1):
+    /// comparing an instance with itself would waste half the choices.
+    fn two_distinct(&self, n: usize) -> (usize, usize) {
+        let a = self.random() as usize % n;
+        if n < 2 {
+            return (a, a);
+        }
+        let b = (a + 1 + self.random() as usize % (n - 1)) % n;
+        (a, b)
+    }
+
+    /// The strategy.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
     /// The index of the next entry to call, avoiding the ones in `tried` while
     /// others remain. `None` if there are no entries.
     pub fn pick<Req, Resp>(&self, entries: &[Entry<Req, Resp>], tried: &[usize]) -> Option<usize> {
@@ -65,10 +87,20 @@ impl Picker {
             Strategy::RoundRobin => first_untried_from(self.next.fetch_add(1, Ordering::Relaxed)),
             Strategy::Random => first_untried_from(self.random() as usize % n),
             Strategy::LeastPending => {
-                let a = first_untried_from(self.random() as usize % n);
-                let b = first_untried_from(self.random() as usize % n);
+                let (a, b) = self.two_distinct(n);
+                let (a, b) = (first_untried_from(a), first_untried_from(b));
                 let load = |i: usize| entries[i].pending.load(Ordering::Relaxed);
                 if load(b) < load(a) { b } else { a }
+            }
+            Strategy::PeakEwma => {
+                let (a, b) = self.two_distinct(n);
+                let (a, b) = (first_untried_from(a), first_untried_from(b));
+                let mut now = None;
+                let mut cost = |i: usize| {
+                    let pending = entries[i].pending.load(Ordering::Relaxed) as f64;
+                    entries[i].health.latency_estimate_at(&mut now) * (pending + 1.0)
+                };
+                if cost(b) < cost(a) { b } else { a }
             }
         })
     }

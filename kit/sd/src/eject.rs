@@ -29,13 +29,21 @@ impl Default for Ejection {
     }
 }
 
-/// One instance's recent record.
+/// One instance's recent record: its failure streak, whether it is ejected,
+/// and its peak-EWMA latency (for [`Strategy::PeakEwma`](crate::Strategy::PeakEwma)).
 #[derive(Debug, Default)]
 pub struct Health {
     failures: AtomicU32,
     /// Nanoseconds since [`base`] until which the instance is out; 0 if in.
     ejected_until: AtomicU64,
+    /// The latency estimate in nanoseconds, as `f64` bits.
+    ewma: AtomicU64,
+    /// When the estimate was last updated (as in `ejected_until`); 0: never.
+    ewma_at: AtomicU64,
 }
+
+/// How fast a latency estimate forgets: finagle's and tower's 10 s.
+const EWMA_DECAY_NANOS: f64 = 10e9;
 
 /// A fixed origin for the instants stored as numbers (tokio's clock, so that
 /// paused time drives cooldowns in tests).
@@ -65,6 +73,42 @@ impl Health {
     /// Records a failed call; returns whether the streak has reached `threshold`.
     pub fn failed(&self, threshold: u32) -> bool {
         self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= threshold
+    }
+
+    /// Records a call's round-trip time into the peak EWMA: a slower sample
+    /// replaces the estimate at once (the peak), a faster one pulls it down
+    /// gradually, the more so the longer since the last sample.
+    pub fn observe(&self, rtt: Duration) {
+        let now = now_nanos();
+        let sample = rtt.as_nanos() as f64;
+        let before = self.ewma_at.swap(now, Ordering::Relaxed);
+        let current = f64::from_bits(self.ewma.load(Ordering::Relaxed));
+        let next = if before == 0 || sample > current {
+            sample
+        } else {
+            let w = (-(now.saturating_sub(before) as f64) / EWMA_DECAY_NANOS).exp();
+            current * w + sample * (1.0 - w)
+        };
+        self.ewma.store(next.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The latency estimate now, in nanoseconds: decayed toward 0 since the
+    /// last sample, so an instance left idle after a slow spike is tried again.
+    /// 0 for an instance never measured, so new instances get measured first.
+    pub fn latency_estimate(&self) -> f64 {
+        self.latency_estimate_at(&mut None)
+    }
+
+    /// [`Health::latency_estimate`], reading the clock at most once for several
+    /// instances compared in one pick (`now` caches the reading).
+    pub(crate) fn latency_estimate_at(&self, now: &mut Option<u64>) -> f64 {
+        let at = self.ewma_at.load(Ordering::Relaxed);
+        if at == 0 {
+            return 0.0;
+        }
+        let current = f64::from_bits(self.ewma.load(Ordering::Relaxed));
+        let idle = now.get_or_insert_with(now_nanos).saturating_sub(at) as f64;
+        current * (-idle / EWMA_DECAY_NANOS).exp()
     }
 
     /// Takes the instance out for `cooldown`, and starts a new streak.

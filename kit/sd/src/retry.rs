@@ -170,7 +170,15 @@ where
                     .endpoint
                     .clone()
                     .oneshot(Request::new(ctx.clone(), msg.clone()));
-                match call.await {
+                let result = if shared.picker.strategy() == Strategy::PeakEwma {
+                    let started = tokio::time::Instant::now();
+                    let result = call.await;
+                    entry.health.observe(started.elapsed());
+                    result
+                } else {
+                    call.await
+                };
+                match result {
                     Ok(resp) => {
                         entry.health.succeeded();
                         return Ok(resp);

@@ -21,7 +21,8 @@ struct Fleet {
 }
 
 /// A factory of fake instances: `bad*` addresses fail, `slow*` ones take 100 ms
-/// and fail, the others answer their address.
+/// and fail, `lag*` ones take 20 ms and `fast*` ones 1 ms, the others answer
+/// their address at once.
 fn factory(fleet: Arc<Fleet>) -> Factory<u32, String> {
     Arc::new(move |instance: &Instance| {
         fleet.made.fetch_add(1, Ordering::SeqCst);
@@ -33,6 +34,12 @@ fn factory(fleet: Arc<Fleet>) -> Factory<u32, String> {
                 *fleet.calls.lock().unwrap().entry(addr.clone()).or_default() += 1;
                 if addr.starts_with("slow") {
                     tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                if addr.starts_with("lag") {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                if addr.starts_with("fast") {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 if addr.starts_with("bad") || addr.starts_with("slow") {
                     return Err::<String, BoxError>(format!("{addr} refused").into());
@@ -78,6 +85,7 @@ async fn failures_are_retried_on_other_instances_and_all_errors_kept() {
         Strategy::RoundRobin,
         Strategy::Random,
         Strategy::LeastPending,
+        Strategy::PeakEwma,
     ] {
         let ep = Balanced::new(endpointer.clone(), strategy, 3);
         for i in 0..30 {
@@ -105,6 +113,33 @@ async fn failures_are_retried_on_other_instances_and_all_errors_kept() {
     assert!(
         err.to_string().starts_with("3 attempt(s) failed: "),
         "{err}"
+    );
+}
+
+/// Peak EWMA steers calls away from a slow instance even when calls never
+/// overlap (so least-pending sees no difference and splits them evenly).
+#[tokio::test(start_paused = true)]
+async fn peak_ewma_prefers_the_faster_instance() {
+    let share_of_fast = |strategy| async move {
+        let fleet = Arc::new(Fleet::default());
+        let instancer = StaticInstancer::new(instances(&["fast", "lag"]));
+        let ep = Balanced::new(
+            Endpointer::new(&instancer, factory(fleet.clone()), None),
+            strategy,
+            1,
+        );
+        for i in 0..200 {
+            ep.clone().oneshot(Request::from_msg(i)).await.unwrap();
+        }
+        let calls = fleet.calls.lock().unwrap().clone();
+        calls["fast"] as f64 / 200.0
+    };
+    let ewma = share_of_fast(Strategy::PeakEwma).await;
+    let pending = share_of_fast(Strategy::LeastPending).await;
+    assert!(ewma >= 0.9, "peak EWMA sent {ewma} to the fast instance");
+    assert!(
+        pending < 0.7,
+        "least pending sent {pending} to the fast instance"
     );
 }
 
