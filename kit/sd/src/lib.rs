@@ -2,7 +2,7 @@
 //! an [`Instancer`] publishes the instances of a service, a [`Factory`] makes an
 //! endpoint per instance, an [`Endpointer`] keeps those endpoints cached while
 //! their instances live, and a [`Balanced`] endpoint picks one per call
-//! ([`Strategy`]: round robin, random, least pending) and retries failures on
+//! ([`Strategy`]: round robin, random, least pending, peak EWMA) and retries failures on
 //! other instances within the request's deadline.
 //!
 //! ```
