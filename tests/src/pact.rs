@@ -65,6 +65,17 @@ pub async fn verify(
     name: &str,
     state_change_url: Option<String>,
 ) -> pact_verifier::verification_result::VerificationExecutionResult {
+    verify_file(provider, port, &committed(name), state_change_url).await
+}
+
+/// Like [`verify`], for the pact file at `path` (one a test just wrote, say).
+#[cfg(feature = "pact")]
+pub async fn verify_file(
+    provider: &str,
+    port: u16,
+    path: &Path,
+    state_change_url: Option<String>,
+) -> pact_verifier::verification_result::VerificationExecutionResult {
     use pact_verifier::callback_executors::{
         HttpRequestProviderStateExecutor, NullRequestFilterExecutor,
     };
@@ -89,7 +100,7 @@ pub async fn verify(
     });
     pact_verifier::verify_provider_async(
         info,
-        vec![PactSource::File(committed(name).display().to_string())],
+        vec![PactSource::File(path.display().to_string())],
         FilterInfo::None,
         vec![],
         &pact_verifier::VerificationOptions::<NullRequestFilterExecutor> {

@@ -1,0 +1,25 @@
+//! The reference code of kit's workshop (`workshop/README.md`): one module per
+//! step, as the learner writes it, and one per challenge solution. Each step
+//! builds on the earlier ones; `workshop/tests/` holds every checkpoint test and
+//! every solution's test, and `workshop/tests/snippets.rs` checks that the code
+//! shown in the steps is the code here.
+
+pub mod s01_challenge;
+pub mod s01_service;
+pub mod s02_challenge;
+pub mod s02_endpoints;
+pub mod s03_challenge;
+pub mod s03_http;
+pub mod s04_challenge;
+pub mod s04_metrics;
+pub mod s05_challenge;
+pub mod s05_logging;
+pub mod s06_challenge;
+pub mod s06_context;
+pub mod s07_challenge;
+pub mod s07_errors;
+pub mod s08_challenge;
+pub mod s08_stringsvc;
+pub mod s10_challenge;
+pub mod s10_resilience;
+pub mod s11_sd;
