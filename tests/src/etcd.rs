@@ -34,7 +34,13 @@ impl Etcd {
     pub async fn start() -> Option<Etcd> {
         binary()?;
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
+        // In memory where possible: etcd syncs every write to disk, which on a
+        // busy CI disk can take seconds.
+        let base = match Path::new("/dev/shm") {
+            shm if shm.is_dir() => shm.to_path_buf(),
+            _ => std::env::temp_dir(),
+        };
+        let dir = base.join(format!(
             "kit-etcd-{}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use etcd_client::{
@@ -366,11 +366,12 @@ impl Registrar {
     /// within a tokio runtime.
     pub fn register(self) -> Registration {
         let (state_tx, state) = watch::channel(RegistrationState::default());
-        let registrar = self.clone();
+        let granted = Arc::new(Mutex::new(Vec::new()));
+        let (registrar, leases) = (self.clone(), granted.clone());
         let task = tokio::spawn(async move {
             let mut backoff = FIRST_BACKOFF;
             loop {
-                let _ = registrar.keep(&state_tx, &mut backoff).await;
+                let _ = registrar.keep(&state_tx, &leases, &mut backoff).await;
                 state_tx.send_modify(|s| {
                     s.registered = false;
                     s.failures += 1;
@@ -382,6 +383,7 @@ impl Registrar {
         Registration {
             registrar: self,
             state,
+            granted,
             task,
         }
     }
@@ -390,6 +392,7 @@ impl Registrar {
     async fn keep(
         &self,
         state: &watch::Sender<RegistrationState>,
+        granted: &Mutex<Vec<i64>>,
         backoff: &mut Duration,
     ) -> Result<(), BoxError> {
         let mut client = self.etcd.connect().await?;
@@ -398,6 +401,13 @@ impl Registrar {
             .within(client.lease_grant(self.ttl.as_secs() as i64, None))
             .await?;
         let id = lease.id();
+        {
+            let mut granted = granted.lock().unwrap_or_else(PoisonError::into_inner);
+            if granted.len() == 8 {
+                granted.remove(0);
+            }
+            granted.push(id);
+        }
         let options = PutOptions::new().with_lease(id);
         etcd.within(client.put(self.key.as_str(), self.value.as_str(), Some(options)))
             .await?;
@@ -443,6 +453,8 @@ pub struct RegistrationState {
 pub struct Registration {
     registrar: Registrar,
     state: watch::Receiver<RegistrationState>,
+    /// The leases granted so far (the last few), to revoke on deregistration.
+    granted: Arc<Mutex<Vec<i64>>>,
     task: JoinHandle<()>,
 }
 
@@ -471,23 +483,32 @@ impl Registration {
     /// Stops keeping the key alive and revokes its lease, which deletes the key
     /// at once. If etcd cannot be reached (within the [`Etcd`] timeout), the
     /// error is returned and the key goes when its lease expires.
-    pub async fn deregister(self) -> Result<(), BoxError> {
+    pub async fn deregister(mut self) -> Result<(), BoxError> {
         self.task.abort();
-        let lease = self.state.borrow().lease;
-        let Some(lease) = lease else {
-            return Ok(());
-        };
+        // Once the task has ended it sends nothing more: no registration can
+        // land after the revocation below.
+        let _ = (&mut self.task).await;
+        let leases =
+            std::mem::take(&mut *self.granted.lock().unwrap_or_else(PoisonError::into_inner));
         let etcd = &self.registrar.etcd;
-        let mut client = etcd.connect().await?;
-        match tokio::time::timeout(etcd.timeout, client.lease_revoke(lease)).await {
-            Ok(Ok(_)) => Ok(()),
-            // Already gone (expired, revoked): nothing left to remove.
-            Ok(Err(etcd_client::Error::GRpcStatus(s))) if s.message().contains("not found") => {
-                Ok(())
-            }
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err("etcd did not answer the lease revocation in time".into()),
+        if leases.is_empty() {
+            return Ok(());
         }
+        let mut client = etcd.connect().await?;
+        // Every lease granted still alive may hold the key (a re-registration
+        // whose write was in flight when the task stopped): revoke them all,
+        // newest first. A write that reaches etcd after its lease is revoked fails.
+        for lease in leases.into_iter().rev() {
+            match tokio::time::timeout(etcd.timeout, client.lease_revoke(lease)).await {
+                Ok(Ok(_)) => {}
+                // Already gone (expired, revoked): nothing left to remove.
+                Ok(Err(etcd_client::Error::GRpcStatus(s))) if s.message().contains("not found") => {
+                }
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Err("etcd did not answer the lease revocation in time".into()),
+            }
+        }
+        Ok(())
     }
 }
 

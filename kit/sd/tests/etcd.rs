@@ -21,13 +21,17 @@ fn etcd(server: &EtcdServer) -> Etcd {
 }
 
 fn register(server: &EtcdServer, port: u16, version: &str) -> Registration {
+    register_for(server, port, version, TTL)
+}
+
+fn register_for(server: &EtcdServer, port: u16, version: &str, ttl: Duration) -> Registration {
     let instance = Instance::new(format!("http://127.0.0.1:{port}")).with("version", version);
     Registrar::new(
         etcd(server),
         PREFIX,
         &format!("127.0.0.1:{port}"),
         &instance,
-        TTL,
+        ttl,
     )
     .register()
 }
@@ -57,7 +61,8 @@ async fn registrations_come_and_go() {
     wait_for(&mut rx, &[]).await;
 
     let a = register(&server, 1001, "1");
-    let b = register(&server, 1002, "1");
+    // A long lease, to tell a deregistration from an expiry.
+    let b = register_for(&server, 1002, "1", Duration::from_secs(60));
     let c = register(&server, 1003, "2");
     wait_for(&mut rx, &[&addr(1001), &addr(1002), &addr(1003)]).await;
     let versions: Vec<String> = rx
