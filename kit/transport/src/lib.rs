@@ -91,6 +91,7 @@ mod client;
 mod context;
 mod drain;
 mod error;
+mod header_timer;
 mod health;
 pub mod json;
 pub mod memory;

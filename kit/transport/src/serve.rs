@@ -2,27 +2,31 @@
 
 use std::future::Future;
 use std::io;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::Body as HttpBody;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use kit_endpoint::BoxError;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::drain::Drain;
+use crate::header_timer::{Answered, Progress, TrackedIo, Watch};
 use tower::Service;
 
 /// How [`serve_with`] treats connections.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServeConfig {
-    /// A client that has not sent complete request headers this long after the
-    /// connection opened (or after the previous response, on a kept-alive
-    /// connection) is disconnected. Default: 10 s.
+    /// A client whose request headers have been arriving this long, or whose
+    /// connection has been idle this long (since it opened or since the previous
+    /// response), is disconnected: a slow client cannot hold a connection. The
+    /// check runs every half timeout, so the cut comes between one and one and a
+    /// half timeouts. Default: 10 s.
     pub header_read_timeout: Duration,
     /// The most bytes of request line and headers buffered per connection; a
     /// request whose headers are larger is refused (`431`). Default: 16 KiB
@@ -117,8 +121,9 @@ where
     B::Error: Into<BoxError>,
 {
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
+    // kit keeps the header read timeout itself, at a fraction of the cost (see
+    // `header_timer`).
+    http.header_read_timeout(None::<Duration>)
         .max_buf_size(config.max_header_bytes.max(8192));
     // hyper refuses requests with more than 100 headers (`431`). Setting a lower
     // `max_headers` would move its header parsing off the stack onto the heap,
@@ -140,11 +145,14 @@ where
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let progress = std::sync::Arc::new(Progress::default());
+                let mut watch = Watch::new(config.header_read_timeout);
                 let conn = http.serve_connection(
-                    TokioIo::new(stream),
+                    TokioIo::new(TrackedIo::new(stream, progress.clone())),
                     TowerToHyperService::new(WithPeer {
                         inner: service.clone(),
                         peer: config.peer_addr.then_some(PeerAddr(peer)),
+                        progress: progress.clone(),
                     }),
                 );
                 let mut signal = drain.signal();
@@ -158,7 +166,14 @@ where
                             conn.as_mut().graceful_shutdown();
                             draining = true;
                         }
-                        conn.as_mut().poll(cx)
+                        if let Poll::Ready(done) = conn.as_mut().poll(cx) {
+                            return Poll::Ready(done);
+                        }
+                        // Too slow a request head, or idle too long: close.
+                        if watch.timed_out(&progress, cx) {
+                            return Poll::Ready(Ok(()));
+                        }
+                        Poll::Pending
                     })
                     .await;
                 });
@@ -181,11 +196,13 @@ where
     Ok(())
 }
 
-/// Puts the client's address into each request's extensions, if asked to.
+/// Puts the client's address into each request's extensions, if asked to, and
+/// notes each request's progress for the header read timeout.
 #[derive(Clone)]
 struct WithPeer<S> {
     inner: S,
     peer: Option<PeerAddr>,
+    progress: std::sync::Arc<Progress>,
 }
 
 impl<S, B> Service<http::Request<B>> for WithPeer<S>
@@ -194,7 +211,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Answered<S::Future>;
 
     fn poll_ready(
         &mut self,
@@ -203,11 +220,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: http::Request<B>) -> S::Future {
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(peer);
         }
-        self.inner.call(req)
+        self.progress.called();
+        Answered::new(self.inner.call(req), self.progress.clone())
     }
 }
 

@@ -310,6 +310,59 @@ async fn a_slow_client_is_cut_off_by_the_header_read_timeout() {
     assert!(started.elapsed() >= Duration::from_millis(250));
 }
 
+/// Reads one HTTP response (head and `content-length` body) from a kept-alive
+/// connection; `None` if the server closed it.
+async fn read_response(stream: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await.ok()? == 0 {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).await.ok()?;
+    Some(head)
+}
+
+/// The header read timeout runs per request, from the start of its headers: a
+/// kept-alive connection serving requests for longer than the timeout in all
+/// stays open, and an idle one is closed once the timeout has passed.
+#[tokio::test]
+async fn the_header_read_timeout_runs_per_request_on_a_kept_alive_connection() {
+    let timeout = Duration::from_millis(300);
+    let srv = start(ServeConfig::default().header_read_timeout(timeout)).await;
+    let mut stream = TcpStream::connect(srv.addr).await.unwrap();
+    let request = post("/sum", Some("application/json"), r#"{"a": 1, "b": 2}"#);
+    let request = String::from_utf8(request)
+        .unwrap()
+        .replace("connection: close\r\n", "");
+    let started = std::time::Instant::now();
+    for _ in 0..6 {
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let head = read_response(&mut stream).await.expect("answered, not closed");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        // Paces the client: each wait is under the timeout, all of them over it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started.elapsed() > timeout * 2);
+    // Now idle: closed once no headers have come for the timeout.
+    let idle = std::time::Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
+        .await
+        .expect("the server closes the idle connection")
+        .ok();
+    assert!(idle.elapsed() >= timeout - Duration::from_millis(150), "{:?}", idle.elapsed());
+}
+
 /// The budget header becomes the endpoint's deadline; a spent budget stops the work.
 #[tokio::test]
 async fn the_budget_header_sets_the_deadline_and_a_spent_one_is_never_called() {
