@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load benchmark: addsvc's POST /sum with its full production stack (request
 # context, logging every request through the async sink, RED and USE metrics)
-# against a bare hyper handler doing the same JSON work, side by side in one run.
+# against a bare hyper handler doing the same JSON work, side by side in one run;
+# and, between the two, that bare handler served by kit's serve and Router
+# (serve-only), which tells kit's serving layer from its server and endpoint stack.
 #
 # Each server is pinned to CPU 0 (so tokio runs one worker: "one core"), wrk to
 # CPU 1. The servers take turns, ROUNDS times each, and the best round of each
@@ -16,7 +18,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 
-cargo build --release -q -p addsvc --bin addsvc -p kit-bench --bin bare-hyper
+cargo build --release -q -p addsvc --bin addsvc -p kit-bench --bin bare-hyper --bin serve-only
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
@@ -40,6 +42,7 @@ start() {
 }
 
 bare=$(start bare ./target/release/bare-hyper 127.0.0.1:0)
+served=$(start served ./target/release/serve-only)
 # addsvc logs every request: to /dev/null, through its async sink, so that the
 # log file does not fill the disk. Its address is known in advance.
 kit_port=$(free_port)
@@ -62,11 +65,14 @@ run() {
   echo "$rps $p99"
 }
 
-best_bare_rps=0; best_bare_p99=0; best_kit_rps=0; best_kit_p99=0
+best_bare_rps=0; best_bare_p99=0; best_kit_rps=0; best_kit_p99=0; best_served_rps=0
 for r in $(seq "$ROUNDS"); do
   read -r rps p99 < <(run "$bare")
   echo "round $r bare-hyper: $rps req/s, p99 $p99 ms"
   if awk "BEGIN {exit !($rps > $best_bare_rps)}"; then best_bare_rps=$rps; best_bare_p99=$p99; fi
+  read -r rps p99 < <(run "$served")
+  echo "round $r serve-only: $rps req/s, p99 $p99 ms"
+  if awk "BEGIN {exit !($rps > $best_served_rps)}"; then best_served_rps=$rps; fi
   read -r rps p99 < <(run "$kit")
   echo "round $r addsvc:     $rps req/s, p99 $p99 ms"
   if awk "BEGIN {exit !($rps > $best_kit_rps)}"; then best_kit_rps=$rps; best_kit_p99=$p99; fi
@@ -76,6 +82,8 @@ echo
 # Proof that addsvc logged and counted every request.
 curl -s "http://127.0.0.1:$debug_port/metrics" | grep -E '^kit_endpoint_(requests_total|duration_seconds_count)\{endpoint="sum"\}' || true
 echo "best bare-hyper: $best_bare_rps req/s, p99 $best_bare_p99 ms"
+echo "best serve-only: $best_served_rps req/s"
 echo "best addsvc:     $best_kit_rps req/s, p99 $best_kit_p99 ms"
+awk "BEGIN {printf \"throughput ratio serve-only/bare: %.2f (kit's serving layer alone)\n\", $best_served_rps / $best_bare_rps}"
 awk "BEGIN {printf \"throughput ratio addsvc/bare: %.2f (target >= 0.75 with logging and metrics)\n\", $best_kit_rps / $best_bare_rps}"
 awk "BEGIN {printf \"p99 ratio addsvc/bare:        %.2f (target <= 2.00)\n\", $best_kit_p99 / $best_bare_p99}"

@@ -1,14 +1,15 @@
-//! Run with: cargo run --release -p kit-bench --bin bare-hyper -- 127.0.0.1:0
+//! Run with: cargo run --release -p kit-bench --bin serve-only
 //!
-//! The baseline of the load benchmark: addsvc's `POST /sum` JSON work (read the
-//! body, decode `{"a","b"}`, encode `{"v"}`) on bare hyper, with nothing else: no
-//! routing table, no context, no limits, no middleware.
+//! The second baseline of the load benchmark: bare-hyper's handler (the same JSON
+//! work, no context, no middleware) served by kit's `serve` and `Router` instead of
+//! a bare hyper connection loop. Against bare-hyper it measures what kit's serving
+//! layer costs (connection handling, header read timeout, drain, routing, a boxed
+//! request body); against addsvc, what kit's server and endpoint stack cost.
 
 use std::convert::Infallible;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -22,27 +23,6 @@ struct SumRequest {
 #[derive(Serialize)]
 struct SumResponse {
     v: i64,
-}
-
-async fn sum(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let body = match req.into_body().collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return Ok(status(StatusCode::BAD_REQUEST)),
-    };
-    let Ok(SumRequest { a, b }) = serde_json::from_slice(&body) else {
-        return Ok(status(StatusCode::BAD_REQUEST));
-    };
-    let Ok(out) = serde_json::to_vec(&SumResponse {
-        v: a.wrapping_add(b),
-    }) else {
-        return Ok(status(StatusCode::INTERNAL_SERVER_ERROR));
-    };
-    let mut resp = Response::new(Full::new(Bytes::from(out)));
-    resp.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    Ok(resp)
 }
 
 fn status(code: StatusCode) -> Response<Full<Bytes>> {
@@ -66,7 +46,10 @@ async fn main() -> std::io::Result<()> {
             let Ok(SumRequest { a, b }) = serde_json::from_slice(&body) else {
                 return Ok(status(StatusCode::BAD_REQUEST));
             };
-            let out = serde_json::to_vec(&SumResponse { v: a.wrapping_add(b) }).unwrap();
+            let out = serde_json::to_vec(&SumResponse {
+                v: a.wrapping_add(b),
+            })
+            .unwrap();
             let mut resp = Response::new(Full::new(Bytes::from(out)));
             resp.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,

@@ -8,7 +8,7 @@ use std::task::{Context as TaskContext, Poll, ready};
 use kit_endpoint::{BoxError, Failer, Request, RequestId};
 use pin_project_lite::pin_project;
 // quanta's clock reads the CPU's counter: cheaper than the OS clock.
-use quanta::Instant;
+use quanta::Clock;
 use slog::{Logger, info, warn};
 use tower::{Layer, Service};
 
@@ -52,6 +52,8 @@ pub struct Logging<S> {
 struct Shared {
     logger: Logger,
     method: &'static str,
+    /// Raw counter reads, scaled once per call.
+    clock: Clock,
 }
 
 /// Applies [`Logging`] to an endpoint.
@@ -64,7 +66,11 @@ impl LoggingLayer {
     /// Logs calls to `logger`, naming the endpoint `method`.
     pub fn new(logger: Logger, method: &'static str) -> Self {
         LoggingLayer {
-            shared: Arc::new(Shared { logger, method }),
+            shared: Arc::new(Shared {
+                logger,
+                method,
+                clock: Clock::new(),
+            }),
         }
     }
 }
@@ -114,9 +120,9 @@ where
         let request_id = req.ctx().request_id().cloned();
         ResponseFuture {
             inner: self.inner.call(req),
+            start: self.shared.clock.raw(),
             shared: self.shared.clone(),
             request_id,
-            start: Instant::now(),
         }
     }
 }
@@ -128,7 +134,7 @@ pin_project! {
         inner: F,
         shared: Arc<Shared>,
         request_id: Option<RequestId>,
-        start: Instant,
+        start: u64,
     }
 }
 
@@ -142,7 +148,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let out = ready!(this.inner.poll(cx));
-        let took = this.start.elapsed();
+        let clock = &this.shared.clock;
+        let took = clock.delta(*this.start, clock.raw());
         let log = &this.shared.logger;
         let method = this.shared.method;
         let id = this.request_id.as_ref().map(RequestId::as_str);

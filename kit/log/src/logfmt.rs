@@ -70,7 +70,12 @@ impl<S: Sink> Logfmt<S> {
     }
 
     fn format_into(&self, record: &Record<'_>, values: &OwnedKVList, scratch: &mut Scratch) {
-        let Scratch { out, text, starts } = scratch;
+        let Scratch {
+            out,
+            text,
+            starts,
+            fields,
+        } = scratch;
         if self.timestamps {
             out.extend_from_slice(b"ts=");
             write_timestamp(SystemTime::now(), out);
@@ -80,7 +85,10 @@ impl<S: Sink> Logfmt<S> {
         out.extend_from_slice(level_name(record.level()).as_bytes());
         out.extend_from_slice(b" caller=");
         let file = record.file();
-        let base = file.rsplit(['/', '\\']).next().unwrap_or(file);
+        let base = match file.bytes().rposition(|b| b == b'/' || b == b'\\') {
+            Some(i) => &file[i + 1..],
+            None => file,
+        };
         write_value(base, out);
         out.push(b':');
         write_u64(u64::from(record.line()), out);
@@ -102,19 +110,24 @@ impl<S: Sink> Logfmt<S> {
             }
         }
         // slog hands a record's pairs over last first: format them apart, then
-        // copy the fields back in the order they were written.
-        let start = ser.out.len();
-        ser.starts.clear();
-        let _ = record.kv().serialize(record, &mut ser);
-        let end = ser.out.len();
-        if ser.starts.len() > 1 {
-            ser.starts.push(end);
-            for i in (0..ser.starts.len() - 1).rev() {
-                let (a, b) = (ser.starts[i], ser.starts[i + 1]);
-                ser.out.extend_from_within(a..b);
-            }
-            ser.out.drain(start..end);
+        // copy them in the order they were written.
+        fields.clear();
+        let mut apart = LogfmtSerializer {
+            out: fields,
+            scratch: ser.scratch,
+            starts: ser.starts,
+        };
+        apart.starts.clear();
+        let _ = record.kv().serialize(record, &mut apart);
+        apart.starts.push(apart.out.len());
+        for pair in apart.starts.windows(2).rev() {
+            ser.out.extend_from_slice(&apart.out[pair[0]..pair[1]]);
         }
+        let mut ser = LogfmtSerializer {
+            out: ser.out,
+            scratch: apart.scratch,
+            starts: apart.starts,
+        };
         let _ = values.serialize(record, &mut ser);
         out.push(b'\n');
     }
@@ -126,6 +139,8 @@ struct Scratch {
     out: Vec<u8>,
     text: String,
     starts: Vec<usize>,
+    /// A record's own fields, formatted apart before they are put in order.
+    fields: Vec<u8>,
 }
 
 thread_local! {

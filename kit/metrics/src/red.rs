@@ -10,7 +10,7 @@ use metrics::{Counter, Histogram, Key, KeyName, Label, Recorder, Unit};
 use pin_project_lite::pin_project;
 // quanta's clock reads the CPU's counter: cheaper than the OS clock, which
 // matters when two layers time every request.
-use quanta::Instant;
+use quanta::Clock;
 use tower::{Layer, Service};
 
 use crate::METADATA;
@@ -34,6 +34,8 @@ pub struct RedMetrics {
     business_errors: Counter,
     failures: Counter,
     duration: Histogram,
+    /// Raw counter reads, scaled once per call.
+    clock: Clock,
 }
 
 impl RedMetrics {
@@ -65,6 +67,7 @@ impl RedMetrics {
             failures: recorder
                 .register_counter(&key(ERRORS, Some(Label::new("kind", "failure"))), &METADATA),
             duration: recorder.register_histogram(&key(DURATION, None), &METADATA),
+            clock: Clock::new(),
         }
     }
 }
@@ -150,9 +153,9 @@ where
 
     fn call(&mut self, req: Request<Req>) -> Self::Future {
         RedFuture {
+            start: self.metrics.clock.raw(),
             inner: self.inner.call(req),
             metrics: self.metrics.clone(),
-            start: Instant::now(),
         }
     }
 }
@@ -163,7 +166,7 @@ pin_project! {
         #[pin]
         inner: F,
         metrics: Arc<RedMetrics>,
-        start: Instant,
+        start: u64,
     }
 }
 
@@ -179,7 +182,8 @@ where
         let out = ready!(this.inner.poll(cx));
         let m = &**this.metrics;
         m.requests.increment(1);
-        m.duration.record(this.start.elapsed().as_secs_f64());
+        m.duration
+            .record(m.clock.delta(*this.start, m.clock.raw()).as_secs_f64());
         match &out {
             Ok(resp) if resp.failed().is_some() => m.business_errors.increment(1),
             Ok(_) => {}

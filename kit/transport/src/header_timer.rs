@@ -223,7 +223,10 @@ mod tests {
             tokio::time::advance(Duration::from_secs(1)).await;
             waited += 1;
         }
-        assert!((10..=15).contains(&waited), "cut {waited} s after the head started");
+        assert!(
+            (10..=15).contains(&waited),
+            "cut {waited} s after the head started"
+        );
     }
 
     #[tokio::test(start_paused = true)]

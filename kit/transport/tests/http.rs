@@ -347,7 +347,9 @@ async fn the_header_read_timeout_runs_per_request_on_a_kept_alive_connection() {
     let started = std::time::Instant::now();
     for _ in 0..6 {
         stream.write_all(request.as_bytes()).await.unwrap();
-        let head = read_response(&mut stream).await.expect("answered, not closed");
+        let head = read_response(&mut stream)
+            .await
+            .expect("answered, not closed");
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         // Paces the client: each wait is under the timeout, all of them over it.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -360,7 +362,11 @@ async fn the_header_read_timeout_runs_per_request_on_a_kept_alive_connection() {
         .await
         .expect("the server closes the idle connection")
         .ok();
-    assert!(idle.elapsed() >= timeout - Duration::from_millis(150), "{:?}", idle.elapsed());
+    assert!(
+        idle.elapsed() >= timeout - Duration::from_millis(150),
+        "{:?}",
+        idle.elapsed()
+    );
 }
 
 /// The budget header becomes the endpoint's deadline; a spent budget stops the work.
