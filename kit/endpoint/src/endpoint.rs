@@ -54,9 +54,19 @@ where
     S: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
     Req: Send + 'static,
+    Resp: 'static,
 {
     fn call(&self, req: Request<Req>) -> BoxFuture<Resp> {
-        Box::pin(self.clone().oneshot(req))
+        let mut endpoint = self.clone();
+        // Most endpoints are ready at once: then only the call's future is boxed
+        // (not the endpoint and the request with it, as `oneshot` would).
+        let mut cx = TaskContext::from_waker(std::task::Waker::noop());
+        match endpoint.poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => Box::pin(Service::call(&mut endpoint, req)),
+            Poll::Ready(Err(e)) => Box::pin(async move { Err(e) }),
+            // Not ready: wait for it inside the future, with the caller's waker.
+            Poll::Pending => Box::pin(endpoint.oneshot(req)),
+        }
     }
 }
 
@@ -67,6 +77,7 @@ impl<Req, Resp> BoxEndpoint<Req, Resp> {
         S: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
         Req: Send + 'static,
+        Resp: 'static,
     {
         BoxEndpoint {
             inner: Arc::new(endpoint),
@@ -79,6 +90,7 @@ impl<Req, Resp> BoxEndpoint<Req, Resp> {
         S: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
         Req: Send + 'static,
+        Resp: 'static,
     {
         tower::layer::layer_fn(Self::new)
     }

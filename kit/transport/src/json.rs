@@ -17,10 +17,14 @@ const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json
 /// Whether `headers` declare a JSON body: `application/json`, with or without
 /// parameters such as `charset=utf-8`, or a `+json` suffix type.
 pub fn is_json(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    // What nearly every client sends, without parsing.
+    if value.as_bytes() == b"application/json" {
+        return true;
+    }
+    let Ok(ct) = value.to_str() else {
         return false;
     };
     let essence = ct.split(';').next().unwrap_or("").trim();
