@@ -164,6 +164,9 @@ pub(crate) struct Watch {
     seen: u64,
     /// Ticks in a row with no request started or in flight.
     quiet: u32,
+    /// Whether the tick has been polled since it was last reset: it then holds
+    /// the task's waker, and only needs polling again once it has fired.
+    registered: bool,
 }
 
 impl Watch {
@@ -174,6 +177,7 @@ impl Watch {
             period,
             seen: 0,
             quiet: 0,
+            registered: false,
         }
     }
 
@@ -181,6 +185,11 @@ impl Watch {
     /// whole timeout (two quiet ticks after the one that saw it start), or no
     /// request at all for a whole timeout (three quiet ticks).
     pub(crate) fn timed_out(&mut self, progress: &Progress, cx: &mut Context<'_>) -> bool {
+        // Called on every wake of the connection's task: cheap unless it ticked.
+        if self.registered && !self.tick.is_elapsed() {
+            return false;
+        }
+        self.registered = true;
         while self.tick.as_mut().poll(cx).is_ready() {
             let next = self.tick.deadline() + self.period;
             self.tick.as_mut().reset(next);
