@@ -171,7 +171,8 @@ pub(crate) struct Watch {
 
 impl Watch {
     pub(crate) fn new(timeout: Duration) -> Self {
-        let period = (timeout / 2).max(Duration::from_millis(1));
+        // Bounded so that deadlines never overflow, whatever timeout is asked for.
+        let period = (timeout / 2).clamp(Duration::from_millis(1), Duration::from_secs(86_400));
         Watch {
             tick: Box::pin(tokio::time::sleep(period)),
             period,
