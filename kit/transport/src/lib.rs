@@ -78,6 +78,8 @@
 //! - `router`: [`Router`], method + path routing with 404 and 405.
 //! - `serve`: [`serve`], [`serve_with`], [`ServeConfig`], [`shutdown_signal`],
 //!   [`serve_loopback`] for tests.
+//! - `header_timer` (private): the header read timeout, one tick per connection
+//!   rather than a timer per request.
 //! - `client`: [`Client`], [`HttpClient`], [`pooled`].
 //! - `health`: [`Health`], a liveness endpoint for debug listeners.
 //! - [`memory`]: the in-memory transport for unit tests.
