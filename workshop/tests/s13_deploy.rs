@@ -128,7 +128,9 @@ fn the_manifests_and_the_image_match_the_binaries() {
     assert!(read("deploy/k8s/stringsvc.yaml").contains("- name: POD_IP"));
 
     let docker = read("deploy/Dockerfile");
-    assert!(docker.contains("cargo build --release --locked -p addsvc -p stringsvc"));
+    assert!(docker.contains(
+        "cargo build --release --locked -p addsvc -p stringsvc --features addsvc/etcd,stringsvc/etcd"
+    ));
     assert!(
         docker.contains("protobuf-compiler"),
         "etcd-client needs protoc"

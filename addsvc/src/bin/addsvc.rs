@@ -3,7 +3,8 @@
 //! Flags (and env vars): `--http-addr` (ADDSVC_HTTP_ADDR, default 127.0.0.1:8081),
 //! `--debug-addr` (ADDSVC_DEBUG_ADDR, default 127.0.0.1:9081), `--stringsvc`
 //! (ADDSVC_STRINGSVC: a URL such as http://127.0.0.1:8082, a comma-separated list,
-//! or an etcd spec such as etcd://127.0.0.1:2379; without it stringsvc runs
+//! or, built with `--features etcd`, an etcd spec such as etcd://127.0.0.1:2379;
+//! without it stringsvc runs
 //! in-process), `--stringsvc-srv` and `--dns-server` (DNS SRV discovery),
 //! `--stringsvc-version` (pin to a version), `--canary-version` and
 //! `--canary-percent` (send a share of calls to a new version), `--log-format logfmt|json` (ADDSVC_LOG_FORMAT), `--log-level`
@@ -35,9 +36,8 @@ use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_metrics::{UseLayer, UseMetrics};
 use kit_ratelimit::{ErroringLayer, Quota, direct};
 use kit_sd::{
-    Balanced, Canary, DampedInstancer, Damping, DnsSrvInstancer, Ejection, Endpointer, Etcd,
-    EtcdInstancer, Factory, Filter, Instance, Instancer, Link, StaticInstancer, Strategy, not,
-    version_is,
+    Balanced, Canary, DampedInstancer, Damping, DnsSrvInstancer, Ejection, Endpointer, Factory,
+    Filter, Instance, Instancer, StaticInstancer, Strategy, not, version_is,
 };
 use kit_transport::{
     Health, Router, ServeConfig, is_upstream_client_error, pooled, serve, serve_with,
@@ -58,9 +58,9 @@ struct Args {
     /// Address of the debug listener (/health, /metrics).
     #[arg(long, env = "ADDSVC_DEBUG_ADDR", default_value = "127.0.0.1:9081")]
     debug_addr: SocketAddr,
-    /// Where stringsvc is: base URLs, comma-separated, or an etcd spec
-    /// `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]` (prefix default
-    /// `/kit/services/stringsvc/`). Calls are balanced and retried across the
+    /// Where stringsvc is: base URLs, comma-separated, or (built with
+    /// `--features etcd`) an etcd spec `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`
+    /// (prefix default `/kit/services/stringsvc/`). Calls are balanced and retried across the
     /// instances. Without it (and without `--stringsvc-srv`), stringsvc runs
     /// in-process.
     #[arg(long, env = "ADDSVC_STRINGSVC", value_parser = Source::parse)]
@@ -136,18 +136,15 @@ async fn main() -> std::process::ExitCode {
 enum Source {
     /// A fixed list of base URLs.
     Urls(Vec<String>),
-    /// Instances registered in etcd under a prefix.
-    Etcd(Etcd, String),
+    /// Instances registered in etcd: the spec `etcd://HOST:PORT[/PREFIX]`.
+    Etcd(String),
 }
 
 impl Source {
     fn parse(spec: &str) -> Result<Source, BoxError> {
         if spec.starts_with("etcd://") {
-            let (etcd, prefix) = Etcd::parse(spec)?;
-            return Ok(Source::Etcd(
-                etcd,
-                prefix.unwrap_or_else(|| "/kit/services/stringsvc/".to_owned()),
-            ));
+            sd::check(spec)?;
+            return Ok(Source::Etcd(spec.to_owned()));
         }
         let mut urls = Vec::new();
         for url in spec.split(',').map(str::trim).filter(|u| !u.is_empty()) {
@@ -168,7 +165,7 @@ impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Urls(urls) => f.write_str(&urls.join(",")),
-            Source::Etcd(etcd, prefix) => write!(f, "etcd:{}{prefix}", etcd.endpoints().join(",")),
+            Source::Etcd(spec) => f.write_str(spec),
         }
     }
 }
@@ -197,9 +194,8 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
                     StaticInstancer::new(urls.iter().map(|u| Instance::new(u.as_str())).collect());
                 remote_stringsvc(&args, &logger, exporter.clone(), &instancer)
             }
-            Some(Source::Etcd(etcd, prefix)) => {
-                let registry = EtcdInstancer::spawn(etcd.clone(), prefix.as_str());
-                log_link(&logger, registry.link());
+            Some(Source::Etcd(spec)) => {
+                let registry = sd::follow(spec, &logger)?;
                 // Instances that keep coming and going are held back until they settle.
                 let instancer = DampedInstancer::new(&registry, Damping::default());
                 remote_stringsvc(&args, &logger, exporter.clone(), &instancer)
@@ -378,20 +374,59 @@ where
     }
 }
 
-/// Logs every change of the link to etcd (lost, back).
-fn log_link(logger: &Logger, mut link: tokio::sync::watch::Receiver<Link>) {
-    let logger = logger.new(o!("sd" => "etcd"));
-    tokio::spawn(async move {
-        while link.changed().await.is_ok() {
-            let now = link.borrow_and_update().clone();
-            if now.connected {
-                info!(logger, "following the registry");
-            } else {
-                warn!(logger, "registry unreachable; keeping the last known instances";
-                    "failures" => now.failures, "err" => now.last_error);
+/// Discovery in etcd, built with feature `etcd` (it needs `protoc` to build, so
+/// the default build does without).
+#[cfg(feature = "etcd")]
+mod sd {
+    use kit_endpoint::BoxError;
+    use kit_sd::{Etcd, EtcdInstancer};
+    use slog::{Logger, info, o, warn};
+
+    /// Where stringsvc instances register when the spec names no prefix.
+    const PREFIX: &str = "/kit/services/stringsvc/";
+
+    /// Refuses a spec that is not `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`.
+    pub(crate) fn check(spec: &str) -> Result<(), BoxError> {
+        Etcd::parse(spec).map(|_| ())
+    }
+
+    /// Follows the instances registered under the spec's prefix, logging every
+    /// change of the link to etcd (lost, back).
+    pub(crate) fn follow(spec: &str, logger: &Logger) -> Result<EtcdInstancer, BoxError> {
+        let (etcd, prefix) = Etcd::parse(spec)?;
+        let registry = EtcdInstancer::spawn(etcd, prefix.as_deref().unwrap_or(PREFIX));
+        let mut link = registry.link();
+        let logger = logger.new(o!("sd" => "etcd"));
+        tokio::spawn(async move {
+            while link.changed().await.is_ok() {
+                let now = link.borrow_and_update().clone();
+                if now.connected {
+                    info!(logger, "following the registry");
+                } else {
+                    warn!(logger, "registry unreachable; keeping the last known instances";
+                        "failures" => now.failures, "err" => now.last_error);
+                }
             }
-        }
-    });
+        });
+        Ok(registry)
+    }
+}
+
+/// Without feature `etcd`: etcd specs are refused, saying how to get them.
+#[cfg(not(feature = "etcd"))]
+mod sd {
+    use kit_endpoint::BoxError;
+    use slog::Logger;
+
+    const MISSING: &str = "addsvc was built without etcd support: build it with `--features etcd`";
+
+    pub(crate) fn check(_spec: &str) -> Result<(), BoxError> {
+        Err(MISSING.into())
+    }
+
+    pub(crate) fn follow(_spec: &str, _: &Logger) -> Result<kit_sd::StaticInstancer, BoxError> {
+        Err(MISSING.into())
+    }
 }
 
 /// A stringsvc client endpoint behind the breaker, with the USE metrics of the

@@ -3,9 +3,9 @@
 //! Flags (and env vars): `--http-addr` (STRINGSVC_HTTP_ADDR), `--debug-addr`
 //! (STRINGSVC_DEBUG_ADDR), `--log-format logfmt|json` (STRINGSVC_LOG_FORMAT),
 //! `--log-level` (STRINGSVC_LOG_LEVEL; `debug` adds the domain-level lines),
-//! `--max-in-flight` (STRINGSVC_MAX_IN_FLIGHT), `--sd` (STRINGSVC_SD, e.g.
-//! `etcd://127.0.0.1:2379`: register in etcd while running), `--sd-ttl-secs`,
-//! `--sd-version`, `--advertise`.
+//! `--max-in-flight` (STRINGSVC_MAX_IN_FLIGHT), and, built with `--features etcd`,
+//! `--sd` (STRINGSVC_SD, e.g. `etcd://127.0.0.1:2379`: register in etcd while
+//! running), `--sd-ttl-secs`, `--sd-version`, `--advertise`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,9 +16,8 @@ use http::Method;
 use kit_endpoint::BoxError;
 use kit_log::{AsyncSink, Format};
 use kit_metrics::prometheus::{Exporter, MetricsPage};
-use kit_sd::{Etcd, Instance, Registrar, Registration};
 use kit_transport::{Health, Router, serve, shutdown_signal};
-use slog::{Level, Logger, info, o, warn};
+use slog::{Level, Logger, info, o};
 use stringsvc::endpoint::{Middlewares, Set};
 use stringsvc::service::{BasicService, Logging, Validating};
 use stringsvc::transport;
@@ -43,9 +42,9 @@ struct Args {
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "STRINGSVC_MAX_IN_FLIGHT", default_value_t = 0)]
     max_in_flight: usize,
-    /// Register this instance for discovery while it runs:
-    /// `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]` (prefix default
-    /// `/kit/services/stringsvc/`). Without it, nothing is registered.
+    /// Register this instance for discovery while it runs (built with
+    /// `--features etcd`): `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]` (prefix
+    /// default `/kit/services/stringsvc/`). Without it, nothing is registered.
     #[arg(long, env = "STRINGSVC_SD")]
     sd: Option<String>,
     /// The registration's lease, in seconds: a crashed instance disappears
@@ -60,9 +59,6 @@ struct Args {
     #[arg(long, env = "STRINGSVC_ADVERTISE")]
     advertise: Option<String>,
 }
-
-/// Where instances register when `--sd` names no prefix.
-const SD_PREFIX: &str = "/kit/services/stringsvc/";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -85,7 +81,9 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     // Bad flags fail before anything listens.
-    let sd = args.sd.as_deref().map(Etcd::parse).transpose()?;
+    if let Some(spec) = &args.sd {
+        sd::check(spec)?;
+    }
     let exporter = Exporter::new();
     exporter.spawn_upkeep(Duration::from_secs(5));
 
@@ -116,29 +114,20 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
 
     // Registered once listening; on SIGTERM, deregistered first so that clients
     // stop picking this instance, then in-flight requests drain.
-    let registration = sd.map(|(etcd, prefix)| {
-        let url = args.advertise.clone().unwrap_or(http_url);
-        let id = url
-            .trim_start_matches("http://")
-            .trim_start_matches("https://");
-        let instance = Instance::new(url.as_str()).with("version", args.sd_version.as_str());
-        let prefix = prefix.unwrap_or_else(|| SD_PREFIX.to_owned());
-        let ttl = Duration::from_secs(args.sd_ttl_secs);
-        let registration = Registrar::new(etcd, &prefix, id, &instance, ttl).register();
-        log_registration(&logger, &registration, format!("{prefix}{id}"));
-        registration
-    });
+    let registration = match &args.sd {
+        Some(spec) => {
+            let url = args.advertise.clone().unwrap_or(http_url);
+            let ttl = Duration::from_secs(args.sd_ttl_secs);
+            Some(sd::register(spec, &url, &args.sd_version, ttl, &logger)?)
+        }
+        None => None,
+    };
     let shutdown = {
         let logger = logger.clone();
         async move {
             shutdown_signal().await;
             if let Some(registration) = registration {
-                match registration.deregister().await {
-                    Ok(()) => info!(logger, "deregistered"),
-                    Err(e) => {
-                        warn!(logger, "deregistration failed; the lease will expire"; "err" => %e)
-                    }
-                }
+                sd::deregister(registration, &logger).await;
             }
         }
     };
@@ -150,18 +139,94 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Logs every change of the registration: registered (with the lease), lost.
-fn log_registration(logger: &Logger, registration: &Registration, key: String) {
-    let mut state = registration.state();
-    let logger = logger.new(o!("key" => key));
-    tokio::spawn(async move {
-        while state.changed().await.is_ok() {
-            let now = *state.borrow_and_update();
-            if now.registered {
-                info!(logger, "registered"; "lease" => now.lease, "registrations" => now.registrations);
-            } else {
-                warn!(logger, "not registered; trying again"; "failures" => now.failures);
+/// Registration in etcd, built with feature `etcd` (it needs `protoc` to build,
+/// so the default build does without).
+#[cfg(feature = "etcd")]
+mod sd {
+    use std::time::Duration;
+
+    use kit_endpoint::BoxError;
+    use kit_sd::{Etcd, Instance, Registrar, Registration};
+    use slog::{Logger, info, o, warn};
+
+    /// Where instances register when the spec names no prefix.
+    const PREFIX: &str = "/kit/services/stringsvc/";
+
+    /// Refuses a spec that is not `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`.
+    pub(crate) fn check(spec: &str) -> Result<(), BoxError> {
+        Etcd::parse(spec).map(|_| ())
+    }
+
+    /// Registers the instance at `url` as `version` under the spec's prefix, on a
+    /// `ttl` lease kept alive in the background; logs every change (registered,
+    /// lost).
+    pub(crate) fn register(
+        spec: &str,
+        url: &str,
+        version: &str,
+        ttl: Duration,
+        logger: &Logger,
+    ) -> Result<Registration, BoxError> {
+        let (etcd, prefix) = Etcd::parse(spec)?;
+        let prefix = prefix.as_deref().unwrap_or(PREFIX);
+        let id = url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://");
+        let instance = Instance::new(url).with("version", version);
+        let registration = Registrar::new(etcd, prefix, id, &instance, ttl).register();
+        let mut state = registration.state();
+        let logger = logger.new(o!("key" => format!("{prefix}{id}")));
+        tokio::spawn(async move {
+            while state.changed().await.is_ok() {
+                let now = *state.borrow_and_update();
+                if now.registered {
+                    info!(logger, "registered"; "lease" => now.lease, "registrations" => now.registrations);
+                } else {
+                    warn!(logger, "not registered; trying again"; "failures" => now.failures);
+                }
             }
+        });
+        Ok(registration)
+    }
+
+    /// Removes the registration at once (graceful shutdown).
+    pub(crate) async fn deregister(registration: Registration, logger: &Logger) {
+        match registration.deregister().await {
+            Ok(()) => info!(logger, "deregistered"),
+            Err(e) => warn!(logger, "deregistration failed; the lease will expire"; "err" => %e),
         }
-    });
+    }
+}
+
+/// Without feature `etcd`: `--sd` is refused, saying how to get it.
+#[cfg(not(feature = "etcd"))]
+mod sd {
+    use std::time::Duration;
+
+    use kit_endpoint::BoxError;
+    use slog::Logger;
+
+    const MISSING: &str =
+        "stringsvc was built without etcd support: build it with `--features etcd`";
+
+    /// Nothing to deregister in this build.
+    pub(crate) enum Registration {}
+
+    pub(crate) fn check(_spec: &str) -> Result<(), BoxError> {
+        Err(MISSING.into())
+    }
+
+    pub(crate) fn register(
+        _spec: &str,
+        _url: &str,
+        _version: &str,
+        _ttl: Duration,
+        _: &Logger,
+    ) -> Result<Registration, BoxError> {
+        Err(MISSING.into())
+    }
+
+    pub(crate) async fn deregister(registration: Registration, _: &Logger) {
+        match registration {}
+    }
 }
