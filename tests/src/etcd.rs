@@ -16,7 +16,6 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 /// A running (or stopped) etcd.
@@ -142,18 +141,11 @@ impl Drop for Etcd {
 
 /// Whether etcd answers `GET /health` with `"health":"true"`.
 async fn health(addr: SocketAddr) -> bool {
-    let attempt = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        stream
-            .write_all(b"GET /health HTTP/1.1\r\nHost: etcd\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await?;
-        std::io::Result::Ok(String::from_utf8_lossy(&answer).contains("\"health\":\"true\""))
-    };
+    let request = crate::raw::get("/health");
+    let answer = crate::raw::send(addr, &request);
     matches!(
-        tokio::time::timeout(Duration::from_secs(1), attempt).await,
-        Ok(Ok(true))
+        tokio::time::timeout(Duration::from_secs(1), answer).await,
+        Ok(Ok(resp)) if resp.body.contains("\"health\":\"true\"")
     )
 }
 

@@ -10,6 +10,7 @@
 //! - [`pact`]: the committed pact files and the drift check.
 //! - [`process`]: start a service binary on free ports, find its addresses, stop it.
 //! - [`raw`]: send bytes exactly as written and parse the HTTP answer.
+//! - [`wait`]: wait, bounded, until a watched value is what a test expects.
 
 pub mod dns;
 pub mod etcd;
@@ -17,3 +18,4 @@ pub mod external;
 pub mod pact;
 pub mod process;
 pub mod raw;
+pub mod wait;

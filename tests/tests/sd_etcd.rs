@@ -13,6 +13,7 @@ use kit_sd::{Etcd, EtcdInstancer, Instancer, Instances};
 use kit_tests::etcd::Etcd as EtcdServer;
 use kit_tests::process::{Service, metric, workspace_binary};
 use kit_tests::raw;
+use kit_tests::wait::until;
 use tokio::sync::watch;
 
 /// The prefix stringsvc registers under when `--sd` names none.
@@ -71,17 +72,10 @@ async fn registered(rx: &mut watch::Receiver<Instances>, services: &[&Service]) 
         .map(|s| format!("http://{}", s.addr("http")))
         .collect();
     want.sort();
-    let seen = tokio::time::timeout(
-        Duration::from_secs(20),
-        rx.wait_for(|set| set.iter().map(|i| &i.addr).eq(want.iter())),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
-    assert!(
-        seen,
-        "registry never listed {want:?}; last: {:?}",
-        *rx.borrow()
-    );
+    until(rx, &format!("the registry listing {want:?}"), |set| {
+        set.iter().map(|i| &i.addr).eq(want.iter())
+    })
+    .await;
 }
 
 async fn concat(addsvc: SocketAddr) -> u16 {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use kit_endpoint::Context;
 use kit_sd::{Ejection, Etcd, EtcdInstancer, Instancer};
 use kit_tests::etcd::Etcd as EtcdServer;
+use kit_tests::wait::until;
 use kit_transport::serve_loopback;
 use kit_workshop::s01_service::AddService;
 use kit_workshop::s08_stringsvc::BasicService;
@@ -37,9 +38,7 @@ async fn stringsvc() -> (
 
 async fn wait_for_instances(instancer: &EtcdInstancer, n: usize) {
     let mut rx = instancer.subscribe();
-    let seen =
-        tokio::time::timeout(Duration::from_secs(20), rx.wait_for(|set| set.len() == n)).await;
-    assert!(seen.is_ok_and(|r| r.is_ok()), "never saw {n} instances");
+    until(&mut rx, &format!("{n} instances"), |set| set.len() == n).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,10 +15,9 @@
 //! `--breaker-backoff-ms` (the circuit breaker around stringsvc calls).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
 
 use addsvc::endpoint::{Middlewares, Set, client_limit};
@@ -37,7 +36,7 @@ use kit_metrics::{UseLayer, UseMetrics};
 use kit_ratelimit::{ErroringLayer, Quota, direct};
 use kit_sd::{
     Balanced, Canary, DampedInstancer, Damping, DnsSrvInstancer, Ejection, Endpointer, Factory,
-    Filter, Instance, Instancer, StaticInstancer, Strategy, not, version_is,
+    Filter, Instance, InstanceCache, Instancer, StaticInstancer, Strategy, not, version_is,
 };
 use kit_transport::{
     Health, Router, ServeConfig, is_upstream_client_error, pooled, serve, serve_with,
@@ -307,17 +306,14 @@ fn remote_stringsvc(
         args.breaker_failures,
         args.breaker_backoff_ms,
     );
-    let cache: Mutex<HashMap<String, stringsvc::endpoint::Set>> = Mutex::default();
-    let instance_set = move |instance: &Instance| -> Result<stringsvc::endpoint::Set, BoxError> {
-        let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(set) = cache.get(&instance.addr) {
-            return Ok(set.clone());
-        }
+    // One client Set per instance, behind one breaker, shared by the two
+    // endpointers below; dropped when the instance is no longer listed.
+    let sets = InstanceCache::new(instancer, move |instance: &Instance| {
         let addr = &instance.addr;
         let remote = stringsvc::transport::http::client_set(http.clone(), &addr.parse()?)?;
         let recorder = exporter.recorder();
         let breaker = stringsvc_breaker(failures, backoff_ms, &logger, recorder, addr);
-        let set = stringsvc::endpoint::Set {
+        Ok(stringsvc::endpoint::Set {
             uppercase: guarded(
                 remote.uppercase,
                 &breaker,
@@ -325,14 +321,11 @@ fn remote_stringsvc(
                 &format!("{addr} uppercase"),
             ),
             count: guarded(remote.count, &breaker, recorder, &format!("{addr} count")),
-        };
-        cache.insert(addr.clone(), set.clone());
-        Ok(set)
-    };
-    let instance_set = Arc::new(instance_set);
-    let (u, c) = (instance_set.clone(), instance_set);
-    let uppercase: Factory<_, _> = Arc::new(move |i: &Instance| Ok(u(i)?.uppercase));
-    let count: Factory<_, _> = Arc::new(move |i: &Instance| Ok(c(i)?.count));
+        })
+    });
+    let (u, c) = (sets.clone(), sets);
+    let uppercase: Factory<_, _> = Arc::new(move |i: &Instance| Ok(u.get(i)?.uppercase));
+    let count: Factory<_, _> = Arc::new(move |i: &Instance| Ok(c.get(i)?.count));
     stringsvc::endpoint::Set {
         uppercase: routed(args, instancer, uppercase),
         count: routed(args, instancer, count),

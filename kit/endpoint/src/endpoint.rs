@@ -291,6 +291,67 @@ mod tests {
         assert_eq!(out, "hi Some(\"r1\")");
     }
 
+    /// An endpoint not ready on its first `poll_ready` (then ready), or one
+    /// that refuses with an error: counts its readiness polls and calls.
+    #[derive(Clone)]
+    struct Slow {
+        polls: Arc<Mutex<u32>>,
+        calls: Arc<Mutex<u32>>,
+        refuse: bool,
+    }
+
+    impl Service<Request<u32>> for Slow {
+        type Response = u32;
+        type Error = BoxError;
+        type Future = std::future::Ready<Result<u32, BoxError>>;
+
+        fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+            if self.refuse {
+                return Poll::Ready(Err("closed".into()));
+            }
+            let mut polls = self.polls.lock().unwrap();
+            *polls += 1;
+            if *polls == 1 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: Request<u32>) -> Self::Future {
+            *self.calls.lock().unwrap() += 1;
+            std::future::ready(Ok(req.msg() * 2))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_boxed_endpoint_waits_for_readiness_and_reports_refusal() {
+        let slow = Slow {
+            polls: Arc::default(),
+            calls: Arc::default(),
+            refuse: false,
+        };
+        let boxed = BoxEndpoint::new(slow.clone());
+        // Not ready at once: the call waits inside its future, then runs once.
+        assert_eq!(
+            boxed.clone().oneshot(Request::from_msg(21)).await.unwrap(),
+            42
+        );
+        assert_eq!(*slow.polls.lock().unwrap(), 2);
+        assert_eq!(*slow.calls.lock().unwrap(), 1);
+        // An endpoint that refuses in poll_ready is never called; its error is the call's.
+        let refusing = Slow {
+            refuse: true,
+            ..slow.clone()
+        };
+        let err = BoxEndpoint::new(refusing)
+            .oneshot(Request::from_msg(1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "closed");
+        assert_eq!(*slow.calls.lock().unwrap(), 1);
+    }
+
     #[tokio::test]
     async fn nop_answers_the_default() {
         let out: u32 = Nop::new().oneshot(Request::from_msg("x")).await.unwrap();

@@ -49,3 +49,58 @@ impl Failer for () {
         None
     }
 }
+
+/// How an endpoint call ended, told apart the one way every middleware that
+/// reports on calls (logging, metrics) tells it: a success, a business error
+/// carried by the response ([`Failer`]), or a failure (the endpoint's error).
+///
+/// ```
+/// use kit_endpoint::{BoxError, Outcome};
+///
+/// let ok: Result<(), BoxError> = Ok(());
+/// assert!(matches!(Outcome::of(&ok), Outcome::Success));
+/// let failed: Result<(), BoxError> = Err("connection refused".into());
+/// assert_eq!(Outcome::of(&failed).kind(), Some("failure"));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    /// The endpoint answered, and the answer is not a business error.
+    Success,
+    /// The endpoint answered with a business error: the service said no.
+    Business(&'a (dyn Error + Send + Sync + 'static)),
+    /// The endpoint failed: it could not answer.
+    Failure(&'a (dyn Error + Send + Sync + 'static)),
+}
+
+impl<'a> Outcome<'a> {
+    /// What kit's logs and metrics call a business error.
+    pub const BUSINESS: &'static str = "business";
+    /// What kit's logs and metrics call a failure.
+    pub const FAILURE: &'static str = "failure";
+
+    /// The outcome of a call that returned `result`.
+    pub fn of<R: Failer>(result: &'a Result<R, crate::BoxError>) -> Self {
+        match result {
+            Ok(resp) => resp.failed().map_or(Outcome::Success, Outcome::Business),
+            Err(e) => Outcome::Failure(&**e),
+        }
+    }
+
+    /// The error, if any.
+    pub fn error(&self) -> Option<&'a (dyn Error + Send + Sync + 'static)> {
+        match *self {
+            Outcome::Success => None,
+            Outcome::Business(e) | Outcome::Failure(e) => Some(e),
+        }
+    }
+
+    /// `"business"` or `"failure"`, the word kit's logs (`err_kind`) and
+    /// metrics (`kind` label) use; `None` for a success.
+    pub fn kind(&self) -> Option<&'static str> {
+        match self {
+            Outcome::Success => None,
+            Outcome::Business(_) => Some(Self::BUSINESS),
+            Outcome::Failure(_) => Some(Self::FAILURE),
+        }
+    }
+}

@@ -87,4 +87,4 @@ pub use context::{Context, InvalidMetadata, Metadata, Request, RequestId};
 pub use deadline::{Deadline, DeadlineLayer, WithDeadline};
 pub use endpoint::{BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, endpoint_fn};
 pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by};
-pub use failer::Failer;
+pub use failer::{Failer, Outcome};

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, ready};
 
-use kit_endpoint::{BoxError, Failer, Request, RequestId};
+use kit_endpoint::{BoxError, Failer, Outcome, Request, RequestId};
 use pin_project_lite::pin_project;
 // quanta's clock reads the CPU's counter: cheaper than the OS clock.
 use quanta::Clock;
@@ -153,17 +153,15 @@ where
         let log = &this.shared.logger;
         let method = this.shared.method;
         let id = this.request_id.as_ref().map(RequestId::as_str);
-        match &out {
-            Ok(resp) => match resp.failed() {
-                None => {
-                    info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => None::<&str>)
-                }
-                Some(e) => {
-                    info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => %e, "err_kind" => "business")
-                }
-            },
-            Err(e) => {
-                warn!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => %e, "err_kind" => "failure")
+        match Outcome::of(&out) {
+            Outcome::Success => {
+                info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => None::<&str>)
+            }
+            Outcome::Business(e) => {
+                info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => %e, "err_kind" => Outcome::BUSINESS)
+            }
+            Outcome::Failure(e) => {
+                warn!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => %e, "err_kind" => Outcome::FAILURE)
             }
         }
         Poll::Ready(out)

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, ready};
 
-use kit_endpoint::{BoxError, Failer, Request};
+use kit_endpoint::{BoxError, Failer, Outcome, Request};
 use metrics::{Counter, Histogram, Key, KeyName, Label, Recorder, Unit};
 use pin_project_lite::pin_project;
 // quanta's clock reads the CPU's counter: cheaper than the OS clock, which
@@ -61,11 +61,13 @@ impl RedMetrics {
         RedMetrics {
             requests: recorder.register_counter(&key(REQUESTS, None), &METADATA),
             business_errors: recorder.register_counter(
-                &key(ERRORS, Some(Label::new("kind", "business"))),
+                &key(ERRORS, Some(Label::new("kind", Outcome::BUSINESS))),
                 &METADATA,
             ),
-            failures: recorder
-                .register_counter(&key(ERRORS, Some(Label::new("kind", "failure"))), &METADATA),
+            failures: recorder.register_counter(
+                &key(ERRORS, Some(Label::new("kind", Outcome::FAILURE))),
+                &METADATA,
+            ),
             duration: recorder.register_histogram(&key(DURATION, None), &METADATA),
             clock: Clock::new(),
         }
@@ -184,10 +186,10 @@ where
         m.requests.increment(1);
         m.duration
             .record(m.clock.delta(*this.start, m.clock.raw()).as_secs_f64());
-        match &out {
-            Ok(resp) if resp.failed().is_some() => m.business_errors.increment(1),
-            Ok(_) => {}
-            Err(_) => m.failures.increment(1),
+        match Outcome::of(&out) {
+            Outcome::Success => {}
+            Outcome::Business(_) => m.business_errors.increment(1),
+            Outcome::Failure(_) => m.failures.increment(1),
         }
         Poll::Ready(out)
     }

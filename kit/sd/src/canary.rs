@@ -142,6 +142,28 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kit_endpoint::endpoint_fn;
+
+    fn answer(result: fn() -> Result<&'static str, BoxError>) -> BoxEndpoint<(), &'static str> {
+        BoxEndpoint::new(endpoint_fn(move |_: Request<()>| async move { result() }))
+    }
+
+    #[tokio::test]
+    async fn a_canary_without_instances_leaves_its_calls_to_stable() {
+        let split = Canary::new(
+            answer(|| Ok("stable")),
+            answer(|| Err(NoInstances.into())),
+            100,
+        );
+        for _ in 0..3 {
+            let out = split.clone().oneshot(Request::from_msg(())).await.unwrap();
+            assert_eq!(out, "stable");
+        }
+        // Any other canary error is the call's: it is not hidden by a retry.
+        let split = Canary::new(answer(|| Ok("stable")), answer(|| Err("boom".into())), 100);
+        let err = split.oneshot(Request::from_msg(())).await.unwrap_err();
+        assert_eq!(err.to_string(), "boom");
+    }
 
     #[test]
     fn the_split_is_exact_and_spread() {

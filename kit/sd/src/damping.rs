@@ -2,13 +2,12 @@
 //! until it has been stable for a while, as BGP route flap damping does.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::instancer::{Instance, Instancer, Instances};
+use crate::instancer::{Instance, Instancer, Instances, publish as publish_if_changed};
 
 /// How flapping is penalised.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -130,13 +129,7 @@ impl DampedInstancer {
                     .filter(|i| !penalties.get(*i).is_some_and(|p| p.suppressed))
                     .cloned()
                     .collect();
-                publish.send_if_modified(|set| {
-                    let changed = **set != visible;
-                    if changed {
-                        *set = Arc::new(visible);
-                    }
-                    changed
-                });
+                publish_if_changed(&publish, visible);
             }
         });
         DampedInstancer { tx, _open: open }

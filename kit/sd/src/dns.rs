@@ -11,7 +11,7 @@ use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use tokio::sync::watch;
 
-use crate::instancer::{Instance, Instancer, Instances};
+use crate::instancer::{Backoff, Instance, Instancer, Instances, publish as publish_if_changed};
 
 /// Publishes the instances named by the SRV records of `name` (e.g.
 /// `_http._tcp.stringsvc.example.`), looked up every `refresh`.
@@ -41,26 +41,18 @@ impl DnsSrvInstancer {
         let open = tx.subscribe();
         let (publish, failed) = (tx.clone(), failures.clone());
         tokio::spawn(async move {
-            let first_backoff = Duration::from_millis(100).min(refresh);
-            let mut backoff = first_backoff;
+            let mut backoff = Backoff::new(Duration::from_millis(100).min(refresh), refresh);
             // Stops when nobody listens any more.
             while !publish.is_closed() {
                 match lookup(&resolver, &name).await {
                     Ok(instances) => {
-                        publish.send_if_modified(|current| {
-                            let changed = **current != instances;
-                            if changed {
-                                *current = Arc::new(instances);
-                            }
-                            changed
-                        });
-                        backoff = first_backoff;
+                        publish_if_changed(&publish, instances);
+                        backoff.reset();
                         tokio::time::sleep(refresh).await;
                     }
                     Err(_) => {
                         failed.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(refresh.max(first_backoff));
+                        tokio::time::sleep(backoff.next_pause()).await;
                     }
                 }
             }

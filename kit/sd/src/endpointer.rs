@@ -59,7 +59,7 @@ pub struct Endpointer<Req, Resp> {
     task: Arc<TaskGuard>,
 }
 
-struct TaskGuard(JoinHandle<()>);
+pub(crate) struct TaskGuard(pub(crate) JoinHandle<()>);
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {

@@ -22,9 +22,10 @@ use kit_endpoint::BoxError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::instancer::{Instance, Instancer, Instances};
+use crate::instancer::{Backoff, Instance, Instancer, Instances, publish as publish_if_changed};
 
-/// The first pause after a failure; it doubles up to [`Etcd::max_backoff`].
+/// The first pause after a failure; it doubles up to [`Etcd::max_backoff`] (the
+/// instancer) or half the lease (the registrar).
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Where etcd is, and how patient to be with it: the connection settings the
@@ -175,12 +176,13 @@ impl EtcdInstancer {
         let open = tx.subscribe();
         let publish = tx.clone();
         tokio::spawn(async move {
-            let mut backoff = FIRST_BACKOFF;
+            let mut backoff = Backoff::new(FIRST_BACKOFF, etcd.max_backoff);
             loop {
-                let error = tokio::select! {
+                let followed = tokio::select! {
                     _ = publish.closed() => return,
-                    e = follow(&etcd, &prefix, &publish, &link_tx, &mut backoff) => e,
+                    followed = follow(&etcd, &prefix, &publish, &link_tx, &mut backoff) => followed,
                 };
+                let Err(error) = followed;
                 link_tx.send_modify(|l| {
                     l.connected = false;
                     l.failures += 1;
@@ -188,9 +190,8 @@ impl EtcdInstancer {
                 });
                 tokio::select! {
                     _ = publish.closed() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(backoff.next_pause()) => {}
                 }
-                backoff = (backoff * 2).min(etcd.max_backoff.max(FIRST_BACKOFF));
             }
         });
         EtcdInstancer {
@@ -212,26 +213,13 @@ impl Instancer for EtcdInstancer {
     }
 }
 
-/// Reads and then watches `prefix` until something fails.
+/// Reads and then watches `prefix`; returns only when something fails.
 async fn follow(
     etcd: &Etcd,
     prefix: &str,
     publish: &watch::Sender<Instances>,
     link: &watch::Sender<Link>,
-    backoff: &mut Duration,
-) -> BoxError {
-    match follow_once(etcd, prefix, publish, link, backoff).await {
-        Ok(never) => match never {},
-        Err(e) => e,
-    }
-}
-
-async fn follow_once(
-    etcd: &Etcd,
-    prefix: &str,
-    publish: &watch::Sender<Instances>,
-    link: &watch::Sender<Link>,
-    backoff: &mut Duration,
+    backoff: &mut Backoff,
 ) -> Result<std::convert::Infallible, BoxError> {
     let mut client = etcd.connect().await?;
     let snapshot = etcd
@@ -249,7 +237,7 @@ async fn follow_once(
         .with_start_revision(revision + 1);
     let mut stream = etcd.within(client.watch(prefix, Some(options))).await?;
     link.send_modify(|l| l.connected = true);
-    *backoff = FIRST_BACKOFF;
+    backoff.reset();
     loop {
         let Some(response) = stream.message().await? else {
             return Err("the etcd watch stream ended".into());
@@ -285,13 +273,7 @@ fn publish_set(publish: &watch::Sender<Instances>, known: &BTreeMap<Vec<u8>, Ins
     let mut instances: Vec<Instance> = known.values().cloned().collect();
     instances.sort();
     instances.dedup();
-    publish.send_if_modified(|current| {
-        let changed = **current != instances;
-        if changed {
-            *current = Arc::new(instances);
-        }
-        changed
-    });
+    publish_if_changed(publish, instances);
 }
 
 /// An instance from a key's value: `{"addr": ..., "metadata": {...}}`, or a bare
@@ -369,15 +351,14 @@ impl Registrar {
         let granted = Arc::new(Mutex::new(Vec::new()));
         let (registrar, leases) = (self.clone(), granted.clone());
         let task = tokio::spawn(async move {
-            let mut backoff = FIRST_BACKOFF;
+            let mut backoff = Backoff::new(FIRST_BACKOFF, registrar.ttl / 2);
             loop {
                 let _ = registrar.keep(&state_tx, &leases, &mut backoff).await;
                 state_tx.send_modify(|s| {
                     s.registered = false;
                     s.failures += 1;
                 });
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(registrar.ttl / 2);
+                tokio::time::sleep(backoff.next_pause()).await;
             }
         });
         Registration {
@@ -393,7 +374,7 @@ impl Registrar {
         &self,
         state: &watch::Sender<RegistrationState>,
         granted: &Mutex<Vec<i64>>,
-        backoff: &mut Duration,
+        backoff: &mut Backoff,
     ) -> Result<(), BoxError> {
         let mut client = self.etcd.connect().await?;
         let etcd = &self.etcd;
@@ -416,7 +397,7 @@ impl Registrar {
             s.lease = Some(id);
             s.registrations += 1;
         });
-        *backoff = FIRST_BACKOFF;
+        backoff.reset();
         let (mut keeper, mut responses) = etcd.within(client.lease_keep_alive(id)).await?;
         let every = self.ttl / 3;
         loop {

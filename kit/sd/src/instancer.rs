@@ -74,3 +74,77 @@ impl Instancer for StaticInstancer {
         self.tx.subscribe()
     }
 }
+
+/// Publishes `instances` unless subscribers already have exactly that set, so
+/// that a refresh finding nothing new wakes nobody. Returns whether it published.
+pub(crate) fn publish(tx: &watch::Sender<Instances>, instances: Vec<Instance>) -> bool {
+    tx.send_if_modified(|current| {
+        let changed = **current != instances;
+        if changed {
+            *current = Arc::new(instances);
+        }
+        changed
+    })
+}
+
+/// The pauses of a background task between failed attempts: `first`, doubling
+/// up to `max`, back to `first` after a success. Never a hot loop.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backoff {
+    first: std::time::Duration,
+    max: std::time::Duration,
+    next: std::time::Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new(first: std::time::Duration, max: std::time::Duration) -> Self {
+        Backoff {
+            first,
+            max: max.max(first),
+            next: first,
+        }
+    }
+
+    /// The pause before the next attempt; the one after is twice as long.
+    pub(crate) fn next_pause(&mut self) -> std::time::Duration {
+        let pause = self.next;
+        self.next = (pause * 2).min(self.max);
+        pause
+    }
+
+    /// After a success: the next failure pauses `first` again.
+    pub(crate) fn reset(&mut self) {
+        self.next = self.first;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_max_and_resets() {
+        let ms = Duration::from_millis;
+        let mut b = Backoff::new(ms(100), ms(500));
+        let pauses: Vec<_> = (0..5).map(|_| b.next_pause()).collect();
+        assert_eq!(pauses, [ms(100), ms(200), ms(400), ms(500), ms(500)]);
+        b.reset();
+        assert_eq!(b.next_pause(), ms(100));
+        // A max under the first pause is raised to it.
+        let mut b = Backoff::new(ms(100), ms(10));
+        assert_eq!((b.next_pause(), b.next_pause()), (ms(100), ms(100)));
+    }
+
+    #[test]
+    fn publishing_the_same_set_wakes_nobody() {
+        let tx = watch::Sender::new(Instances::default());
+        let mut rx = tx.subscribe();
+        assert!(publish(&tx, vec![Instance::new("a")]));
+        assert!(rx.has_changed().unwrap());
+        rx.borrow_and_update();
+        assert!(!publish(&tx, vec![Instance::new("a")]));
+        assert!(!rx.has_changed().unwrap());
+    }
+}

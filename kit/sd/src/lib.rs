@@ -37,6 +37,7 @@
 //! # Layout
 //! - `instancer`: [`Instance`], [`Instancer`], [`StaticInstancer`].
 //! - `endpointer`: [`Factory`], [`Endpointer`], [`Filter`].
+//! - `cache`: [`InstanceCache`], per-instance values shared by several factories.
 //! - `balancer`: [`Strategy`], [`Picker`].
 //! - `retry`: [`Balanced`], [`NoInstances`], [`RetriesExhausted`].
 //! - `dns`: [`DnsSrvInstancer`].
@@ -46,6 +47,7 @@
 //! - `damping`: [`DampedInstancer`], [`Damping`]: flap damping.
 
 mod balancer;
+mod cache;
 mod canary;
 mod damping;
 mod dns;
@@ -57,6 +59,7 @@ mod instancer;
 mod retry;
 
 pub use balancer::{Picker, Strategy};
+pub use cache::InstanceCache;
 pub use canary::{Canary, metadata_is, not, version_is};
 pub use damping::{DampedInstancer, Damping};
 pub use dns::DnsSrvInstancer;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use kit_sd::{DnsSrvInstancer, Instancer, Instances};
 use kit_tests::dns::{Dnsmasq, Srv};
+use kit_tests::wait::until;
 use tokio::sync::watch;
 
 const NAME: &str = "_http._tcp.stringsvc.kit.test";
@@ -30,15 +31,7 @@ const HOSTS: &[(&str, &str)] = &[
 
 /// Waits (bounded) until the published set has `n` instances; returns their addresses.
 async fn wait_for(rx: &mut watch::Receiver<Instances>, n: usize) -> Vec<String> {
-    let found = match tokio::time::timeout(
-        Duration::from_secs(20),
-        rx.wait_for(|set| set.len() == n),
-    )
-    .await
-    {
-        Ok(found) => found.expect("the instancer is alive").clone(),
-        Err(_) => panic!("never saw {n} instances"),
-    };
+    let found = until(rx, &format!("{n} instances"), |set| set.len() == n).await;
     found.iter().map(|i| i.addr.clone()).collect()
 }
 

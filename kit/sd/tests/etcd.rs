@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use kit_sd::{Etcd, EtcdInstancer, Instance, Instancer, Instances, Registrar, Registration};
 use kit_tests::etcd::Etcd as EtcdServer;
+use kit_tests::wait::until;
 use tokio::sync::watch;
 
 const PREFIX: &str = "/kit/services/stringsvc/";
@@ -38,13 +39,10 @@ fn register_for(server: &EtcdServer, port: u16, version: &str, ttl: Duration) ->
 
 /// Waits (bounded) until the published addresses are exactly `want`.
 async fn wait_for(rx: &mut watch::Receiver<Instances>, want: &[&str]) {
-    let seen = tokio::time::timeout(
-        Duration::from_secs(20),
-        rx.wait_for(|set| set.iter().map(|i| i.addr.as_str()).eq(want.iter().copied())),
-    )
+    until(rx, &format!("{want:?}"), |set| {
+        set.iter().map(|i| i.addr.as_str()).eq(want.iter().copied())
+    })
     .await;
-    let ok = seen.is_ok_and(|r| r.is_ok());
-    assert!(ok, "never saw {want:?}; last: {:?}", *rx.borrow());
 }
 
 fn addr(port: u16) -> String {
@@ -127,15 +125,12 @@ async fn a_lost_lease_is_registered_again() {
     wait_for(&mut rx, &[]).await;
 
     // The registrar notices at its next keep-alive and registers again.
-    let mut state = reg.state();
-    let again = tokio::time::timeout(
-        Duration::from_secs(20),
-        state.wait_for(|s| s.registered && s.registrations == 2),
-    )
-    .await
-    .is_ok();
-    assert!(again, "re-registered: {:?}", *state.borrow());
-    assert_ne!(state.borrow().lease, Some(lease), "on a fresh lease");
+    let again = until(&mut reg.state(), "a second registration", |s| {
+        s.registered && s.registrations == 2
+    })
+    .await;
+    assert!(again.registered, "re-registered: {again:?}");
+    assert_ne!(again.lease, Some(lease), "on a fresh lease");
     wait_for(&mut rx, &[&addr(2001)]).await;
 }
 
@@ -152,10 +147,11 @@ async fn while_etcd_is_down_the_last_instances_stay_and_changes_are_picked_up_af
     wait_for(&mut rx, &[&addr(3001), &addr(3002)]).await;
 
     server.kill().await;
-    tokio::time::timeout(Duration::from_secs(20), link.wait_for(|l| !l.connected))
-        .await
-        .expect("the instancer notices etcd is gone")
-        .expect("alive");
+    let lost = until(&mut link, "the instancer noticing etcd is gone", |l| {
+        !l.connected
+    })
+    .await;
+    assert!(lost.last_error.is_some(), "the link says what went wrong");
     // Stale but usable: the set is what it was.
     assert_eq!(rx.borrow().len(), 2);
     // A deregistration cannot reach etcd: it says so, in bounded time.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use kit_endpoint::{BoxEndpoint, BoxError, Context, Request, endpoint_fn};
 use kit_sd::{
-    Balanced, Ejection, Endpointer, Factory, Instance, NoInstances, RetriesExhausted,
-    StaticInstancer, Strategy,
+    Balanced, Ejection, Endpointer, Factory, Instance, InstanceCache, NoInstances,
+    RetriesExhausted, StaticInstancer, Strategy,
 };
 use tower::ServiceExt;
 
@@ -192,6 +192,40 @@ async fn the_endpointer_follows_the_instancer_and_filters() {
     }
     let err = ep.oneshot(Request::from_msg(0)).await.unwrap_err();
     assert!(err.is::<NoInstances>());
+}
+
+/// Values shared per instance are made once, and dropped when their instance
+/// is no longer listed: an instance that comes back gets a new one.
+#[tokio::test]
+async fn an_instance_cache_follows_the_instancer() {
+    let made = Arc::new(AtomicUsize::new(0));
+    let instancer = StaticInstancer::new(instances(&["a", "b"]));
+    let count = made.clone();
+    let cache = InstanceCache::new(&instancer, move |i: &Instance| {
+        Ok(format!(
+            "{}#{}",
+            i.addr,
+            count.fetch_add(1, Ordering::SeqCst)
+        ))
+    });
+    let a = Instance::new("a");
+    assert_eq!(cache.get(&a).unwrap(), "a#0");
+    assert_eq!(cache.clone().get(&a).unwrap(), "a#0", "shared by clones");
+    assert_eq!(cache.get(&Instance::new("b")).unwrap(), "b#1");
+    assert_eq!(cache.len(), 2);
+
+    instancer.set(instances(&["b"]));
+    let pruned = tokio::time::timeout(Duration::from_secs(10), async {
+        while cache.len() > 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(pruned.is_ok(), "a's value was dropped with a");
+    assert_eq!(cache.get(&Instance::new("b")).unwrap(), "b#1", "b stayed");
+    instancer.set(instances(&["a", "b"]));
+    assert_eq!(cache.get(&a).unwrap(), "a#2", "a came back: made afresh");
+    assert_eq!(made.load(Ordering::SeqCst), 3);
 }
 
 /// An instance that keeps failing sits out for the cooldown (no calls reach
