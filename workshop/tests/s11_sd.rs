@@ -71,14 +71,33 @@ async fn calls_are_spread_over_registered_instances() {
         "round robin"
     );
 
-    // A graceful shutdown deregisters: the instance leaves at once.
+    // A graceful shutdown deregisters: the instance leaves etcd at once, and
+    // the client follows a moment later (on a task of its own). While it still
+    // lists A, round robin sends one of any two calls there.
     reg_a.deregister().await.unwrap();
     wait_for_instances(&instancer, 1).await;
+    let mut followed = false;
+    for _ in 0..100 {
+        let before = calls_a.load(Ordering::SeqCst);
+        for _ in 0..2 {
+            svc.concat(&ctx, "a".into(), "b".into()).await.unwrap();
+        }
+        if calls_a.load(Ordering::SeqCst) == before {
+            followed = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(followed, "the client never stopped calling A");
+    let (a, b) = (
+        calls_a.load(Ordering::SeqCst),
+        calls_b.load(Ordering::SeqCst),
+    );
     for _ in 0..10 {
         svc.concat(&ctx, "a".into(), "b".into()).await.unwrap();
     }
-    assert_eq!(calls_a.load(Ordering::SeqCst), 5, "no calls after leaving");
-    assert_eq!(calls_b.load(Ordering::SeqCst), 15);
+    assert_eq!(calls_a.load(Ordering::SeqCst), a, "no calls after leaving");
+    assert_eq!(calls_b.load(Ordering::SeqCst), b + 10);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,6 +123,7 @@ async fn challenge_a_dead_instance_is_ejected() {
     let without = BasicService::new(discovered_stringsvc(&instancer, 1, None));
     let with = BasicService::new(discovered_stringsvc(&instancer, 1, Some(ejection)));
     server_a.abort(); // dies without deregistering
+    let _ = server_a.await; // its listener is closed once the task is gone
     let ctx = Context::new();
     let mut failed = (0, 0);
     for _ in 0..30 {
