@@ -252,7 +252,7 @@ async fn the_breaker_fails_fast_while_stringsvc_is_down_and_recovers() {
     let strings_addr = listener.local_addr().unwrap();
     let (stop, task) = serve_stringsvc(listener);
     let url = format!("http://{strings_addr}");
-    let svc = start_addsvc(&[
+    let mut svc = start_addsvc(&[
         "--stringsvc",
         &url,
         "--breaker-failures",
@@ -339,12 +339,19 @@ async fn the_breaker_fails_fast_while_stringsvc_is_down_and_recovers() {
         "{}",
         metrics.body
     );
+    // The log tells each change, and only changes: open first (the breaker
+    // starting closed is not one), closed last. A graceful stop writes out
+    // every line.
+    svc.terminate().await.unwrap();
+    assert!(svc.wait().await.unwrap().success());
     let output = svc.output();
-    assert!(
-        output.iter().any(|l| l.contains("state=open")),
-        "{output:#?}"
-    );
-    assert!(output.iter().any(|l| l.contains("state=closed")));
+    let states: Vec<&str> = output
+        .iter()
+        .filter(|l| l.contains("circuit breaker state changed"))
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("state=")))
+        .collect();
+    assert_eq!(states.first(), Some(&"open"), "{output:#?}");
+    assert_eq!(states.last(), Some(&"closed"), "{output:#?}");
 }
 
 /// With `--rate-limit-per-ip 1`, a client's second request within a second gets

@@ -16,6 +16,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use std::num::NonZeroU32;
@@ -270,9 +271,14 @@ fn stringsvc_breaker(
         &metrics::Metadata::new("addsvc", metrics::Level::INFO, None),
     );
     let log = logger.new(o!("breaker" => instance.to_owned()));
+    // The observer first hears the initial state (closed) when the breaker is
+    // built: that sets the gauge, but is not a change worth a log line.
+    let built = AtomicBool::new(false);
     let observer: Box<dyn Fn(State) + Send + Sync> = Box::new(move |state: State| {
         gauge.set(state.as_gauge());
-        warn!(log, "circuit breaker state changed"; "state" => state.as_str());
+        if built.swap(true, Ordering::Relaxed) {
+            warn!(log, "circuit breaker state changed"; "state" => state.as_str());
+        }
     });
     let start = Duration::from_millis(backoff_ms.max(1));
     let policy = failure_policy::consecutive_failures(

@@ -42,12 +42,19 @@ impl fmt::Display for State {
 /// A failsafe `Instrument` that calls `f` with each new state (log a line, set a
 /// gauge...). Pass it to `Config::instrument`.
 ///
+/// `f` is first called with [`State::Closed`] when the breaker is built (failsafe
+/// reports the initial state, so a gauge starts right), then on every change.
+///
 /// ```
+/// use std::sync::{Arc, Mutex};
 /// use kit_circuitbreaker::{Config, Observer, State};
 ///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let record = seen.clone();
 /// let breaker = Config::new()
-///     .instrument(Observer::new(|state: State| println!("breaker is {state}")))
+///     .instrument(Observer::new(move |state: State| record.lock().unwrap().push(state)))
 ///     .build();
+/// assert_eq!(*seen.lock().unwrap(), [State::Closed]);
 /// # let _ = breaker;
 /// ```
 pub struct Observer<F> {
