@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -139,7 +140,9 @@ impl Service {
 ///
 /// Cargo builds a package's binaries for its own tests only; `cargo test
 /// --workspace` builds them all before running any test. Panics, saying how to
-/// build it, if it is missing.
+/// build it, if it is missing or older than one of its sources (as cargo's
+/// dep-info file `<name>.d` beside it lists them): a test must never run a
+/// stale binary.
 pub fn workspace_binary(name: &str) -> String {
     // The test runs as target/<profile>/deps/<test>-<hash>.
     let exe = std::env::current_exe().expect("the test's own path");
@@ -148,12 +151,55 @@ pub fn workspace_binary(name: &str) -> String {
         .and_then(|deps| deps.parent())
         .expect("target/<profile>/deps/<test>");
     let path = profile_dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p {name}` (or run `cargo test --workspace`)",
-        path.display()
+    let rebuild = format!(
+        "build it with `cargo build -p {name} --features etcd` (or run `cargo test --workspace`)"
     );
+    assert!(path.exists(), "{} is missing: {rebuild}", path.display());
+    if let Some(source) = newer_source(&path) {
+        panic!(
+            "{} is older than {}: {rebuild}",
+            path.display(),
+            source.display()
+        );
+    }
     path.to_string_lossy().into_owned()
+}
+
+/// A source of `binary` changed after it was built, if any: the sources are
+/// those cargo lists in the dep-info file beside it (`<binary>.d`, one
+/// Makefile rule `<binary>: <source> <source>...`, spaces in paths escaped as
+/// `\ `). `None` when either cannot be read.
+fn newer_source(binary: &Path) -> Option<PathBuf> {
+    let built = std::fs::metadata(binary).ok()?.modified().ok()?;
+    let rule = std::fs::read_to_string(binary.with_extension("d")).ok()?;
+    let (_, sources) = rule.lines().next()?.split_once(": ")?;
+    dep_info_paths(sources).into_iter().find(|source| {
+        std::fs::metadata(source)
+            .and_then(|m| m.modified())
+            .is_ok_and(|changed| changed > built)
+    })
+}
+
+/// The paths of a dep-info rule's right-hand side.
+fn dep_info_paths(sources: &str) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    let mut current = String::new();
+    let mut chars = sources.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.extend(chars.next()),
+            ' ' => {
+                if !current.is_empty() {
+                    paths.push(PathBuf::from(std::mem::take(&mut current)));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        paths.push(PathBuf::from(current));
+    }
+    paths
 }
 
 /// The value of the Prometheus sample `series` (name and labels exactly as
@@ -170,4 +216,49 @@ pub async fn metric(debug: SocketAddr, series: &str) -> f64 {
             value.trim().parse().ok()
         })
         .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    #[test]
+    fn dep_info_paths_are_split_on_unescaped_spaces() {
+        assert_eq!(
+            dep_info_paths("/a/b.rs /c\\ d/e.rs  /f.rs"),
+            [
+                PathBuf::from("/a/b.rs"),
+                PathBuf::from("/c d/e.rs"),
+                PathBuf::from("/f.rs")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_binary_older_than_one_of_its_sources_is_stale() {
+        let dir = std::env::temp_dir().join(format!("kit-stale-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (binary, old, new) = (dir.join("svc"), dir.join("old.rs"), dir.join("new.rs"));
+        let at = |secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        for (file, secs) in [(&old, 1_000), (&binary, 2_000), (&new, 3_000)] {
+            std::fs::File::create(file)
+                .unwrap()
+                .set_modified(at(secs))
+                .unwrap();
+        }
+        let rule = |sources: &[&Path]| {
+            let list: Vec<_> = sources.iter().map(|p| p.display().to_string()).collect();
+            std::fs::write(
+                dir.join("svc.d"),
+                format!("{}: {}\n", binary.display(), list.join(" ")),
+            )
+            .unwrap();
+        };
+        rule(&[&old]);
+        assert_eq!(newer_source(&binary), None);
+        rule(&[&old, &new]);
+        assert_eq!(newer_source(&binary), Some(new.clone()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
