@@ -1,5 +1,7 @@
-//! Cost of picking an instance with 3, 100 and 10,000 instances, and of applying
-//! an instance-set update of 10,000 instances.
+//! Cost of picking an instance with 3, 100 and 10,000 instances, of applying
+//! an instance-set update of 10,000 instances, and of a whole balanced call
+//! through kit's `Balanced` and through tower's p2c `Balance` (fed by
+//! `Discovered`), against the bare endpoint call in the same run.
 //!
 //! Run with: cargo bench -p kit-sd --bench sd
 
@@ -11,7 +13,13 @@ use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kit_endpoint::{BoxEndpoint, BoxError, Request, endpoint_fn};
-use kit_sd::{Entry, Factory, Instance, Picker, Strategy, rebuild};
+use kit_sd::{
+    Balanced, Discovered, Endpointer, Entry, Factory, Instance, Picker, StaticInstancer, Strategy,
+    rebuild,
+};
+use tower::balance::p2c::Balance;
+use tower::load::{CompleteOnResponse, PendingRequestsDiscover};
+use tower::{Service, ServiceExt};
 
 fn factory() -> Factory<(), ()> {
     Arc::new(|_: &Instance| {
@@ -65,5 +73,53 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// A whole call, each way driven by the same `block_on` per call.
+fn calls(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let _guard = rt.enter();
+    let factory = factory();
+    let mut group = c.benchmark_group("call");
+    let bare = factory(&Instance::new("bare")).expect("an endpoint");
+    group.bench_function("baseline: endpoint call", |b| {
+        b.iter(|| rt.block_on(bare.clone().oneshot(Request::from_msg(()))))
+    });
+    for n in [3usize, 100] {
+        let instancer = StaticInstancer::new(instances(n));
+        let balanced = Balanced::new(
+            Endpointer::new(&instancer, factory.clone(), None),
+            Strategy::LeastPending,
+            3,
+        );
+        group.bench_with_input(
+            BenchmarkId::new("kit Balanced, least pending", n),
+            &n,
+            |b, _| b.iter(|| rt.block_on(balanced.clone().oneshot(Request::from_msg(())))),
+        );
+        let mut balance = Balance::new(PendingRequestsDiscover::new(
+            Discovered::new(&instancer, factory.clone(), None),
+            CompleteOnResponse::default(),
+        ));
+        group.bench_with_input(
+            BenchmarkId::new("tower p2c Balance, pending requests", n),
+            &n,
+            |b, _| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        balance
+                            .ready()
+                            .await
+                            .expect("ready")
+                            .call(Request::from_msg(()))
+                            .await
+                    })
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, calls);
 criterion_main!(benches);
