@@ -3,7 +3,7 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use kit_endpoint::{BoxEndpoint, BoxError, Context, Failer, Request, cause_ref, endpoint_fn};
+use kit_endpoint::{BoxEndpoint, BoxError, Context, Failer, Request, endpoint_fn, take_cause};
 use kit_log::LoggingLayer;
 use kit_metrics::{RedLayer, RedMetrics, UseLayer, UseMetrics};
 use kit_ratelimit::{DirectLimiter, ErroringLayer, KeyedLayer, KeyedLimiter, Quota};
@@ -163,15 +163,6 @@ impl Middlewares<'_> {
     }
 }
 
-/// Splits a service error into a business error (kept for the response) and a
-/// failure (returned as the endpoint's error).
-fn business(err: BoxError) -> Result<AddError, BoxError> {
-    match cause_ref::<AddError>(&*err) {
-        Some(e) => Ok(*e),
-        None => Err(err),
-    }
-}
-
 /// The `sum` endpoint of `svc`.
 pub fn make_sum_endpoint<S: AddService>(
     svc: Arc<S>,
@@ -186,7 +177,7 @@ pub fn make_sum_endpoint<S: AddService>(
             let (ctx, SumRequest { a, b }) = req.into_parts();
             match svc.sum(&ctx, a, b).await {
                 Ok(v) => Ok(SumResponse { v, err: None }),
-                Err(e) => business(e).map(|err| SumResponse {
+                Err(e) => take_cause(e).map(|err| SumResponse {
                     v: 0,
                     err: Some(err),
                 }),
@@ -209,7 +200,7 @@ pub fn make_concat_endpoint<S: AddService>(
             let (ctx, ConcatRequest { a, b }) = req.into_parts();
             match svc.concat(&ctx, a, b).await {
                 Ok(v) => Ok(ConcatResponse { v, err: None }),
-                Err(e) => business(e).map(|err| ConcatResponse {
+                Err(e) => take_cause(e).map(|err| ConcatResponse {
                     v: String::new(),
                     err: Some(err),
                 }),

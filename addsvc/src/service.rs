@@ -114,6 +114,25 @@ impl<S> Logging<S> {
     pub fn new(logger: Logger, next: S) -> Self {
         Logging { logger, next }
     }
+
+    /// The line for one call of `method` on `a` and `b`.
+    fn log<A: slog::Value, T: slog::Value>(
+        &self,
+        method: &'static str,
+        ctx: &Context,
+        (a, b): (A, A),
+        out: &Result<T, BoxError>,
+        start: Instant,
+    ) {
+        debug!(self.logger, "";
+            "method" => method,
+            "request_id" => ctx.request_id().map(RequestId::as_str),
+            "a" => a,
+            "b" => b,
+            "v" => out.as_ref().ok(),
+            "err" => out.as_ref().err().map(ToString::to_string),
+            "took" => kit_log::Took(start.elapsed()));
+    }
 }
 
 impl<S: AddService> AddService for Logging<S> {
@@ -123,14 +142,7 @@ impl<S: AddService> AddService for Logging<S> {
         }
         let start = Instant::now();
         let out = self.next.sum(ctx, a, b).await;
-        debug!(self.logger, "";
-            "method" => "sum",
-            "request_id" => ctx.request_id().map(RequestId::as_str),
-            "a" => a,
-            "b" => b,
-            "v" => out.as_ref().ok(),
-            "err" => out.as_ref().err().map(ToString::to_string),
-            "took" => kit_log::Took(start.elapsed()));
+        self.log("sum", ctx, (a, b), &out, start);
         out
     }
 
@@ -138,17 +150,9 @@ impl<S: AddService> AddService for Logging<S> {
         if !self.logger.is_debug_enabled() {
             return self.next.concat(ctx, a, b).await;
         }
-        let start = Instant::now();
-        let (ia, ib) = (a.clone(), b.clone());
+        let (start, input) = (Instant::now(), (a.clone(), b.clone()));
         let out = self.next.concat(ctx, a, b).await;
-        debug!(self.logger, "";
-            "method" => "concat",
-            "request_id" => ctx.request_id().map(RequestId::as_str),
-            "a" => &ia,
-            "b" => &ib,
-            "v" => out.as_ref().ok(),
-            "err" => out.as_ref().err().map(ToString::to_string),
-            "took" => kit_log::Took(start.elapsed()));
+        self.log("concat", ctx, (&input.0, &input.1), &out, start);
         out
     }
 }

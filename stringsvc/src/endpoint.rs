@@ -3,7 +3,7 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use kit_endpoint::{BoxEndpoint, BoxError, Context, Failer, Request, cause_ref, endpoint_fn};
+use kit_endpoint::{BoxEndpoint, BoxError, Context, Failer, Request, endpoint_fn, take_cause};
 use kit_log::LoggingLayer;
 use kit_metrics::{RedLayer, RedMetrics, UseLayer, UseMetrics};
 use metrics::Recorder;
@@ -140,15 +140,6 @@ impl Middlewares<'_> {
     }
 }
 
-/// Splits a service error into a business error (kept for the response) and a
-/// failure (returned as the endpoint's error).
-fn business(err: BoxError) -> Result<StringError, BoxError> {
-    match cause_ref::<StringError>(&*err) {
-        Some(e) => Ok(*e),
-        None => Err(err),
-    }
-}
-
 /// The `uppercase` endpoint of `svc`.
 pub fn make_uppercase_endpoint<S: StringService>(
     svc: Arc<S>,
@@ -167,7 +158,7 @@ pub fn make_uppercase_endpoint<S: StringService>(
             let (ctx, req) = req.into_parts();
             match svc.uppercase(&ctx, req.s).await {
                 Ok(v) => Ok(UppercaseResponse { v, err: None }),
-                Err(e) => business(e).map(|err| UppercaseResponse {
+                Err(e) => take_cause(e).map(|err| UppercaseResponse {
                     v: String::new(),
                     err: Some(err),
                 }),
@@ -190,7 +181,7 @@ pub fn make_count_endpoint<S: StringService>(
             let (ctx, req) = req.into_parts();
             match svc.count(&ctx, req.s).await {
                 Ok(v) => Ok(CountResponse { v, err: None }),
-                Err(e) => business(e).map(|err| CountResponse {
+                Err(e) => take_cause(e).map(|err| CountResponse {
                     v: 0,
                     err: Some(err),
                 }),
@@ -223,6 +214,7 @@ impl StringService for Set {
 mod tests {
     use super::*;
     use crate::service::BasicService;
+    use kit_endpoint::cause_ref;
 
     #[tokio::test]
     async fn business_errors_travel_inside_ok_responses() {

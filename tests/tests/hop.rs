@@ -273,6 +273,12 @@ async fn one_request_id_is_in_every_log_line_of_both_services() {
             .any(|l| l.contains("method=concat") && l.contains("level=debug"))
     );
     assert!(
+        add_lines
+            .iter()
+            .any(|l| l.contains("method=concat") && l.contains(" a=a b=b v=AB ")),
+        "the domain line has the inputs and the output: {add_lines:#?}"
+    );
+    assert!(
         str_lines
             .iter()
             .any(|l| l.contains("method=uppercase") && l.contains("v=AB"))

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use kit_endpoint::{BoxEndpoint, Request, endpoint_fn};
+use kit_endpoint::{BoxEndpoint, Request, endpoint_fn, take_cause};
 
 use crate::s01_challenge::MultService;
-use crate::s02_endpoints::{SumRequest, SumResponse, business};
+use crate::s02_endpoints::{SumRequest, SumResponse};
 
 /// The `mult` endpoint of `svc`. `mult` takes and returns what `sum` does, so
 /// it reuses `sum`'s request and response types.
@@ -17,7 +17,7 @@ pub fn mult_endpoint<S: MultService>(svc: S) -> BoxEndpoint<SumRequest, SumRespo
             let (ctx, SumRequest { a, b }) = req.into_parts();
             match svc.mult(&ctx, a, b).await {
                 Ok(v) => Ok(SumResponse { v, err: None }),
-                Err(e) => business(e).map(|err| SumResponse {
+                Err(e) => take_cause(e).map(|err| SumResponse {
                     v: 0,
                     err: Some(err),
                 }),

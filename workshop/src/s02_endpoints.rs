@@ -5,7 +5,7 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use kit_endpoint::{BoxEndpoint, BoxError, Failer, Request, cause_ref, endpoint_fn};
+use kit_endpoint::{BoxEndpoint, Failer, Request, endpoint_fn, take_cause};
 use serde::{Deserialize, Serialize};
 
 use crate::s01_service::{AddError, AddService};
@@ -82,7 +82,7 @@ impl Set {
                 let (ctx, SumRequest { a, b }) = req.into_parts();
                 match svc.sum(&ctx, a, b).await {
                     Ok(v) => Ok(SumResponse { v, err: None }),
-                    Err(e) => business(e).map(|err| SumResponse {
+                    Err(e) => take_cause(e).map(|err| SumResponse {
                         v: 0,
                         err: Some(err),
                     }),
@@ -95,7 +95,7 @@ impl Set {
                 let (ctx, ConcatRequest { a, b }) = req.into_parts();
                 match svc.concat(&ctx, a, b).await {
                     Ok(v) => Ok(ConcatResponse { v, err: None }),
-                    Err(e) => business(e).map(|err| ConcatResponse {
+                    Err(e) => take_cause(e).map(|err| ConcatResponse {
                         v: String::new(),
                         err: Some(err),
                     }),
@@ -106,14 +106,5 @@ impl Set {
             sum: BoxEndpoint::new(sum),
             concat: BoxEndpoint::new(concat),
         }
-    }
-}
-
-/// A business error goes into the response; anything else (a failure) is the
-/// endpoint's error.
-pub fn business(err: BoxError) -> Result<AddError, BoxError> {
-    match cause_ref::<AddError>(&*err) {
-        Some(e) => Ok(*e),
-        None => Err(err),
     }
 }

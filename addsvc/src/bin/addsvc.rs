@@ -16,7 +16,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use std::num::NonZeroU32;
@@ -27,7 +26,7 @@ use addsvc::transport;
 use clap::Parser;
 use http::{Method, Uri};
 use kit_circuitbreaker::{
-    CircuitBreakerLayer, Config, ExponentialBackoff, Observer, State, exponential_backoff,
+    Change, CircuitBreakerLayer, Config, ExponentialBackoff, Observer, exponential_backoff,
     failure_policy,
 };
 use kit_endpoint::{BoxEndpoint, BoxError};
@@ -248,7 +247,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
 /// The breaker type guarding stringsvc.
 type Breaker = CircuitBreakerLayer<
     failure_policy::ConsecutiveFailures<ExponentialBackoff>,
-    Observer<Box<dyn Fn(State) + Send + Sync>>,
+    Observer<Box<dyn Fn(Change) + Send + Sync>>,
 >;
 
 /// A breaker for one stringsvc instance that opens after `--breaker-failures`
@@ -271,13 +270,11 @@ fn stringsvc_breaker(
         &metrics::Metadata::new("addsvc", metrics::Level::INFO, None),
     );
     let log = logger.new(o!("breaker" => instance.to_owned()));
-    // The observer first hears the initial state (closed) when the breaker is
-    // built: that sets the gauge, but is not a change worth a log line.
-    let built = AtomicBool::new(false);
-    let observer: Box<dyn Fn(State) + Send + Sync> = Box::new(move |state: State| {
-        gauge.set(state.as_gauge());
-        if built.swap(true, Ordering::Relaxed) {
-            warn!(log, "circuit breaker state changed"; "state" => state.as_str());
+    let observer: Box<dyn Fn(Change) + Send + Sync> = Box::new(move |change: Change| {
+        gauge.set(change.to.as_gauge());
+        // The first report is the new breaker's state (closed): no change to log.
+        if let Some(from) = change.from {
+            warn!(log, "circuit breaker state changed"; "from" => from.as_str(), "state" => change.to.as_str());
         }
     });
     let start = Duration::from_millis(backoff_ms.max(1));

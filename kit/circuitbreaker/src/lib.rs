@@ -40,7 +40,7 @@
 //!
 //! # Layout
 //! - `layer`: [`CircuitBreaker`], [`CircuitBreakerLayer`], [`Open`].
-//! - `observer`: [`Observer`], [`State`].
+//! - `observer`: [`Observer`], [`Change`], [`State`].
 //! - `exponential`: [`exponential_backoff`], for open states shorter than a second.
 
 mod exponential;
@@ -50,4 +50,4 @@ mod observer;
 pub use exponential::{ExponentialBackoff, exponential_backoff};
 pub use failsafe::{Config, StateMachine, backoff, failure_policy};
 pub use layer::{CircuitBreaker, CircuitBreakerLayer, Open, ResponseFuture};
-pub use observer::{Observer, State};
+pub use observer::{Change, Observer, State};

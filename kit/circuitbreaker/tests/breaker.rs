@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kit_circuitbreaker::{
-    CircuitBreakerLayer, Config, Observer, Open, State, backoff, failure_policy,
+    Change, CircuitBreakerLayer, Config, Observer, Open, State, backoff, failure_policy,
 };
 use kit_endpoint::{BoxError, Failer, Request, endpoint_fn};
 use tower::{Layer, ServiceExt};
@@ -47,7 +47,9 @@ fn opens_sheds_probes_then_closes_or_reopens() {
                 3,
                 backoff::constant(Duration::from_secs(10)),
             ))
-            .instrument(Observer::new(move |s| seen.lock().unwrap().push(s)))
+            .instrument(Observer::new(move |c: Change| {
+                seen.lock().unwrap().push(c.to)
+            }))
             .build();
         let backend = Arc::new(Backend::default());
         let b = backend.clone();

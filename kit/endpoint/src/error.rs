@@ -36,6 +36,34 @@ pub fn cause_ref<'a, E: Error + 'static>(err: &'a (dyn Error + 'static)) -> Opti
     None
 }
 
+/// Splits a service's error in two: `Ok(e)` when an error of type `E` (the
+/// domain's business error) is in its source chain, to be kept in the
+/// endpoint's response; `Err(err)`, unchanged, when it is a failure, to be the
+/// endpoint's error.
+///
+/// ```
+/// use kit_endpoint::{take_cause, BoxError, DeadlineExceeded};
+///
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Overflow;
+/// impl std::fmt::Display for Overflow {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("integer overflow")
+///     }
+/// }
+/// impl std::error::Error for Overflow {}
+///
+/// assert_eq!(take_cause::<Overflow>(Overflow.into()).unwrap(), Overflow);
+/// let failure: BoxError = DeadlineExceeded::new().into();
+/// assert!(take_cause::<Overflow>(failure).unwrap_err().is::<DeadlineExceeded>());
+/// ```
+pub fn take_cause<E: Error + Clone + 'static>(err: BoxError) -> Result<E, BoxError> {
+    match cause_ref::<E>(&*err) {
+        Some(e) => Ok(e.clone()),
+        None => Err(err),
+    }
+}
+
 /// Whether an error of type `E` is anywhere in `err`'s source chain, `err` included.
 pub fn is_caused_by<E: Error + 'static>(err: &(dyn Error + 'static)) -> bool {
     cause_ref::<E>(err).is_some()

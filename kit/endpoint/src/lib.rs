@@ -68,23 +68,26 @@
 //! ([`DeadlineExceeded`] here; `Limited`, `Open`... in other kit crates), found again
 //! with [`cause_ref`] / [`is_caused_by`] however deeply they were wrapped. A business
 //! error is not a failure of the call: it travels inside a successful response
-//! that implements [`Failer`].
+//! that implements [`Failer`] ([`take_cause`] tells it from a failure).
 //!
 //! # Layout
 //! - `endpoint`: the [`Endpoint`] bound, [`endpoint_fn`], [`BoxEndpoint`], [`Nop`].
 //! - `context`: [`Context`], [`Request`], [`RequestId`], [`Metadata`].
 //! - `deadline`: [`Deadline`], the middleware that enforces the context's deadline.
-//! - `failer`: [`Failer`], business errors inside responses.
-//! - `error`: [`BoxError`], [`cause_ref`], [`is_caused_by`], [`DeadlineExceeded`].
+//! - `failer`: [`Failer`], business errors inside responses; [`Outcome`].
+//! - `hook`: [`CallHook`], [`HookLayer`]: something told when each call starts and how it ended (kit's logging and RED middlewares).
+//! - `error`: [`BoxError`], [`cause_ref`], [`is_caused_by`], [`take_cause`], [`DeadlineExceeded`].
 
 mod context;
 pub mod deadline;
 mod endpoint;
 mod error;
 mod failer;
+mod hook;
 
 pub use context::{Context, InvalidMetadata, Metadata, Request, RequestId};
 pub use deadline::{Deadline, DeadlineLayer, WithDeadline};
 pub use endpoint::{BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, endpoint_fn};
-pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by};
+pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by, take_cause};
 pub use failer::{Failer, Outcome};
+pub use hook::{CallHook, HookLayer, Hooked, HookedFuture};

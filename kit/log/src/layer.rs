@@ -1,29 +1,24 @@
 //! The endpoint logging middleware: one line per call.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll, ready};
-
-use kit_endpoint::{BoxError, Failer, Outcome, Request, RequestId};
-use pin_project_lite::pin_project;
+use kit_endpoint::{CallHook, Context, HookLayer, Hooked, HookedFuture, Outcome, RequestId};
 // quanta's clock reads the CPU's counter: cheaper than the OS clock.
 use quanta::Clock;
 use slog::{Logger, info, warn};
-use tower::{Layer, Service};
+use tower::Layer;
 
 use crate::Took;
 
 /// Logs one line per endpoint call (go-kit's `LoggingMiddleware`); the response
-/// must be a [`Failer`] so that business errors can be told from failures:
+/// must be a [`Failer`](kit_endpoint::Failer) so that business errors can be
+/// told from failures:
 ///
 /// ```text
-/// level=info caller=layer.rs:117 method=sum request_id=7f3a... took=12.3µs err=null
-/// level=info caller=layer.rs:117 method=sum request_id=7f3a... took=9.1µs err="integer overflow" err_kind=business
-/// level=warn caller=layer.rs:131 method=concat request_id=7f3a... took=1.2ms err="upstream unreachable: ..." err_kind=failure
+/// level=info caller=layer.rs:91 method=sum request_id=7f3a... took=12.3µs err=null
+/// level=info caller=layer.rs:94 method=sum request_id=7f3a... took=9.1µs err="integer overflow" err_kind=business
+/// level=warn caller=layer.rs:97 method=concat request_id=7f3a... took=1.2ms err="upstream unreachable: ..." err_kind=failure
 /// ```
 ///
-/// A business error (carried in an `Ok` response that is a [`Failer`]) is logged at
+/// A business error (carried in an `Ok` response that is a `Failer`) is logged at
 /// `info` with `err_kind=business`; a failed call at `warn` with `err_kind=failure`.
 ///
 /// ```
@@ -43,35 +38,22 @@ use crate::Took;
 /// # }
 /// ```
 #[derive(Debug, Clone)]
-pub struct Logging<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
+pub struct LoggingLayer(HookLayer<CallLog>);
 
-#[derive(Debug)]
-struct Shared {
-    logger: Logger,
-    method: &'static str,
-    /// Raw counter reads, scaled once per call.
-    clock: Clock,
-}
+/// An endpoint wrapped by [`LoggingLayer`].
+pub type Logging<S> = Hooked<S, CallLog>;
 
-/// Applies [`Logging`] to an endpoint.
-#[derive(Debug, Clone)]
-pub struct LoggingLayer {
-    shared: Arc<Shared>,
-}
+/// The future returned by [`Logging`].
+pub type ResponseFuture<F> = HookedFuture<F, CallLog>;
 
 impl LoggingLayer {
     /// Logs calls to `logger`, naming the endpoint `method`.
     pub fn new(logger: Logger, method: &'static str) -> Self {
-        LoggingLayer {
-            shared: Arc::new(Shared {
-                logger,
-                method,
-                clock: Clock::new(),
-            }),
-        }
+        LoggingLayer(HookLayer::new(CallLog {
+            logger,
+            method,
+            clock: Clock::new(),
+        }))
     }
 }
 
@@ -79,81 +61,32 @@ impl<S> Layer<S> for LoggingLayer {
     type Service = Logging<S>;
 
     fn layer(&self, inner: S) -> Logging<S> {
-        Logging {
-            inner,
-            shared: self.shared.clone(),
-        }
+        self.0.layer(inner)
     }
 }
 
-impl<S> Logging<S> {
-    /// The wrapped endpoint.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped endpoint, to change.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the endpoint.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+/// The [`CallHook`] behind [`LoggingLayer`]: notes the request ID and the time
+/// as a call starts, writes the line when it ends.
+#[derive(Debug)]
+pub struct CallLog {
+    logger: Logger,
+    method: &'static str,
+    /// Raw counter reads, scaled once per call.
+    clock: Clock,
 }
 
-impl<S, Req> Service<Request<Req>> for Logging<S>
-where
-    S: Service<Request<Req>, Error = BoxError>,
-    S::Response: Failer,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = ResponseFuture<S::Future>;
+impl CallHook for CallLog {
+    type Start = (u64, Option<RequestId>);
 
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+    fn start(&self, ctx: &Context) -> Self::Start {
+        (self.clock.raw(), ctx.request_id().cloned())
     }
 
-    fn call(&mut self, req: Request<Req>) -> Self::Future {
-        let request_id = req.ctx().request_id().cloned();
-        ResponseFuture {
-            inner: self.inner.call(req),
-            start: self.shared.clock.raw(),
-            shared: self.shared.clone(),
-            request_id,
-        }
-    }
-}
-
-pin_project! {
-    /// The future returned by [`Logging`].
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: F,
-        shared: Arc<Shared>,
-        request_id: Option<RequestId>,
-        start: u64,
-    }
-}
-
-impl<F, R> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<R, BoxError>>,
-    R: Failer,
-{
-    type Output = Result<R, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let out = ready!(this.inner.poll(cx));
-        let clock = &this.shared.clock;
-        let took = clock.delta(*this.start, clock.raw());
-        let log = &this.shared.logger;
-        let method = this.shared.method;
-        let id = this.request_id.as_ref().map(RequestId::as_str);
-        match Outcome::of(&out) {
+    fn finish(&self, (start, request_id): Self::Start, outcome: Outcome<'_>) {
+        let took = self.clock.delta(start, self.clock.raw());
+        let (log, method) = (&self.logger, self.method);
+        let id = request_id.as_ref().map(RequestId::as_str);
+        match outcome {
             Outcome::Success => {
                 info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => None::<&str>)
             }
@@ -164,6 +97,5 @@ where
                 warn!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => %e, "err_kind" => Outcome::FAILURE)
             }
         }
-        Poll::Ready(out)
     }
 }

@@ -1,17 +1,10 @@
 //! RED metrics for endpoints: Rate, Errors, Duration.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll, ready};
-
-use kit_endpoint::{BoxError, Failer, Outcome, Request};
+use kit_endpoint::{CallHook, Context, HookLayer, Hooked, HookedFuture, Outcome};
 use metrics::{Counter, Histogram, Key, KeyName, Label, Recorder, Unit};
-use pin_project_lite::pin_project;
 // quanta's clock reads the CPU's counter: cheaper than the OS clock, which
 // matters when two layers time every request.
 use quanta::Clock;
-use tower::{Layer, Service};
 
 use crate::METADATA;
 
@@ -26,7 +19,7 @@ pub const DURATION: &str = "kit_endpoint_duration_seconds";
 ///
 /// - `kit_endpoint_requests_total{endpoint}`: every call.
 /// - `kit_endpoint_errors_total{endpoint,kind="business"}`: calls answered with a
-///   business error ([`Failer`]); `kind="failure"`: calls that failed.
+///   business error ([`Failer`](kit_endpoint::Failer)); `kind="failure"`: calls that failed.
 /// - `kit_endpoint_duration_seconds{endpoint}`: a histogram of call durations.
 #[derive(Debug, Clone)]
 pub struct RedMetrics {
@@ -75,7 +68,7 @@ impl RedMetrics {
 }
 
 /// Records [`RedMetrics`] for every call of an endpoint whose response is a
-/// [`Failer`].
+/// [`Failer`](kit_endpoint::Failer): `RedLayer::new(metrics)`.
 ///
 /// ```
 /// use kit_endpoint::{endpoint_fn, BoxError, Request};
@@ -91,106 +84,30 @@ impl RedMetrics {
 /// assert!(exporter.render().contains(r#"kit_endpoint_requests_total{endpoint="sum"} 1"#));
 /// # }
 /// ```
-#[derive(Debug, Clone)]
-pub struct Red<S> {
-    inner: S,
-    metrics: Arc<RedMetrics>,
-}
+pub type RedLayer = HookLayer<RedMetrics>;
 
-impl<S> Red<S> {
-    /// The wrapped endpoint.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
+/// An endpoint wrapped by [`RedLayer`].
+pub type Red<S> = Hooked<S, RedMetrics>;
+
+/// The future returned by [`Red`].
+pub type RedFuture<F> = HookedFuture<F, RedMetrics>;
+
+impl CallHook for RedMetrics {
+    /// The raw clock reading at the start.
+    type Start = u64;
+
+    fn start(&self, _ctx: &Context) -> u64 {
+        self.clock.raw()
     }
 
-    /// The wrapped endpoint, to change.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the endpoint.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-/// Applies [`Red`] to an endpoint.
-#[derive(Debug, Clone)]
-pub struct RedLayer {
-    metrics: Arc<RedMetrics>,
-}
-
-impl RedLayer {
-    /// Records into `metrics`.
-    pub fn new(metrics: RedMetrics) -> Self {
-        RedLayer {
-            metrics: Arc::new(metrics),
-        }
-    }
-}
-
-impl<S> Layer<S> for RedLayer {
-    type Service = Red<S>;
-
-    fn layer(&self, inner: S) -> Red<S> {
-        Red {
-            inner,
-            metrics: self.metrics.clone(),
-        }
-    }
-}
-
-impl<S, Req> Service<Request<Req>> for Red<S>
-where
-    S: Service<Request<Req>, Error = BoxError>,
-    S::Response: Failer,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = RedFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<Req>) -> Self::Future {
-        RedFuture {
-            start: self.metrics.clock.raw(),
-            inner: self.inner.call(req),
-            metrics: self.metrics.clone(),
-        }
-    }
-}
-
-pin_project! {
-    /// The future returned by [`Red`].
-    pub struct RedFuture<F> {
-        #[pin]
-        inner: F,
-        metrics: Arc<RedMetrics>,
-        start: u64,
-    }
-}
-
-impl<F, R> Future for RedFuture<F>
-where
-    F: Future<Output = Result<R, BoxError>>,
-    R: Failer,
-{
-    type Output = Result<R, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let out = ready!(this.inner.poll(cx));
-        let m = &**this.metrics;
-        m.requests.increment(1);
-        m.duration
-            .record(m.clock.delta(*this.start, m.clock.raw()).as_secs_f64());
-        match Outcome::of(&out) {
+    fn finish(&self, start: u64, outcome: Outcome<'_>) {
+        self.requests.increment(1);
+        self.duration
+            .record(self.clock.delta(start, self.clock.raw()).as_secs_f64());
+        match outcome {
             Outcome::Success => {}
-            Outcome::Business(_) => m.business_errors.increment(1),
-            Outcome::Failure(_) => m.failures.increment(1),
+            Outcome::Business(_) => self.business_errors.increment(1),
+            Outcome::Failure(_) => self.failures.increment(1),
         }
-        Poll::Ready(out)
     }
 }

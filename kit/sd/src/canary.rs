@@ -2,13 +2,11 @@
 //! and a canary split that sends a chosen share of calls to a new version.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context as TaskContext, Poll};
 
-use kit_endpoint::{BoxEndpoint, BoxError, Request};
+use kit_endpoint::{BoxEndpoint, BoxError, BoxFuture, Request};
 use tower::{Service, ServiceExt};
 
 use crate::endpointer::Filter;
@@ -116,7 +114,7 @@ where
 {
     type Response = Resp;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Resp, BoxError>> + Send>>;
+    type Future = BoxFuture<Resp>;
 
     fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
         Poll::Ready(Ok(()))

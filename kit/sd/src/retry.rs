@@ -2,13 +2,11 @@
 
 use std::error::Error;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context as TaskContext, Poll};
 
-use kit_endpoint::{BoxError, DeadlineExceeded, Request};
+use kit_endpoint::{BoxError, BoxFuture, DeadlineExceeded, Request};
 use tower::{Service, ServiceExt};
 
 use crate::balancer::{Picker, Strategy};
@@ -138,7 +136,7 @@ where
 {
     type Response = Resp;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Resp, BoxError>> + Send>>;
+    type Future = BoxFuture<Resp>;
 
     fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
         Poll::Ready(Ok(()))

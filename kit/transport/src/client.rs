@@ -1,8 +1,6 @@
 //! The HTTP client endpoint: encode -> HTTP -> decode.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
@@ -11,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
-use kit_endpoint::{BoxError, Context, DeadlineExceeded, Request, cause_ref};
+use kit_endpoint::{BoxError, BoxFuture, Context, DeadlineExceeded, Request, cause_ref};
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
@@ -189,7 +187,7 @@ where
 {
     type Response = Resp;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Resp, BoxError>> + Send>>;
+    type Future = BoxFuture<Resp>;
 
     fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
         // The HTTP client's readiness is awaited per call, inside the future.

@@ -1,0 +1,306 @@
+//! Call hooks: one value told when each call of an endpoint starts and how it
+//! ended. kit's logging and RED middlewares are hooks.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, ready};
+
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+use crate::{BoxError, Context, Failer, Outcome, Request};
+
+/// Told about every call of an endpoint: [`start`](CallHook::start) as the call
+/// begins, [`finish`](CallHook::finish) with its [`Outcome`] when it ends. What
+/// `start` returns (a start time, the request ID...) is handed to `finish`, so a
+/// hook keeps no per-call state of its own. [`HookLayer`] runs a hook around an
+/// endpoint, with no allocation per call.
+///
+/// A call whose future is dropped before it ends is not finished.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use kit_endpoint::{endpoint_fn, BoxError, CallHook, Context, HookLayer, Outcome, Request};
+/// use tower::{ServiceBuilder, ServiceExt};
+///
+/// /// Counts failed calls.
+/// #[derive(Default)]
+/// struct Failures(AtomicUsize);
+///
+/// impl CallHook for Failures {
+///     type Start = ();
+///     fn start(&self, _ctx: &Context) {}
+///     fn finish(&self, _start: (), outcome: Outcome<'_>) {
+///         if let Outcome::Failure(_) = outcome {
+///             self.0.fetch_add(1, Ordering::Relaxed);
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let layer = HookLayer::new(Failures::default());
+/// let ep = ServiceBuilder::new()
+///     .layer(layer.clone())
+///     .service(endpoint_fn(|_req: Request<()>| async { Err::<(), BoxError>("down".into()) }));
+/// assert!(ep.oneshot(Request::from_msg(())).await.is_err());
+/// assert_eq!(layer.hook().0.load(Ordering::Relaxed), 1);
+/// # }
+/// ```
+pub trait CallHook: Send + Sync + 'static {
+    /// What `start` notes for `finish`.
+    type Start;
+
+    /// A call starts, with the request's context.
+    fn start(&self, ctx: &Context) -> Self::Start;
+
+    /// The call that `start` saw begin has ended with `outcome`.
+    fn finish(&self, start: Self::Start, outcome: Outcome<'_>);
+}
+
+/// Runs a [`CallHook`] around an endpoint: applies [`Hooked`]. Clones share the
+/// hook.
+pub struct HookLayer<H> {
+    hook: Arc<H>,
+}
+
+impl<H> HookLayer<H> {
+    /// A layer running `hook` around every call.
+    pub fn new(hook: H) -> Self {
+        HookLayer {
+            hook: Arc::new(hook),
+        }
+    }
+
+    /// The hook.
+    pub fn hook(&self) -> &H {
+        &self.hook
+    }
+}
+
+impl<H> Clone for HookLayer<H> {
+    fn clone(&self) -> Self {
+        HookLayer {
+            hook: self.hook.clone(),
+        }
+    }
+}
+
+impl<H: fmt::Debug> fmt::Debug for HookLayer<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HookLayer")
+            .field("hook", &self.hook)
+            .finish()
+    }
+}
+
+impl<S, H> Layer<S> for HookLayer<H> {
+    type Service = Hooked<S, H>;
+
+    fn layer(&self, inner: S) -> Hooked<S, H> {
+        Hooked {
+            inner,
+            hook: self.hook.clone(),
+        }
+    }
+}
+
+/// An endpoint with a [`CallHook`] told about each of its calls (made by
+/// [`HookLayer`]). The endpoint's response must be a [`Failer`], so that the
+/// hook can tell business errors from failures.
+pub struct Hooked<S, H> {
+    inner: S,
+    hook: Arc<H>,
+}
+
+impl<S: Clone, H> Clone for Hooked<S, H> {
+    fn clone(&self) -> Self {
+        Hooked {
+            inner: self.inner.clone(),
+            hook: self.hook.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, H: fmt::Debug> fmt::Debug for Hooked<S, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hooked")
+            .field("inner", &self.inner)
+            .field("hook", &self.hook)
+            .finish()
+    }
+}
+
+impl<S, H> Hooked<S, H> {
+    /// The wrapped endpoint.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped endpoint, to change.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the endpoint.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The hook.
+    pub fn hook(&self) -> &H {
+        &self.hook
+    }
+}
+
+impl<S, H, Req> Service<Request<Req>> for Hooked<S, H>
+where
+    S: Service<Request<Req>, Error = BoxError>,
+    S::Response: Failer,
+    H: CallHook,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = HookedFuture<S::Future, H>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Req>) -> Self::Future {
+        let start = self.hook.start(req.ctx());
+        HookedFuture {
+            inner: self.inner.call(req),
+            hook: self.hook.clone(),
+            start: Some(start),
+        }
+    }
+}
+
+pin_project! {
+    /// The future returned by [`Hooked`]: the call's, then the hook's `finish`.
+    pub struct HookedFuture<F, H: CallHook> {
+        #[pin]
+        inner: F,
+        hook: Arc<H>,
+        start: Option<H::Start>,
+    }
+}
+
+impl<F, H: CallHook> fmt::Debug for HookedFuture<F, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HookedFuture")
+            .field("finished", &self.start.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, H, R> Future for HookedFuture<F, H>
+where
+    F: Future<Output = Result<R, BoxError>>,
+    H: CallHook,
+    R: Failer,
+{
+    type Output = Result<R, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = ready!(this.inner.poll(cx));
+        if let Some(start) = this.start.take() {
+            this.hook.finish(start, Outcome::of(&out));
+        }
+        Poll::Ready(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::{RequestId, endpoint_fn};
+
+    /// Notes each call's request ID at start, and its outcome's kind at finish.
+    #[derive(Default)]
+    struct Journal(Mutex<Vec<String>>);
+
+    impl CallHook for Journal {
+        type Start = Option<RequestId>;
+
+        fn start(&self, ctx: &Context) -> Option<RequestId> {
+            self.0.lock().unwrap().push("start".into());
+            ctx.request_id().cloned()
+        }
+
+        fn finish(&self, id: Option<RequestId>, outcome: Outcome<'_>) {
+            let id = id.map_or("-".into(), |id| id.to_string());
+            let kind = outcome.kind().unwrap_or("success");
+            self.0.lock().unwrap().push(format!("{id} {kind}"));
+        }
+    }
+
+    /// The business error of [`Signed`].
+    #[derive(Debug)]
+    struct Negative;
+
+    impl fmt::Display for Negative {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("negative")
+        }
+    }
+
+    impl std::error::Error for Negative {}
+
+    /// A response that is a business error when its value is negative.
+    struct Signed(i64);
+
+    impl Failer for Signed {
+        fn failed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+            (self.0 < 0).then_some(&Negative as _)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_hook_sees_each_call_start_and_finish_with_its_outcome() {
+        let layer = HookLayer::new(Journal::default());
+        let ep = layer.layer(endpoint_fn(|req: Request<i64>| async move {
+            match *req.msg() {
+                0 => Err::<Signed, BoxError>("boom".into()),
+                n => Ok(Signed(n)),
+            }
+        }));
+        for (id, n) in [("a", 1), ("b", -1), ("c", 0)] {
+            let ctx = Context::new().with_request_id(RequestId::parse(id).unwrap());
+            let _ = ep.clone().oneshot(Request::new(ctx, n)).await;
+        }
+        assert_eq!(
+            *layer.hook().0.lock().unwrap(),
+            [
+                "start",
+                "a success",
+                "start",
+                "b business",
+                "start",
+                "c failure"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_dropped_before_it_ends_is_not_finished() {
+        let layer = HookLayer::new(Journal::default());
+        let ep = layer.layer(endpoint_fn(|_req: Request<()>| {
+            std::future::pending::<Result<Signed, BoxError>>()
+        }));
+        let call = ep.oneshot(Request::from_msg(()));
+        assert!(
+            tokio::time::timeout(std::time::Duration::ZERO, call)
+                .await
+                .is_err()
+        );
+        assert_eq!(*layer.hook().0.lock().unwrap(), ["start"]);
+    }
+}
