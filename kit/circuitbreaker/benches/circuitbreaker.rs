@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kit_circuitbreaker::{CircuitBreakerLayer, Config, exponential_backoff, failure_policy};
+use kit_circuitbreaker::{CircuitBreakerLayer, exponential_backoff, failure_policy};
 use kit_endpoint::{BoxError, Request, endpoint_fn};
 use tower::{Layer, ServiceExt};
 
@@ -24,13 +24,11 @@ fn bench(c: &mut Criterion) {
     c.bench_function("baseline: endpoint call", |b| {
         b.to_async(&rt).iter(|| ep.oneshot(Request::from_msg(1)))
     });
-    let breaker = Config::new()
-        .failure_policy(failure_policy::consecutive_failures(
-            5,
-            exponential_backoff(Duration::from_secs(1), Duration::from_secs(30)),
-        ))
-        .build();
-    let guarded = CircuitBreakerLayer::new(breaker).layer(ep);
+    let policy = failure_policy::consecutive_failures(
+        5,
+        exponential_backoff(Duration::from_secs(1), Duration::from_secs(30)),
+    );
+    let guarded = CircuitBreakerLayer::new(policy).layer(ep);
     c.bench_function("circuit breaker, closed", |b| {
         b.to_async(&rt)
             .iter(|| guarded.clone().oneshot(Request::from_msg(1)))

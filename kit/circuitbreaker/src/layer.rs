@@ -1,35 +1,24 @@
 //! The circuit breaker middleware.
 
-use std::error::Error;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll, ready};
+use std::task::{Context as TaskContext, Poll};
 
 use failsafe::{FailurePolicy, Instrument, StateMachine};
-use kit_endpoint::BoxError;
-use pin_project_lite::pin_project;
+use kit_endpoint::{BoxError, ErrorClass};
 use tower::{Layer, Service};
 
-/// The breaker is open: the call was not attempted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Open;
+use crate::future::ResponseFuture;
+use crate::gate::{Gate, Gated};
 
-impl fmt::Display for Open {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("circuit breaker is open")
-    }
-}
-
-impl Error for Open {}
-
-type Classify = dyn Fn(&BoxError) -> bool + Send + Sync;
+/// Decides whether an error counts against the breaker.
+pub(crate) type Classify = dyn Fn(&BoxError) -> bool + Send + Sync;
 
 /// Wraps an endpoint in a failsafe circuit breaker; see the crate docs.
 pub struct CircuitBreaker<S, P, I> {
     inner: S,
-    breaker: StateMachine<P, I>,
+    breaker: StateMachine<P, Gated<I>>,
+    gate: Arc<Gate>,
     classify: Arc<Classify>,
 }
 
@@ -38,6 +27,7 @@ impl<S: Clone, P, I> Clone for CircuitBreaker<S, P, I> {
         CircuitBreaker {
             inner: self.inner.clone(),
             breaker: self.breaker.clone(),
+            gate: self.gate.clone(),
             classify: self.classify.clone(),
         }
     }
@@ -49,9 +39,28 @@ impl<S, P, I> fmt::Debug for CircuitBreaker<S, P, I> {
     }
 }
 
-/// Applies [`CircuitBreaker`]. Every endpoint this layer wraps shares the breaker.
+impl<S, P, I> CircuitBreaker<S, P, I> {
+    /// The wrapped endpoint.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped endpoint, to change.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the endpoint.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+/// Applies [`CircuitBreaker`]. Every endpoint this layer (and its clones) wraps
+/// shares one breaker.
 pub struct CircuitBreakerLayer<P, I> {
-    breaker: StateMachine<P, I>,
+    breaker: StateMachine<P, Gated<I>>,
+    gate: Arc<Gate>,
     classify: Arc<Classify>,
 }
 
@@ -59,6 +68,7 @@ impl<P, I> Clone for CircuitBreakerLayer<P, I> {
     fn clone(&self) -> Self {
         CircuitBreakerLayer {
             breaker: self.breaker.clone(),
+            gate: self.gate.clone(),
             classify: self.classify.clone(),
         }
     }
@@ -71,22 +81,36 @@ impl<P, I> fmt::Debug for CircuitBreakerLayer<P, I> {
     }
 }
 
-impl<P, I> CircuitBreakerLayer<P, I>
-where
-    P: FailurePolicy,
-    I: Instrument,
-{
-    /// Breaks with `breaker`. By default every error counts as a failure; `Ok`
-    /// responses, business errors included, count as successes.
-    pub fn new(breaker: StateMachine<P, I>) -> Self {
+impl<P: FailurePolicy> CircuitBreakerLayer<P, ()> {
+    /// A breaker with failure policy `policy` (see [`failure_policy`](crate::failure_policy)).
+    pub fn new(policy: P) -> Self {
+        Self::with_instrument(policy, ())
+    }
+}
+
+impl<P: FailurePolicy, I: Instrument> CircuitBreakerLayer<P, I> {
+    /// A breaker with failure policy `policy`, reporting to `instrument` (an
+    /// [`Observer`](crate::Observer), or any failsafe `Instrument`).
+    ///
+    /// By default an error counts as a failure when its
+    /// [`ErrorClass`] says the callee is unwell
+    /// ([`ErrorClass::counts_as_failure`]): not an upstream's 4xx answer, an
+    /// invalid argument or a cancelled call. `Ok` responses, business errors
+    /// included, count as successes.
+    pub fn with_instrument(policy: P, instrument: I) -> Self {
+        let gate = Gate::new();
         CircuitBreakerLayer {
-            breaker,
-            classify: Arc::new(|_| true),
+            breaker: StateMachine::new(policy, Gated::new(instrument, gate.clone())),
+            gate,
+            classify: Arc::new(|err: &BoxError| ErrorClass::of(&**err).counts_as_failure()),
         }
     }
+}
 
-    /// Decides which errors count against the breaker (`true`: a failure). Errors
-    /// that do not count are recorded as successes: the remote service answered.
+impl<P, I> CircuitBreakerLayer<P, I> {
+    /// Decides which errors count against the breaker (`true`: a failure),
+    /// instead of their class. Errors that do not count are recorded as
+    /// successes: the remote service answered.
     pub fn classify(mut self, f: impl Fn(&BoxError) -> bool + Send + Sync + 'static) -> Self {
         self.classify = Arc::new(f);
         self
@@ -100,6 +124,7 @@ impl<S, P, I> Layer<S> for CircuitBreakerLayer<P, I> {
         CircuitBreaker {
             inner,
             breaker: self.breaker.clone(),
+            gate: self.gate.clone(),
             classify: self.classify.clone(),
         }
     }
@@ -121,59 +146,17 @@ where
 
     fn call(&mut self, req: R) -> Self::Future {
         if !self.breaker.is_call_permitted() {
-            return ResponseFuture {
-                state: Outcome::Open,
-            };
+            return ResponseFuture::open();
         }
-        ResponseFuture {
-            state: Outcome::Called {
-                inner: self.inner.call(req),
-                breaker: self.breaker.clone(),
-                classify: self.classify.clone(),
-            },
-        }
-    }
-}
-
-pin_project! {
-    /// The future returned by [`CircuitBreaker`].
-    pub struct ResponseFuture<F, P, I> {
-        #[pin]
-        state: Outcome<F, P, I>,
-    }
-}
-
-pin_project! {
-    #[project = OutcomeProj]
-    enum Outcome<F, P, I> {
-        Open,
-        Called { #[pin] inner: F, breaker: StateMachine<P, I>, classify: Arc<Classify> },
-    }
-}
-
-impl<F, P, I, T> Future for ResponseFuture<F, P, I>
-where
-    F: Future<Output = Result<T, BoxError>>,
-    P: FailurePolicy,
-    I: Instrument,
-{
-    type Output = Result<T, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            OutcomeProj::Open => Poll::Ready(Err(Open.into())),
-            OutcomeProj::Called {
-                inner,
-                breaker,
-                classify,
-            } => {
-                let out = ready!(inner.poll(cx));
-                match &out {
-                    Err(e) if classify(e) => breaker.on_error(),
-                    _ => breaker.on_success(),
-                }
-                Poll::Ready(out)
-            }
+        match self.gate.enter() {
+            Ok(probe) => ResponseFuture::called(
+                self.inner.call(req),
+                self.breaker.clone(),
+                self.classify.clone(),
+                probe,
+            ),
+            // Half-open, and another call is the probe.
+            Err(()) => ResponseFuture::open(),
         }
     }
 }

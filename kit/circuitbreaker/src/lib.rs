@@ -1,53 +1,62 @@
 //! Package circuitbreaker implements the circuit breaker pattern for kit
 //! endpoints, on [failsafe] (which has no tower layer of its own).
 //!
-//! Build a failsafe [`StateMachine`] with the policy you want (consecutive
-//! failures or failure rate, with a backoff for the open state) and wrap
-//! endpoints in a [`CircuitBreakerLayer`]. While the breaker is open, calls fail
-//! at once with [`Open`] (kit-transport, with its `circuitbreaker` feature,
-//! answers `503 Service Unavailable`); after the backoff one call probes the
-//! endpoint (half-open) and its outcome closes or reopens the breaker.
+//! Pick a failsafe [`failure_policy`] (consecutive failures or failure rate, with
+//! a backoff for the open state) and wrap endpoints in a [`CircuitBreakerLayer`].
+//! While the breaker is open, calls fail at once with [`Open`], of class
+//! [`ErrorClass::Unavailable`](kit_endpoint::ErrorClass) (kit-transport answers
+//! `503 Service Unavailable`). After the backoff the breaker is half-open and
+//! **exactly one call probes** the endpoint: calls arriving while the probe is
+//! in flight fail with [`Open`] too (failsafe alone would let them all through),
+//! and the probe's outcome closes or reopens the breaker.
 //!
 //! **Only failures of the call count against the breaker**: a response carrying a
 //! business error ([`Failer`](kit_endpoint::Failer)) is an `Ok` and counts as a
-//! success, and [`CircuitBreakerLayer::classify`] decides which errors count (for
-//! example, not a 4xx answer from the remote service). State changes are
-//! reported to an [`Observer`] (log them, set a gauge).
+//! success. Which errors count is decided by their
+//! [`ErrorClass`](kit_endpoint::ErrorClass): an upstream's 4xx answer (the
+//! caller's fault), an invalid argument or a cancelled call do not
+//! ([`ErrorClass::counts_as_failure`](kit_endpoint::ErrorClass::counts_as_failure));
+//! [`CircuitBreakerLayer::classify`] decides otherwise. State changes are reported
+//! to an [`Observer`] (log them, set a gauge).
 //!
 //! ```
-//! use kit_circuitbreaker::{backoff, failure_policy, CircuitBreakerLayer, Config, Open};
-//! use kit_endpoint::{endpoint_fn, BoxError, Request};
+//! use kit_circuitbreaker::{backoff, failure_policy, CircuitBreakerLayer, Open};
+//! use kit_endpoint::{endpoint_fn, is_caused_by, BoxError, Request};
 //! use std::time::Duration;
 //! use tower::{Layer, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let breaker = Config::new()
-//!     .failure_policy(failure_policy::consecutive_failures(
-//!         3,
-//!         backoff::constant(Duration::from_secs(10)),
-//!     ))
-//!     .build();
+//! let policy = failure_policy::consecutive_failures(3, backoff::constant(Duration::from_secs(10)));
 //! let flaky = endpoint_fn(|_req: Request<()>| async { Err::<(), BoxError>("refused".into()) });
-//! let ep = CircuitBreakerLayer::new(breaker).layer(flaky);
+//! let ep = CircuitBreakerLayer::new(policy).layer(flaky);
 //! for _ in 0..3 {
 //!     assert_eq!(ep.clone().oneshot(Request::from_msg(())).await.unwrap_err().to_string(), "refused");
 //! }
 //! // Open: the endpoint is not called any more.
 //! let err = ep.oneshot(Request::from_msg(())).await.unwrap_err();
-//! assert!(err.is::<Open>());
+//! assert!(is_caused_by::<Open>(&*err));
 //! # }
 //! ```
 //!
 //! # Layout
-//! - `layer`: [`CircuitBreaker`], [`CircuitBreakerLayer`], [`Open`].
+//! - `layer`: [`CircuitBreaker`], [`CircuitBreakerLayer`].
+//! - `future`: [`ResponseFuture`].
+//! - `error`: [`Open`].
+//! - `gate` (private): one probe at a time while half-open ([`Gated`] wraps the instrument).
 //! - `observer`: [`Observer`], [`Change`], [`State`].
 //! - `exponential`: [`exponential_backoff`], for open states shorter than a second.
 
+mod error;
 mod exponential;
+mod future;
+mod gate;
 mod layer;
 mod observer;
 
 pub use exponential::{ExponentialBackoff, exponential_backoff};
-pub use failsafe::{Config, StateMachine, backoff, failure_policy};
-pub use layer::{CircuitBreaker, CircuitBreakerLayer, Open, ResponseFuture};
+pub use error::Open;
+pub use failsafe::{Instrument, backoff, failure_policy};
+pub use future::ResponseFuture;
+pub use gate::Gated;
+pub use layer::{CircuitBreaker, CircuitBreakerLayer};
 pub use observer::{Change, Observer, State};

@@ -51,7 +51,8 @@ pub struct Change {
 }
 
 /// A failsafe `Instrument` that calls `f` with each [`Change`] of state (log a
-/// line, set a gauge...). Pass it to `Config::instrument`.
+/// line, set a gauge...). Pass it to
+/// [`CircuitBreakerLayer::with_instrument`](crate::CircuitBreakerLayer::with_instrument).
 ///
 /// `f` is first called with `from: None, to: Closed` when the breaker is built,
 /// so that a gauge starts right while a log of changes can skip it; then on
@@ -59,13 +60,16 @@ pub struct Change {
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use kit_circuitbreaker::{Change, Config, Observer, State};
+/// use std::time::Duration;
+/// use kit_circuitbreaker::{backoff, failure_policy, Change, CircuitBreakerLayer, Observer, State};
 ///
 /// let seen = Arc::new(Mutex::new(Vec::new()));
 /// let record = seen.clone();
-/// let breaker = Config::new()
-///     .instrument(Observer::new(move |change: Change| record.lock().unwrap().push(change)))
-///     .build();
+/// let policy = failure_policy::consecutive_failures(3, backoff::constant(Duration::from_secs(1)));
+/// let breaker = CircuitBreakerLayer::with_instrument(
+///     policy,
+///     Observer::new(move |change: Change| record.lock().unwrap().push(change)),
+/// );
 /// assert_eq!(*seen.lock().unwrap(), [Change { from: None, to: State::Closed }]);
 /// # let _ = breaker;
 /// ```

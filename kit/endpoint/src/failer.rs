@@ -2,6 +2,8 @@
 
 use std::error::Error;
 
+use crate::Cancelled;
+
 /// A response that may carry a business error.
 ///
 /// "The service said no" (a sum that overflows, an empty string to uppercase) is
@@ -52,7 +54,9 @@ impl Failer for () {
 
 /// How an endpoint call ended, told apart the one way every middleware that
 /// reports on calls (logging, metrics) tells it: a success, a business error
-/// carried by the response ([`Failer`]), or a failure (the endpoint's error).
+/// carried by the response ([`Failer`]), a failure (the endpoint's error), or
+/// cancelled (the call's future was dropped before it ended: the caller gave up,
+/// an outer deadline cut it off, a hedge lost).
 ///
 /// ```
 /// use kit_endpoint::{BoxError, Outcome};
@@ -70,13 +74,20 @@ pub enum Outcome<'a> {
     Business(&'a (dyn Error + Send + Sync + 'static)),
     /// The endpoint failed: it could not answer.
     Failure(&'a (dyn Error + Send + Sync + 'static)),
+    /// The call was dropped before it ended: nobody waits for its answer.
+    Cancelled,
 }
+
+/// The error [`Outcome::Cancelled`] reports.
+static CANCELLED: Cancelled = Cancelled::CONST;
 
 impl<'a> Outcome<'a> {
     /// What kit's logs and metrics call a business error.
     pub const BUSINESS: &'static str = "business";
     /// What kit's logs and metrics call a failure.
     pub const FAILURE: &'static str = "failure";
+    /// What kit's logs and metrics call a cancelled call.
+    pub const CANCELLED: &'static str = "cancelled";
 
     /// The outcome of a call that returned `result`.
     pub fn of<R: Failer>(result: &'a Result<R, crate::BoxError>) -> Self {
@@ -91,16 +102,18 @@ impl<'a> Outcome<'a> {
         match *self {
             Outcome::Success => None,
             Outcome::Business(e) | Outcome::Failure(e) => Some(e),
+            Outcome::Cancelled => Some(&CANCELLED),
         }
     }
 
-    /// `"business"` or `"failure"`, the word kit's logs (`err_kind`) and
-    /// metrics (`kind` label) use; `None` for a success.
+    /// `"business"`, `"failure"` or `"cancelled"`, the word kit's logs
+    /// (`err_kind`) and metrics (`kind` label) use; `None` for a success.
     pub fn kind(&self) -> Option<&'static str> {
         match self {
             Outcome::Success => None,
             Outcome::Business(_) => Some(Self::BUSINESS),
             Outcome::Failure(_) => Some(Self::FAILURE),
+            Outcome::Cancelled => Some(Self::CANCELLED),
         }
     }
 }

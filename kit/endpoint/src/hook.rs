@@ -18,7 +18,9 @@ use crate::{BoxError, Context, Failer, Outcome, Request};
 /// hook keeps no per-call state of its own. [`HookLayer`] runs a hook around an
 /// endpoint, with no allocation per call.
 ///
-/// A call whose future is dropped before it ends is not finished.
+/// A call whose future is dropped before it ends (the caller gave up, an outer
+/// deadline cut it off) is finished with [`Outcome::Cancelled`] as the future
+/// is dropped, so every call that starts also finishes exactly once.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -179,12 +181,22 @@ where
 }
 
 pin_project! {
-    /// The future returned by [`Hooked`]: the call's, then the hook's `finish`.
+    /// The future returned by [`Hooked`]: the call's, then the hook's `finish`
+    /// (with [`Outcome::Cancelled`] if it is dropped before the call ends).
     pub struct HookedFuture<F, H: CallHook> {
         #[pin]
         inner: F,
         hook: Arc<H>,
         start: Option<H::Start>,
+    }
+
+    impl<F, H: CallHook> PinnedDrop for HookedFuture<F, H> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(start) = this.start.take() {
+                this.hook.finish(start, Outcome::Cancelled);
+            }
+        }
     }
 }
 
@@ -290,7 +302,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_call_dropped_before_it_ends_is_not_finished() {
+    async fn a_call_dropped_before_it_ends_is_finished_as_cancelled() {
         let layer = HookLayer::new(Journal::default());
         let ep = layer.layer(endpoint_fn(|_req: Request<()>| {
             std::future::pending::<Result<Signed, BoxError>>()
@@ -301,6 +313,6 @@ mod tests {
                 .await
                 .is_err()
         );
-        assert_eq!(*layer.hook().0.lock().unwrap(), ["start"]);
+        assert_eq!(*layer.hook().0.lock().unwrap(), ["start", "- cancelled"]);
     }
 }

@@ -66,7 +66,14 @@
 //!
 //! Every endpoint fails with a [`BoxError`]. Middlewares fail with small named types
 //! ([`DeadlineExceeded`] here; `Limited`, `Open`... in other kit crates), found again
-//! with [`cause_ref`] / [`is_caused_by`] however deeply they were wrapped. A business
+//! with [`cause_ref`] / [`is_caused_by`] however deeply they were wrapped.
+//!
+//! Each failure also says what *kind* of failure it is with an [`ErrorClass`]
+//! (invalid argument, not found, resource exhausted, unavailable, deadline
+//! exceeded, cancelled, upstream failure, internal), carried by a [`Classified`]
+//! wrapper and found with [`ErrorClass::of`]. Transports map classes to their
+//! statuses (kit-transport: HTTP status and `Retry-After`), and retries and circuit
+//! breakers decide from them, so no kit crate needs another's error types. A business
 //! error is not a failure of the call: it travels inside a successful response
 //! that implements [`Failer`] ([`take_cause`] tells it from a failure).
 //!
@@ -76,8 +83,10 @@
 //! - `deadline`: [`Deadline`], the middleware that enforces the context's deadline.
 //! - `failer`: [`Failer`], business errors inside responses; [`Outcome`].
 //! - `hook`: [`CallHook`], [`HookLayer`]: something told when each call starts and how it ended (kit's logging and RED middlewares).
+//! - `class`: [`ErrorClass`], [`Classified`], [`Cancelled`]: transport-neutral error classes.
 //! - `error`: [`BoxError`], [`cause_ref`], [`is_caused_by`], [`take_cause`], [`DeadlineExceeded`].
 
+mod class;
 mod context;
 pub mod deadline;
 mod endpoint;
@@ -85,6 +94,7 @@ mod error;
 mod failer;
 mod hook;
 
+pub use class::{Cancelled, Classified, ErrorClass};
 pub use context::{Context, InvalidMetadata, Metadata, Request, RequestId};
 pub use deadline::{Deadline, DeadlineLayer, WithDeadline};
 pub use endpoint::{BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, endpoint_fn};

@@ -19,7 +19,9 @@ use crate::Took;
 /// ```
 ///
 /// A business error (carried in an `Ok` response that is a `Failer`) is logged at
-/// `info` with `err_kind=business`; a failed call at `warn` with `err_kind=failure`.
+/// `info` with `err_kind=business`; a failed call at `warn` with `err_kind=failure`;
+/// a call dropped before it ended (its caller gave up, an outer deadline cut it
+/// off) at `info` with `err=cancelled err_kind=cancelled`.
 ///
 /// ```
 /// use kit_endpoint::{endpoint_fn, BoxError, Request};
@@ -95,6 +97,9 @@ impl CallHook for CallLog {
             }
             Outcome::Failure(e) => {
                 warn!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => %e, "err_kind" => Outcome::FAILURE)
+            }
+            Outcome::Cancelled => {
+                info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => Outcome::CANCELLED, "err_kind" => Outcome::CANCELLED)
             }
         }
     }

@@ -10,7 +10,8 @@ use crate::METADATA;
 
 /// The name of the request counter.
 pub const REQUESTS: &str = "kit_endpoint_requests_total";
-/// The name of the error counter, with a `kind` label: `business` or `failure`.
+/// The name of the error counter, with a `kind` label: `business`, `failure` or
+/// `cancelled`.
 pub const ERRORS: &str = "kit_endpoint_errors_total";
 /// The name of the duration histogram, in seconds.
 pub const DURATION: &str = "kit_endpoint_duration_seconds";
@@ -19,13 +20,15 @@ pub const DURATION: &str = "kit_endpoint_duration_seconds";
 ///
 /// - `kit_endpoint_requests_total{endpoint}`: every call.
 /// - `kit_endpoint_errors_total{endpoint,kind="business"}`: calls answered with a
-///   business error ([`Failer`](kit_endpoint::Failer)); `kind="failure"`: calls that failed.
+///   business error ([`Failer`](kit_endpoint::Failer)); `kind="failure"`: calls that failed;
+///   `kind="cancelled"`: calls dropped before they ended (the caller gave up).
 /// - `kit_endpoint_duration_seconds{endpoint}`: a histogram of call durations.
 #[derive(Debug, Clone)]
 pub struct RedMetrics {
     requests: Counter,
     business_errors: Counter,
     failures: Counter,
+    cancelled: Counter,
     duration: Histogram,
     /// Raw counter reads, scaled once per call.
     clock: Clock,
@@ -38,7 +41,7 @@ impl RedMetrics {
         recorder.describe_counter(
             KeyName::from(ERRORS),
             None,
-            "Endpoint calls that ended in a business error (kind=business) or failed (kind=failure).".into(),
+            "Endpoint calls that ended in a business error (kind=business), failed (kind=failure) or were dropped before they ended (kind=cancelled).".into(),
         );
         recorder.describe_histogram(
             KeyName::from(DURATION),
@@ -59,6 +62,10 @@ impl RedMetrics {
             ),
             failures: recorder.register_counter(
                 &key(ERRORS, Some(Label::new("kind", Outcome::FAILURE))),
+                &METADATA,
+            ),
+            cancelled: recorder.register_counter(
+                &key(ERRORS, Some(Label::new("kind", Outcome::CANCELLED))),
                 &METADATA,
             ),
             duration: recorder.register_histogram(&key(DURATION, None), &METADATA),
@@ -108,6 +115,7 @@ impl CallHook for RedMetrics {
             Outcome::Success => {}
             Outcome::Business(_) => self.business_errors.increment(1),
             Outcome::Failure(_) => self.failures.increment(1),
+            Outcome::Cancelled => self.cancelled.increment(1),
         }
     }
 }

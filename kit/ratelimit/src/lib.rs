@@ -9,9 +9,10 @@
 //!
 //! The layers use two small traits the crate owns, [`Allower`] and [`Waiter`]
 //! (go-kit's shapes), implemented for governor's limiter on [`TokioClock`] (so
-//! that paused time in tests drives the limits too). Over HTTP, kit-transport (with
-//! its `ratelimit` feature) answers [`Limited`] with `429 Too Many Requests` and a
-//! `Retry-After` header.
+//! that paused time in tests drives the limits too). [`Limited`] errors carry the
+//! class [`ErrorClass::ResourceExhausted`](kit_endpoint::ErrorClass) with their
+//! retry-after hint, so every transport answers them without knowing this crate
+//! (kit-transport: `429 Too Many Requests` with a `Retry-After` header).
 //!
 //! ```
 //! use kit_endpoint::{endpoint_fn, BoxError, Request};
@@ -27,23 +28,29 @@
 //! assert!(ep.clone().oneshot(Request::from_msg(())).await.is_ok());
 //! assert!(ep.clone().oneshot(Request::from_msg(())).await.is_ok());
 //! let err = ep.oneshot(Request::from_msg(())).await.unwrap_err();
-//! assert!(err.is::<Limited>());
+//! assert!(kit_endpoint::is_caused_by::<Limited>(&*err));
 //! # }
 //! ```
 //!
 //! # Layout
 //! - `limiter`: [`Limited`], [`Allower`], [`Waiter`], [`direct`], [`KeyedLimiter`].
-//! - `layer`: [`Erroring`], [`Delaying`], [`Keyed`] and their layers.
+//! - `erroring`: [`Erroring`], [`ErroringLayer`].
+//! - `delaying`: [`Delaying`], [`DelayingLayer`], [`DelayingFuture`].
+//! - `keyed`: [`Keyed`], [`KeyedLayer`].
+//! - `future`: [`ResponseFuture`], the future of the erroring and keyed limiters.
 //! - `clock`: [`TokioClock`].
 
 mod clock;
-mod layer;
+mod delaying;
+mod erroring;
+mod future;
+mod keyed;
 mod limiter;
 
 pub use clock::{TokioClock, TokioInstant};
 pub use governor::Quota;
-pub use layer::{
-    Delaying, DelayingFuture, DelayingLayer, Erroring, ErroringLayer, Keyed, KeyedLayer,
-    ResponseFuture,
-};
+pub use delaying::{Delaying, DelayingFuture, DelayingLayer};
+pub use erroring::{Erroring, ErroringLayer};
+pub use future::ResponseFuture;
+pub use keyed::{Keyed, KeyedLayer};
 pub use limiter::{Allower, DirectLimiter, KeyedLimiter, Limited, Waiter, direct};

@@ -40,7 +40,7 @@ async fn erroring_allows_exactly_the_quota_under_concurrency() {
             match call.await.unwrap() {
                 Ok(_) => ok += 1,
                 Err(e) => {
-                    let limited = e.downcast_ref::<Limited>().expect("a Limited error");
+                    let limited = kit_endpoint::cause_ref::<Limited>(&*e).expect("a Limited error");
                     assert!(limited.retry_after_hint().unwrap() <= Duration::from_millis(100));
                 }
             }
@@ -90,7 +90,11 @@ async fn delaying_never_waits_past_the_deadline() {
         err.to_string(),
         "rate limited: no capacity before the request's deadline"
     );
-    assert!(err.is::<Limited>());
+    assert!(kit_endpoint::is_caused_by::<Limited>(&*err));
+    assert!(matches!(
+        kit_endpoint::ErrorClass::of(&*err),
+        kit_endpoint::ErrorClass::ResourceExhausted { retry_after: Some(_) }
+    ));
 }
 
 /// Each key has its own quota; a request without a key is not limited.

@@ -1,0 +1,95 @@
+//! The breaker's future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, ready};
+
+use failsafe::{FailurePolicy, Instrument, StateMachine};
+use kit_endpoint::BoxError;
+use pin_project_lite::pin_project;
+
+use crate::Open;
+use crate::gate::{Gated, Probe};
+use crate::layer::Classify;
+
+pin_project! {
+    /// The future returned by [`CircuitBreaker`](crate::CircuitBreaker).
+    pub struct ResponseFuture<F, P, I> {
+        #[pin]
+        state: State<F, P, I>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, P, I> {
+        Open,
+        Called {
+            #[pin]
+            inner: F,
+            breaker: StateMachine<P, Gated<I>>,
+            classify: Arc<Classify>,
+            // Held while this call is the half-open probe.
+            probe: Option<Probe>,
+        },
+    }
+}
+
+impl<F, P, I> ResponseFuture<F, P, I> {
+    pub(crate) fn open() -> Self {
+        ResponseFuture { state: State::Open }
+    }
+
+    pub(crate) fn called(
+        inner: F,
+        breaker: StateMachine<P, Gated<I>>,
+        classify: Arc<Classify>,
+        probe: Option<Probe>,
+    ) -> Self {
+        ResponseFuture {
+            state: State::Called {
+                inner,
+                breaker,
+                classify,
+                probe,
+            },
+        }
+    }
+}
+
+impl<F, P, I> std::fmt::Debug for ResponseFuture<F, P, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, P, I, T> Future for ResponseFuture<F, P, I>
+where
+    F: Future<Output = Result<T, BoxError>>,
+    P: FailurePolicy,
+    I: Instrument,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Open => Poll::Ready(Err(Open.into_error())),
+            StateProj::Called {
+                inner,
+                breaker,
+                classify,
+                probe,
+            } => {
+                let out = ready!(inner.poll(cx));
+                match &out {
+                    Err(e) if classify(e) => breaker.on_error(),
+                    _ => breaker.on_success(),
+                }
+                // The probe's outcome is recorded: the next call may probe.
+                drop(probe.take());
+                Poll::Ready(out)
+            }
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Error classes: what kind of failure an error is, in words every transport,
+//! retry policy and circuit breaker understands.
+
+use std::error::Error;
+use std::fmt;
+use std::time::Duration;
+
+use crate::{BoxError, DeadlineExceeded};
+
+/// What kind of failure an error is, from a small fixed set in the spirit of
+/// gRPC's status codes (and go-kit's `StatusCoder`, made transport-neutral).
+///
+/// A middleware gives its errors a class ([`Classified`]); a transport maps each
+/// class to its own status in one place (HTTP: a status code and headers; gRPC:
+/// a code); retries and circuit breakers decide from the class
+/// ([`ErrorClass::is_retryable`], [`ErrorClass::counts_as_failure`]). No crate
+/// needs to know another crate's error types.
+///
+/// The set is `non_exhaustive`: match it with a `_` arm (a new class maps to
+/// what [`ErrorClass::Internal`] maps to until a transport learns it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// The request is malformed or refused as it is (HTTP 400, gRPC
+    /// `INVALID_ARGUMENT`). Sending it again cannot help.
+    InvalidArgument,
+    /// What the request names does not exist (HTTP 404, gRPC `NOT_FOUND`).
+    NotFound,
+    /// A quota or rate limit ran out (HTTP 429, gRPC `RESOURCE_EXHAUSTED`);
+    /// `retry_after` says when capacity is expected back, if known.
+    ResourceExhausted {
+        /// When to try again, if known.
+        retry_after: Option<Duration>,
+    },
+    /// The service (or what it depends on) cannot take the call now: no
+    /// instance, an open circuit breaker, shutting down (HTTP 503, gRPC
+    /// `UNAVAILABLE`). `retry_after` says when to try again, if known.
+    Unavailable {
+        /// When to try again, if known.
+        retry_after: Option<Duration>,
+    },
+    /// The request's deadline passed before the work was done (HTTP 504, gRPC
+    /// `DEADLINE_EXCEEDED`).
+    DeadlineExceeded,
+    /// The caller gave up: the call's future was dropped, or its caller went
+    /// away (gRPC `CANCELLED`; HTTP has no status for it, kit uses nginx's 499).
+    Cancelled,
+    /// A call to another service failed (HTTP 502, gRPC `UNAVAILABLE` or the
+    /// upstream's code). `caller_fault` is true when the upstream refused the
+    /// request as malformed (a 4xx answer): any instance would refuse it again,
+    /// so it is neither retried nor counted against the upstream's breaker.
+    Upstream {
+        /// Whether the upstream said the request itself was wrong.
+        caller_fault: bool,
+    },
+    /// Anything else: a bug, a panic, an error nobody classified (HTTP 500, gRPC
+    /// `INTERNAL`).
+    Internal,
+}
+
+impl ErrorClass {
+    /// The class of `err`: the first class found down its source chain
+    /// ([`Classified`] wrappers, and kit-endpoint's own [`DeadlineExceeded`] and
+    /// [`Cancelled`]), [`ErrorClass::Internal`] if none is.
+    ///
+    /// ```
+    /// use kit_endpoint::{BoxError, Classified, ErrorClass};
+    ///
+    /// let err: BoxError = Classified::new(ErrorClass::NotFound, "no such user").into();
+    /// assert_eq!(ErrorClass::of(&*err), ErrorClass::NotFound);
+    /// let plain: BoxError = "disk on fire".into();
+    /// assert_eq!(ErrorClass::of(&*plain), ErrorClass::Internal);
+    /// ```
+    pub fn of(err: &(dyn Error + 'static)) -> ErrorClass {
+        Self::find(err).unwrap_or(ErrorClass::Internal)
+    }
+
+    /// The first class found down `err`'s source chain, if any.
+    pub fn find(err: &(dyn Error + 'static)) -> Option<ErrorClass> {
+        let mut cur: Option<&(dyn Error + 'static)> = Some(err);
+        while let Some(e) = cur {
+            if let Some(c) = e.downcast_ref::<Classified>() {
+                return Some(c.class);
+            } else if e.is::<DeadlineExceeded>() {
+                return Some(ErrorClass::DeadlineExceeded);
+            } else if e.is::<Cancelled>() {
+                return Some(ErrorClass::Cancelled);
+            }
+            cur = e.source();
+        }
+        None
+    }
+
+    /// Whether another attempt (on another instance) may succeed where this one
+    /// failed: not for the caller's own faults (invalid argument, not found, an
+    /// upstream's 4xx), nor once the deadline passed or the caller gave up.
+    /// kit-sd's `Balanced` retries exactly these by default.
+    pub fn is_retryable(self) -> bool {
+        !matches!(
+            self,
+            ErrorClass::InvalidArgument
+                | ErrorClass::NotFound
+                | ErrorClass::DeadlineExceeded
+                | ErrorClass::Cancelled
+                | ErrorClass::Upstream { caller_fault: true }
+        )
+    }
+
+    /// Whether the error says the callee is unwell, and so counts against its
+    /// circuit breaker: not the caller's own faults, nor a call the caller
+    /// abandoned. kit-circuitbreaker counts exactly these by default.
+    pub fn counts_as_failure(self) -> bool {
+        !matches!(
+            self,
+            ErrorClass::InvalidArgument
+                | ErrorClass::NotFound
+                | ErrorClass::Cancelled
+                | ErrorClass::Upstream { caller_fault: true }
+        )
+    }
+
+    /// The retry-after hint of a `ResourceExhausted` or `Unavailable` error.
+    pub fn retry_after(self) -> Option<Duration> {
+        match self {
+            ErrorClass::ResourceExhausted { retry_after }
+            | ErrorClass::Unavailable { retry_after } => retry_after,
+            _ => None,
+        }
+    }
+
+    /// A short name for logs and metric labels: `invalid_argument`, `not_found`,
+    /// `resource_exhausted`, `unavailable`, `deadline_exceeded`, `cancelled`,
+    /// `upstream`, `internal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::InvalidArgument => "invalid_argument",
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::ResourceExhausted { .. } => "resource_exhausted",
+            ErrorClass::Unavailable { .. } => "unavailable",
+            ErrorClass::DeadlineExceeded => "deadline_exceeded",
+            ErrorClass::Cancelled => "cancelled",
+            ErrorClass::Upstream { .. } => "upstream",
+            ErrorClass::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error with its [`ErrorClass`]: the way any error says what kind of failure
+/// it is. It displays as the error it wraps, and its `source()` is that error, so
+/// [`cause_ref`](crate::cause_ref) and [`is_caused_by`](crate::is_caused_by) still
+/// find it.
+///
+/// ```
+/// use kit_endpoint::{is_caused_by, BoxError, Classified, ErrorClass};
+/// use std::time::Duration;
+///
+/// #[derive(Debug)]
+/// struct Limited;
+/// impl std::fmt::Display for Limited {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("rate limit exceeded")
+///     }
+/// }
+/// impl std::error::Error for Limited {}
+///
+/// let class = ErrorClass::ResourceExhausted { retry_after: Some(Duration::from_secs(1)) };
+/// let err: BoxError = Classified::new(class, Limited).into();
+/// assert_eq!(err.to_string(), "rate limit exceeded");
+/// assert!(is_caused_by::<Limited>(&*err));
+/// assert_eq!(ErrorClass::of(&*err).retry_after(), Some(Duration::from_secs(1)));
+/// ```
+#[derive(Debug)]
+pub struct Classified {
+    class: ErrorClass,
+    inner: BoxError,
+}
+
+impl Classified {
+    /// `err`, classified as `class`.
+    pub fn new(class: ErrorClass, err: impl Into<BoxError>) -> Self {
+        Classified {
+            class,
+            inner: err.into(),
+        }
+    }
+
+    /// The class.
+    pub fn class(&self) -> ErrorClass {
+        self.class
+    }
+
+    /// The error classified.
+    pub fn get_ref(&self) -> &(dyn Error + Send + Sync + 'static) {
+        &*self.inner
+    }
+
+    /// The error classified, unwrapped.
+    pub fn into_inner(self) -> BoxError {
+        self.inner
+    }
+}
+
+impl fmt::Display for Classified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl Error for Classified {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&*self.inner)
+    }
+}
+
+/// The caller gave up on the call (its future was dropped, or the client went
+/// away) before it ended: class [`ErrorClass::Cancelled`]. kit's logging and RED
+/// layers report such calls with this error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cancelled(());
+
+impl Cancelled {
+    pub(crate) const CONST: Cancelled = Cancelled(());
+
+    /// A new `Cancelled` error.
+    pub fn new() -> Self {
+        Cancelled(())
+    }
+}
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cancelled")
+    }
+}
+
+impl Error for Cancelled {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Wrap(BoxError);
+    impl fmt::Display for Wrap {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "wrapped: {}", self.0)
+        }
+    }
+    impl Error for Wrap {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&*self.0)
+        }
+    }
+
+    #[test]
+    fn the_class_is_found_through_wrappers_and_the_outermost_wins() {
+        let inner: BoxError = Classified::new(ErrorClass::NotFound, "gone").into();
+        let err: BoxError = Box::new(Wrap(inner));
+        assert_eq!(ErrorClass::of(&*err), ErrorClass::NotFound);
+
+        let outer: BoxError = Classified::new(
+            ErrorClass::Upstream {
+                caller_fault: false,
+            },
+            Wrap(DeadlineExceeded::new().into()),
+        )
+        .into();
+        assert_eq!(
+            ErrorClass::of(&*outer),
+            ErrorClass::Upstream {
+                caller_fault: false
+            }
+        );
+        let deadline: BoxError = Box::new(Wrap(DeadlineExceeded::new().into()));
+        assert_eq!(ErrorClass::of(&*deadline), ErrorClass::DeadlineExceeded);
+        let cancelled: BoxError = Box::new(Wrap(Cancelled::new().into()));
+        assert_eq!(ErrorClass::of(&*cancelled), ErrorClass::Cancelled);
+        assert_eq!(ErrorClass::find(&*Box::new(Wrap("x".into()))), None);
+    }
+
+    #[test]
+    fn caller_faults_are_neither_retried_nor_counted() {
+        let fault = ErrorClass::Upstream { caller_fault: true };
+        assert!(!fault.is_retryable() && !fault.counts_as_failure());
+        let down = ErrorClass::Upstream {
+            caller_fault: false,
+        };
+        assert!(down.is_retryable() && down.counts_as_failure());
+        assert!(!ErrorClass::DeadlineExceeded.is_retryable());
+        assert!(ErrorClass::DeadlineExceeded.counts_as_failure());
+        assert!(!ErrorClass::Cancelled.counts_as_failure());
+        let open = ErrorClass::Unavailable { retry_after: None };
+        assert!(open.is_retryable());
+    }
+
+    #[test]
+    fn the_original_error_stays_findable() {
+        let err: BoxError = Classified::new(ErrorClass::Internal, Wrap("x".into())).into();
+        assert!(crate::is_caused_by::<Wrap>(&*err));
+        assert_eq!(err.to_string(), "wrapped: x");
+    }
+}

@@ -1,0 +1,59 @@
+//! The future of the erroring and keyed limiters.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use kit_endpoint::BoxError;
+use pin_project_lite::pin_project;
+
+use crate::limiter::Limited;
+
+pin_project! {
+    /// The future returned by [`Erroring`](crate::Erroring) and [`Keyed`](crate::Keyed).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: Outcome<F>,
+    }
+}
+
+pin_project! {
+    #[project = OutcomeProj]
+    enum Outcome<F> {
+        Called { #[pin] inner: F },
+        Limited { limited: Option<Limited> },
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn called(inner: F) -> Self {
+        ResponseFuture {
+            state: Outcome::Called { inner },
+        }
+    }
+
+    pub(crate) fn limited(limited: Limited) -> Self {
+        ResponseFuture {
+            state: Outcome::Limited {
+                limited: Some(limited),
+            },
+        }
+    }
+}
+
+impl<F, R> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<R, BoxError>>,
+{
+    type Output = Result<R, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            OutcomeProj::Called { inner } => inner.poll(cx),
+            OutcomeProj::Limited { limited } => match limited.take() {
+                Some(l) => Poll::Ready(Err(l.into_error())),
+                None => Poll::Pending,
+            },
+        }
+    }
+}
