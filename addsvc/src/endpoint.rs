@@ -4,16 +4,8 @@ use std::error::Error;
 use std::sync::Arc;
 
 use kit_endpoint::{BoxEndpoint, BoxError, Context, Failer, Request, endpoint_fn, take_cause};
-use kit_log::LoggingLayer;
-use kit_metrics::{RedLayer, RedMetrics, UseLayer, UseMetrics};
-use kit_ratelimit::{DirectLimiter, ErroringLayer, KeyedLayer, KeyedLimiter, Quota};
-use kit_transport::PeerAddr;
-use metrics::Recorder;
 use serde::{Deserialize, Serialize};
-use slog::Logger;
-use std::net::IpAddr;
-use tower::limit::ConcurrencyLimitLayer;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceExt};
 
 use crate::service::{AddError, AddService};
 
@@ -111,57 +103,8 @@ impl Set {
     }
 }
 
-/// What the endpoint middlewares report to, and their one setting.
-#[derive(Clone)]
-pub struct Middlewares<'a> {
-    /// Where the logging middleware writes one line per call.
-    pub logger: Logger,
-    /// Where the RED and USE metrics are registered.
-    pub recorder: &'a dyn Recorder,
-    /// How many calls each endpoint serves at once, if limited; more wait (and
-    /// show as saturation in the USE metrics). `None`: no limit.
-    pub max_in_flight: Option<usize>,
-    /// A rate limit for the whole service, if any: calls over it get `429`.
-    pub rate_limit: Option<ErroringLayer<DirectLimiter>>,
-    /// A rate limit per client, if any: calls over it get `429`.
-    pub rate_limit_per_client: Option<ClientLimit>,
-}
-
-/// A rate limit per client IP address (the transport must put [`PeerAddr`] in the
-/// context: `ServeConfig::peer_addr(true)`).
-pub type ClientLimit = KeyedLayer<IpAddr, fn(&Context) -> Option<IpAddr>>;
-
-/// A per-client-IP limit allowing `quota` to each client, tracking at most
-/// `max_clients` clients at once.
-pub fn client_limit(quota: Quota, max_clients: usize) -> ClientLimit {
-    fn peer_ip(ctx: &Context) -> Option<IpAddr> {
-        ctx.extensions().get::<PeerAddr>().map(|p| p.0.ip())
-    }
-    KeyedLayer::new(KeyedLimiter::new(quota, max_clients), peer_ip)
-}
-
-impl Middlewares<'_> {
-    /// Wraps endpoint `name` in the middlewares, outermost first: requests meet
-    /// them in the order written.
-    fn wrap<E, Req, Resp>(&self, name: &'static str, endpoint: E) -> BoxEndpoint<Req, Resp>
-    where
-        E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
-        E::Future: Send + 'static,
-        Req: Send + 'static,
-        Resp: Failer + Send + 'static,
-    {
-        BoxEndpoint::new(
-            ServiceBuilder::new()
-                .layer(LoggingLayer::new(self.logger.clone(), name)) // one line per call
-                .layer(RedLayer::new(RedMetrics::new(self.recorder, name))) // rate, errors, duration
-                .option_layer(self.rate_limit.clone()) // whole-service rate limit
-                .option_layer(self.rate_limit_per_client.clone()) // per-client rate limit
-                .layer(UseLayer::new(UseMetrics::new(self.recorder, name))) // in flight, waiting
-                .option_layer(self.max_in_flight.map(ConcurrencyLimitLayer::new)) // bounded concurrency
-                .service(endpoint),
-        )
-    }
-}
+// The endpoint middleware stack is written once, in stringsvc, and shared.
+pub use stringsvc::endpoint::{ClientLimit, Middlewares, client_key, client_limit};
 
 /// The `sum` endpoint of `svc`.
 pub fn make_sum_endpoint<S: AddService>(

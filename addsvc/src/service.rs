@@ -104,15 +104,15 @@ impl<S: StringService> AddService for BasicService<S> {
 /// Service middleware: logs every call at `debug` level with its inputs, output,
 /// error and duration (go-kit's `loggingMiddleware`).
 #[derive(Debug, Clone)]
-pub struct Logging<S> {
+pub struct LoggingMiddleware<S> {
     logger: Logger,
     next: S,
 }
 
-impl<S> Logging<S> {
+impl<S> LoggingMiddleware<S> {
     /// Logs the calls to `next` to `logger`.
     pub fn new(logger: Logger, next: S) -> Self {
-        Logging { logger, next }
+        LoggingMiddleware { logger, next }
     }
 
     /// The line for one call of `method` on `a` and `b`.
@@ -135,7 +135,7 @@ impl<S> Logging<S> {
     }
 }
 
-impl<S: AddService> AddService for Logging<S> {
+impl<S: AddService> AddService for LoggingMiddleware<S> {
     async fn sum(&self, ctx: &Context, a: i64, b: i64) -> Result<i64, BoxError> {
         if !self.logger.is_debug_enabled() {
             return self.next.sum(ctx, a, b).await;

@@ -127,15 +127,15 @@ impl<S: StringService> StringService for Validating<S> {
 /// error and duration (go-kit's `loggingMiddleware`). It sees domain values, so it
 /// can log what the endpoint-level logging cannot: the strings themselves.
 #[derive(Debug, Clone)]
-pub struct Logging<S> {
+pub struct LoggingMiddleware<S> {
     logger: Logger,
     next: S,
 }
 
-impl<S> Logging<S> {
+impl<S> LoggingMiddleware<S> {
     /// Logs the calls to `next` to `logger`.
     pub fn new(logger: Logger, next: S) -> Self {
-        Logging { logger, next }
+        LoggingMiddleware { logger, next }
     }
 
     /// The line for one call of `method` on `input`.
@@ -157,7 +157,7 @@ impl<S> Logging<S> {
     }
 }
 
-impl<S: StringService> StringService for Logging<S> {
+impl<S: StringService> StringService for LoggingMiddleware<S> {
     async fn uppercase(&self, ctx: &Context, s: String) -> Result<String, BoxError> {
         if !self.logger.is_debug_enabled() {
             return self.next.uppercase(ctx, s).await;

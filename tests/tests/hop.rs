@@ -216,11 +216,10 @@ async fn start_logged_pair(
 
     let strings_log = logger(str_log, "stringsvc");
     let strings_set = stringsvc::endpoint::Set::instrumented(
-        stringsvc::service::Logging::new(strings_log.clone(), BasicService),
+        stringsvc::service::LoggingMiddleware::new(strings_log.clone(), BasicService),
         &stringsvc::endpoint::Middlewares {
-            logger: strings_log,
-            recorder: exporter.recorder(),
             max_in_flight: Some(16),
+            ..stringsvc::endpoint::Middlewares::new(strings_log, exporter.recorder())
         },
     );
     let add_log = logger(add_log, "addsvc");
@@ -233,7 +232,7 @@ async fn start_logged_pair(
     };
     serve_pair(stringsvc::transport::http::router(strings_set), |strings| {
         addsvc::transport::http::router(addsvc::endpoint::Set::instrumented(
-            addsvc::service::Logging::new(add_log, addsvc::service::BasicService::new(strings)),
+            addsvc::service::LoggingMiddleware::new(add_log, addsvc::service::BasicService::new(strings)),
             &add_middlewares,
         ))
     })

@@ -6,7 +6,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use kit_circuitbreaker::{CircuitBreakerLayer, Config, exponential_backoff, failure_policy};
+use kit_circuitbreaker::{CircuitBreakerLayer, exponential_backoff, failure_policy};
 use kit_endpoint::BoxEndpoint;
 use kit_ratelimit::{ErroringLayer, Quota, direct};
 use tower::Layer;
@@ -39,7 +39,7 @@ pub fn guarded(
         failures,
         exponential_backoff(open_for, open_for * 16),
     );
-    let breaker = CircuitBreakerLayer::new(Config::new().failure_policy(policy).build());
+    let breaker = CircuitBreakerLayer::new(policy);
     stringsvc::endpoint::Set {
         uppercase: BoxEndpoint::new(breaker.layer(strings.uppercase)),
         count: BoxEndpoint::new(breaker.layer(strings.count)),

@@ -58,9 +58,11 @@ where
         Ok(pick(set))
     });
     let endpointer = Endpointer::new(instancer, factory, None);
-    let balanced = Balanced::new(endpointer, Strategy::RoundRobin, attempts);
+    let balanced = Balanced::builder(endpointer)
+        .strategy(Strategy::RoundRobin)
+        .max_attempts(attempts);
     BoxEndpoint::new(match ejection {
-        Some(ejection) => balanced.ejecting(ejection),
-        None => balanced,
+        Some(ejection) => balanced.ejecting(ejection).build(),
+        None => balanced.build(),
     })
 }

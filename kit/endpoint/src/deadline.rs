@@ -111,23 +111,20 @@ where
     }
 
     fn call(&mut self, mut req: Request<T>) -> Self::Future {
-        let deadline = match (req.ctx().deadline(), self.default_timeout) {
-            (Some(d), _) => Some(d),
-            (None, Some(t)) => {
-                let d = Instant::now() + t;
-                req.ctx_mut().set_deadline(d);
-                Some(d)
+        if req.ctx().deadline().is_none() {
+            if let Some(t) = self.default_timeout {
+                req.ctx_mut().set_deadline(Instant::now() + t);
             }
-            (None, None) => None,
-        };
-        match deadline {
-            Some(d) if d <= Instant::now() => ResponseFuture::new(State::Expired),
-            Some(d) => ResponseFuture::new(State::Racing {
-                inner: WithDeadline::new(self.inner.call(req), d),
-            }),
-            None => ResponseFuture::new(State::Unbounded {
-                inner: self.inner.call(req),
-            }),
+        }
+        let deadline = req.ctx().deadline();
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            // Spent: the endpoint is not called at all.
+            return ResponseFuture {
+                inner: WithDeadline::expired(),
+            };
+        }
+        ResponseFuture {
+            inner: WithDeadline::new(self.inner.call(req), deadline),
         }
     }
 }
@@ -136,25 +133,7 @@ pin_project! {
     /// The future returned by [`Deadline`].
     pub struct ResponseFuture<F> {
         #[pin]
-        state: State<F>,
-    }
-}
-
-pin_project! {
-    #[project = Proj]
-    enum State<F> {
-        // The deadline had passed: answer at once.
-        Expired,
-        // The inner call, raced against the deadline.
-        Racing { #[pin] inner: WithDeadline<F> },
-        // No deadline: just the inner call.
-        Unbounded { #[pin] inner: F },
-    }
-}
-
-impl<F> ResponseFuture<F> {
-    fn new(state: State<F>) -> Self {
-        ResponseFuture { state }
+        inner: WithDeadline<F>,
     }
 }
 
@@ -165,35 +144,66 @@ where
     type Output = Result<R, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            Proj::Expired => Poll::Ready(Err(DeadlineExceeded::new().into())),
-            Proj::Racing { inner } => inner.poll(cx),
-            Proj::Unbounded { inner } => inner.poll(cx),
-        }
+        self.project().inner.poll(cx)
     }
 }
 
 pin_project! {
-    /// Races a future against a deadline: the future's output if it comes first,
-    /// [`DeadlineExceeded`] otherwise (the future is then dropped, cancelling it).
+    /// Races a future against a deadline: kit's one deadline race, used by
+    /// [`Deadline`] and by kit's transport servers and clients.
+    ///
+    /// - No deadline: the future's output.
+    /// - A deadline already passed when first polled: [`DeadlineExceeded`] at
+    ///   once, and the future is **never polled** (so a lazy call such as
+    ///   `ServiceExt::oneshot` never reaches the endpoint).
+    /// - Otherwise the future's output if it comes first, [`DeadlineExceeded`]
+    ///   when the deadline does (the future is then dropped, cancelling its work).
     ///
     /// Unlike `tokio::time::timeout_at`, no timer is registered until the future
     /// has returned `Pending` once, so work that completes without waiting (the
     /// common case of a CPU-only endpoint) costs no timer at all.
+    ///
+    /// ```
+    /// use kit_endpoint::{is_caused_by, BoxError, DeadlineExceeded, WithDeadline};
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let slow = async {
+    ///     tokio::time::sleep(Duration::from_secs(5)).await;
+    ///     Ok::<_, BoxError>(())
+    /// };
+    /// let deadline = Instant::now() + Duration::from_secs(1);
+    /// let err = WithDeadline::new(slow, Some(deadline)).await.unwrap_err();
+    /// assert!(is_caused_by::<DeadlineExceeded>(&*err));
+    /// # }
+    /// ```
     pub struct WithDeadline<F> {
         #[pin]
-        inner: F,
-        deadline: Instant,
+        inner: Option<F>,
+        deadline: Option<Instant>,
+        first_poll: bool,
         sleep: Option<Pin<Box<Sleep>>>,
     }
 }
 
 impl<F> WithDeadline<F> {
-    /// Races `inner` against `deadline`.
-    pub fn new(inner: F, deadline: Instant) -> Self {
+    /// Races `inner` against `deadline` (`None`: no race, just `inner`).
+    pub fn new(inner: F, deadline: Option<Instant>) -> Self {
         WithDeadline {
-            inner,
+            inner: Some(inner),
             deadline,
+            first_poll: true,
+            sleep: None,
+        }
+    }
+
+    /// Fails with [`DeadlineExceeded`] at once, with no future to run.
+    pub fn expired() -> Self {
+        WithDeadline {
+            inner: None,
+            deadline: None,
+            first_poll: true,
             sleep: None,
         }
     }
@@ -208,10 +218,18 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Poll::Ready(out) = this.inner.poll(cx) {
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(Err(DeadlineExceeded::new().into()));
+        };
+        let Some(deadline) = *this.deadline else {
+            return inner.poll(cx);
+        };
+        if std::mem::take(this.first_poll) && deadline <= Instant::now() {
+            return Poll::Ready(Err(DeadlineExceeded::new().into()));
+        }
+        if let Poll::Ready(out) = inner.poll(cx) {
             return Poll::Ready(out);
         }
-        let deadline = *this.deadline;
         let sleep = this
             .sleep
             .get_or_insert_with(|| Box::pin(sleep_until(deadline)));
@@ -262,6 +280,21 @@ mod tests {
         let err = slow.await.unwrap_err();
         assert!(is_caused_by::<DeadlineExceeded>(&*err));
         assert_eq!(started.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lazy_call_past_its_deadline_is_never_polled() {
+        let polled = std::sync::atomic::AtomicBool::new(false);
+        let call = async {
+            polled.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok::<(), BoxError>(())
+        };
+        let deadline = Instant::now();
+        let err = WithDeadline::new(call, Some(deadline)).await.unwrap_err();
+        assert!(is_caused_by::<DeadlineExceeded>(&*err));
+        assert!(!polled.load(std::sync::atomic::Ordering::SeqCst));
+        // Without a deadline it is just the call.
+        assert!(WithDeadline::new(async { Ok::<_, BoxError>(1) }, None).await.is_ok());
     }
 
     #[tokio::test(start_paused = true)]

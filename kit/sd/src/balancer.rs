@@ -25,7 +25,7 @@ pub enum Strategy {
 
 /// Picks instances; shared by all clones of a balanced endpoint.
 #[derive(Debug, Default)]
-pub struct Picker {
+pub(crate) struct Picker {
     strategy: Strategy,
     next: AtomicUsize,
     seed: AtomicU64,
@@ -33,7 +33,7 @@ pub struct Picker {
 
 impl Picker {
     /// A picker with `strategy`.
-    pub fn new(strategy: Strategy) -> Self {
+    pub(crate) fn new(strategy: Strategy) -> Self {
         Picker {
             strategy,
             next: AtomicUsize::new(0),
@@ -63,13 +63,13 @@ impl Picker {
     }
 
     /// The strategy.
-    pub fn strategy(&self) -> Strategy {
+    pub(crate) fn strategy(&self) -> Strategy {
         self.strategy
     }
 
     /// The index of the next entry to call, avoiding the ones in `tried` while
     /// others remain. `None` if there are no entries.
-    pub fn pick<Req, Resp>(&self, entries: &[Entry<Req, Resp>], tried: &[usize]) -> Option<usize> {
+    pub(crate) fn pick<Req, Resp>(&self, entries: &[Entry<Req, Resp>], tried: &[usize]) -> Option<usize> {
         let n = entries.len();
         if n == 0 {
             return None;

@@ -11,7 +11,7 @@ use tower::{Service, ServiceExt};
 
 use crate::endpointer::Filter;
 use crate::instancer::Instance;
-use crate::retry::NoInstances;
+use crate::balanced::NoInstances;
 
 /// Only instances whose metadata `key` is `value`.
 ///
@@ -130,7 +130,7 @@ where
         let fallback = req.clone();
         Box::pin(async move {
             match canary.oneshot(req).await {
-                Err(e) if e.is::<NoInstances>() => stable.oneshot(fallback).await,
+                Err(e) if kit_endpoint::is_caused_by::<NoInstances>(&*e) => stable.oneshot(fallback).await,
                 other => other,
             }
         })

@@ -32,7 +32,7 @@ impl Default for Ejection {
 /// One instance's recent record: its failure streak, whether it is ejected,
 /// and its peak-EWMA latency (for [`Strategy::PeakEwma`](crate::Strategy::PeakEwma)).
 #[derive(Debug, Default)]
-pub struct Health {
+pub(crate) struct InstanceHealth {
     failures: AtomicU32,
     /// Nanoseconds since [`base`] until which the instance is out; 0 if in.
     ejected_until: AtomicU64,
@@ -58,27 +58,27 @@ fn now_nanos() -> u64 {
         + 1
 }
 
-impl Health {
+impl InstanceHealth {
     /// Whether the instance is sitting out now.
-    pub fn is_ejected(&self) -> bool {
+    pub(crate) fn is_ejected(&self) -> bool {
         let until = self.ejected_until.load(Ordering::Relaxed);
         until != 0 && now_nanos() < until
     }
 
     /// Records a successful call: the failure streak ends.
-    pub fn succeeded(&self) {
+    pub(crate) fn succeeded(&self) {
         self.failures.store(0, Ordering::Relaxed);
     }
 
     /// Records a failed call; returns whether the streak has reached `threshold`.
-    pub fn failed(&self, threshold: u32) -> bool {
+    pub(crate) fn failed(&self, threshold: u32) -> bool {
         self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= threshold
     }
 
     /// Records a call's round-trip time into the peak EWMA: a slower sample
     /// replaces the estimate at once (the peak), a faster one pulls it down
     /// gradually, the more so the longer since the last sample.
-    pub fn observe(&self, rtt: Duration) {
+    pub(crate) fn observe(&self, rtt: Duration) {
         let now = now_nanos();
         let sample = rtt.as_nanos() as f64;
         let before = self.ewma_at.swap(now, Ordering::Relaxed);
@@ -95,12 +95,8 @@ impl Health {
     /// The latency estimate now, in nanoseconds: decayed toward 0 since the
     /// last sample, so an instance left idle after a slow spike is tried again.
     /// 0 for an instance never measured, so new instances get measured first.
-    pub fn latency_estimate(&self) -> f64 {
-        self.latency_estimate_at(&mut None)
-    }
-
-    /// [`Health::latency_estimate`], reading the clock at most once for several
-    /// instances compared in one pick (`now` caches the reading).
+    /// Reads the clock at most once for several instances compared in one pick
+    /// (`now` caches the reading).
     pub(crate) fn latency_estimate_at(&self, now: &mut Option<u64>) -> f64 {
         let at = self.ewma_at.load(Ordering::Relaxed);
         if at == 0 {
@@ -112,7 +108,7 @@ impl Health {
     }
 
     /// Takes the instance out for `cooldown`, and starts a new streak.
-    pub fn eject(&self, cooldown: Duration) {
+    pub(crate) fn eject(&self, cooldown: Duration) {
         let until =
             now_nanos().saturating_add(u64::try_from(cooldown.as_nanos()).unwrap_or(u64::MAX));
         self.ejected_until.store(until, Ordering::Relaxed);

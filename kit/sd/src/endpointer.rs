@@ -9,7 +9,7 @@ use kit_endpoint::{BoxEndpoint, BoxError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::eject::Health;
+use crate::eject::InstanceHealth;
 use crate::instancer::{Instance, Instancer};
 
 /// Makes the endpoint that calls one instance (go-kit's `Factory`).
@@ -21,15 +21,15 @@ pub type Filter = Arc<dyn Fn(&Instance) -> bool + Send + Sync>;
 
 /// One usable instance: its endpoint, and the calls it has in flight (for
 /// least-pending balancing).
-pub struct Entry<Req, Resp> {
+pub(crate) struct Entry<Req, Resp> {
     /// The instance.
-    pub instance: Instance,
+    pub(crate) instance: Instance,
     /// The endpoint made for it by the factory, kept while the instance lives.
-    pub endpoint: BoxEndpoint<Req, Resp>,
+    pub(crate) endpoint: BoxEndpoint<Req, Resp>,
     /// Calls in flight on this instance.
-    pub pending: Arc<AtomicUsize>,
-    /// Its recent failures, for outlier ejection.
-    pub health: Arc<Health>,
+    pub(crate) pending: Arc<AtomicUsize>,
+    /// Its recent failures and latency, for ejection and peak EWMA.
+    pub(crate) health: Arc<InstanceHealth>,
 }
 
 impl<Req, Resp> Clone for Entry<Req, Resp> {
@@ -44,7 +44,7 @@ impl<Req, Resp> Clone for Entry<Req, Resp> {
 }
 
 /// The current entries, shared cheaply.
-pub type Entries<Req, Resp> = Arc<Vec<Entry<Req, Resp>>>;
+pub(crate) type Entries<Req, Resp> = Arc<Vec<Entry<Req, Resp>>>;
 
 /// Keeps one endpoint per live instance of an [`Instancer`], made by a
 /// [`Factory`] and cached: an instance that stays keeps its endpoint (and its
@@ -115,28 +115,27 @@ impl<Req: Send + 'static, Resp: Send + 'static> Endpointer<Req, Resp> {
             task: Arc::new(TaskGuard(task)),
         }
     }
-
-    /// An endpointer over a fixed set of entries, built at once (no task): for
-    /// benchmarks and tests.
-    pub fn fixed(instances: &[Instance], factory: &Factory<Req, Resp>) -> Self {
-        let entries = rebuild(instances, &HashMap::new(), factory, None);
-        let (_tx, rx) = watch::channel(entries);
-        Endpointer {
-            entries: rx,
-            task: Arc::new(TaskGuard(tokio::spawn(async {}))),
-        }
-    }
 }
 
 impl<Req, Resp> Endpointer<Req, Resp> {
     /// The current entries.
-    pub fn entries(&self) -> Entries<Req, Resp> {
+    pub(crate) fn entries(&self) -> Entries<Req, Resp> {
         self.entries.borrow().clone()
+    }
+
+    /// The instances that have an endpoint now (listed, let through by the
+    /// filter, and served by the factory).
+    pub fn instances(&self) -> Vec<Instance> {
+        self.entries
+            .borrow()
+            .iter()
+            .map(|e| e.instance.clone())
+            .collect()
     }
 }
 
 /// The entries for `instances`, reusing cached endpoints.
-pub fn rebuild<Req, Resp>(
+pub(crate) fn rebuild<Req, Resp>(
     instances: &[Instance],
     cache: &HashMap<Instance, Entry<Req, Resp>>,
     factory: &Factory<Req, Resp>,

@@ -31,7 +31,7 @@
 //! Backends: [`StaticInstancer`] (a fixed list), [`DnsSrvInstancer`] (SRV
 //! records, tested against a real dnsmasq) and, with feature `etcd`,
 //! `EtcdInstancer` and `Registrar` (etcd v3 with TTL leases, tested against a
-//! real etcd). [`DampedInstancer`] holds back flapping instances. [`Balanced::ejecting`] takes failing instances out
+//! real etcd). [`DampedInstancer`] holds back flapping instances. [`Builder::ejecting`] takes failing instances out
 //! of the pool for a while.
 //!
 //! # kit's `Balanced` or tower's `Balance`?
@@ -50,15 +50,16 @@
 //! - `instancer`: [`Instance`], [`Instancer`], [`StaticInstancer`].
 //! - `endpointer`: [`Factory`], [`Endpointer`], [`Filter`].
 //! - `cache`: [`InstanceCache`], per-instance values shared by several factories.
-//! - `balancer`: [`Strategy`], [`Picker`].
-//! - `retry`: [`Balanced`], [`NoInstances`], [`RetriesExhausted`].
+//! - `balancer`: [`Strategy`], and the picker behind it.
+//! - `balanced`: [`Balanced`] and its [`Builder`], [`NoInstances`], [`RetriesExhausted`].
 //! - `dns`: [`DnsSrvInstancer`].
 //! - `etcd` (feature `etcd`): `Etcd`, `EtcdInstancer`, `Registrar`, `Registration`.
-//! - `eject`: [`Ejection`], [`Health`]: outlier ejection.
+//! - `eject`: [`Ejection`]: outlier ejection.
 //! - `canary`: [`version_is`], [`metadata_is`], [`not`] (filters), [`Canary`] (a share of calls to a new version).
 //! - `damping`: [`DampedInstancer`], [`Damping`]: flap damping.
 //! - `discover`: [`Discovered`], an instancer as a tower `Discover` stream for tower's balancers.
 
+mod balanced;
 mod balancer;
 mod cache;
 mod canary;
@@ -70,17 +71,16 @@ mod endpointer;
 #[cfg(feature = "etcd")]
 mod etcd;
 mod instancer;
-mod retry;
 
-pub use balancer::{Picker, Strategy};
+pub use balanced::{Balanced, Builder, NoInstances, RetriesExhausted};
+pub use balancer::Strategy;
 pub use cache::InstanceCache;
 pub use canary::{Canary, metadata_is, not, version_is};
 pub use damping::{DampedInstancer, Damping};
 pub use discover::Discovered;
 pub use dns::DnsSrvInstancer;
-pub use eject::{Ejection, Health};
-pub use endpointer::{Endpointer, Entries, Entry, Factory, Filter, rebuild};
+pub use eject::Ejection;
+pub use endpointer::{Endpointer, Factory, Filter};
 #[cfg(feature = "etcd")]
 pub use etcd::{Etcd, EtcdInstancer, Link, Registrar, Registration, RegistrationState};
 pub use instancer::{Instance, Instancer, Instances, StaticInstancer};
-pub use retry::{Balanced, NoInstances, RetriesExhausted};

@@ -201,3 +201,32 @@ async fn foreign_values_are_read_as_bare_addresses_and_garbage_is_ignored() {
     client.put(format!("{PREFIX}a"), "", None).await.unwrap();
     wait_for(&mut rx, &[]).await;
 }
+
+/// The registrar tells why it is not registered: with no etcd listening, its
+/// state counts the failures and keeps the last error (before, it threw every
+/// error away).
+#[tokio::test]
+async fn a_failing_registrar_exposes_its_last_error() {
+    // A port nothing listens on: bound, then closed.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let etcd = Etcd::new([format!("http://127.0.0.1:{port}")])
+        .timeout(Duration::from_millis(200))
+        .max_backoff(Duration::from_millis(200));
+    let instance = Instance::new("http://127.0.0.1:8082");
+    let registration = Registrar::new(etcd, PREFIX, "127.0.0.1:8082", &instance, TTL).register();
+    let mut state = registration.state();
+    let failed = tokio::time::timeout(
+        Duration::from_secs(10),
+        state.wait_for(|s| s.failures >= 2),
+    )
+    .await
+    .expect("the registrar reports its failures")
+    .unwrap()
+    .clone();
+    assert!(!failed.registered);
+    let err = failed.last_error.expect("the last error is kept");
+    assert!(!err.is_empty());
+}

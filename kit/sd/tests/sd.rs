@@ -97,7 +97,7 @@ async fn failures_are_retried_on_other_instances_and_all_errors_kept() {
 
     instancer.set(instances(&["bad1", "bad2", "bad3"]));
     // Wait for the endpointer to follow (it does so on its own task).
-    while endpointer.entries().iter().any(|e| e.instance.addr == "a") {
+    while endpointer.instances().iter().any(|i| i.addr == "a") {
         tokio::task::yield_now().await;
     }
     let ep = Balanced::new(endpointer, Strategy::RoundRobin, 3);
@@ -180,18 +180,22 @@ async fn the_endpointer_follows_the_instancer_and_filters() {
     assert_eq!(fleet.made.load(Ordering::SeqCst), 1);
 
     instancer.set(vec![v1("a"), v2("b"), v2("c")]);
-    while endpointer.entries().len() < 2 {
+    while endpointer.instances().len() < 2 {
         tokio::task::yield_now().await;
     }
     // "b" kept its endpoint: only "c" was made.
     assert_eq!(fleet.made.load(Ordering::SeqCst), 2);
 
     instancer.set(vec![v1("a")]);
-    while !endpointer.entries().is_empty() {
+    while !endpointer.instances().is_empty() {
         tokio::task::yield_now().await;
     }
     let err = ep.oneshot(Request::from_msg(0)).await.unwrap_err();
-    assert!(err.is::<NoInstances>());
+    assert!(kit_endpoint::is_caused_by::<NoInstances>(&*err));
+    assert_eq!(
+        kit_endpoint::ErrorClass::of(&*err),
+        kit_endpoint::ErrorClass::Unavailable { retry_after: None }
+    );
 }
 
 /// Values shared per instance are made once, and dropped when their instance
@@ -234,16 +238,15 @@ async fn an_instance_cache_follows_the_instancer() {
 async fn outliers_are_ejected_for_a_cooldown() {
     let fleet = Arc::new(Fleet::default());
     let instancer = StaticInstancer::new(instances(&["a", "bad1", "bad2"]));
-    let ep = Balanced::new(
-        Endpointer::new(&instancer, factory(fleet.clone()), None),
-        Strategy::RoundRobin,
-        3,
-    )
-    .ejecting(Ejection {
-        consecutive_failures: 2,
-        cooldown: Duration::from_secs(10),
-        max_ejected_share: 0.34,
-    });
+    let ep = Balanced::builder(Endpointer::new(&instancer, factory(fleet.clone()), None))
+        .strategy(Strategy::RoundRobin)
+        .max_attempts(3)
+        .ejecting(Ejection {
+            consecutive_failures: 2,
+            cooldown: Duration::from_secs(10),
+            max_ejected_share: 0.34,
+        })
+        .build();
     let bad_calls = |fleet: &Fleet| {
         let calls = fleet.calls.lock().unwrap();
         (

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
-use kit_endpoint::{BoxError, BoxFuture, Context, DeadlineExceeded, Request, cause_ref};
+use kit_endpoint::{BoxError, BoxFuture, Context, Request, WithDeadline, cause_ref};
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
@@ -38,7 +38,7 @@ pub fn pooled() -> HttpClient {
     BoxCloneSyncService::new(
         client
             .map_response(|resp| resp.map(box_body))
-            .map_err(|e| BoxError::from(UpstreamError::unreachable(e))),
+            .map_err(|e| UpstreamError::unreachable(e).into_error()),
     )
 }
 
@@ -199,9 +199,6 @@ where
         let shared = self.shared.clone();
         Box::pin(async move {
             let (ctx, msg) = req.into_parts();
-            if ctx.is_expired() {
-                return Err(DeadlineExceeded::new().into());
-            }
             let (mut parts, ()) = http::Request::new(()).into_parts();
             parts.method = shared.method.clone();
             parts.uri = shared.uri.clone();
@@ -212,13 +209,9 @@ where
             }
             let request = http::Request::from_parts(parts, Body::from(body));
 
-            let exchange = exchange(http, request, &shared);
-            match ctx.deadline() {
-                Some(deadline) => tokio::time::timeout_at(deadline, exchange)
-                    .await
-                    .map_err(|_| DeadlineExceeded::new())?,
-                None => exchange.await,
-            }
+            // Nothing is sent once the deadline has passed; the exchange is
+            // abandoned (the connection closed) when it passes meanwhile.
+            WithDeadline::new(exchange(http, request, &shared), ctx.deadline()).await
         })
     }
 }
@@ -237,7 +230,7 @@ async fn exchange<Req, Resp>(
                 Some(too_large) => UpstreamError::unreachable(*too_large),
                 None => UpstreamError::unreachable(e),
             };
-            return Err(err.into());
+            return Err(err.into_error());
         }
     };
     (shared.decode)(&parts, bytes)

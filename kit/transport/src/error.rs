@@ -4,7 +4,7 @@ use std::error::Error;
 use std::fmt;
 
 use http::{StatusCode, header};
-use kit_endpoint::{DeadlineExceeded, cause_ref};
+use kit_endpoint::{BoxError, Cancelled, Classified, DeadlineExceeded, ErrorClass, cause_ref};
 
 use crate::Body;
 
@@ -120,15 +120,20 @@ impl Error for StatusError {}
 
 /// A call made by kit's HTTP [`Client`](crate::Client) failed: the server could
 /// not be reached (`status` is `None`), or it answered with a status the decoder
-/// did not accept. A server that meets this error answers `502 Bad Gateway`
-/// (`504 Gateway Timeout` if the upstream itself timed out).
+/// did not accept.
+///
+/// kit returns it classified ([`UpstreamError::into_error`]): a 4xx answer is
+/// [`ErrorClass::Upstream`] with `caller_fault: true` (neither retried nor
+/// counted by breakers), 429 is resource exhausted, 503 unavailable, 504
+/// deadline exceeded, anything else (5xx, unreachable) an upstream failure. A
+/// server that meets it answers by class: 502 Bad Gateway for upstream failures.
 #[derive(Debug)]
 pub struct UpstreamError {
     /// The upstream's answer, if there was one.
     pub status: Option<StatusCode>,
     /// What went wrong, or the upstream's error message.
     pub message: String,
-    source: Option<kit_endpoint::BoxError>,
+    source: Option<BoxError>,
 }
 
 impl UpstreamError {
@@ -147,8 +152,26 @@ impl UpstreamError {
         }
     }
 
+    /// Its class, from the upstream's status (see the type's docs).
+    pub fn class(&self) -> ErrorClass {
+        match self.status {
+            Some(StatusCode::TOO_MANY_REQUESTS) => ErrorClass::ResourceExhausted { retry_after: None },
+            Some(StatusCode::SERVICE_UNAVAILABLE) => ErrorClass::Unavailable { retry_after: None },
+            Some(StatusCode::GATEWAY_TIMEOUT) => ErrorClass::DeadlineExceeded,
+            Some(s) if s.is_client_error() => ErrorClass::Upstream { caller_fault: true },
+            _ => ErrorClass::Upstream {
+                caller_fault: false,
+            },
+        }
+    }
+
+    /// The error kit's client returns: `self` with its [`class`](UpstreamError::class).
+    pub fn into_error(self) -> BoxError {
+        Classified::new(self.class(), self).into()
+    }
+
     /// The upstream could not be reached or its answer could not be read.
-    pub fn unreachable(source: impl Into<kit_endpoint::BoxError>) -> Self {
+    pub fn unreachable(source: impl Into<BoxError>) -> Self {
         let source = source.into();
         UpstreamError {
             status: None,
@@ -173,15 +196,40 @@ impl Error for UpstreamError {
     }
 }
 
-/// Whether `err` is, anywhere in its source chain, a 4xx answer from an upstream:
-/// the caller's fault, which another instance would give too. Circuit breakers
-/// should not count it and retries should not repeat it.
-pub fn is_upstream_client_error(err: &(dyn Error + 'static)) -> bool {
-    cause_ref::<UpstreamError>(err).is_some_and(UpstreamError::is_client_error)
+/// The HTTP status of an [`ErrorClass`]:
+///
+/// | class | status |
+/// |---|---|
+/// | invalid argument | 400 |
+/// | not found | 404 |
+/// | resource exhausted | 429 (with `Retry-After` from [`encode_error`]) |
+/// | unavailable | 503 (with `Retry-After` when the hint is known) |
+/// | deadline exceeded | 504 |
+/// | cancelled | 499 (nginx's "client closed request": nobody reads it) |
+/// | upstream failure | 502 |
+/// | internal, and any class this version does not know | 500 |
+pub fn class_status(class: ErrorClass) -> StatusCode {
+    match class {
+        ErrorClass::InvalidArgument => StatusCode::BAD_REQUEST,
+        ErrorClass::NotFound => StatusCode::NOT_FOUND,
+        ErrorClass::ResourceExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ErrorClass::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorClass::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        ErrorClass::Cancelled => CLIENT_CLOSED_REQUEST,
+        ErrorClass::Upstream { .. } => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
-/// kit's mapping from errors to HTTP statuses, looking down the error's source
-/// chain so that wrapping never hides a status:
+/// nginx's 499, for a call its client abandoned.
+const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
+    Ok(s) => s,
+    Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+};
+
+/// kit's mapping from errors to HTTP statuses: the one place where errors
+/// become statuses. It looks down the error's source chain, so wrapping never
+/// hides a status, and the outermost error that says something wins:
 ///
 /// | error | status |
 /// |---|---|
@@ -191,16 +239,15 @@ pub fn is_upstream_client_error(err: &(dyn Error + 'static)) -> bool {
 /// | [`PayloadTooLarge`] | 413 |
 /// | [`UnsupportedMediaType`] | 415 |
 /// | [`StatusError`] | its status |
-/// | [`DeadlineExceeded`] | 504 |
-/// | `kit_ratelimit::Limited` (feature `ratelimit`) | 429, with `Retry-After` from [`encode_error`] |
-/// | `kit_circuitbreaker::Open` (feature `circuitbreaker`) | 503 |
-/// | `kit_sd::NoInstances` (feature `sd`) | 503 |
-/// | `kit_sd::RetriesExhausted` | the status of its last attempt's error |
-/// | [`UpstreamError`] | 502 (504 if the upstream answered 504) |
-/// | anything else, [`Panicked`] included | 500 |
+/// | [`Panicked`] | 500 |
+/// | an error with an [`ErrorClass`] ([`Classified`], `DeadlineExceeded`, `Cancelled`) | [`class_status`] |
+/// | anything else | 500 |
 ///
-/// Services map their business errors first and fall back on this (see the
-/// example services' `transport::http::encode_error`).
+/// The transport knows no other kit crate: `kit_ratelimit::Limited` (429),
+/// `kit_circuitbreaker::Open` and `kit_sd::NoInstances` (503), an upstream's
+/// [`UpstreamError`] (502...) are answered by their class. Services map their
+/// business errors first and fall back on this (see the example services'
+/// `transport::http::encode_error`).
 pub fn error_status(err: &(dyn Error + 'static)) -> StatusCode {
     let mut cur: Option<&(dyn Error + 'static)> = Some(err);
     while let Some(e) = cur {
@@ -216,26 +263,14 @@ pub fn error_status(err: &(dyn Error + 'static)) -> StatusCode {
             return StatusCode::UNSUPPORTED_MEDIA_TYPE;
         } else if let Some(s) = e.downcast_ref::<StatusError>() {
             return s.status;
+        } else if e.is::<Panicked>() {
+            return StatusCode::INTERNAL_SERVER_ERROR;
+        } else if let Some(c) = e.downcast_ref::<Classified>() {
+            return class_status(c.class());
         } else if e.is::<DeadlineExceeded>() {
             return StatusCode::GATEWAY_TIMEOUT;
-        }
-        #[cfg(feature = "ratelimit")]
-        if e.is::<kit_ratelimit::Limited>() {
-            return StatusCode::TOO_MANY_REQUESTS;
-        }
-        #[cfg(feature = "circuitbreaker")]
-        if e.is::<kit_circuitbreaker::Open>() {
-            return StatusCode::SERVICE_UNAVAILABLE;
-        }
-        #[cfg(feature = "sd")]
-        if e.is::<kit_sd::NoInstances>() {
-            return StatusCode::SERVICE_UNAVAILABLE;
-        }
-        if let Some(u) = e.downcast_ref::<UpstreamError>() {
-            return match u.status {
-                Some(StatusCode::GATEWAY_TIMEOUT) => StatusCode::GATEWAY_TIMEOUT,
-                _ => StatusCode::BAD_GATEWAY,
-            };
+        } else if e.is::<Cancelled>() {
+            return CLIENT_CLOSED_REQUEST;
         }
         cur = e.source();
     }
@@ -256,7 +291,9 @@ pub fn json_error(status: StatusCode, message: &str) -> http::Response<Body> {
 }
 
 /// The default error encoder: [`error_status`] for the status, the error's
-/// message in a JSON body. A panic's message is never shown to the caller.
+/// message in a JSON body, and `Retry-After` (whole seconds, rounded up) when the
+/// error's class carries a retry-after hint. A panic's message is never shown to
+/// the caller.
 pub fn encode_error(_ctx: &kit_endpoint::Context, err: ErrorRef<'_>) -> http::Response<Body> {
     let status = error_status(err);
     let message = if cause_ref::<Panicked>(err).is_some() {
@@ -264,11 +301,8 @@ pub fn encode_error(_ctx: &kit_endpoint::Context, err: ErrorRef<'_>) -> http::Re
     } else {
         err.to_string()
     };
-    #[cfg_attr(not(feature = "ratelimit"), allow(unused_mut))]
     let mut resp = json_error(status, &message);
-    #[cfg(feature = "ratelimit")]
-    if let Some(after) = cause_ref::<kit_ratelimit::Limited>(err).and_then(|l| l.retry_after_hint())
-    {
+    if let Some(after) = ErrorClass::find(err).and_then(ErrorClass::retry_after) {
         // Whole seconds, rounded up: never invite a retry before capacity is back.
         let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
         resp.headers_mut()
@@ -280,7 +314,6 @@ pub fn encode_error(_ctx: &kit_endpoint::Context, err: ErrorRef<'_>) -> http::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kit_endpoint::BoxError;
 
     #[derive(Debug)]
     struct Wrap(BoxError);
@@ -296,19 +329,41 @@ mod tests {
     }
 
     #[test]
-    fn upstream_client_errors_are_told_apart() {
-        let wrapped = |e: UpstreamError| -> BoxError { Box::new(Wrap(e.into())) };
-        assert!(is_upstream_client_error(&*wrapped(UpstreamError::status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "no"
-        ))));
-        assert!(!is_upstream_client_error(&*wrapped(UpstreamError::status(
-            StatusCode::BAD_GATEWAY,
-            "down"
-        ))));
-        assert!(!is_upstream_client_error(&*wrapped(
-            UpstreamError::unreachable("refused")
-        )));
+    fn upstream_errors_are_classed_by_status() {
+        let class = |status: Option<u16>| match status {
+            Some(s) => UpstreamError::status(StatusCode::from_u16(s).unwrap(), "x").class(),
+            None => UpstreamError::unreachable("refused").class(),
+        };
+        assert_eq!(class(Some(422)), ErrorClass::Upstream { caller_fault: true });
+        assert_eq!(class(Some(404)), ErrorClass::Upstream { caller_fault: true });
+        assert_eq!(class(Some(502)), ErrorClass::Upstream { caller_fault: false });
+        assert_eq!(class(None), ErrorClass::Upstream { caller_fault: false });
+        assert_eq!(class(Some(503)), ErrorClass::Unavailable { retry_after: None });
+        assert_eq!(class(Some(504)), ErrorClass::DeadlineExceeded);
+        let err = UpstreamError::status(StatusCode::UNPROCESSABLE_ENTITY, "no").into_error();
+        assert!(!ErrorClass::of(&*err).is_retryable());
+        assert!(cause_ref::<UpstreamError>(&*err).is_some());
+    }
+
+    #[test]
+    fn classes_become_statuses_and_retry_after() {
+        let limited: BoxError = Classified::new(
+            ErrorClass::ResourceExhausted {
+                retry_after: Some(std::time::Duration::from_millis(1500)),
+            },
+            "rate limited",
+        )
+        .into();
+        let wrapped: BoxError = Box::new(Wrap(limited));
+        let resp = encode_error(&kit_endpoint::Context::new(), &*wrapped);
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "2");
+        let open: BoxError =
+            Classified::new(ErrorClass::Unavailable { retry_after: None }, "open").into();
+        let resp = encode_error(&kit_endpoint::Context::new(), &*open);
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!resp.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(class_status(ErrorClass::Cancelled).as_u16(), 499);
     }
 
     #[test]
@@ -318,11 +373,13 @@ mod tests {
             (UnsupportedMediaType::new("x").into(), 415),
             (PayloadTooLarge { limit: 1 }.into(), 413),
             (DeadlineExceeded::new().into(), 504),
-            (UpstreamError::unreachable("refused").into(), 502),
+            (UpstreamError::unreachable("refused").into_error(), 502),
             (
-                UpstreamError::status(StatusCode::GATEWAY_TIMEOUT, "slow").into(),
+                UpstreamError::status(StatusCode::GATEWAY_TIMEOUT, "slow").into_error(),
                 504,
             ),
+            (Cancelled::new().into(), 499),
+            (Classified::new(ErrorClass::NotFound, "gone").into(), 404),
             (StatusError::new(StatusCode::IM_A_TEAPOT, "tea").into(), 418),
             ("something else".into(), 500),
         ];

@@ -89,10 +89,10 @@ pub fn decode_response<T: DeserializeOwned>(
     body: Bytes,
 ) -> Result<T, BoxError> {
     if !parts.status.is_success() {
-        return Err(UpstreamError::status(parts.status, error_message(&body)).into());
+        return Err(UpstreamError::status(parts.status, error_message(&body)).into_error());
     }
     serde_json::from_slice(&body).map_err(|e| {
-        UpstreamError::status(parts.status, format!("undecodable response body: {e}")).into()
+        UpstreamError::status(parts.status, format!("undecodable response body: {e}")).into_error()
     })
 }
 

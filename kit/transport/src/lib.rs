@@ -108,8 +108,7 @@ pub use context::{
 };
 pub use error::{
     BadRequest, ErrorRef, MethodNotAllowed, NotFound, Panicked, PayloadTooLarge, StatusError,
-    UnsupportedMediaType, UpstreamError, encode_error, error_status, is_upstream_client_error,
-    json_error,
+    UnsupportedMediaType, UpstreamError, class_status, encode_error, error_status, json_error,
 };
 pub use health::Health;
 pub use router::Router;

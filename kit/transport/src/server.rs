@@ -14,7 +14,7 @@ use futures_util::FutureExt;
 use http::HeaderValue;
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
-use kit_endpoint::{BoxError, Context, DeadlineExceeded, Failer, Request, WithDeadline};
+use kit_endpoint::{BoxError, Context, Failer, Request, WithDeadline};
 use tower::{Service, ServiceExt};
 
 use crate::Body;
@@ -329,17 +329,10 @@ where
     let bytes = read_limited(&parts.headers, body.map_err(Into::into), shared.body_limit).await?;
     let req = (shared.decode)(&parts, bytes)?;
 
-    // An endpoint whose deadline has passed is not called.
-    let resp = match ctx.deadline() {
-        Some(deadline) if deadline <= tokio::time::Instant::now() => {
-            return Err(DeadlineExceeded::new().into());
-        }
-        Some(deadline) => {
-            // No timer is armed unless the endpoint has to wait.
-            WithDeadline::new(endpoint.oneshot(Request::new(ctx.clone(), req)), deadline).await?
-        }
-        None => endpoint.oneshot(Request::new(ctx.clone(), req)).await?,
-    };
+    // An endpoint whose deadline has passed is not called (`oneshot` is lazy and
+    // never polled then); one that runs past it is dropped.
+    let resp = WithDeadline::new(endpoint.oneshot(Request::new(ctx.clone(), req)), ctx.deadline())
+        .await?;
     if resp.failed().is_some() {
         return Ok(Err(Failed(resp)));
     }

@@ -19,7 +19,7 @@ use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_transport::{Health, Router, serve, shutdown_signal};
 use slog::{Level, Logger, info, o};
 use stringsvc::endpoint::{Middlewares, Set};
-use stringsvc::service::{BasicService, Logging, Validating};
+use stringsvc::service::{BasicService, LoggingMiddleware, Validating};
 use stringsvc::transport;
 use tokio::net::TcpListener;
 
@@ -90,14 +90,13 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     // The onion, from the inside out. Requests meet these layers in reverse order.
     let service = BasicService; // 1. the domain
     let service = Validating::new(service); // 2. service middleware: input limits
-    let service = Logging::new(logger.clone(), service); // 3. service middleware: domain logging (debug)
+    let service = LoggingMiddleware::new(logger.clone(), service); // 3. service middleware: domain logging (debug)
     let endpoints = Set::instrumented(
         service,
         // 4. endpoints, each with logging, RED and USE metrics, a concurrency limit
         &Middlewares {
-            logger: logger.new(o!("transport" => "HTTP")),
-            recorder: exporter.recorder(),
             max_in_flight: (args.max_in_flight > 0).then_some(args.max_in_flight),
+            ..Middlewares::new(logger.new(o!("transport" => "HTTP")), exporter.recorder())
         },
     );
     let api = transport::http::router(endpoints); // 5. the HTTP transport
@@ -178,11 +177,12 @@ mod sd {
         let logger = logger.new(o!("key" => format!("{prefix}{id}")));
         tokio::spawn(async move {
             while state.changed().await.is_ok() {
-                let now = *state.borrow_and_update();
+                let now = state.borrow_and_update().clone();
                 if now.registered {
                     info!(logger, "registered"; "lease" => now.lease, "registrations" => now.registrations);
                 } else {
-                    warn!(logger, "not registered; trying again"; "failures" => now.failures);
+                    warn!(logger, "not registered; trying again";
+                        "failures" => now.failures, "err" => now.last_error);
                 }
             }
         });

@@ -1,4 +1,6 @@
-//! stringsvc over HTTP with JSON bodies: the server's router and the client `Set`.
+//! stringsvc over HTTP with JSON bodies: the server's router, the client `Set`
+//! of one instance ([`client_set`]), and the client over discovered instances
+//! ([`client`]: balanced, retried, broken, measured).
 //!
 //! | route | request | response |
 //! |---|---|---|
@@ -18,6 +20,10 @@ use kit_transport::{Client, ErrorRef, HttpClient, Router, Server, json};
 
 use crate::endpoint::{CountRequest, CountResponse, Set, UppercaseRequest, UppercaseResponse};
 use crate::service::StringError;
+
+mod client;
+
+pub use client::{ClientOptions, Discovery, client};
 
 /// The status of every business error.
 pub const BUSINESS_ERROR_STATUS: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;

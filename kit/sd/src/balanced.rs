@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context as TaskContext, Poll};
 
-use kit_endpoint::{BoxError, BoxFuture, DeadlineExceeded, Request};
+use kit_endpoint::{BoxError, BoxFuture, Classified, DeadlineExceeded, ErrorClass, Request};
 use tower::{Service, ServiceExt};
 
 use crate::balancer::{Picker, Strategy};
 use crate::eject::Ejection;
 use crate::endpointer::Endpointer;
 
-/// There was no instance to call.
+/// There was no instance to call. Its class is [`ErrorClass::Unavailable`]
+/// (the balanced endpoint returns it wrapped in [`Classified`]): HTTP answers 503.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NoInstances;
 
@@ -25,9 +26,22 @@ impl fmt::Display for NoInstances {
 
 impl Error for NoInstances {}
 
-/// Every attempt failed. Keeps each attempt's error, with the instance it
-/// happened on; its `source()` is the last one, so transports map the status
-/// from it.
+impl NoInstances {
+    /// Its class: unavailable.
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::Unavailable { retry_after: None }
+    }
+
+    /// The error the balanced endpoint returns: `self` with its class.
+    pub fn into_error(self) -> BoxError {
+        Classified::new(self.class(), self).into()
+    }
+}
+
+/// Every attempt failed, and there were several. Keeps each attempt's error,
+/// with the instance it happened on; its `source()` is the last one, so its
+/// [`ErrorClass`] (and so the transport's status) is the last attempt's. A call
+/// that failed after one attempt returns that attempt's error as it is.
 #[derive(Debug)]
 pub struct RetriesExhausted {
     /// `(instance address, error)` for each attempt, in order.
@@ -86,37 +100,107 @@ impl<Req, Resp> fmt::Debug for Balanced<Req, Resp> {
 
 impl<Req, Resp> Balanced<Req, Resp> {
     /// Balances over `endpointer` with `strategy`, trying up to `max_attempts`
-    /// instances per call (at least one), retrying every error.
+    /// instances per call (at least one), retrying the errors whose
+    /// [`ErrorClass`] says another instance may succeed
+    /// ([`ErrorClass::is_retryable`]: not an upstream's 4xx answer, an invalid
+    /// argument, a spent deadline or a cancelled call). For more settings, see
+    /// [`Balanced::builder`].
     pub fn new(endpointer: Endpointer<Req, Resp>, strategy: Strategy, max_attempts: usize) -> Self {
-        Self::retrying(endpointer, strategy, max_attempts, |_| true)
+        Self::builder(endpointer)
+            .strategy(strategy)
+            .max_attempts(max_attempts)
+            .build()
     }
 
-    /// Like [`Balanced::new`], retrying only the errors for which `retryable` is
-    /// true (not, say, a 4xx answer, which another instance would give too).
-    pub fn retrying(
-        endpointer: Endpointer<Req, Resp>,
-        strategy: Strategy,
-        max_attempts: usize,
-        retryable: impl Fn(&BoxError) -> bool + Send + Sync + 'static,
-    ) -> Self {
+    /// A balanced endpoint to configure: least pending, 3 attempts, retries by
+    /// class and no ejection until told otherwise.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use kit_endpoint::{endpoint_fn, BoxEndpoint, BoxError, Request};
+    /// use kit_sd::{Balanced, Ejection, Endpointer, Factory, Instance, StaticInstancer, Strategy};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let factory: Factory<(), ()> = Arc::new(|_: &Instance| {
+    /// #     Ok(BoxEndpoint::new(endpoint_fn(|_req: Request<()>| async { Ok::<_, BoxError>(()) })))
+    /// # });
+    /// let instancer = StaticInstancer::new(vec![Instance::new("a"), Instance::new("b")]);
+    /// let ep = Balanced::builder(Endpointer::new(&instancer, factory, None))
+    ///     .strategy(Strategy::PeakEwma)
+    ///     .max_attempts(2)
+    ///     .ejecting(Ejection::default())
+    ///     .build();
+    /// # let _ = ep;
+    /// # }
+    /// ```
+    pub fn builder(endpointer: Endpointer<Req, Resp>) -> Builder<Req, Resp> {
+        Builder {
+            endpointer,
+            strategy: Strategy::LeastPending,
+            max_attempts: 3,
+            retryable: Box::new(|err: &BoxError| ErrorClass::of(&**err).is_retryable()),
+            ejection: None,
+        }
+    }
+}
+
+/// Configures a [`Balanced`] endpoint before it is built (and shared), so that
+/// every clone has the same settings: from [`Balanced::builder`].
+pub struct Builder<Req, Resp> {
+    endpointer: Endpointer<Req, Resp>,
+    strategy: Strategy,
+    max_attempts: usize,
+    retryable: Box<Retryable>,
+    ejection: Option<Ejection>,
+}
+
+impl<Req, Resp> fmt::Debug for Builder<Req, Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("strategy", &self.strategy)
+            .field("max_attempts", &self.max_attempts)
+            .field("ejection", &self.ejection)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Req, Resp> Builder<Req, Resp> {
+    /// How each call picks its instance (default: least pending of two random).
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// At most this many instances per call (at least one; default 3).
+    pub fn max_attempts(mut self, max_attempts: usize) -> Self {
+        self.max_attempts = max_attempts.max(1);
+        self
+    }
+
+    /// Retries only the errors for which `retryable` is true, instead of
+    /// deciding by class.
+    pub fn retry_if(mut self, retryable: impl Fn(&BoxError) -> bool + Send + Sync + 'static) -> Self {
+        self.retryable = Box::new(retryable);
+        self
+    }
+
+    /// Ejects outliers (see [`Ejection`]): an instance whose calls keep failing
+    /// is left out of the picks for a cooldown.
+    pub fn ejecting(mut self, ejection: Ejection) -> Self {
+        self.ejection = Some(ejection);
+        self
+    }
+
+    /// The balanced endpoint.
+    pub fn build(self) -> Balanced<Req, Resp> {
         Balanced {
             shared: Arc::new(Shared {
-                endpointer,
-                picker: Picker::new(strategy),
-                max_attempts: max_attempts.max(1),
-                retryable: Box::new(retryable),
-                ejection: None,
+                endpointer: self.endpointer,
+                picker: Picker::new(self.strategy),
+                max_attempts: self.max_attempts,
+                retryable: self.retryable,
+                ejection: self.ejection,
             }),
         }
-    }
-
-    /// Ejects outliers (see [`Ejection`]): an instance whose calls keep failing is
-    /// left out of the picks for a cooldown. Call it before cloning the endpoint.
-    pub fn ejecting(mut self, ejection: Ejection) -> Self {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.ejection = Some(ejection);
-        }
-        self
     }
 }
 
@@ -148,7 +232,7 @@ where
             let (ctx, msg) = req.into_parts();
             let entries = shared.endpointer.entries();
             if entries.is_empty() {
-                return Err(NoInstances.into());
+                return Err(NoInstances.into_error());
             }
             let mut tried = Vec::with_capacity(shared.max_attempts);
             let mut attempts: Vec<(String, BoxError)> = Vec::new();
@@ -200,6 +284,13 @@ where
                         }
                     }
                 }
+            }
+            // A lone failure is returned as itself, not wrapped.
+            if attempts.len() == 1 {
+                return Err(attempts.pop().map(|(_, e)| e).unwrap_or_else(|| NoInstances.into_error()));
+            }
+            if attempts.is_empty() {
+                return Err(NoInstances.into_error());
             }
             Err(RetriesExhausted { attempts }.into())
         })

@@ -1,0 +1,342 @@
+//! The stringsvc client, as go-kit's `NewHTTPClient`: from where the instances
+//! are ([`Discovery`]) and a few [`ClientOptions`] to one stringsvc [`Set`],
+//! balanced, retried, broken and measured.
+//!
+//! Per call, from the outside in:
+//!
+//! ```text
+//! Balanced (least pending of two random; retries on another instance by error class,
+//!   up to `attempts`, within the deadline; ejects an instance failing 5 calls in a row)
+//!   -> per instance: circuit breaker -> USE metrics -> HTTP client endpoint
+//! ```
+//!
+//! Each instance gets its client endpoints, breaker and metrics when it first
+//! appears; they are dropped when it is no longer listed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::http::Uri;
+use kit_circuitbreaker::{
+    Change, CircuitBreakerLayer, ExponentialBackoff, Observer, exponential_backoff, failure_policy,
+};
+use kit_endpoint::{BoxEndpoint, BoxError};
+use kit_metrics::prometheus::Exporter;
+use kit_metrics::{UseLayer, UseMetrics};
+use kit_sd::{
+    Balanced, Canary, DampedInstancer, Damping, DnsSrvInstancer, Ejection, Endpointer, Factory,
+    Filter, Instance, InstanceCache, Instancer, StaticInstancer, Strategy, not, version_is,
+};
+use kit_transport::pooled;
+use metrics::Recorder;
+use slog::{Logger, o, warn};
+use tower::Layer;
+
+use crate::endpoint::Set;
+
+/// Where the stringsvc instances are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Discovery {
+    /// A fixed list of base URLs (`http://HOST:PORT`).
+    Urls(Vec<String>),
+    /// Instances registered in etcd: the spec `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`
+    /// (prefix default `/kit/services/stringsvc/`). Needs feature `etcd`.
+    Etcd(String),
+    /// The DNS SRV records of `name` (e.g. `_http._tcp.stringsvc.example.`),
+    /// asked of `server` (default: the system's resolver), looked up again
+    /// every `refresh`.
+    Srv {
+        /// The SRV name.
+        name: String,
+        /// The DNS server to ask, if not the system's.
+        server: Option<std::net::SocketAddr>,
+        /// How often the records are looked up again.
+        refresh: Duration,
+    },
+}
+
+impl Discovery {
+    /// Parses `--stringsvc`: comma-separated `http://` URLs, or an `etcd://` spec.
+    pub fn parse(spec: &str) -> Result<Discovery, BoxError> {
+        if spec.starts_with("etcd://") {
+            etcd::check(spec)?;
+            return Ok(Discovery::Etcd(spec.to_owned()));
+        }
+        let mut urls = Vec::new();
+        for url in spec.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let uri: Uri = url.parse().map_err(|e| format!("{url:?}: {e}"))?;
+            if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+                return Err(format!("{url:?} is not an http://HOST:PORT URL").into());
+            }
+            urls.push(url.trim_end_matches('/').to_owned());
+        }
+        if urls.is_empty() {
+            return Err("no stringsvc URL given".into());
+        }
+        Ok(Discovery::Urls(urls))
+    }
+}
+
+impl std::fmt::Display for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Discovery::Urls(urls) => f.write_str(&urls.join(",")),
+            Discovery::Etcd(spec) => f.write_str(spec),
+            Discovery::Srv { name, .. } => write!(f, "srv:{name}"),
+        }
+    }
+}
+
+/// How the client calls the instances, and what it reports to.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// Where state changes of the breakers and of discovery are logged.
+    pub logger: Logger,
+    /// Where the USE metrics (resources `stringsvc.uppercase` and
+    /// `stringsvc.count`, all instances together) and the breaker gauges
+    /// (`kit_circuitbreaker_state{breaker="<instance URL>"}`) are registered.
+    pub exporter: Arc<Exporter>,
+    /// Instances tried per call, at most (retries go to other instances).
+    pub attempts: usize,
+    /// Consecutive failed calls to one instance that open its breaker.
+    pub breaker_failures: u32,
+    /// How long a breaker stays open at first; it doubles up to 30 s while the
+    /// instance keeps failing.
+    pub breaker_backoff: Duration,
+    /// Call only the instances that announce this version.
+    pub version: Option<String>,
+    /// A version to send a share of the calls to: `(version, percent)`.
+    pub canary: Option<(String, u8)>,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("attempts", &self.attempts)
+            .field("breaker_failures", &self.breaker_failures)
+            .field("breaker_backoff", &self.breaker_backoff)
+            .field("version", &self.version)
+            .field("canary", &self.canary)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientOptions {
+    /// 3 attempts, a breaker opening after 5 failures for 1 s at first, no
+    /// version filter: what addsvc uses by default.
+    pub fn new(logger: Logger, exporter: Arc<Exporter>) -> Self {
+        ClientOptions {
+            logger,
+            exporter,
+            attempts: 3,
+            breaker_failures: 5,
+            breaker_backoff: Duration::from_secs(1),
+            version: None,
+            canary: None,
+        }
+    }
+}
+
+/// A stringsvc [`Set`] over the instances `discovery` finds. Must be called
+/// within a tokio runtime (discovery runs on tasks of its own).
+pub fn client(discovery: &Discovery, options: &ClientOptions) -> Result<Set, BoxError> {
+    match discovery {
+        Discovery::Urls(urls) => {
+            let instancer =
+                StaticInstancer::new(urls.iter().map(|u| Instance::new(u.as_str())).collect());
+            Ok(balanced_set(&instancer, options))
+        }
+        Discovery::Etcd(spec) => {
+            let registry = etcd::follow(spec, &options.logger)?;
+            // Instances that keep coming and going are held back until they settle.
+            Ok(balanced_set(
+                &DampedInstancer::new(&registry, Damping::default()),
+                options,
+            ))
+        }
+        Discovery::Srv {
+            name,
+            server,
+            refresh,
+        } => {
+            let resolver = match server {
+                Some(server) => DnsSrvInstancer::resolver(*server, Duration::from_secs(2)),
+                None => hickory_resolver::TokioResolver::builder_tokio()?.build(),
+            };
+            let dns = DnsSrvInstancer::spawn(resolver, name.clone(), (*refresh).max(Duration::from_millis(10)));
+            Ok(balanced_set(
+                &DampedInstancer::new(&dns, Damping::default()),
+                options,
+            ))
+        }
+    }
+}
+
+/// The instances `instancer` publishes as one `Set`, each operation balanced
+/// over them.
+fn balanced_set(instancer: &dyn Instancer, options: &ClientOptions) -> Set {
+    let http = pooled();
+    let logger = options.logger.clone();
+    let (failures, backoff) = (options.breaker_failures, options.breaker_backoff);
+    let exporter = options.exporter.clone();
+    let uppercase_use = UseMetrics::new(exporter.recorder(), "stringsvc.uppercase");
+    let count_use = UseMetrics::new(exporter.recorder(), "stringsvc.count");
+    // One client Set per instance, behind one breaker, shared by the two
+    // endpointers below; dropped when the instance is no longer listed.
+    let sets = InstanceCache::new(instancer, move |instance: &Instance| {
+        let addr = &instance.addr;
+        let remote = super::client_set(http.clone(), &addr.parse()?)?;
+        let breaker = breaker(failures, backoff, &logger, exporter.recorder(), addr);
+        Ok(Set {
+            uppercase: guarded(remote.uppercase, &breaker, &uppercase_use),
+            count: guarded(remote.count, &breaker, &count_use),
+        })
+    });
+    let (u, c) = (sets.clone(), sets);
+    let uppercase: Factory<_, _> = Arc::new(move |i: &Instance| Ok(u.get(i)?.uppercase));
+    let count: Factory<_, _> = Arc::new(move |i: &Instance| Ok(c.get(i)?.count));
+    Set {
+        uppercase: routed(instancer, uppercase, options),
+        count: routed(instancer, count, options),
+    }
+}
+
+/// A breaker for one instance that opens after `failures` consecutive failed
+/// calls, logs its state changes and shows them in
+/// `kit_circuitbreaker_state{breaker="<instance URL>"}` (0 closed, 1 half-open,
+/// 2 open). Which errors count is decided by their class: a 4xx answer is the
+/// caller's fault and does not count; business errors are successful calls.
+fn breaker(
+    failures: u32,
+    backoff: Duration,
+    logger: &Logger,
+    recorder: &dyn Recorder,
+    instance: &str,
+) -> Breaker {
+    let gauge = recorder.register_gauge(
+        &metrics::Key::from_parts(
+            "kit_circuitbreaker_state",
+            vec![metrics::Label::new("breaker", instance.to_owned())],
+        ),
+        &metrics::Metadata::new("stringsvc", metrics::Level::INFO, None),
+    );
+    let log = logger.new(o!("breaker" => instance.to_owned()));
+    let observer: Box<dyn Fn(Change) + Send + Sync> = Box::new(move |change: Change| {
+        gauge.set(change.to.as_gauge());
+        // The first report is the new breaker's state (closed): no change to log.
+        if let Some(from) = change.from {
+            warn!(log, "circuit breaker state changed"; "from" => from.as_str(), "state" => change.to.as_str());
+        }
+    });
+    let start = backoff.max(Duration::from_millis(1));
+    let policy = failure_policy::consecutive_failures(
+        failures.max(1),
+        exponential_backoff(start, Duration::from_secs(30).max(start)),
+    );
+    CircuitBreakerLayer::with_instrument(policy, Observer::new(observer))
+}
+
+/// The breaker type guarding each instance.
+type Breaker = CircuitBreakerLayer<
+    failure_policy::ConsecutiveFailures<ExponentialBackoff>,
+    Observer<Box<dyn Fn(Change) + Send + Sync>>,
+>;
+
+/// A client endpoint behind the instance's breaker, with the USE metrics of the
+/// calls that get through.
+fn guarded<Req: Send + 'static, Resp: Send + 'static>(
+    endpoint: BoxEndpoint<Req, Resp>,
+    breaker: &Breaker,
+    metrics: &UseMetrics,
+) -> BoxEndpoint<Req, Resp> {
+    let metered = UseLayer::new(metrics.clone()).layer(endpoint);
+    BoxEndpoint::new(breaker.layer(metered))
+}
+
+/// One operation over the instances: balanced and retried, pinned to a
+/// version or split with a canary.
+fn routed<Req, Resp>(
+    instancer: &dyn Instancer,
+    factory: Factory<Req, Resp>,
+    options: &ClientOptions,
+) -> BoxEndpoint<Req, Resp>
+where
+    Req: Clone + Send + 'static,
+    Resp: Send + 'static,
+{
+    let balanced = |filter: Option<Filter>| {
+        // Retries and breakers decide by error class: a 4xx answer would be the
+        // same from any instance, so it is neither retried nor counted.
+        BoxEndpoint::new(
+            Balanced::builder(Endpointer::new(instancer, factory.clone(), filter))
+                .strategy(Strategy::LeastPending)
+                .max_attempts(options.attempts)
+                .ejecting(Ejection::default())
+                .build(),
+        )
+    };
+    match (&options.version, &options.canary) {
+        (Some(pinned), _) => balanced(Some(version_is(pinned.as_str()))),
+        (None, Some((canary, percent))) => BoxEndpoint::new(Canary::new(
+            balanced(Some(not(version_is(canary.as_str())))),
+            balanced(Some(version_is(canary.as_str()))),
+            *percent,
+        )),
+        (None, None) => balanced(None),
+    }
+}
+
+/// Discovery in etcd, built with feature `etcd` (it needs `protoc` to build, so
+/// the default build does without).
+#[cfg(feature = "etcd")]
+mod etcd {
+    use kit_endpoint::BoxError;
+    use kit_sd::{Etcd, EtcdInstancer};
+    use slog::{Logger, info, o, warn};
+
+    /// Where stringsvc instances register when the spec names no prefix.
+    const PREFIX: &str = "/kit/services/stringsvc/";
+
+    /// Refuses a spec that is not `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`.
+    pub(super) fn check(spec: &str) -> Result<(), BoxError> {
+        Etcd::parse(spec).map(|_| ())
+    }
+
+    /// Follows the instances registered under the spec's prefix, logging every
+    /// change of the link to etcd (lost, back).
+    pub(super) fn follow(spec: &str, logger: &Logger) -> Result<EtcdInstancer, BoxError> {
+        let (etcd, prefix) = Etcd::parse(spec)?;
+        let registry = EtcdInstancer::spawn(etcd, prefix.as_deref().unwrap_or(PREFIX));
+        let mut link = registry.link();
+        let logger = logger.new(o!("sd" => "etcd"));
+        tokio::spawn(async move {
+            while link.changed().await.is_ok() {
+                let now = link.borrow_and_update().clone();
+                if now.connected {
+                    info!(logger, "following the registry");
+                } else {
+                    warn!(logger, "registry unreachable; keeping the last known instances";
+                        "failures" => now.failures, "err" => now.last_error);
+                }
+            }
+        });
+        Ok(registry)
+    }
+}
+
+/// Without feature `etcd`: etcd specs are refused, saying how to get them.
+#[cfg(not(feature = "etcd"))]
+mod etcd {
+    use kit_endpoint::BoxError;
+    use slog::Logger;
+
+    const MISSING: &str = "built without etcd support: build with `--features etcd`";
+
+    pub(super) fn check(_spec: &str) -> Result<(), BoxError> {
+        Err(MISSING.into())
+    }
+
+    pub(super) fn follow(_spec: &str, _: &Logger) -> Result<kit_sd::StaticInstancer, BoxError> {
+        Err(MISSING.into())
+    }
+}
