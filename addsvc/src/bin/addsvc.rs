@@ -26,6 +26,7 @@ use clap::Parser;
 use http::Method;
 use kit_endpoint::BoxError;
 use kit_log::{AsyncSink, Format};
+use kit_metrics::HttpMetrics;
 use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_ratelimit::{ErroringLayer, Quota, direct};
 use kit_transport::{Health, Router, ServeConfig, serve, serve_with, shutdown_signal};
@@ -164,7 +165,11 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
             ..Middlewares::new(logger.new(o!("transport" => "HTTP")), exporter.recorder())
         },
     );
-    let api = transport::http::router(endpoints); // 4. the HTTP transport
+    let api = stringsvc::transport::http::observed(
+        transport::http::router(endpoints), // 4. the HTTP transport,
+        logger.new(o!("transport" => "HTTP")), // every answer logged if refused early,
+        HttpMetrics::new(exporter.shared_recorder()), // and measured
+    );
     let debug = Router::new()
         .route_service(Method::GET, "/health", Health)
         .route_service(Method::GET, "/metrics", MetricsPage::new(exporter.handle()));

@@ -36,16 +36,19 @@
 //! ```
 //!
 //! # Layout
+//! - `http`: [`HttpMetrics`], the duration of every HTTP response (OpenTelemetry's names).
 //! - `red`: [`RedMetrics`], [`RedLayer`], [`Red`].
 //! - `use_`: [`UseMetrics`], [`UseLayer`], [`Use`].
 //! - [`prometheus`]: [`prometheus::Exporter`], [`prometheus::MetricsPage`].
 
+mod http;
 pub mod prometheus;
 mod red;
 mod use_;
 
 use kit_endpoint::Failer;
 
+pub use http::{HTTP_SERVER_DURATION, HttpMetrics};
 pub use red::{DURATION, ERRORS, REQUESTS, Red, RedFuture, RedLayer, RedMetrics};
 pub use use_::{IN_FLIGHT, RESOURCE_ERRORS, Use, UseFuture, UseLayer, UseMetrics, WAITING};
 

@@ -21,7 +21,7 @@ pub const DURATION_BUCKETS: &[f64] = &[
 /// [`DURATION_BUCKETS`]. Samples are folded into the buckets on every render and
 /// by [`Exporter::spawn_upkeep`], so memory stays bounded even if nobody scrapes.
 pub struct Exporter {
-    recorder: PrometheusRecorder,
+    recorder: std::sync::Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
 }
 
@@ -48,12 +48,21 @@ impl Exporter {
         };
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
-        Exporter { recorder, handle }
+        Exporter {
+            recorder: std::sync::Arc::new(recorder),
+            handle,
+        }
     }
 
     /// The recorder to register metrics with.
     pub fn recorder(&self) -> &PrometheusRecorder {
         &self.recorder
+    }
+
+    /// The recorder, shared: for what registers metrics later, as they are
+    /// first seen ([`HttpMetrics`](crate::HttpMetrics)).
+    pub fn shared_recorder(&self) -> std::sync::Arc<PrometheusRecorder> {
+        self.recorder.clone()
     }
 
     /// A handle that renders the exposition; cheap to clone.

@@ -75,7 +75,8 @@
 //!
 //! # Layout
 //! - `server`: [`Server`], the decode -> endpoint -> encode pipeline and its hooks.
-//! - `router`: [`Router`], method + path routing with 404 and 405.
+//! - `router`: [`Router`], method + path routing with 404 and 405;
+//!   [`Observation`]s of every answered request for access logs and metrics.
 //! - `serve`: [`serve`], [`serve_with`], [`ServeConfig`], [`shutdown_signal`],
 //!   [`serve_loopback`] for tests.
 //! - `header_timer` (private): the header read timeout, one tick per connection
@@ -111,6 +112,6 @@ pub use error::{
     UnsupportedMediaType, UpstreamError, class_status, encode_error, error_status, json_error,
 };
 pub use health::Health;
-pub use router::Router;
+pub use router::{Observation, Router};
 pub use serve::{PeerAddr, ServeConfig, serve, serve_loopback, serve_with, shutdown_signal};
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BUDGET, Server};

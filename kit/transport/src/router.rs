@@ -13,10 +13,11 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use http_body::Body as HttpBody;
 use hyper::body::Incoming;
-use kit_endpoint::{BoxError, Failer};
+use kit_endpoint::{BoxError, Failer, RequestId};
 use tower::{Service, ServiceExt};
 
 use crate::body::{BoxBody, box_body};
+use crate::context::REQUEST_ID;
 use crate::error::json_error;
 use crate::{Body, Server};
 
@@ -105,10 +106,47 @@ where
 #[derive(Clone, Default)]
 pub struct Router {
     routes: Arc<HashMap<String, PathRoutes>>,
+    observers: Arc<Vec<Arc<ObserveFn>>>,
+}
+
+type ObserveFn = dyn Fn(&Observation<'_>) + Send + Sync;
+
+/// One answered request, as a [`Router`] observer sees it: every response the
+/// router gives, those answered before any endpoint ran (404, 405, 400, 413,
+/// 415, a spent budget's 504) included.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation<'a> {
+    /// The request's method.
+    pub method: &'a Method,
+    /// The route pattern that matched, or [`Observation::UNMATCHED`] for a path
+    /// no route serves (so that a label made from it stays bounded).
+    pub route: &'a str,
+    /// The response's status.
+    pub status: StatusCode,
+    /// From the request's arrival at the router to the response's head.
+    pub duration: std::time::Duration,
+    /// The request ID the response carries (`x-request-id`).
+    pub request_id: Option<&'a str>,
+    /// Why the request was answered before any endpoint ran (no route, wrong
+    /// method, a body over the limit or that does not decode, a spent budget);
+    /// `None` when an endpoint was called (its middlewares report on it).
+    pub early: Option<&'a str>,
+}
+
+/// Put in the extensions of a response given before any endpoint ran, with
+/// the reason, for [`Observation::early`].
+#[derive(Debug, Clone)]
+pub(crate) struct EarlyAnswer(pub(crate) Arc<str>);
+
+impl Observation<'_> {
+    /// The route of a request whose path no route serves.
+    pub const UNMATCHED: &'static str = "unmatched";
 }
 
 #[derive(Clone, Default)]
 struct PathRoutes {
+    /// The route pattern, shared with observations.
+    pattern: Arc<str>,
     methods: Vec<(Method, Arc<dyn Route>)>,
     /// The `Allow` header for a 405 on this path, computed once.
     allow: Option<HeaderValue>,
@@ -181,9 +219,19 @@ impl Router {
         self
     }
 
+    /// Adds an observer told of every response the router gives, with its
+    /// route, status, duration and request ID: the place for an access log or
+    /// an HTTP-level histogram (kit-metrics' `HttpMetrics`). Observers are
+    /// called once the response head is ready, on the request's task.
+    pub fn observe(mut self, f: impl Fn(&Observation<'_>) + Send + Sync + 'static) -> Self {
+        Arc::make_mut(&mut self.observers).push(Arc::new(f));
+        self
+    }
+
     fn insert(mut self, method: Method, path: &str, route: Arc<dyn Route>) -> Self {
         let routes = Arc::make_mut(&mut self.routes);
         let entry = routes.entry(path.to_owned()).or_default();
+        entry.pattern = Arc::from(path);
         entry.methods.retain(|(m, _)| *m != method);
         entry.methods.push((method, route));
         let allow = entry
@@ -211,13 +259,51 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if self.observers.is_empty() {
+            return self.dispatch(req).0;
+        }
+        let started = std::time::Instant::now();
+        let method = req.method().clone();
+        let (answer, route) = self.dispatch(req);
+        let observers = self.observers.clone();
+        Box::pin(async move {
+            let resp = answer.await?;
+            let request_id = resp
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok());
+            let seen = Observation {
+                method: &method,
+                route: &route,
+                status: resp.status(),
+                duration: started.elapsed(),
+                request_id,
+                early: resp.extensions().get::<EarlyAnswer>().map(|e| &*e.0),
+            };
+            for observe in observers.iter() {
+                observe(&seen);
+            }
+            Ok(resp)
+        })
+    }
+}
+
+impl Router {
+    /// The answer to `req`, and the route pattern it went to.
+    fn dispatch<B>(&self, req: http::Request<B>) -> (RouteFuture, Arc<str>)
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         let Some(path) = self.routes.get(req.uri().path()) else {
             let msg = format!("no route for path {}", req.uri().path());
-            return Box::pin(std::future::ready(Ok(json_error(
-                StatusCode::NOT_FOUND,
-                &msg,
-            ))));
+            let resp = with_request_id(&req, json_error(StatusCode::NOT_FOUND, &msg));
+            return (
+                Box::pin(std::future::ready(Ok(resp))),
+                Arc::from(Observation::UNMATCHED),
+            );
         };
+        let pattern = path.pattern.clone();
         match path.methods.iter().find(|(m, _)| m == req.method()) {
             Some((_, route)) => {
                 // Requests from `serve` carry hyper's body type: hand it over as it is
@@ -228,10 +314,10 @@ where
                     .downcast_mut::<Option<http::Request<Incoming>>>()
                     .and_then(Option::take)
                 {
-                    return route.call_incoming(req);
+                    return (route.call_incoming(req), pattern);
                 }
                 let req = slot.expect("the request leaves its slot only as hyper's");
-                route.call(req.map(box_body))
+                (route.call(req.map(box_body)), pattern)
             }
             None => {
                 let msg = format!(
@@ -239,12 +325,32 @@ where
                     req.method(),
                     req.uri().path()
                 );
-                let mut resp = json_error(StatusCode::METHOD_NOT_ALLOWED, &msg);
+                let mut resp = with_request_id(&req, json_error(StatusCode::METHOD_NOT_ALLOWED, &msg));
                 if let Some(allow) = &path.allow {
                     resp.headers_mut().insert(header::ALLOW, allow.clone());
                 }
-                Box::pin(std::future::ready(Ok(resp)))
+                (Box::pin(std::future::ready(Ok(resp))), pattern)
             }
         }
     }
+}
+
+/// A response the router gives itself, with the request's ID (the caller's if
+/// valid, a new one otherwise), as every response has one.
+fn with_request_id<B>(req: &http::Request<B>, mut resp: http::Response<Body>) -> http::Response<Body> {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(RequestId::parse)
+        .unwrap_or_else(RequestId::generate);
+    if let Ok(v) = HeaderValue::from_str(id.as_str()) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    let reason = match resp.status() {
+        StatusCode::NOT_FOUND => "no route for the path",
+        _ => "method not allowed",
+    };
+    resp.extensions_mut().insert(EarlyAnswer(Arc::from(reason)));
+    resp
 }

@@ -14,7 +14,7 @@ use futures_util::FutureExt;
 use http::HeaderValue;
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
-use kit_endpoint::{BoxError, Context, Failer, Request, WithDeadline};
+use kit_endpoint::{BoxError, Context, DeadlineExceeded, Failer, Request, WithDeadline};
 use tower::{Service, ServiceExt};
 
 use crate::Body;
@@ -36,6 +36,7 @@ type BeforeFn = dyn Fn(&http::request::Parts, &mut Context) + Send + Sync;
 type AfterFn = dyn Fn(&Context, &mut http::HeaderMap) + Send + Sync;
 type ErrorEncoderFn = dyn Fn(&Context, ErrorRef<'_>) -> http::Response<Body> + Send + Sync;
 type FinalizerFn = dyn Fn(&Context, &http::Response<Body>) + Send + Sync;
+type ErrorHandlerFn = dyn Fn(&Context, ErrorRef<'_>) + Send + Sync;
 
 /// Serves one endpoint over HTTP, the way go-kit's `transport/http.Server` does.
 ///
@@ -97,6 +98,7 @@ struct Shared<Req, Resp> {
     after: Vec<Arc<AfterFn>>,
     error_encoder: Arc<ErrorEncoderFn>,
     finalizers: Vec<Arc<FinalizerFn>>,
+    error_handlers: Vec<Arc<ErrorHandlerFn>>,
     body_limit: usize,
     default_budget: Option<Duration>,
 }
@@ -110,6 +112,7 @@ impl<Req, Resp> Clone for Shared<Req, Resp> {
             after: self.after.clone(),
             error_encoder: self.error_encoder.clone(),
             finalizers: self.finalizers.clone(),
+            error_handlers: self.error_handlers.clone(),
             body_limit: self.body_limit,
             default_budget: self.default_budget,
         }
@@ -155,6 +158,7 @@ where
                 after: Vec::new(),
                 error_encoder: Arc::new(encode_error),
                 finalizers: Vec::new(),
+                error_handlers: Vec::new(),
                 body_limit: DEFAULT_BODY_LIMIT,
                 default_budget: Some(DEFAULT_BUDGET),
             }),
@@ -205,6 +209,19 @@ impl<E, Req, Resp> Server<E, Req, Resp> {
         f: impl Fn(&Context, &http::Response<Body>) + Send + Sync + 'static,
     ) -> Self {
         self.shared_mut().finalizers.push(Arc::new(f));
+        self
+    }
+
+    /// Adds a hook told of every request answered **before its endpoint ran**
+    /// (a body over the limit, a wrong content type, a body that does not
+    /// decode, a budget already spent), with the request's context (and so its
+    /// request ID) and the error: go-kit's `ServerErrorHandler`. The endpoint's
+    /// own failures are its middlewares' to report (kit-log's `LoggingLayer`).
+    pub fn error_handler(
+        mut self,
+        f: impl Fn(&Context, ErrorRef<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.shared_mut().error_handlers.push(Arc::new(f));
         self
     }
 
@@ -281,7 +298,17 @@ where
             let mut resp = match handled {
                 Ok(Ok(Ok(resp))) => resp,
                 Ok(Ok(Err(failed))) => (shared.error_encoder)(&ctx, failed.as_ref()),
-                Ok(Err(err)) => (shared.error_encoder)(&ctx, &*err),
+                Ok(Err(Refused::Early(err))) => {
+                    for handle in &shared.error_handlers {
+                        handle(&ctx, &*err);
+                    }
+                    let mut resp = (shared.error_encoder)(&ctx, &*err);
+                    // Tells the router's observers why no endpoint ran.
+                    resp.extensions_mut()
+                        .insert(crate::router::EarlyAnswer(err.to_string().into()));
+                    resp
+                }
+                Ok(Err(Refused::Failed(err))) => (shared.error_encoder)(&ctx, &*err),
                 Err(_panic) => (shared.error_encoder)(&ctx, &Panicked),
             };
 
@@ -311,6 +338,14 @@ impl<Resp: Failer> Failed<Resp> {
     }
 }
 
+/// Why a request got no response from the endpoint.
+enum Refused {
+    /// Answered before the endpoint ran: body, decoding, spent budget.
+    Early(BoxError),
+    /// The endpoint failed, or the encoder did.
+    Failed(BoxError),
+}
+
 /// Steps 2 to 5: read, decode, call, encode. The outer `Result` is a failure;
 /// the inner one tells a response from a business error.
 async fn handle<E, Req, Resp, B>(
@@ -319,22 +354,27 @@ async fn handle<E, Req, Resp, B>(
     ctx: &Context,
     parts: http::request::Parts,
     body: B,
-) -> Result<Result<http::Response<Body>, Failed<Resp>>, BoxError>
+) -> Result<Result<http::Response<Body>, Failed<Resp>>, Refused>
 where
     E: Service<Request<Req>, Response = Resp, Error = BoxError>,
     Resp: Failer,
     B: HttpBody<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let bytes = read_limited(&parts.headers, body.map_err(Into::into), shared.body_limit).await?;
-    let req = (shared.decode)(&parts, bytes)?;
-
-    // An endpoint whose deadline has passed is not called (`oneshot` is lazy and
-    // never polled then); one that runs past it is dropped.
+    let bytes = read_limited(&parts.headers, body.map_err(Into::into), shared.body_limit)
+        .await
+        .map_err(Refused::Early)?;
+    let req = (shared.decode)(&parts, bytes).map_err(Refused::Early)?;
+    if ctx.is_expired() {
+        // An endpoint whose budget is spent is not called.
+        return Err(Refused::Early(DeadlineExceeded::new().into()));
+    }
+    // One that runs past its deadline is dropped.
     let resp = WithDeadline::new(endpoint.oneshot(Request::new(ctx.clone(), req)), ctx.deadline())
-        .await?;
+        .await
+        .map_err(Refused::Failed)?;
     if resp.failed().is_some() {
         return Ok(Err(Failed(resp)));
     }
-    (shared.encode)(ctx, resp).map(Ok)
+    (shared.encode)(ctx, resp).map(Ok).map_err(Refused::Failed)
 }

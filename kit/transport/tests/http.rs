@@ -681,3 +681,80 @@ async fn hooks_run_in_order_around_the_endpoint() {
     let resp = router.oneshot(req).await.unwrap();
     assert_eq!(resp.headers()["x-served-tenant"], "acme");
 }
+
+/// Every answer is observed, those given before any endpoint ran included: a
+/// 404, a 405, a 400 and a 415 carry the reason and their request ID, a 200
+/// none; the route is the pattern, or `unmatched` for unknown paths. The
+/// server's error handler sees the early refusals with their context.
+#[tokio::test]
+async fn every_answer_is_observed_and_early_ones_say_why() {
+    type Seen = (String, String, u16, Option<String>, Option<String>);
+    let seen: Arc<std::sync::Mutex<Vec<Seen>>> = Arc::default();
+    let handled: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let (s, h) = (seen.clone(), handled.clone());
+    let sum = endpoint_fn(|req: Request<SumRequest>| async move {
+        Ok::<_, BoxError>(Value {
+            v: req.msg().a + req.msg().b,
+        })
+    });
+    let router = Router::new()
+        .route(
+            Method::POST,
+            "/sum",
+            Server::new(sum, json::decode_request, json::encode_response).error_handler(
+                move |ctx: &Context, err| {
+                    let id = ctx.request_id().map(|i| i.to_string()).unwrap_or_default();
+                    h.lock().unwrap().push(format!("{id} {err}"));
+                },
+            ),
+        )
+        .observe(move |o: &kit_transport::Observation<'_>| {
+            s.lock().unwrap().push((
+                o.method.to_string(),
+                o.route.to_owned(),
+                o.status.as_u16(),
+                o.request_id.map(str::to_owned),
+                o.early.map(str::to_owned),
+            ));
+        });
+    let call = |method: Method, path: &str, ctype: &str, body: &'static str| {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", ctype)
+            .header("x-request-id", "req-7")
+            .body(kit_transport::Body::from(body))
+            .unwrap();
+        router.clone().oneshot(req)
+    };
+    let ok = call(Method::POST, "/sum", "application/json", r#"{"a":1,"b":2}"#);
+    assert_eq!(ok.await.unwrap().status(), 200);
+    let bad = call(Method::POST, "/sum", "application/json", "{");
+    assert_eq!(bad.await.unwrap().status(), 400);
+    let media = call(Method::POST, "/sum", "text/plain", "x");
+    assert_eq!(media.await.unwrap().status(), 415);
+    let wrong = call(Method::GET, "/sum", "application/json", "");
+    assert_eq!(wrong.await.unwrap().status(), 405);
+    let unknown = call(Method::POST, "/nope/123", "application/json", "");
+    assert_eq!(unknown.await.unwrap().status(), 404);
+
+    let seen = seen.lock().unwrap();
+    let summary: Vec<(&str, u16, bool)> = seen
+        .iter()
+        .map(|(_, route, status, _, early)| (route.as_str(), *status, early.is_some()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("/sum", 200, false),
+            ("/sum", 400, true),
+            ("/sum", 415, true),
+            ("/sum", 405, true),
+            ("unmatched", 404, true),
+        ]
+    );
+    assert!(seen.iter().all(|s| s.3.as_deref() == Some("req-7")), "{seen:?}");
+    let handled = handled.lock().unwrap();
+    assert_eq!(handled.len(), 2, "{handled:?}");
+    assert!(handled.iter().all(|h| h.starts_with("req-7 ")));
+}
