@@ -8,10 +8,10 @@ use kit_log::LoggingLayer;
 use kit_metrics::{RedLayer, RedMetrics, UseLayer, UseMetrics};
 use kit_ratelimit::{DirectLimiter, ErroringLayer, KeyedLayer, KeyedLimiter, Quota};
 use kit_transport::PeerAddr;
-use std::net::IpAddr;
 use metrics::Recorder;
 use serde::{Deserialize, Serialize};
 use slog::Logger;
+use std::net::IpAddr;
 use tower::limit::ConcurrencyLimitLayer;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
@@ -133,7 +133,10 @@ impl std::fmt::Debug for Middlewares<'_> {
         f.debug_struct("Middlewares")
             .field("max_in_flight", &self.max_in_flight)
             .field("rate_limit", &self.rate_limit.is_some())
-            .field("rate_limit_per_client", &self.rate_limit_per_client.is_some())
+            .field(
+                "rate_limit_per_client",
+                &self.rate_limit_per_client.is_some(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -301,7 +304,10 @@ mod tests {
         let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
         assert_eq!(client_key(a, 64), client_key(b, 64));
         assert_ne!(client_key(a, 64), client_key(other, 64));
-        assert_eq!(client_key(a, 64), "2001:db8:1:2::".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_key(a, 64),
+            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
+        );
         assert_ne!(client_key(a, 128), client_key(b, 128));
         assert_eq!(client_key(a, 0), "::".parse::<IpAddr>().unwrap());
         let v4: IpAddr = "10.1.2.3".parse().unwrap();

@@ -232,7 +232,10 @@ async fn start_logged_pair(
     };
     serve_pair(stringsvc::transport::http::router(strings_set), |strings| {
         addsvc::transport::http::router(addsvc::endpoint::Set::instrumented(
-            addsvc::service::LoggingMiddleware::new(add_log, addsvc::service::BasicService::new(strings)),
+            addsvc::service::LoggingMiddleware::new(
+                add_log,
+                addsvc::service::BasicService::new(strings),
+            ),
             &add_middlewares,
         ))
     })

@@ -88,16 +88,25 @@ fn the_quickstart_runs_as_written() {
     let root = workspace_root();
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     let blocks = quickstart_blocks(&readme);
-    assert!(blocks.len() >= 2, "the Quickstart has a run block and a call block");
+    assert!(
+        blocks.len() >= 2,
+        "the Quickstart has a run block and a call block"
+    );
     let run = blocks[0]
         .iter()
         .map(|l| l.trim())
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .expect("the first block has a command")
         .to_owned();
-    assert_eq!(run, "cargo run -p addsvc", "the first command changed: update this test's note");
+    assert_eq!(
+        run, "cargo run -p addsvc",
+        "the first command changed: update this test's note"
+    );
     let calls = commands_and_outputs(&blocks[1]);
-    assert!(calls.len() >= 5, "the call block has its commands: {calls:?}");
+    assert!(
+        calls.len() >= 5,
+        "the call block has its commands: {calls:?}"
+    );
     for port in [8081, 9081] {
         assert!(
             TcpStream::connect(("127.0.0.1", port)).is_err(),
@@ -127,7 +136,10 @@ fn the_quickstart_runs_as_written() {
     let listening = rx
         .recv_timeout(START_PATIENCE)
         .unwrap_or_else(|_| panic!("`{run}` did not start addsvc"));
-    assert!(listening.contains("http=http://127.0.0.1:8081"), "{listening}");
+    assert!(
+        listening.contains("http=http://127.0.0.1:8081"),
+        "{listening}"
+    );
 
     for (command, expected) in calls {
         let out = Command::new("sh")
@@ -139,7 +151,10 @@ fn the_quickstart_runs_as_written() {
         let printed = String::from_utf8_lossy(&out.stdout);
         let printed: Vec<&str> = printed.lines().collect();
         assert!(out.status.success(), "`{command}` failed: {:?}", out.status);
-        assert_eq!(printed, expected, "`{command}` printed something else than the README says");
+        assert_eq!(
+            printed, expected,
+            "`{command}` printed something else than the README says"
+        );
     }
     drop(service);
 }
@@ -166,7 +181,10 @@ fn the_readme_parser_reads_commands_and_outputs() {
                 "curl -s y".to_owned(),
                 vec!["{\"error\":\"integer overflow\"}".to_owned()]
             ),
-            ("printf 'a\\nb\\n'".to_owned(), vec!["a".to_owned(), "b".to_owned()]),
+            (
+                "printf 'a\\nb\\n'".to_owned(),
+                vec!["a".to_owned(), "b".to_owned()]
+            ),
         ]
     );
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();

@@ -93,7 +93,7 @@ struct Args {
     /// many bits (64: one limit per /64, which one host usually controls).
     #[arg(long, env = "ADDSVC_RATE_LIMIT_IPV6_PREFIX", default_value_t = 64,
           value_parser = clap::value_parser!(u8).range(0..=128))]
-    ipv6_prefix: u8,
+    rate_limit_ipv6_prefix: u8,
     /// Consecutive failed stringsvc calls that open the circuit breaker.
     #[arg(long, env = "ADDSVC_BREAKER_FAILURES", default_value_t = 5)]
     breaker_failures: u32,
@@ -161,12 +161,12 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
             rate_limit: NonZeroU32::new(args.rate_limit)
                 .map(|n| ErroringLayer::new(direct(Quota::per_second(n)))),
             rate_limit_per_client: NonZeroU32::new(args.rate_limit_per_ip)
-                .map(|n| client_limit(Quota::per_second(n), 100_000, args.ipv6_prefix)),
+                .map(|n| client_limit(Quota::per_second(n), 100_000, args.rate_limit_ipv6_prefix)),
             ..Middlewares::new(logger.new(o!("transport" => "HTTP")), exporter.recorder())
         },
     );
     let api = stringsvc::transport::http::observed(
-        transport::http::router(endpoints), // 4. the HTTP transport,
+        transport::http::router(endpoints),    // 4. the HTTP transport,
         logger.new(o!("transport" => "HTTP")), // every answer logged if refused early,
         HttpMetrics::new(exporter.shared_recorder()), // and measured
     );

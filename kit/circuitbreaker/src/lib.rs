@@ -53,8 +53,8 @@ mod gate;
 mod layer;
 mod observer;
 
-pub use exponential::{ExponentialBackoff, exponential_backoff};
 pub use error::Open;
+pub use exponential::{ExponentialBackoff, exponential_backoff};
 pub use failsafe::{Instrument, backoff, failure_policy};
 pub use future::ResponseFuture;
 pub use gate::Gated;

@@ -9,9 +9,7 @@ use std::time::Duration;
 use kit_circuitbreaker::{
     Change, CircuitBreakerLayer, Observer, Open, State, backoff, failure_policy,
 };
-use kit_endpoint::{
-    BoxError, Classified, ErrorClass, Failer, Request, endpoint_fn, is_caused_by,
-};
+use kit_endpoint::{BoxError, Classified, ErrorClass, Failer, Request, endpoint_fn, is_caused_by};
 use tower::{Layer, ServiceExt};
 
 #[derive(Debug, Default)]
@@ -109,8 +107,8 @@ fn business_errors_and_unclassified_errors_never_trip_it() {
             2,
             backoff::constant(Duration::from_secs(10)),
         ))
-            // "bad request" is the caller's fault, not the backend's.
-            .classify(|e| e.to_string() != "bad request");
+        // "bad request" is the caller's fault, not the backend's.
+        .classify(|e| e.to_string() != "bad request");
         let business = layer.layer(endpoint_fn(|_req: Request<()>| async {
             Ok::<_, BoxError>(Resp {
                 business: Some(std::io::Error::other("integer overflow")),
@@ -200,7 +198,10 @@ fn a_half_open_breaker_lets_exactly_one_of_100_concurrent_calls_probe() {
             }
         }));
         // One failure opens it.
-        assert!(rt.block_on(ep.clone().oneshot(Request::from_msg(()))).is_err());
+        assert!(
+            rt.block_on(ep.clone().oneshot(Request::from_msg(())))
+                .is_err()
+        );
         clock.advance(Duration::from_secs(11));
         failing.store(false, Ordering::SeqCst);
         calls.store(0, Ordering::SeqCst);
@@ -220,14 +221,23 @@ fn a_half_open_breaker_lets_exactly_one_of_100_concurrent_calls_probe() {
             }
             results
         });
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "one probe reached the endpoint");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "one probe reached the endpoint"
+        );
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
-        assert!(results
-            .iter()
-            .filter_map(|r| r.as_ref().err())
-            .all(|e| is_caused_by::<Open>(&**e)));
+        assert!(
+            results
+                .iter()
+                .filter_map(|r| r.as_ref().err())
+                .all(|e| is_caused_by::<Open>(&**e))
+        );
         // The probe succeeded: closed, and calls flow again.
-        assert!(rt.block_on(ep.clone().oneshot(Request::from_msg(()))).is_ok());
+        assert!(
+            rt.block_on(ep.clone().oneshot(Request::from_msg(())))
+                .is_ok()
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     });
 }
@@ -244,24 +254,40 @@ fn caller_faults_do_not_count_by_class() {
         ));
         let ep = layer.layer(endpoint_fn(|_req: Request<()>| async {
             Err::<Resp, BoxError>(
-                Classified::new(ErrorClass::Upstream { caller_fault: true }, "422 from upstream")
-                    .into(),
+                Classified::new(
+                    ErrorClass::Upstream { caller_fault: true },
+                    "422 from upstream",
+                )
+                .into(),
             )
         }));
         for _ in 0..20 {
-            let err = rt.block_on(ep.clone().oneshot(Request::from_msg(()))).unwrap_err();
+            let err = rt
+                .block_on(ep.clone().oneshot(Request::from_msg(())))
+                .unwrap_err();
             assert!(!is_caused_by::<Open>(&*err));
         }
         let down = layer.layer(endpoint_fn(|_req: Request<()>| async {
             Err::<Resp, BoxError>(
-                Classified::new(ErrorClass::Upstream { caller_fault: false }, "502").into(),
+                Classified::new(
+                    ErrorClass::Upstream {
+                        caller_fault: false,
+                    },
+                    "502",
+                )
+                .into(),
             )
         }));
         for _ in 0..2 {
             let _ = rt.block_on(down.clone().oneshot(Request::from_msg(())));
         }
-        let err = rt.block_on(down.clone().oneshot(Request::from_msg(()))).unwrap_err();
+        let err = rt
+            .block_on(down.clone().oneshot(Request::from_msg(())))
+            .unwrap_err();
         assert!(is_caused_by::<Open>(&*err));
-        assert_eq!(ErrorClass::of(&*err), ErrorClass::Unavailable { retry_after: None });
+        assert_eq!(
+            ErrorClass::of(&*err),
+            ErrorClass::Unavailable { retry_after: None }
+        );
     });
 }

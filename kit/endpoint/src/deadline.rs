@@ -294,7 +294,11 @@ mod tests {
         assert!(is_caused_by::<DeadlineExceeded>(&*err));
         assert!(!polled.load(std::sync::atomic::Ordering::SeqCst));
         // Without a deadline it is just the call.
-        assert!(WithDeadline::new(async { Ok::<_, BoxError>(1) }, None).await.is_ok());
+        assert!(
+            WithDeadline::new(async { Ok::<_, BoxError>(1) }, None)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,7 +2,7 @@
 //! background thread does the writing.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -45,6 +45,9 @@ struct Shared<W> {
     written: Condvar,
     capacity: usize,
     dropped: AtomicU64,
+    /// Whether the records are JSON (else logfmt): the format of the
+    /// "log records dropped" line.
+    json: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -102,6 +105,7 @@ impl<W: Write + Send + 'static> AsyncSink<W> {
             written: Condvar::new(),
             capacity: config.capacity,
             dropped: AtomicU64::new(0),
+            json: AtomicBool::new(false),
         });
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
@@ -154,6 +158,12 @@ impl<W: Write + Send + 'static> AsyncSink<W> {
 }
 
 impl<W: Write + Send + 'static> Sink for AsyncSink<W> {
+    fn use_format(&self, format: crate::Format) {
+        self.shared
+            .json
+            .store(format == crate::Format::Json, Ordering::Relaxed);
+    }
+
     fn write_record(&self, record: &[u8]) {
         let mut state = lock(&self.shared.state);
         if state.closed {
@@ -203,10 +213,12 @@ fn write_loop<W: Write>(shared: &Shared<W>, interval: Duration) {
         };
         let dropped = shared.dropped.load(Ordering::Relaxed);
         if dropped > reported_dropped {
-            let line = format!(
-                "level=warn msg=\"log records dropped\" dropped={}\n",
-                dropped - reported_dropped
-            );
+            let n = dropped - reported_dropped;
+            let line = if shared.json.load(Ordering::Relaxed) {
+                format!("{{\"level\":\"WARN\",\"msg\":\"log records dropped\",\"dropped\":{n}}}\n")
+            } else {
+                format!("level=warn msg=\"log records dropped\" dropped={n}\n")
+            };
             spare.extend_from_slice(line.as_bytes());
             reported_dropped = dropped;
         }
@@ -290,6 +302,55 @@ mod tests {
         assert!(
             text.contains(&format!("msg=\"log records dropped\" dropped={dropped}")),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_drop_report_is_json_when_the_records_are() {
+        /// A writer that blocks until released, so the buffer fills up.
+        struct Gate(Arc<(Mutex<bool>, Condvar)>, Vec<u8>);
+        impl Write for Gate {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                let (open, cv) = &*self.0;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = cv.wait(open).unwrap();
+                }
+                self.1.extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let sink = AsyncSink::with_config(
+            Gate(gate.clone(), Vec::new()),
+            AsyncConfig {
+                capacity: 100,
+                flush_interval: Duration::from_millis(1),
+            },
+        );
+        sink.use_format(crate::Format::Json);
+        // The writer takes a first batch (0 to 10 records) and blocks on the
+        // gate; the buffer then holds 10 more 10-byte records; the rest are dropped.
+        for _ in 0..50 {
+            sink.write_record(b"msg=12345\n");
+        }
+        let dropped = sink.dropped();
+        assert!((30..=40).contains(&dropped), "{dropped}");
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        let out = sink.shutdown().unwrap().1;
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("msg=12345").count() as u64, 50 - dropped);
+        let report = text
+            .lines()
+            .find(|l| l.contains("log records dropped"))
+            .expect("the drops are reported");
+        assert_eq!(
+            report,
+            format!(r#"{{"level":"WARN","msg":"log records dropped","dropped":{dropped}}}"#)
         );
     }
 }

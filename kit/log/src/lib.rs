@@ -98,6 +98,7 @@ pub fn parse_level(s: &str) -> Result<Level, String> {
 
 /// A root logger writing `format` lines at `level` and above to `sink`.
 pub fn logger<S: Sink>(format: Format, level: Level, sink: S) -> Logger {
+    sink.use_format(format);
     match format {
         Format::Logfmt => Logger::root(Logfmt::new(sink).filter_level(level).fuse(), o!()),
         Format::Json => {

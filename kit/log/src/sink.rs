@@ -14,11 +14,22 @@ pub trait Sink: Send + Sync + RefUnwindSafe + UnwindSafe + 'static {
     /// Writes one record. Logging must not fail a request: sinks count or drop
     /// what they cannot write rather than report it.
     fn write_record(&self, record: &[u8]);
+
+    /// Told the format of the records it will get, by [`logger`](crate::logger),
+    /// so that what the sink writes of its own (an [`AsyncSink`](crate::AsyncSink)'s
+    /// "log records dropped" line) is in the same format. Does nothing by default.
+    fn use_format(&self, format: crate::Format) {
+        let _ = format;
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for Arc<S> {
     fn write_record(&self, record: &[u8]) {
         (**self).write_record(record)
+    }
+
+    fn use_format(&self, format: crate::Format) {
+        (**self).use_format(format)
     }
 }
 

@@ -44,8 +44,11 @@ pub struct HttpMetrics {
     recorder: Arc<dyn Fn(&Key) -> Histogram + Send + Sync>,
     /// Registered histograms, by route then (method, status): a read lock and
     /// no allocation per request once a combination has been seen.
-    histograms: Arc<RwLock<HashMap<String, HashMap<(&'static str, u16), Histogram>>>>,
+    histograms: Arc<RwLock<ByRoute>>,
 }
+
+/// Histograms by route, then by (method, status).
+type ByRoute = HashMap<String, HashMap<(&'static str, u16), Histogram>>;
 
 impl std::fmt::Debug for HttpMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,7 +81,10 @@ impl HttpMetrics {
         let status = status.min(999);
         let secs = duration.as_secs_f64();
         {
-            let histograms = self.histograms.read().unwrap_or_else(PoisonError::into_inner);
+            let histograms = self
+                .histograms
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
             if let Some(h) = histograms.get(route).and_then(|r| r.get(&(method, status))) {
                 h.record(secs);
                 return;

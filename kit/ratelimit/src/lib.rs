@@ -48,9 +48,9 @@ mod keyed;
 mod limiter;
 
 pub use clock::{TokioClock, TokioInstant};
-pub use governor::Quota;
 pub use delaying::{Delaying, DelayingFuture, DelayingLayer};
 pub use erroring::{Erroring, ErroringLayer};
 pub use future::ResponseFuture;
+pub use governor::Quota;
 pub use keyed::{Keyed, KeyedLayer};
 pub use limiter::{Allower, DirectLimiter, KeyedLimiter, Limited, Waiter, direct};

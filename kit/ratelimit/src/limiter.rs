@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::clock::Clock;
-use kit_endpoint::{BoxError, Classified, ErrorClass};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::HashMapStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
+use kit_endpoint::{BoxError, Classified, ErrorClass};
 use tokio::time::Instant;
 
 use crate::clock::{TokioClock, TokioInstant};
@@ -216,7 +216,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_flood_of_new_keys_costs_a_sweep_per_keys_calls_not_per_call() {
         let keys = 2_000u64;
-        let limiter = KeyedLimiter::new(Quota::per_hour(NonZeroU32::new(1).unwrap()), keys as usize);
+        let limiter =
+            KeyedLimiter::new(Quota::per_hour(NonZeroU32::new(1).unwrap()), keys as usize);
         for k in 0..keys {
             assert!(limiter.check(&k).is_ok());
         }

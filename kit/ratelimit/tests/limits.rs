@@ -93,7 +93,9 @@ async fn delaying_never_waits_past_the_deadline() {
     assert!(kit_endpoint::is_caused_by::<Limited>(&*err));
     assert!(matches!(
         kit_endpoint::ErrorClass::of(&*err),
-        kit_endpoint::ErrorClass::ResourceExhausted { retry_after: Some(_) }
+        kit_endpoint::ErrorClass::ResourceExhausted {
+            retry_after: Some(_)
+        }
     ));
 }
 

@@ -178,7 +178,10 @@ impl<Req, Resp> Builder<Req, Resp> {
 
     /// Retries only the errors for which `retryable` is true, instead of
     /// deciding by class.
-    pub fn retry_if(mut self, retryable: impl Fn(&BoxError) -> bool + Send + Sync + 'static) -> Self {
+    pub fn retry_if(
+        mut self,
+        retryable: impl Fn(&BoxError) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.retryable = Box::new(retryable);
         self
     }
@@ -287,7 +290,10 @@ where
             }
             // A lone failure is returned as itself, not wrapped.
             if attempts.len() == 1 {
-                return Err(attempts.pop().map(|(_, e)| e).unwrap_or_else(|| NoInstances.into_error()));
+                return Err(attempts
+                    .pop()
+                    .map(|(_, e)| e)
+                    .unwrap_or_else(|| NoInstances.into_error()));
             }
             if attempts.is_empty() {
                 return Err(NoInstances.into_error());

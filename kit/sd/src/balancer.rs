@@ -69,7 +69,11 @@ impl Picker {
 
     /// The index of the next entry to call, avoiding the ones in `tried` while
     /// others remain. `None` if there are no entries.
-    pub(crate) fn pick<Req, Resp>(&self, entries: &[Entry<Req, Resp>], tried: &[usize]) -> Option<usize> {
+    pub(crate) fn pick<Req, Resp>(
+        &self,
+        entries: &[Entry<Req, Resp>],
+        tried: &[usize],
+    ) -> Option<usize> {
         let n = entries.len();
         if n == 0 {
             return None;

@@ -9,9 +9,9 @@ use std::task::{Context as TaskContext, Poll};
 use kit_endpoint::{BoxEndpoint, BoxError, BoxFuture, Request};
 use tower::{Service, ServiceExt};
 
+use crate::balanced::NoInstances;
 use crate::endpointer::Filter;
 use crate::instancer::Instance;
-use crate::balanced::NoInstances;
 
 /// Only instances whose metadata `key` is `value`.
 ///
@@ -130,7 +130,9 @@ where
         let fallback = req.clone();
         Box::pin(async move {
             match canary.oneshot(req).await {
-                Err(e) if kit_endpoint::is_caused_by::<NoInstances>(&*e) => stable.oneshot(fallback).await,
+                Err(e) if kit_endpoint::is_caused_by::<NoInstances>(&*e) => {
+                    stable.oneshot(fallback).await
+                }
                 other => other,
             }
         })

@@ -218,14 +218,11 @@ async fn a_failing_registrar_exposes_its_last_error() {
     let instance = Instance::new("http://127.0.0.1:8082");
     let registration = Registrar::new(etcd, PREFIX, "127.0.0.1:8082", &instance, TTL).register();
     let mut state = registration.state();
-    let failed = tokio::time::timeout(
-        Duration::from_secs(10),
-        state.wait_for(|s| s.failures >= 2),
-    )
-    .await
-    .expect("the registrar reports its failures")
-    .unwrap()
-    .clone();
+    let failed = tokio::time::timeout(Duration::from_secs(10), state.wait_for(|s| s.failures >= 2))
+        .await
+        .expect("the registrar reports its failures")
+        .unwrap()
+        .clone();
     assert!(!failed.registered);
     let err = failed.last_error.expect("the last error is kept");
     assert!(!err.is_empty());

@@ -155,7 +155,9 @@ impl UpstreamError {
     /// Its class, from the upstream's status (see the type's docs).
     pub fn class(&self) -> ErrorClass {
         match self.status {
-            Some(StatusCode::TOO_MANY_REQUESTS) => ErrorClass::ResourceExhausted { retry_after: None },
+            Some(StatusCode::TOO_MANY_REQUESTS) => {
+                ErrorClass::ResourceExhausted { retry_after: None }
+            }
             Some(StatusCode::SERVICE_UNAVAILABLE) => ErrorClass::Unavailable { retry_after: None },
             Some(StatusCode::GATEWAY_TIMEOUT) => ErrorClass::DeadlineExceeded,
             Some(s) if s.is_client_error() => ErrorClass::Upstream { caller_fault: true },
@@ -334,11 +336,30 @@ mod tests {
             Some(s) => UpstreamError::status(StatusCode::from_u16(s).unwrap(), "x").class(),
             None => UpstreamError::unreachable("refused").class(),
         };
-        assert_eq!(class(Some(422)), ErrorClass::Upstream { caller_fault: true });
-        assert_eq!(class(Some(404)), ErrorClass::Upstream { caller_fault: true });
-        assert_eq!(class(Some(502)), ErrorClass::Upstream { caller_fault: false });
-        assert_eq!(class(None), ErrorClass::Upstream { caller_fault: false });
-        assert_eq!(class(Some(503)), ErrorClass::Unavailable { retry_after: None });
+        assert_eq!(
+            class(Some(422)),
+            ErrorClass::Upstream { caller_fault: true }
+        );
+        assert_eq!(
+            class(Some(404)),
+            ErrorClass::Upstream { caller_fault: true }
+        );
+        assert_eq!(
+            class(Some(502)),
+            ErrorClass::Upstream {
+                caller_fault: false
+            }
+        );
+        assert_eq!(
+            class(None),
+            ErrorClass::Upstream {
+                caller_fault: false
+            }
+        );
+        assert_eq!(
+            class(Some(503)),
+            ErrorClass::Unavailable { retry_after: None }
+        );
         assert_eq!(class(Some(504)), ErrorClass::DeadlineExceeded);
         let err = UpstreamError::status(StatusCode::UNPROCESSABLE_ENTITY, "no").into_error();
         assert!(!ErrorClass::of(&*err).is_retryable());

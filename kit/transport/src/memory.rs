@@ -44,10 +44,9 @@ use crate::{Body, HttpClient, Router};
 
 /// An [`HttpClient`] whose requests are answered by `router`, in process.
 pub fn client(router: Router) -> HttpClient {
-    BoxCloneSyncService::new(
-        router
-            .map_request(|req: http::Request<Body>| req)
-            .map_response(|resp: http::Response<Body>| resp.map(box_body))
-            .map_err(|never| -> BoxError { match never {} }),
-    )
+    // The router serves any body type: name the client's.
+    let router = ServiceExt::<http::Request<Body>>::map_response(router, |resp| resp.map(box_body));
+    let router =
+        ServiceExt::<http::Request<Body>>::map_err(router, |never| -> BoxError { match never {} });
+    BoxCloneSyncService::new(router)
 }

@@ -268,10 +268,7 @@ where
         let observers = self.observers.clone();
         Box::pin(async move {
             let resp = answer.await?;
-            let request_id = resp
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok());
+            let request_id = resp.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok());
             let seen = Observation {
                 method: &method,
                 route: &route,
@@ -325,7 +322,8 @@ impl Router {
                     req.method(),
                     req.uri().path()
                 );
-                let mut resp = with_request_id(&req, json_error(StatusCode::METHOD_NOT_ALLOWED, &msg));
+                let mut resp =
+                    with_request_id(&req, json_error(StatusCode::METHOD_NOT_ALLOWED, &msg));
                 if let Some(allow) = &path.allow {
                     resp.headers_mut().insert(header::ALLOW, allow.clone());
                 }
@@ -337,7 +335,10 @@ impl Router {
 
 /// A response the router gives itself, with the request's ID (the caller's if
 /// valid, a new one otherwise), as every response has one.
-fn with_request_id<B>(req: &http::Request<B>, mut resp: http::Response<Body>) -> http::Response<Body> {
+fn with_request_id<B>(
+    req: &http::Request<B>,
+    mut resp: http::Response<Body>,
+) -> http::Response<Body> {
     let id = req
         .headers()
         .get(REQUEST_ID)

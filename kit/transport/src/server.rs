@@ -370,9 +370,12 @@ where
         return Err(Refused::Early(DeadlineExceeded::new().into()));
     }
     // One that runs past its deadline is dropped.
-    let resp = WithDeadline::new(endpoint.oneshot(Request::new(ctx.clone(), req)), ctx.deadline())
-        .await
-        .map_err(Refused::Failed)?;
+    let resp = WithDeadline::new(
+        endpoint.oneshot(Request::new(ctx.clone(), req)),
+        ctx.deadline(),
+    )
+    .await
+    .map_err(Refused::Failed)?;
     if resp.failed().is_some() {
         return Ok(Err(Failed(resp)));
     }

@@ -753,7 +753,10 @@ async fn every_answer_is_observed_and_early_ones_say_why() {
             ("unmatched", 404, true),
         ]
     );
-    assert!(seen.iter().all(|s| s.3.as_deref() == Some("req-7")), "{seen:?}");
+    assert!(
+        seen.iter().all(|s| s.3.as_deref() == Some("req-7")),
+        "{seen:?}"
+    );
     let handled = handled.lock().unwrap();
     assert_eq!(handled.len(), 2, "{handled:?}");
     assert!(handled.iter().all(|h| h.starts_with("req-7 ")));

@@ -101,7 +101,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         },
     );
     let api = transport::http::observed(
-        transport::http::router(endpoints), // 5. the HTTP transport,
+        transport::http::router(endpoints),    // 5. the HTTP transport,
         logger.new(o!("transport" => "HTTP")), // every answer logged if refused early,
         HttpMetrics::new(exporter.shared_recorder()), // and measured
     );

@@ -163,7 +163,11 @@ pub fn client(discovery: &Discovery, options: &ClientOptions) -> Result<Set, Box
                 Some(server) => DnsSrvInstancer::resolver(*server, Duration::from_secs(2)),
                 None => hickory_resolver::TokioResolver::builder_tokio()?.build(),
             };
-            let dns = DnsSrvInstancer::spawn(resolver, name.clone(), (*refresh).max(Duration::from_millis(10)));
+            let dns = DnsSrvInstancer::spawn(
+                resolver,
+                name.clone(),
+                (*refresh).max(Duration::from_millis(10)),
+            );
             Ok(balanced_set(
                 &DampedInstancer::new(&dns, Damping::default()),
                 options,
