@@ -15,7 +15,7 @@ use crate::layer::Classify;
 
 pin_project! {
     /// The future returned by [`CircuitBreaker`](crate::CircuitBreaker).
-    pub struct ResponseFuture<F, P, I> {
+    pub struct CircuitBreakerFuture<F, P, I> {
         #[pin]
         state: State<F, P, I>,
     }
@@ -36,9 +36,9 @@ pin_project! {
     }
 }
 
-impl<F, P, I> ResponseFuture<F, P, I> {
+impl<F, P, I> CircuitBreakerFuture<F, P, I> {
     pub(crate) fn open() -> Self {
-        ResponseFuture { state: State::Open }
+        CircuitBreakerFuture { state: State::Open }
     }
 
     pub(crate) fn called(
@@ -47,7 +47,7 @@ impl<F, P, I> ResponseFuture<F, P, I> {
         classify: Arc<Classify>,
         probe: Option<Probe>,
     ) -> Self {
-        ResponseFuture {
+        CircuitBreakerFuture {
             state: State::Called {
                 inner,
                 breaker,
@@ -58,13 +58,14 @@ impl<F, P, I> ResponseFuture<F, P, I> {
     }
 }
 
-impl<F, P, I> std::fmt::Debug for ResponseFuture<F, P, I> {
+impl<F, P, I> std::fmt::Debug for CircuitBreakerFuture<F, P, I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        f.debug_struct("CircuitBreakerFuture")
+            .finish_non_exhaustive()
     }
 }
 
-impl<F, P, I, T> Future for ResponseFuture<F, P, I>
+impl<F, P, I, T> Future for CircuitBreakerFuture<F, P, I>
 where
     F: Future<Output = Result<T, BoxError>>,
     P: FailurePolicy,

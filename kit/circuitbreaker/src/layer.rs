@@ -8,7 +8,7 @@ use failsafe::{FailurePolicy, Instrument, StateMachine};
 use kit_endpoint::{BoxError, ErrorClass};
 use tower::{Layer, Service};
 
-use crate::future::ResponseFuture;
+use crate::future::CircuitBreakerFuture;
 use crate::gate::{Gate, Gated};
 
 /// Decides whether an error counts against the breaker.
@@ -138,7 +138,7 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future, P, I>;
+    type Future = CircuitBreakerFuture<S::Future, P, I>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
@@ -146,17 +146,17 @@ where
 
     fn call(&mut self, req: R) -> Self::Future {
         if !self.breaker.is_call_permitted() {
-            return ResponseFuture::open();
+            return CircuitBreakerFuture::open();
         }
         match self.gate.enter() {
-            Ok(probe) => ResponseFuture::called(
+            Ok(probe) => CircuitBreakerFuture::called(
                 self.inner.call(req),
                 self.breaker.clone(),
                 self.classify.clone(),
                 probe,
             ),
             // Half-open, and another call is the probe.
-            Err(()) => ResponseFuture::open(),
+            Err(()) => CircuitBreakerFuture::open(),
         }
     }
 }

@@ -40,7 +40,7 @@
 //!
 //! # Layout
 //! - `layer`: [`CircuitBreaker`], [`CircuitBreakerLayer`].
-//! - `future`: [`ResponseFuture`].
+//! - `future`: [`CircuitBreakerFuture`].
 //! - `error`: [`Open`].
 //! - `gate` (private): one probe at a time while half-open ([`Gated`] wraps the instrument).
 //! - `observer`: [`Observer`], [`Change`], [`State`].
@@ -56,7 +56,7 @@ mod observer;
 pub use error::Open;
 pub use exponential::{ExponentialBackoff, exponential_backoff};
 pub use failsafe::{Instrument, backoff, failure_policy};
-pub use future::ResponseFuture;
+pub use future::CircuitBreakerFuture;
 pub use gate::Gated;
 pub use layer::{CircuitBreaker, CircuitBreakerLayer};
 pub use observer::{Change, Observer, State};

@@ -104,7 +104,7 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future>;
+    type Future = DeadlineFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
@@ -119,11 +119,11 @@ where
         let deadline = req.ctx().deadline();
         if deadline.is_some_and(|d| d <= Instant::now()) {
             // Spent: the endpoint is not called at all.
-            return ResponseFuture {
+            return DeadlineFuture {
                 inner: WithDeadline::expired(),
             };
         }
-        ResponseFuture {
+        DeadlineFuture {
             inner: WithDeadline::new(self.inner.call(req), deadline),
         }
     }
@@ -131,13 +131,13 @@ where
 
 pin_project! {
     /// The future returned by [`Deadline`].
-    pub struct ResponseFuture<F> {
+    pub struct DeadlineFuture<F> {
         #[pin]
         inner: WithDeadline<F>,
     }
 }
 
-impl<F, R> Future for ResponseFuture<F>
+impl<F, R> Future for DeadlineFuture<F>
 where
     F: Future<Output = Result<R, BoxError>>,
 {

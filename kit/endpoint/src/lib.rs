@@ -78,9 +78,11 @@
 //! that implements [`Failer`] ([`take_cause`] tells it from a failure).
 //!
 //! # Layout
+//! Futures are named after their service in every kit crate: `Foo`'s future is
+//! `FooFuture`, exported at the crate root (here [`DeadlineFuture`], [`HookedFuture`]).
 //! - `endpoint`: the [`Endpoint`] bound, [`endpoint_fn`], [`BoxEndpoint`], [`Nop`].
 //! - `context`: [`Context`], [`Request`], [`RequestId`], [`Metadata`].
-//! - `deadline`: [`Deadline`], the middleware that enforces the context's deadline.
+//! - `deadline`: [`Deadline`] (and its [`DeadlineFuture`]), the middleware that enforces the context's deadline; [`WithDeadline`], kit's one deadline race.
 //! - `failer`: [`Failer`], business errors inside responses; [`Outcome`].
 //! - `hook`: [`CallHook`], [`HookLayer`]: something told when each call starts and how it ended (kit's logging and RED middlewares).
 //! - `class`: [`ErrorClass`], [`Classified`], [`Cancelled`]: transport-neutral error classes.
@@ -88,7 +90,7 @@
 
 mod class;
 mod context;
-pub mod deadline;
+mod deadline;
 mod endpoint;
 mod error;
 mod failer;
@@ -96,7 +98,7 @@ mod hook;
 
 pub use class::{Cancelled, Classified, ErrorClass};
 pub use context::{Context, InvalidMetadata, Metadata, Request, RequestId};
-pub use deadline::{Deadline, DeadlineLayer, WithDeadline};
+pub use deadline::{Deadline, DeadlineFuture, DeadlineLayer, WithDeadline};
 pub use endpoint::{BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, endpoint_fn};
 pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by, take_cause};
 pub use failer::{Failer, Outcome};

@@ -46,7 +46,7 @@ pub struct LoggingLayer(HookLayer<CallLog>);
 pub type Logging<S> = Hooked<S, CallLog>;
 
 /// The future returned by [`Logging`].
-pub type ResponseFuture<F> = HookedFuture<F, CallLog>;
+pub type LoggingFuture<F> = HookedFuture<F, CallLog>;
 
 impl LoggingLayer {
     /// Logs calls to `logger`, naming the endpoint `method`.

@@ -186,3 +186,31 @@ async fn the_logging_layer_tells_business_errors_from_failures() {
         assert_eq!(parsed[2]["err_kind"], "failure");
     }
 }
+
+/// A call cut off by an outer deadline (its future dropped) is still logged,
+/// once, as cancelled, with its request ID.
+#[tokio::test(start_paused = true)]
+async fn a_call_cut_off_by_its_deadline_is_logged_as_cancelled() {
+    let sink = Memory::new();
+    let slow = endpoint_fn(|_req: Request<()>| async {
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+        Ok::<Resp, BoxError>(Resp { err: None })
+    });
+    let ep = tower::ServiceBuilder::new()
+        .layer(kit_endpoint::DeadlineLayer::new())
+        .layer(LoggingLayer::new(logger(&sink), "slow"))
+        .service(slow);
+    let ctx = Context::new()
+        .with_request_id(RequestId::parse("req-9").unwrap())
+        .with_timeout(std::time::Duration::from_secs(1));
+    let err = ep.oneshot(Request::new(ctx, ())).await.unwrap_err();
+    assert!(kit_endpoint::is_caused_by::<kit_endpoint::DeadlineExceeded>(&*err));
+    let lines = sink.lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("method=slow request_id=req-9")
+            && lines[0].contains("err=cancelled err_kind=cancelled"),
+        "{}",
+        lines[0]
+    );
+}

@@ -159,3 +159,32 @@ async fn the_metrics_page_serves_the_exposition() {
     assert!(resp.body().contains("kit_endpoint_requests_total"));
     promtool_passes(resp.body());
 }
+
+/// A call dropped before it ends (its caller gave up) is counted, as
+/// `kind="cancelled"`.
+#[tokio::test]
+async fn red_counts_dropped_calls_as_cancelled() {
+    let exporter = Exporter::new();
+    let ep = RedLayer::new(RedMetrics::new(exporter.recorder(), "slow")).layer(endpoint_fn(
+        |_req: Request<()>| std::future::pending::<Result<Resp, BoxError>>(),
+    ));
+    let call = ep.oneshot(Request::from_msg(()));
+    assert!(
+        tokio::time::timeout(std::time::Duration::ZERO, call)
+            .await
+            .is_err()
+    );
+    let page = exporter.render();
+    assert_eq!(
+        sample(&page, r#"kit_endpoint_requests_total{endpoint="slow"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &page,
+            r#"kit_endpoint_errors_total{endpoint="slow",kind="cancelled"}"#
+        ),
+        Some(1.0)
+    );
+    promtool_passes(&page);
+}

@@ -1,5 +1,6 @@
 //! Cost per call of the rate limiting layers on the allowed path, against the
-//! bare endpoint in the same run.
+//! bare endpoint in the same run; and of the keyed limiter at 10, 10,000 and
+//! 1,000,000 keys.
 //!
 //! Run with: cargo bench -p kit-ratelimit --bench ratelimit
 
@@ -8,7 +9,7 @@
 
 use std::num::NonZeroU32;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kit_endpoint::{BoxError, Context, Request, endpoint_fn};
 use kit_ratelimit::{DelayingLayer, ErroringLayer, KeyedLayer, KeyedLimiter, Quota, direct};
 use tower::{Layer, ServiceExt};
@@ -48,5 +49,45 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// The keyed limiter's cost per call as the number of keys grows: a call from
+/// a known key, and a call from a new key while the table is full (the flood
+/// of distinct clients that used to sweep every key on every call). Both must
+/// stay flat from 10 to 1,000,000 keys.
+fn keys(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let _guard = rt.enter();
+    let mut group = c.benchmark_group("keyed limiter");
+    for n in [10u64, 10_000, 1_000_000] {
+        // One call an hour per key: nobody's state is fresh again during the
+        // bench, so the table stays full.
+        let limiter = KeyedLimiter::new(Quota::per_hour(NonZeroU32::MIN), n as usize);
+        for k in 0..n {
+            let _ = limiter.check(&k);
+        }
+        let roomy = KeyedLimiter::new(Quota::per_second(NonZeroU32::MAX), n as usize + 1);
+        for k in 0..n {
+            let _ = roomy.check(&k);
+        }
+        let mut i = 0u64;
+        group.bench_function(BenchmarkId::new("known key, allowed", n), |b| {
+            b.iter(|| {
+                i = (i + 1) % n;
+                roomy.check(&i)
+            })
+        });
+        let mut fresh = n;
+        group.bench_function(BenchmarkId::new("new key, table full", n), |b| {
+            b.iter(|| {
+                fresh += 1;
+                limiter.check(&fresh)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, keys);
 criterion_main!(benches);

@@ -6,7 +6,7 @@ use std::task::{Context as TaskContext, Poll};
 use kit_endpoint::BoxError;
 use tower::{Layer, Service};
 
-use crate::future::ResponseFuture;
+use crate::future::ErroringFuture;
 use crate::limiter::Allower;
 
 /// Refuses calls over the limit at once with [`Limited`](crate::Limited); the endpoint is not
@@ -67,7 +67,7 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ErroringFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
@@ -75,8 +75,8 @@ where
 
     fn call(&mut self, req: R) -> Self::Future {
         match self.allower.allow() {
-            Ok(()) => ResponseFuture::called(self.inner.call(req)),
-            Err(limited) => ResponseFuture::limited(limited),
+            Ok(()) => ErroringFuture::called(self.inner.call(req)),
+            Err(limited) => ErroringFuture::limited(limited),
         }
     }
 }

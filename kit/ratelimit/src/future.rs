@@ -11,7 +11,7 @@ use crate::limiter::Limited;
 
 pin_project! {
     /// The future returned by [`Erroring`](crate::Erroring) and [`Keyed`](crate::Keyed).
-    pub struct ResponseFuture<F> {
+    pub struct ErroringFuture<F> {
         #[pin]
         state: Outcome<F>,
     }
@@ -25,15 +25,15 @@ pin_project! {
     }
 }
 
-impl<F> ResponseFuture<F> {
+impl<F> ErroringFuture<F> {
     pub(crate) fn called(inner: F) -> Self {
-        ResponseFuture {
+        ErroringFuture {
             state: Outcome::Called { inner },
         }
     }
 
     pub(crate) fn limited(limited: Limited) -> Self {
-        ResponseFuture {
+        ErroringFuture {
             state: Outcome::Limited {
                 limited: Some(limited),
             },
@@ -41,7 +41,7 @@ impl<F> ResponseFuture<F> {
     }
 }
 
-impl<F, R> Future for ResponseFuture<F>
+impl<F, R> Future for ErroringFuture<F>
 where
     F: Future<Output = Result<R, BoxError>>,
 {

@@ -7,7 +7,10 @@ use std::task::{Context as TaskContext, Poll};
 use kit_endpoint::{BoxError, Context, Request};
 use tower::{Layer, Service};
 
-use crate::future::ResponseFuture;
+use crate::future::ErroringFuture;
+
+/// The future returned by [`Keyed`]: the same as [`Erroring`](crate::Erroring)'s.
+pub type KeyedFuture<F> = ErroringFuture<F>;
 use crate::limiter::KeyedLimiter;
 
 /// Refuses calls over a limit per key at once with [`Limited`](crate::Limited); `key` picks the
@@ -96,7 +99,7 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future>;
+    type Future = KeyedFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
@@ -108,8 +111,8 @@ where
             None => Ok(()),
         };
         match allowed {
-            Ok(()) => ResponseFuture::called(self.inner.call(req)),
-            Err(limited) => ResponseFuture::limited(limited),
+            Ok(()) => ErroringFuture::called(self.inner.call(req)),
+            Err(limited) => ErroringFuture::limited(limited),
         }
     }
 }

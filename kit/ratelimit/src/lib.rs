@@ -37,7 +37,9 @@
 //! - `erroring`: [`Erroring`], [`ErroringLayer`].
 //! - `delaying`: [`Delaying`], [`DelayingLayer`], [`DelayingFuture`].
 //! - `keyed`: [`Keyed`], [`KeyedLayer`].
-//! - `future`: [`ResponseFuture`], the future of the erroring and keyed limiters.
+//! - `future`: [`ErroringFuture`] (alias [`KeyedFuture`]), the future of the erroring and keyed limiters.
+//!
+//! Futures are named after their service, as in every kit crate: `Foo`'s is `FooFuture`.
 //! - `clock`: [`TokioClock`].
 
 mod clock;
@@ -50,7 +52,7 @@ mod limiter;
 pub use clock::{TokioClock, TokioInstant};
 pub use delaying::{Delaying, DelayingFuture, DelayingLayer};
 pub use erroring::{Erroring, ErroringLayer};
-pub use future::ResponseFuture;
+pub use future::ErroringFuture;
 pub use governor::Quota;
-pub use keyed::{Keyed, KeyedLayer};
+pub use keyed::{Keyed, KeyedFuture, KeyedLayer};
 pub use limiter::{Allower, DirectLimiter, KeyedLimiter, Limited, Waiter, direct};

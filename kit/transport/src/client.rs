@@ -63,7 +63,7 @@ type BeforeFn = dyn Fn(&Context, &mut http::request::Parts) + Send + Sync;
 /// `transport/http.Client` does.
 ///
 /// For each call:
-/// 1. if the context's deadline has passed, it fails with [`DeadlineExceeded`]
+/// 1. if the context's deadline has passed, it fails with [`DeadlineExceeded`](kit_endpoint::DeadlineExceeded)
 ///    and sends nothing;
 /// 2. the **encoder** writes the body (and may set headers);
 /// 3. the context goes into the headers: `x-request-id`, the remaining budget in
@@ -71,7 +71,9 @@ type BeforeFn = dyn Fn(&Context, &mut http::request::Parts) + Send + Sync;
 ///    [`context_to_headers`](crate::context_to_headers)); then every **before**
 ///    hook may change the request;
 /// 4. the request is sent and the answer read (up to the response limit), all
-///    raced against the deadline;
+///    raced against the deadline ([`WithDeadline`](kit_endpoint::WithDeadline):
+///    a call dropped or out of time abandons its connection); failures come back
+///    classified (see [`UpstreamError`](crate::UpstreamError));
 /// 5. the **decoder** turns the answer into the response, or into an error
 ///    (business errors into a response that is a [`Failer`](kit_endpoint::Failer)).
 ///
