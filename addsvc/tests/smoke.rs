@@ -110,7 +110,7 @@ async fn addsvc_calls_a_remote_stringsvc() {
     ));
 
     let url = format!("http://{strings_addr}");
-    let svc = start_addsvc(&["--stringsvc", &url]).await;
+    let mut svc = start_addsvc(&["--stringsvc", &url]).await;
     let http = svc.addr("http");
     let resp = raw::send(
         http,
@@ -129,6 +129,27 @@ async fn addsvc_calls_a_remote_stringsvc() {
         (resp.status, resp.body.as_str()),
         (422, r#"{"error":"empty concatenation"}"#)
     );
+    // The USE metrics of the stringsvc calls carry the resource names the
+    // README gives, and the instance's breaker its gauge.
+    let metrics = raw::send(svc.addr("debug"), &raw::get("/metrics"))
+        .await
+        .unwrap();
+    for series in [
+        r#"kit_resource_in_flight{resource="stringsvc.uppercase"} 0"#.to_owned(),
+        r#"kit_resource_in_flight{resource="stringsvc.count"} 0"#.to_owned(),
+        format!(r#"kit_circuitbreaker_state{{breaker="{url}"}} 0"#),
+    ] {
+        assert!(metrics.body.contains(&series), "{series}\n{}", metrics.body);
+    }
+    // A request no route serves is answered 404 and logged with its request ID.
+    let resp = raw::send(
+        http,
+        &raw::post_json("/nope", &["x-request-id: lost-1"], "{}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status, 404);
+    assert_eq!(resp.header("x-request-id"), Some("lost-1"));
 
     stop.send(()).unwrap();
     strings.await.unwrap().unwrap();
@@ -144,6 +165,18 @@ async fn addsvc_calls_a_remote_stringsvc() {
         .await
         .unwrap();
     assert_eq!(resp.status, 200);
+    // Every line accepted is written out by the time addsvc has stopped.
+    svc.terminate().await.unwrap();
+    assert!(svc.wait().await.unwrap().success());
+    let refused = svc
+        .output()
+        .into_iter()
+        .find(|l| l.contains(" msg=refused "))
+        .expect("the 404 is logged");
+    assert!(
+        refused.contains(" route=unmatched status=404 request_id=lost-1 "),
+        "{refused}"
+    );
 }
 
 /// SIGTERM while a `/concat` is waiting on stringsvc: addsvc stops accepting,

@@ -66,6 +66,14 @@ async fn the_binary_serves_and_stops_on_sigterm() {
         resp.body
             .contains(r#"kit_endpoint_errors_total{endpoint="uppercase",kind="business"} 1"#)
     );
+    // Every response is in the HTTP histogram, the 400 answered before any
+    // endpoint ran included.
+    for status in [200, 422, 400] {
+        let series = format!(
+            r#"http_server_request_duration_seconds_count{{http_request_method="POST",http_route="/uppercase",http_response_status_code="{status}"}} 1"#
+        );
+        assert!(resp.body.contains(&series), "{series}\n{}", resp.body);
+    }
     if let Some(check) = kit_tests::external::promtool_check(&resp.body) {
         check.unwrap_or_else(|report| panic!("promtool: {report}\n{}", resp.body));
     }
@@ -75,13 +83,25 @@ async fn the_binary_serves_and_stops_on_sigterm() {
     assert!(status.success(), "{status}");
     let output = svc.output();
     assert!(output.iter().any(|l| l.contains(" msg=stopped ")));
-    // One line per call, each a valid logfmt line.
+    // One line per endpoint call, and one for the request refused before its
+    // endpoint ran (with its request ID and why), each a valid logfmt line.
     let calls: Vec<String> = output
         .iter()
-        .filter(|l| l.contains(" method="))
+        .filter(|l| l.contains(" method=") && !l.contains(" msg=refused "))
         .cloned()
         .collect();
     assert_eq!(calls.len(), 3, "{output:#?}");
+    let refused: Vec<&String> = output
+        .iter()
+        .filter(|l| l.contains(" msg=refused "))
+        .collect();
+    assert_eq!(refused.len(), 1, "{output:#?}");
+    assert!(
+        refused[0].contains(" status=400 request_id=")
+            && refused[0].contains(" err=\"invalid JSON body"),
+        "{}",
+        refused[0]
+    );
     if let Some(parsed) = kit_tests::external::parse_logfmt(&output) {
         assert!(
             parsed

@@ -281,3 +281,70 @@ async fn outliers_are_ejected_for_a_cooldown() {
         assert!(d2 > c2, "bad2 was not tried again after its cooldown");
     }
 }
+
+/// Instances that answer with a given error class: `fault*` refuse the request
+/// as the caller's fault (an upstream 4xx), `down*` are unavailable, others
+/// answer their address.
+fn classed_factory(calls: Arc<AtomicUsize>) -> Factory<u32, String> {
+    use kit_endpoint::{Classified, ErrorClass};
+    Arc::new(move |instance: &Instance| {
+        let (addr, calls) = (instance.addr.clone(), calls.clone());
+        Ok(BoxEndpoint::new(endpoint_fn(move |_req: Request<u32>| {
+            let addr = addr.clone();
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if addr.starts_with("fault") {
+                    let class = ErrorClass::Upstream { caller_fault: true };
+                    return Err::<String, BoxError>(
+                        Classified::new(class, "422: bad input").into(),
+                    );
+                }
+                if addr.starts_with("down") {
+                    let class = ErrorClass::Unavailable { retry_after: None };
+                    return Err(Classified::new(class, "503").into());
+                }
+                Ok(addr)
+            }
+        })))
+    })
+}
+
+/// Retries decide by class with no code in the caller: an unavailable instance
+/// is retried on another; the caller's own fault is not retried (another
+/// instance would refuse it too), and comes back as itself, not wrapped in
+/// `RetriesExhausted`, since only one attempt was made.
+#[tokio::test]
+async fn retries_follow_the_error_class_and_a_lone_failure_is_itself() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let down = StaticInstancer::new(instances(&["down1", "ok"]));
+    let ep = Balanced::builder(Endpointer::new(&down, classed_factory(calls.clone()), None))
+        .strategy(Strategy::RoundRobin)
+        .max_attempts(2)
+        .build();
+    for i in 0..4 {
+        assert_eq!(
+            ep.clone().oneshot(Request::from_msg(i)).await.unwrap(),
+            "ok"
+        );
+    }
+
+    calls.store(0, Ordering::SeqCst);
+    let faulty = StaticInstancer::new(instances(&["fault1", "fault2", "fault3"]));
+    let ep = Balanced::new(
+        Endpointer::new(&faulty, classed_factory(calls.clone()), None),
+        Strategy::RoundRobin,
+        3,
+    );
+    let err = ep.oneshot(Request::from_msg(0)).await.unwrap_err();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "a caller fault is not retried"
+    );
+    assert!(err.downcast_ref::<RetriesExhausted>().is_none(), "{err}");
+    assert_eq!(err.to_string(), "422: bad input");
+    assert_eq!(
+        kit_endpoint::ErrorClass::of(&*err),
+        kit_endpoint::ErrorClass::Upstream { caller_fault: true }
+    );
+}
