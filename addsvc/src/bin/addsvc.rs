@@ -11,8 +11,10 @@
 //! (ADDSVC_LOG_LEVEL; `debug` adds the domain-level lines), `--max-in-flight`
 //! (ADDSVC_MAX_IN_FLIGHT), `--rate-limit` (ADDSVC_RATE_LIMIT, requests per second
 //! for the service), `--rate-limit-per-ip` (ADDSVC_RATE_LIMIT_PER_IP; e.g. `1` for
-//! at most one request per second per client IP), `--breaker-failures` and
-//! `--breaker-backoff-ms` (the circuit breaker around stringsvc calls).
+//! at most one request per second per client IP), `--rate-limit-ipv6-prefix`
+//! (ADDSVC_RATE_LIMIT_IPV6_PREFIX, default 64: IPv6 clients share a limit per /64),
+//! `--breaker-failures` and `--breaker-backoff-ms` (the circuit breaker around each
+//! stringsvc instance; the client is `stringsvc::transport::http::client`).
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
