@@ -245,18 +245,7 @@ impl Error for Cancelled {}
 mod tests {
     use super::*;
 
-    #[derive(Debug)]
-    struct Wrap(BoxError);
-    impl fmt::Display for Wrap {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "wrapped: {}", self.0)
-        }
-    }
-    impl Error for Wrap {
-        fn source(&self) -> Option<&(dyn Error + 'static)> {
-            Some(&*self.0)
-        }
-    }
+    use crate::error::tests::Wrapper as Wrap;
 
     #[test]
     fn the_class_is_found_through_wrappers_and_the_outermost_wins() {

@@ -93,11 +93,13 @@ impl fmt::Display for DeadlineExceeded {
 impl Error for DeadlineExceeded {}
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// An error that wraps another (its `source()`), for tests of lookups
+    /// down the source chain.
     #[derive(Debug)]
-    struct Wrapper(BoxError);
+    pub(crate) struct Wrapper(pub(crate) BoxError);
     impl fmt::Display for Wrapper {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             write!(f, "wrapped: {}", self.0)
