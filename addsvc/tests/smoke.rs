@@ -535,3 +535,98 @@ async fn stringsvc_instances_come_from_dns_srv_records() {
         assert!(calls.load(Ordering::SeqCst) > 0, "{url} got no calls");
     }
 }
+
+/// A client's mistakes in framing are 4xx, never 5xx: a request without `Host`,
+/// a struct sent as a JSON array, a bad chunk size, a truncated chunked body.
+/// Each answer names the problem; the service goes on serving.
+#[tokio::test]
+async fn malformed_requests_are_client_errors() {
+    let mut svc = start_addsvc(&[]).await;
+    let http = svc.addr("http");
+    let head = "POST /sum HTTP/1.1\r\ncontent-type: application/json\r\nconnection: close\r\n";
+    let cases: Vec<(String, u16, &str)> = vec![
+        (
+            format!("{head}content-length: 13\r\n\r\n{{\"a\":1,\"b\":2}}"),
+            400,
+            "missing Host header",
+        ),
+        (
+            String::from_utf8(raw::post_json("/sum", &[], "[1,2]")).unwrap(),
+            400,
+            "expected struct SumRequest",
+        ),
+        (
+            format!("{head}host: t\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n"),
+            400,
+            "malformed request body",
+        ),
+    ];
+    for (req, status, needle) in cases {
+        let resp = raw::send(http, req.as_bytes()).await.unwrap();
+        assert_eq!(resp.status, status, "{req:?} -> {resp:?}");
+        assert!(resp.body.contains(needle), "{needle:?} not in {resp:?}");
+    }
+    // A chunked body cut off mid-chunk: the client closes its side.
+    let mut stream = tokio::net::TcpStream::connect(http).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let truncated = format!("{head}host: t\r\ntransfer-encoding: chunked\r\n\r\n10\r\n{{\"a\":");
+    stream.write_all(truncated.as_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await.unwrap();
+    let resp = raw::parse(&buf);
+    assert_eq!(resp.status, 400, "{resp:?}");
+
+    let resp = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 2}"#))
+        .await
+        .unwrap();
+    assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"v":3}"#));
+    svc.terminate().await.unwrap();
+    assert!(svc.wait().await.unwrap().success());
+}
+
+/// 50 clients announce a 1000-byte body, send 10 bytes and stall: each gets
+/// `408` once the body timeout (500 ms here) has passed, and its connection is
+/// closed; an ordinary request meanwhile is answered at once.
+#[tokio::test]
+async fn stalled_uploads_get_408_and_their_connections_close() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let svc = start_addsvc(&["--body-timeout-ms", "500"]).await;
+    let http = svc.addr("http");
+    let mut stalled = Vec::new();
+    for _ in 0..50 {
+        let mut stream = tokio::net::TcpStream::connect(http).await.unwrap();
+        let req = "POST /sum HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"a\": 1, ";
+        stream.write_all(req.as_bytes()).await.unwrap();
+        stalled.push(stream);
+    }
+    let started = std::time::Instant::now();
+    let resp = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 2}"#))
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    let read_all = async {
+        let mut answers = Vec::new();
+        for mut stream in stalled {
+            let mut buf = Vec::new();
+            // read_to_end returns only once the server has closed the connection.
+            stream.read_to_end(&mut buf).await.unwrap();
+            answers.push(raw::parse(&buf));
+        }
+        answers
+    };
+    // Bounded: the test fails instead of hanging if a connection is never cut.
+    let answers = tokio::time::timeout(std::time::Duration::from_secs(20), read_all)
+        .await
+        .expect("every stalled upload is cut");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500));
+    for resp in answers {
+        assert_eq!(resp.status, 408, "{resp:?}");
+        assert_eq!(resp.header("connection"), Some("close"));
+        assert!(
+            resp.body
+                .contains("request body not received within 500 ms"),
+            "{resp:?}"
+        );
+    }
+}

@@ -23,28 +23,40 @@ use crate::service::AddError;
 /// The status of every business error.
 pub const BUSINESS_ERROR_STATUS: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
 
-/// The HTTP routes of addsvc's endpoints.
+/// The per-request limits, shared with stringsvc.
+pub use stringsvc::transport::http::Limits;
+
+/// The HTTP routes of addsvc's endpoints, with the default [`Limits`].
 pub fn router(set: Set) -> Router {
+    router_with(set, &Limits::default())
+}
+
+/// The HTTP routes of addsvc's endpoints, with `limits`.
+pub fn router_with(set: Set, limits: &Limits) -> Router {
     Router::new()
         .route(
             Method::POST,
             "/sum",
-            Server::new(
-                set.sum,
-                json::decode_request::<SumRequest>,
-                json::encode_response,
-            )
-            .error_encoder(encode_error),
+            limits.apply(
+                Server::new(
+                    set.sum,
+                    json::decode_request::<SumRequest>,
+                    json::encode_response,
+                )
+                .error_encoder(encode_error),
+            ),
         )
         .route(
             Method::POST,
             "/concat",
-            Server::new(
-                set.concat,
-                json::decode_request::<ConcatRequest>,
-                json::encode_response,
-            )
-            .error_encoder(encode_error),
+            limits.apply(
+                Server::new(
+                    set.concat,
+                    json::decode_request::<ConcatRequest>,
+                    json::encode_response,
+                )
+                .error_encoder(encode_error),
+            ),
         )
 }
 

@@ -62,6 +62,26 @@ simple_error!(
     MethodNotAllowed
 );
 
+/// The request body did not arrive within the server's body read timeout.
+/// Answered with `408 Request Timeout`, and the connection is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestTimeout {
+    /// The timeout.
+    pub timeout: std::time::Duration,
+}
+
+impl fmt::Display for RequestTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "request body not received within {} ms",
+            self.timeout.as_millis()
+        )
+    }
+}
+
+impl Error for RequestTimeout {}
+
 /// The request body is larger than the server accepts. Answered with
 /// `413 Payload Too Large`; the rest of the body is never read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +258,7 @@ const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
 /// | [`BadRequest`] | 400 |
 /// | [`NotFound`] | 404 |
 /// | [`MethodNotAllowed`] | 405 |
+/// | [`RequestTimeout`] | 408 |
 /// | [`PayloadTooLarge`] | 413 |
 /// | [`UnsupportedMediaType`] | 415 |
 /// | [`StatusError`] | its status |
@@ -261,6 +282,8 @@ pub fn error_status(err: &(dyn Error + 'static)) -> StatusCode {
             return StatusCode::METHOD_NOT_ALLOWED;
         } else if e.is::<PayloadTooLarge>() {
             return StatusCode::PAYLOAD_TOO_LARGE;
+        } else if e.is::<RequestTimeout>() {
+            return StatusCode::REQUEST_TIMEOUT;
         } else if e.is::<UnsupportedMediaType>() {
             return StatusCode::UNSUPPORTED_MEDIA_TYPE;
         } else if let Some(s) = e.downcast_ref::<StatusError>() {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
 use kit_endpoint::{BoxError, Context};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Deserializer, Visitor};
 
 use crate::Body;
 use crate::error::{BadRequest, UnsupportedMediaType, UpstreamError};
@@ -39,7 +39,8 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 ///
 /// Fails with [`UnsupportedMediaType`] (415) when the `content-type` is not JSON,
 /// and with [`BadRequest`] (400) naming the problem (syntax error, wrong type,
-/// missing field, with line and column) when the body does not decode.
+/// missing field, with line and column) when the body does not decode. A struct
+/// is read only from a JSON object, never from serde's array form (`[1,2]`).
 pub fn decode_request<T: DeserializeOwned>(
     parts: &http::request::Parts,
     body: Bytes,
@@ -56,8 +57,61 @@ pub fn decode_request<T: DeserializeOwned>(
             .into(),
         );
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| BadRequest::new(format!("invalid JSON body: {e}")).into())
+    let invalid = |e: serde_json::Error| -> BoxError {
+        BadRequest::new(format!("invalid JSON body: {e}")).into()
+    };
+    let mut de = serde_json::Deserializer::from_slice(&body);
+    let value = T::deserialize(StructsAreObjects(&mut de)).map_err(invalid)?;
+    de.end().map_err(invalid)?;
+    Ok(value)
+}
+
+/// A JSON deserializer that reads a struct only from a JSON object: serde also
+/// accepts a struct's fields as an array (`[1, 2]` for `{"a": 1, "b": 2}`), a
+/// form no client of a JSON API means to send. Everything else is passed on.
+struct StructsAreObjects<D>(D);
+
+macro_rules! forward {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
+                self.0.$method($($arg,)* visitor)
+            }
+        )*
+    };
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for StructsAreObjects<D> {
+    type Error = D::Error;
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        // An array here is refused as "invalid type: sequence, expected struct X".
+        self.0.deserialize_map(visitor)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.0.is_human_readable()
+    }
+
+    forward! {
+        deserialize_any(); deserialize_bool(); deserialize_i8(); deserialize_i16();
+        deserialize_i32(); deserialize_i64(); deserialize_i128(); deserialize_u8();
+        deserialize_u16(); deserialize_u32(); deserialize_u64(); deserialize_u128();
+        deserialize_f32(); deserialize_f64(); deserialize_char(); deserialize_str();
+        deserialize_string(); deserialize_bytes(); deserialize_byte_buf();
+        deserialize_option(); deserialize_unit(); deserialize_seq(); deserialize_map();
+        deserialize_identifier(); deserialize_ignored_any();
+        deserialize_unit_struct(name: &'static str);
+        deserialize_newtype_struct(name: &'static str);
+        deserialize_tuple(len: usize);
+        deserialize_tuple_struct(name: &'static str, len: usize);
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]);
+    }
 }
 
 /// Encodes a response as a `200 OK` JSON body.
@@ -155,5 +209,41 @@ mod tests {
 
         let err = decode_request::<Sum>(&json, Bytes::from_static(b"{\"a\": 1")).unwrap_err();
         assert!(err.to_string().contains("EOF"), "{err}");
+    }
+
+    /// serde reads a struct from an array of its fields; a JSON API does not.
+    #[test]
+    fn a_struct_is_read_from_an_object_only() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Sum {
+            a: i64,
+            b: Vec<u8>,
+            c: Option<String>,
+        }
+        let json = parts(Some("application/json"));
+        let err = decode_request::<Sum>(&json, Bytes::from_static(b"[1, [2], null]")).unwrap_err();
+        assert!(err.is::<BadRequest>());
+        assert!(
+            err.to_string()
+                .contains("invalid type: sequence, expected struct Sum"),
+            "{err}"
+        );
+        let ok = decode_request::<Sum>(&json, Bytes::from_static(b" {\"a\": 1, \"b\": [2]} "));
+        assert_eq!(
+            ok.unwrap(),
+            Sum {
+                a: 1,
+                b: vec![2],
+                c: None
+            }
+        );
+        // Other shapes are untouched: a top-level array of numbers.
+        let list = decode_request::<Vec<u8>>(&json, Bytes::from_static(b"[1,2]")).unwrap();
+        assert_eq!(list, [1, 2]);
+        let trailing = decode_request::<Vec<u8>>(&json, Bytes::from_static(b"[1] x")).unwrap_err();
+        assert!(
+            trailing.to_string().contains("trailing characters"),
+            "{trailing}"
+        );
     }
 }

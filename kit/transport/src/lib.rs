@@ -108,10 +108,11 @@ pub use context::{
     BUDGET_MS, METADATA_PREFIX, REQUEST_ID, context_from_headers, context_to_headers,
 };
 pub use error::{
-    BadRequest, ErrorRef, MethodNotAllowed, NotFound, Panicked, PayloadTooLarge, StatusError,
-    UnsupportedMediaType, UpstreamError, class_status, encode_error, error_status, json_error,
+    BadRequest, ErrorRef, MethodNotAllowed, NotFound, Panicked, PayloadTooLarge, RequestTimeout,
+    StatusError, UnsupportedMediaType, UpstreamError, class_status, encode_error, error_status,
+    json_error,
 };
 pub use health::Health;
 pub use router::{Observation, Router};
 pub use serve::{PeerAddr, ServeConfig, serve, serve_loopback, serve_with, shutdown_signal};
-pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BUDGET, Server};
+pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_BUDGET, Server};

@@ -292,6 +292,20 @@ impl Router {
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        // RFC 9112: an HTTP/1.1 request without Host is refused. Only requests
+        // read off the wire are checked (in-process ones, as the memory
+        // transport's, carry no Host).
+        if req.version() == http::Version::HTTP_11
+            && !req.headers().contains_key(header::HOST)
+            && (&req as &dyn Any).is::<http::Request<Incoming>>()
+        {
+            let resp = json_error(StatusCode::BAD_REQUEST, "missing Host header");
+            let resp = with_request_id(&req, resp);
+            return (
+                Box::pin(std::future::ready(Ok(resp))),
+                Arc::from(Observation::UNMATCHED),
+            );
+        }
         let Some(path) = self.routes.get(req.uri().path()) else {
             let msg = format!("no route for path {}", req.uri().path());
             let resp = with_request_id(&req, json_error(StatusCode::NOT_FOUND, &msg));
@@ -350,6 +364,7 @@ fn with_request_id<B>(
     }
     let reason = match resp.status() {
         StatusCode::NOT_FOUND => "no route for the path",
+        StatusCode::BAD_REQUEST => "missing Host header",
         _ => "method not allowed",
     };
     resp.extensions_mut().insert(EarlyAnswer(Arc::from(reason)));

@@ -14,17 +14,21 @@ use futures_util::FutureExt;
 use http::HeaderValue;
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
-use kit_endpoint::{BoxError, Context, DeadlineExceeded, Failer, Request, WithDeadline};
+use kit_endpoint::{BoxError, Context, DeadlineExceeded, Failer, Request, WithDeadline, cause_ref};
 use tower::{Service, ServiceExt};
 
 use crate::Body;
 use crate::body::read_limited;
 use crate::context::{REQUEST_ID, context_from_headers};
-use crate::error::{ErrorRef, Panicked, encode_error};
+use crate::error::{BadRequest, ErrorRef, Panicked, RequestTimeout, encode_error};
 use crate::serve::PeerAddr;
 
 /// The default limit on request bodies: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// How long a request body may take to arrive, from when the server first waits
+/// for it: 10 s (1 MiB, the default body limit, at 100 KB/s).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The budget given to requests that arrive without `x-request-budget-ms`: 30 s.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
@@ -100,6 +104,7 @@ struct Shared<Req, Resp> {
     finalizers: Vec<Arc<FinalizerFn>>,
     error_handlers: Vec<Arc<ErrorHandlerFn>>,
     body_limit: usize,
+    body_timeout: Duration,
     default_budget: Option<Duration>,
 }
 
@@ -114,6 +119,7 @@ impl<Req, Resp> Clone for Shared<Req, Resp> {
             finalizers: self.finalizers.clone(),
             error_handlers: self.error_handlers.clone(),
             body_limit: self.body_limit,
+            body_timeout: self.body_timeout,
             default_budget: self.default_budget,
         }
     }
@@ -160,6 +166,7 @@ where
                 finalizers: Vec::new(),
                 error_handlers: Vec::new(),
                 body_limit: DEFAULT_BODY_LIMIT,
+                body_timeout: DEFAULT_BODY_TIMEOUT,
                 default_budget: Some(DEFAULT_BUDGET),
             }),
         }
@@ -231,6 +238,16 @@ impl<E, Req, Resp> Server<E, Req, Resp> {
         self
     }
 
+    /// Sets how long a request body may take to arrive (default 10 s), counted
+    /// from when the server first has to wait for it: a body that is already
+    /// there costs no timer. A slower body is answered `408 Request Timeout` and
+    /// its connection closed, so a client trickling bytes cannot hold a
+    /// connection (or graceful shutdown) for long.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.shared_mut().body_timeout = timeout;
+        self
+    }
+
     /// Sets the budget of requests that arrive without one (default 30 s);
     /// `None` lets them run unbounded.
     pub fn default_budget(mut self, budget: Option<Duration>) -> Self {
@@ -298,11 +315,17 @@ where
             let mut resp = match handled {
                 Ok(Ok(Ok(resp))) => resp,
                 Ok(Ok(Err(failed))) => (shared.error_encoder)(&ctx, failed.as_ref()),
-                Ok(Err(Refused::Early(err))) => {
+                Ok(Err(Refused::Early(err, close))) => {
                     for handle in &shared.error_handlers {
                         handle(&ctx, &*err);
                     }
                     let mut resp = (shared.error_encoder)(&ctx, &*err);
+                    if close {
+                        // The rest of the body may never come, or cannot be
+                        // framed: this connection cannot carry another request.
+                        resp.headers_mut()
+                            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                    }
                     // Tells the router's observers why no endpoint ran.
                     resp.extensions_mut()
                         .insert(crate::router::EarlyAnswer(err.to_string().into()));
@@ -338,10 +361,64 @@ impl<Resp: Failer> Failed<Resp> {
     }
 }
 
+/// The request body could not be read: its framing is broken (a bad chunk size,
+/// a truncated chunk) or the connection failed. Answered `400`.
+#[derive(Debug)]
+struct MalformedBody(BoxError);
+
+impl fmt::Display for MalformedBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed request body: {}", self.0)
+    }
+}
+
+impl std::error::Error for MalformedBody {}
+
+pin_project_lite::pin_project! {
+    /// Reads a body within a timeout, armed only once the read has to wait.
+    struct Within<F> {
+        #[pin]
+        inner: F,
+        timeout: Duration,
+        sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl<F> Within<F> {
+    fn new(inner: F, timeout: Duration) -> Self {
+        Within {
+            inner,
+            timeout,
+            sleep: None,
+        }
+    }
+}
+
+impl<F, T> Future for Within<F>
+where
+    F: Future<Output = Result<T, BoxError>>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(out) = this.inner.poll(cx) {
+            return Poll::Ready(out);
+        }
+        let timeout = *this.timeout;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        std::task::ready!(sleep.as_mut().poll(cx));
+        Poll::Ready(Err(RequestTimeout { timeout }.into()))
+    }
+}
+
 /// Why a request got no response from the endpoint.
 enum Refused {
-    /// Answered before the endpoint ran: body, decoding, spent budget.
-    Early(BoxError),
+    /// Answered before the endpoint ran: body, decoding, spent budget; and
+    /// whether the connection must close (the body was not read to its end).
+    Early(BoxError, bool),
     /// The endpoint failed, or the encoder did.
     Failed(BoxError),
 }
@@ -361,13 +438,22 @@ where
     B: HttpBody<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let bytes = read_limited(&parts.headers, body.map_err(Into::into), shared.body_limit)
-        .await
-        .map_err(Refused::Early)?;
-    let req = (shared.decode)(&parts, bytes).map_err(Refused::Early)?;
+    let body = body.map_err(|e| -> BoxError { MalformedBody(e.into()).into() });
+    let read = read_limited(&parts.headers, body, shared.body_limit);
+    let bytes = Within::new(read, shared.body_timeout).await.map_err(|e| {
+        if let Some(m) = cause_ref::<MalformedBody>(&*e) {
+            // A body that cannot be read (bad chunk size, truncated chunk)
+            // is the client's mistake.
+            Refused::Early(BadRequest::new(m.to_string()).into(), true)
+        } else {
+            let close = cause_ref::<RequestTimeout>(&*e).is_some();
+            Refused::Early(e, close)
+        }
+    })?;
+    let req = (shared.decode)(&parts, bytes).map_err(|e| Refused::Early(e, false))?;
     if ctx.is_expired() {
         // An endpoint whose budget is spent is not called.
-        return Err(Refused::Early(DeadlineExceeded::new().into()));
+        return Err(Refused::Early(DeadlineExceeded::new().into(), false));
     }
     // One that runs past its deadline is dropped.
     let resp = WithDeadline::new(

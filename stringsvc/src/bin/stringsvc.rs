@@ -40,6 +40,13 @@ struct Args {
     /// Lowest level logged: error, warn, info, debug, trace.
     #[arg(long, env = "STRINGSVC_LOG_LEVEL", default_value = "info", value_parser = kit_log::parse_level)]
     log_level: Level,
+    /// The largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, env = "STRINGSVC_BODY_LIMIT_BYTES", default_value_t = kit_transport::DEFAULT_BODY_LIMIT)]
+    body_limit_bytes: usize,
+    /// How long a request body may take to arrive, in milliseconds; slower
+    /// ones get 408 and their connection is closed.
+    #[arg(long, env = "STRINGSVC_BODY_TIMEOUT_MS", default_value_t = 10_000)]
+    body_timeout_ms: u64,
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "STRINGSVC_MAX_IN_FLIGHT", default_value_t = 0)]
     max_in_flight: usize,
@@ -88,6 +95,11 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let exporter = Exporter::new();
     exporter.spawn_upkeep(Duration::from_secs(5));
 
+    let limits = transport::http::Limits {
+        body_bytes: args.body_limit_bytes,
+        body_timeout: Duration::from_millis(args.body_timeout_ms.max(1)),
+    };
+
     // The onion, from the inside out. Requests meet these layers in reverse order.
     let service = BasicService; // 1. the domain
     let service = Validating::new(service); // 2. service middleware: input limits
@@ -101,9 +113,9 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         },
     );
     let api = transport::http::observed(
-        transport::http::router(endpoints),    // 5. the HTTP transport,
-        logger.new(o!("transport" => "HTTP")), // every answer logged if refused early,
-        HttpMetrics::new(exporter.shared_recorder()), // and measured
+        transport::http::router_with(endpoints, &limits), // 5. the HTTP transport,
+        logger.new(o!("transport" => "HTTP")),            // every answer logged if refused early,
+        HttpMetrics::new(exporter.shared_recorder()),     // and measured
     );
     let debug = Router::new()
         .route_service(Method::GET, "/health", Health)

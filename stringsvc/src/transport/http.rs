@@ -28,28 +28,67 @@ pub use client::{ClientOptions, Discovery, client};
 /// The status of every business error.
 pub const BUSINESS_ERROR_STATUS: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
 
-/// The HTTP routes of stringsvc's endpoints.
+/// Per-request limits of the HTTP servers of kit's example services (addsvc
+/// uses these too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest request body accepted; larger ones get `413`.
+    pub body_bytes: usize,
+    /// How long a request body may take to arrive; slower ones get `408` and
+    /// their connection is closed.
+    pub body_timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    /// kit's defaults: 1 MiB, 10 s.
+    fn default() -> Self {
+        Limits {
+            body_bytes: kit_transport::DEFAULT_BODY_LIMIT,
+            body_timeout: kit_transport::DEFAULT_BODY_TIMEOUT,
+        }
+    }
+}
+
+impl Limits {
+    /// `server` with these limits.
+    pub fn apply<E, Req, Resp>(&self, server: Server<E, Req, Resp>) -> Server<E, Req, Resp> {
+        server
+            .body_limit(self.body_bytes)
+            .body_timeout(self.body_timeout)
+    }
+}
+
+/// The HTTP routes of stringsvc's endpoints, with the default [`Limits`].
 pub fn router(set: Set) -> Router {
+    router_with(set, &Limits::default())
+}
+
+/// The HTTP routes of stringsvc's endpoints, with `limits`.
+pub fn router_with(set: Set, limits: &Limits) -> Router {
     Router::new()
         .route(
             Method::POST,
             "/uppercase",
-            Server::new(
-                set.uppercase,
-                json::decode_request::<UppercaseRequest>,
-                json::encode_response,
-            )
-            .error_encoder(encode_error),
+            limits.apply(
+                Server::new(
+                    set.uppercase,
+                    json::decode_request::<UppercaseRequest>,
+                    json::encode_response,
+                )
+                .error_encoder(encode_error),
+            ),
         )
         .route(
             Method::POST,
             "/count",
-            Server::new(
-                set.count,
-                json::decode_request::<CountRequest>,
-                json::encode_response,
-            )
-            .error_encoder(encode_error),
+            limits.apply(
+                Server::new(
+                    set.count,
+                    json::decode_request::<CountRequest>,
+                    json::encode_response,
+                )
+                .error_encoder(encode_error),
+            ),
         )
 }
 
