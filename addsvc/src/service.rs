@@ -180,4 +180,21 @@ mod tests {
             .unwrap_err();
         assert_eq!(cause_ref::<AddError>(&*err), Some(&AddError::EmptyConcat));
     }
+
+    /// stringsvc's length limit is a rule of its domain: an in-process
+    /// stringsvc refuses a 900 KB concatenation as a remote one does (before,
+    /// only the remote one did, through a middleware of its binary).
+    #[tokio::test]
+    async fn an_embedded_stringsvc_keeps_the_length_limit() {
+        let svc = BasicService::new(Strings);
+        let ctx = Context::new();
+        let half = "x".repeat(450 * 1024);
+        let err = svc.concat(&ctx, half.clone(), half).await.unwrap_err();
+        assert_eq!(cause_ref::<AddError>(&*err), Some(&AddError::TooLong));
+        let max = stringsvc::service::MAX_CHARS;
+        let fits = svc
+            .concat(&ctx, "a".repeat(max / 2), "b".repeat(max / 2))
+            .await;
+        assert_eq!(fits.unwrap().len(), max);
+    }
 }

@@ -33,7 +33,7 @@ pub trait StringService: Send + Sync + 'static {
 pub enum StringError {
     /// There is nothing to uppercase.
     Empty,
-    /// The input is longer than [`Validating`] accepts.
+    /// The input is longer than [`MAX_CHARS`] (or a tighter [`Validating`] limit).
     TooLong,
 }
 
@@ -59,7 +59,22 @@ impl fmt::Display for StringError {
 
 impl Error for StringError {}
 
-/// The plain implementation of [`StringService`].
+/// The longest string stringsvc works on, in characters: a rule of the domain,
+/// so it holds wherever the service runs (behind its HTTP transport, or
+/// in-process inside addsvc).
+pub const MAX_CHARS: usize = 10_000;
+
+/// Refuses `s` if it has more than `max_chars` characters; counting stops one
+/// past the limit, so the cost is bounded by the limit.
+fn check_length(s: &str, max_chars: usize) -> Result<(), BoxError> {
+    if s.chars().take(max_chars + 1).count() > max_chars {
+        return Err(StringError::TooLong.into());
+    }
+    Ok(())
+}
+
+/// The plain implementation of [`StringService`], with the domain's rules:
+/// no empty string to uppercase, no string over [`MAX_CHARS`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BasicService;
 
@@ -68,16 +83,20 @@ impl StringService for BasicService {
         if s.is_empty() {
             return Err(StringError::Empty.into());
         }
+        check_length(&s, MAX_CHARS)?;
         Ok(s.to_uppercase())
     }
 
     async fn count(&self, _ctx: &Context, s: String) -> Result<u64, BoxError> {
+        check_length(&s, MAX_CHARS)?;
         Ok(s.chars().count() as u64)
     }
 }
 
 /// Service middleware: rejects inputs longer than a limit (in characters) with
-/// [`StringError::TooLong`] before they reach the wrapped service.
+/// [`StringError::TooLong`] before they reach the wrapped service. The domain's
+/// own limit ([`MAX_CHARS`]) holds anyway; this one can only tighten it (as the
+/// Pact provider state "strings are limited to 5 characters" does).
 ///
 /// A service middleware is a type that implements the domain trait by wrapping
 /// another implementation (go-kit's `type Middleware func(StringService)
@@ -89,8 +108,8 @@ pub struct Validating<S> {
 }
 
 impl<S> Validating<S> {
-    /// The default limit: 10,000 characters.
-    pub const DEFAULT_MAX_CHARS: usize = 10_000;
+    /// The default limit: the domain's, [`MAX_CHARS`].
+    pub const DEFAULT_MAX_CHARS: usize = MAX_CHARS;
 
     /// Wraps `inner` with the default limit.
     pub fn new(inner: S) -> Self {
@@ -103,11 +122,7 @@ impl<S> Validating<S> {
     }
 
     fn check(&self, s: &str) -> Result<(), BoxError> {
-        // Counting stops one past the limit: the cost is bounded by the limit.
-        if s.chars().take(self.max_chars + 1).count() > self.max_chars {
-            return Err(StringError::TooLong.into());
-        }
-        Ok(())
+        check_length(s, self.max_chars)
     }
 }
 

@@ -20,7 +20,7 @@ use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_transport::{Health, Router, serve, shutdown_signal};
 use slog::{Level, Logger, info, o};
 use stringsvc::endpoint::{Middlewares, Set};
-use stringsvc::service::{BasicService, LoggingMiddleware, Validating};
+use stringsvc::service::{BasicService, LoggingMiddleware};
 use stringsvc::transport;
 use tokio::net::TcpListener;
 
@@ -101,19 +101,18 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     };
 
     // The onion, from the inside out. Requests meet these layers in reverse order.
-    let service = BasicService; // 1. the domain
-    let service = Validating::new(service); // 2. service middleware: input limits
-    let service = LoggingMiddleware::new(logger.clone(), service); // 3. service middleware: domain logging (debug)
+    let service = BasicService; // 1. the domain, with its rules (input limits)
+    let service = LoggingMiddleware::new(logger.clone(), service); // 2. service middleware: domain logging (debug)
     let endpoints = Set::instrumented(
         service,
-        // 4. endpoints, each with logging, RED and USE metrics, a concurrency limit
+        // 3. endpoints, each with logging, RED and USE metrics, a concurrency limit
         &Middlewares {
             max_in_flight: (args.max_in_flight > 0).then_some(args.max_in_flight),
             ..Middlewares::new(logger.new(o!("transport" => "HTTP")), exporter.recorder())
         },
     );
     let api = transport::http::observed(
-        transport::http::router_with(endpoints, &limits), // 5. the HTTP transport,
+        transport::http::router_with(endpoints, &limits), // 4. the HTTP transport,
         logger.new(o!("transport" => "HTTP")),            // every answer logged if refused early,
         HttpMetrics::new(exporter.shared_recorder()),     // and measured
     );
