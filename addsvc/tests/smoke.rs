@@ -160,7 +160,16 @@ async fn addsvc_calls_a_remote_stringsvc() {
     .await
     .unwrap();
     assert_eq!(resp.status, 502, "{resp:?}");
-    assert!(resp.body.contains("upstream unreachable"), "{}", resp.body);
+    assert!(
+        resp.body.contains(r#""error":"upstream failure""#),
+        "{}",
+        resp.body
+    );
+    assert!(
+        !resp.body.contains(&strings_addr.to_string()),
+        "{}",
+        resp.body
+    );
     let resp = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 1}"#))
         .await
         .unwrap();
@@ -327,10 +336,23 @@ async fn the_breaker_fails_fast_while_stringsvc_is_down_and_recovers() {
         let (resp, _) = concat().await;
         if resp.status == 503 {
             assert!(
-                resp.body.contains("circuit breaker is open"),
+                resp.body.contains(r#""error":"circuit breaker is open""#),
                 "{}",
                 resp.body
             );
+            // "Try later" says when.
+            assert_eq!(resp.header("retry-after"), Some("1"), "{resp:?}");
+        }
+        if resp.status == 502 {
+            // The class of failure and the request ID; the upstream's address
+            // and error text stay in the log.
+            assert!(
+                resp.body
+                    .starts_with(r#"{"error":"upstream failure","request_id":""#),
+                "{}",
+                resp.body
+            );
+            assert!(!resp.body.contains("127.0.0.1"), "{}", resp.body);
         }
         statuses.push(resp.status);
     }

@@ -22,7 +22,7 @@ impl Open {
 
     /// The error the layer returns: `self` with its [`class`](Open::class).
     pub fn into_error(self) -> BoxError {
-        Classified::new(self.class(), self).into()
+        Classified::public(self.class(), self).into()
     }
 }
 

@@ -179,15 +179,33 @@ impl fmt::Display for ErrorClass {
 pub struct Classified {
     class: ErrorClass,
     inner: BoxError,
+    public: bool,
 }
 
 impl Classified {
-    /// `err`, classified as `class`.
+    /// `err`, classified as `class`. Its message is private: transports show
+    /// callers of a failure only its class, never the message (it may name
+    /// internal addresses or an upstream's own error text); it goes to the log.
     pub fn new(class: ErrorClass, err: impl Into<BoxError>) -> Self {
         Classified {
             class,
             inner: err.into(),
+            public: false,
         }
+    }
+
+    /// `err`, classified as `class`, with a message fit for callers (kit's own
+    /// `circuit breaker is open`, `no instances available`, `rate limited`).
+    pub fn public(class: ErrorClass, err: impl Into<BoxError>) -> Self {
+        Classified {
+            public: true,
+            ..Self::new(class, err)
+        }
+    }
+
+    /// Whether the message may be shown to callers.
+    pub fn is_public(&self) -> bool {
+        self.public
     }
 
     /// The class.

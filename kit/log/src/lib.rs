@@ -25,12 +25,14 @@
 //! - `sink`: [`Sink`], [`SyncSink`], [`Discard`], [`Memory`].
 //! - `async_sink`: [`AsyncSink`], the bounded, dropping, flushing hot-path sink.
 //! - `layer`: [`LoggingLayer`], one line per endpoint call.
+//! - `throttle`: [`Throttle`], at most a few identical warnings per second, the rest counted.
 //! - `took`: [`Took`], durations as log values.
 
 mod async_sink;
 mod layer;
 mod logfmt;
 mod sink;
+mod throttle;
 mod took;
 
 use std::fmt;
@@ -43,6 +45,7 @@ pub use async_sink::{AsyncConfig, AsyncSink};
 pub use layer::{CallLog, Logging, LoggingFuture, LoggingLayer};
 pub use logfmt::Logfmt;
 pub use sink::{Discard, Memory, Sink, SyncSink};
+pub use throttle::Throttle;
 pub use took::Took;
 
 /// The line formats kit writes.
@@ -99,8 +102,15 @@ pub fn parse_level(s: &str) -> Result<Level, String> {
 /// A root logger writing `format` lines at `level` and above to `sink`.
 pub fn logger<S: Sink>(format: Format, level: Level, sink: S) -> Logger {
     sink.use_format(format);
+    // An outage must not flood the log: identical warnings are limited.
+    let (per_window, window) = (5, std::time::Duration::from_secs(1));
     match format {
-        Format::Logfmt => Logger::root(Logfmt::new(sink).filter_level(level).fuse(), o!()),
+        Format::Logfmt => Logger::root(
+            Throttle::new(Logfmt::new(sink), per_window, window)
+                .filter_level(level)
+                .fuse(),
+            o!(),
+        ),
         Format::Json => {
             let json = slog_json::Json::new(sink::RecordWriter {
                 sink,
@@ -109,7 +119,12 @@ pub fn logger<S: Sink>(format: Format, level: Level, sink: S) -> Logger {
             .set_flush(true)
             .add_default_keys()
             .build();
-            Logger::root(Mutex::new(json).filter_level(level).ignore_res(), o!())
+            Logger::root(
+                Throttle::new(Mutex::new(json), per_window, window)
+                    .filter_level(level)
+                    .ignore_res(),
+                o!(),
+            )
         }
     }
 }

@@ -58,7 +58,7 @@ impl Limited {
 
     /// The error the layers return: `self` with its [`class`](Limited::class).
     pub fn into_error(self) -> BoxError {
-        Classified::new(self.class(), self).into()
+        Classified::public(self.class(), self).into()
     }
 }
 

@@ -34,7 +34,7 @@ impl NoInstances {
 
     /// The error the balanced endpoint returns: `self` with its class.
     pub fn into_error(self) -> BoxError {
-        Classified::new(self.class(), self).into()
+        Classified::public(self.class(), self).into()
     }
 }
 

@@ -315,24 +315,85 @@ pub fn json_error(status: StatusCode, message: &str) -> http::Response<Body> {
     resp
 }
 
-/// The default error encoder: [`error_status`] for the status, the error's
-/// message in a JSON body, and `Retry-After` (whole seconds, rounded up) when the
-/// error's class carries a retry-after hint. A panic's message is never shown to
-/// the caller.
-pub fn encode_error(_ctx: &kit_endpoint::Context, err: ErrorRef<'_>) -> http::Response<Body> {
+/// The default error encoder: [`error_status`] for the status, and a JSON body.
+///
+/// - A client error (4xx) says what was wrong with the request: `{"error": message}`.
+/// - A server error (5xx) names the class of failure and the request ID, never
+///   the error's own text (it may name internal addresses or an upstream's own
+///   message; the log has it): `{"error": "upstream failure", "request_id": "..."}`.
+///   Messages meant for callers are shown: a [`StatusError`]'s, a
+///   [`Classified::public`] error's (`circuit breaker is open`, `no instances
+///   available`), `deadline exceeded`. A panic's message is never shown.
+/// - `Retry-After` (whole seconds, rounded up) when the error's class carries a
+///   retry-after hint, and `1` on every other `503`: unavailable means "try later".
+pub fn encode_error(ctx: &kit_endpoint::Context, err: ErrorRef<'_>) -> http::Response<Body> {
     let status = error_status(err);
-    let message = if cause_ref::<Panicked>(err).is_some() {
-        Panicked.to_string()
+    let class = ErrorClass::find(err);
+    let mut resp = if status.is_server_error() {
+        let message = public_message(err).unwrap_or_else(|| {
+            match status {
+                StatusCode::BAD_GATEWAY => "upstream failure",
+                StatusCode::SERVICE_UNAVAILABLE => "service unavailable",
+                StatusCode::GATEWAY_TIMEOUT => "deadline exceeded",
+                _ => "internal error",
+            }
+            .to_owned()
+        });
+        let body = serde_json::json!({
+            "error": message,
+            "request_id": ctx.request_id().map(|id| id.as_str()),
+        });
+        json_body(status, &body)
     } else {
-        err.to_string()
+        let message = match cause_ref::<Panicked>(err) {
+            Some(p) => p.to_string(),
+            None => err.to_string(),
+        };
+        json_error(status, &message)
     };
-    let mut resp = json_error(status, &message);
-    if let Some(after) = ErrorClass::find(err).and_then(ErrorClass::retry_after) {
+    let retry_after = match class.and_then(ErrorClass::retry_after) {
+        Some(after) => Some(after),
+        None if status == StatusCode::SERVICE_UNAVAILABLE => {
+            Some(std::time::Duration::from_secs(1))
+        }
+        None => None,
+    };
+    if let Some(after) = retry_after {
         // Whole seconds, rounded up: never invite a retry before capacity is back.
         let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
         resp.headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from(secs.max(1)));
     }
+    resp
+}
+
+/// The first message down `err`'s chain that is meant for callers.
+fn public_message(err: ErrorRef<'_>) -> Option<String> {
+    let mut cur: Option<&(dyn Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(c) = e.downcast_ref::<Classified>() {
+            if c.is_public() {
+                return Some(c.to_string());
+            }
+        } else if let Some(s) = e.downcast_ref::<StatusError>() {
+            return Some(s.message.clone());
+        } else if e.is::<Panicked>() || e.is::<DeadlineExceeded>() || e.is::<Cancelled>() {
+            return Some(e.to_string());
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// A JSON answer with `status` and `body`.
+fn json_body(status: StatusCode, body: &serde_json::Value) -> http::Response<Body> {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| br#"{"error":"error"}"#.to_vec());
+    let mut resp = http::Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -406,8 +467,55 @@ mod tests {
             Classified::new(ErrorClass::Unavailable { retry_after: None }, "open").into();
         let resp = encode_error(&kit_endpoint::Context::new(), &*open);
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(!resp.headers().contains_key(header::RETRY_AFTER));
+        // Every 503 says when to come back, hint or not.
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
         assert_eq!(class_status(ErrorClass::Cancelled).as_u16(), 499);
+    }
+
+    /// A server error's body names its class and the request ID, never the
+    /// error's own text (internal addresses, an upstream's message); messages
+    /// meant for callers are kept.
+    #[tokio::test]
+    async fn server_error_bodies_leak_nothing_internal() {
+        use http_body_util::BodyExt;
+        let ctx = kit_endpoint::Context::new()
+            .with_request_id(kit_endpoint::RequestId::parse("req-5").unwrap());
+        let body = |resp: http::Response<Body>| async move {
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+        };
+        let upstream = UpstreamError::status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "db at 10.0.0.7:5432 down",
+        )
+        .into_error();
+        let wrapped: BoxError = Box::new(Wrap(upstream));
+        let resp = encode_error(&ctx, &*wrapped);
+        assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            body(resp).await,
+            serde_json::json!({"error": "upstream failure", "request_id": "req-5"})
+        );
+        let open: BoxError = Classified::public(
+            ErrorClass::Unavailable { retry_after: None },
+            "circuit breaker is open",
+        )
+        .into();
+        let resp = encode_error(&ctx, &*open);
+        assert_eq!(
+            body(resp).await,
+            serde_json::json!({"error": "circuit breaker is open", "request_id": "req-5"})
+        );
+        let plain: BoxError = "secret at /etc/x".into();
+        let resp = encode_error(&ctx, &*plain);
+        assert_eq!(resp.status(), 500);
+        assert_eq!(body(resp).await["error"], "internal error");
+        // A client's error keeps its message, and no request ID in the body.
+        let bad: BoxError = BadRequest::new("missing field `a`").into();
+        assert_eq!(
+            body(encode_error(&ctx, &*bad)).await,
+            serde_json::json!({"error": "missing field `a`"})
+        );
     }
 
     #[test]
