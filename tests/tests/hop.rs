@@ -195,10 +195,10 @@ async fn a_spent_budget_never_reaches_stringsvc() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        (resp.status, resp.body.as_str()),
-        (504, r#"{"error":"deadline exceeded"}"#)
-    );
+    assert_eq!(resp.status, 504, "{resp:?}");
+    let body: serde_json::Value = serde_json::from_str(&resp.body).unwrap();
+    assert_eq!(body["error"], "deadline exceeded");
+    assert_eq!(body["request_id"].as_str(), resp.header("x-request-id"));
     assert!(recording.seen.lock().unwrap().is_empty());
 }
 

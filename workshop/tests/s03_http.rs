@@ -29,16 +29,20 @@ async fn sum_and_concat_over_http() {
         .await
         .unwrap();
     assert_eq!(resp.status, 400);
-    // A business error: 500 for now; step 7 maps it to 422.
+    // A business error: 500 for now, its text hidden as every server error's;
+    // step 7 maps it to 422.
     let resp = raw::send(
         addr,
         &raw::post_json("/sum", &[], r#"{"a":9223372036854775807,"b":1}"#),
     )
     .await
     .unwrap();
-    assert_eq!(
-        (resp.status, resp.body.as_str()),
-        (500, r#"{"error":"integer overflow"}"#)
+    assert_eq!(resp.status, 500);
+    assert!(
+        resp.body
+            .starts_with(r#"{"error":"internal error","request_id":""#),
+        "{}",
+        resp.body
     );
 }
 
