@@ -9,6 +9,10 @@ use tokio::net::TcpListener;
 
 async fn start_addsvc(extra: &[&str]) -> Service {
     let mut args = vec!["--http-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"];
+    // No shutdown delay unless a test asks for one.
+    if !extra.contains(&"--shutdown-delay-ms") {
+        args.extend_from_slice(&["--shutdown-delay-ms", "0"]);
+    }
     args.extend_from_slice(extra);
     Service::start(env!("CARGO_BIN_EXE_addsvc"), &args, &["http", "debug"])
         .await
@@ -651,4 +655,177 @@ async fn stalled_uploads_get_408_and_their_connections_close() {
             "{resp:?}"
         );
     }
+}
+
+/// What one keep-alive client saw while addsvc shut down.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Responses received.
+    answered: usize,
+    /// Of those, how many said `connection: close`.
+    closed: usize,
+    /// Requests written on an open connection that got no answer (the server
+    /// read or dropped them): what must never happen.
+    lost: usize,
+}
+
+/// Sends `POST /sum` on keep-alive connections to `addr` until it cannot
+/// connect any more; a response with `connection: close` ends its connection
+/// and a new one is opened.
+async fn keep_alive_client(addr: std::net::SocketAddr) -> Seen {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let mut seen = Seen::default();
+    let body = r#"{"a":1,"b":2}"#;
+    let req = format!(
+        "POST /sum HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    'connections: loop {
+        let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
+            return seen; // the listener is closed: expected
+        };
+        let mut stream = BufReader::new(stream);
+        loop {
+            if stream.get_mut().write_all(req.as_bytes()).await.is_err() {
+                seen.lost += 1;
+                continue 'connections;
+            }
+            // Status line and headers, then the body by its length.
+            let (mut length, mut close, mut got_head) = (0usize, false, false);
+            loop {
+                let mut line = String::new();
+                match stream.read_line(&mut line).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                got_head = true;
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("connection:") && lower.contains("close") {
+                    close = true;
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut buf = vec![0; length];
+            if !got_head || stream.read_exact(&mut buf).await.is_err() {
+                seen.lost += 1;
+                continue 'connections;
+            }
+            seen.answered += 1;
+            if close {
+                seen.closed += 1;
+                continue 'connections;
+            }
+        }
+    }
+}
+
+/// SIGTERM under load from 32 keep-alive clients: `/ready` turns 503 at once
+/// while the API goes on answering for the shutdown delay; then addsvc stops
+/// accepting, answers every request it received with `connection: close`, and
+/// exits. No request sent on an open connection goes unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_loses_no_request_and_turns_unready_first() {
+    let mut svc = start_addsvc(&["--shutdown-delay-ms", "300"]).await;
+    let (http, debug) = (svc.addr("http"), svc.addr("debug"));
+    assert_eq!(
+        raw::send(debug, &raw::get("/ready")).await.unwrap().status,
+        200
+    );
+    let clients: Vec<_> = (0..32)
+        .map(|_| tokio::spawn(keep_alive_client(http)))
+        .collect();
+    // Load is flowing: a request from outside the clients is answered.
+    let resp = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 2}"#))
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+
+    svc.terminate().await.unwrap();
+    // Unready while still serving (bounded poll: the readiness flip has no signal
+    // outside the process).
+    let mut unready = false;
+    for _ in 0..100 {
+        let resp = raw::send(debug, &raw::get("/ready")).await.unwrap();
+        if resp.status == 503 {
+            assert_eq!(resp.header("retry-after"), Some("1"));
+            unready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert!(unready, "/ready never turned 503");
+    let resp = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 2}"#))
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200, "the API serves on during the delay");
+    assert_eq!(
+        raw::send(debug, &raw::get("/health")).await.unwrap().status,
+        200
+    );
+
+    let mut total = Seen::default();
+    for client in clients {
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(30), client)
+            .await
+            .expect("every client ends once addsvc has stopped accepting")
+            .unwrap();
+        total.answered += seen.answered;
+        total.closed += seen.closed;
+        total.lost += seen.lost;
+    }
+    assert!(svc.wait().await.unwrap().success());
+    assert_eq!(total.lost, 0, "requests lost at shutdown: {total:?}");
+    assert!(total.answered > 32, "{total:?}");
+    assert!(
+        total.closed >= 1,
+        "the last answers said connection: close: {total:?}"
+    );
+    assert!(svc.output().iter().any(|l| l.contains(" msg=draining ")));
+}
+
+/// With `--max-connections 20`, 20 idle connections fill addsvc: the 21st is
+/// closed at once, unanswered, and once the idle ones go, requests are served
+/// again.
+#[tokio::test]
+async fn connections_past_the_cap_are_closed_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let svc = start_addsvc(&["--max-connections", "20"]).await;
+    let http = svc.addr("http");
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(tokio::net::TcpStream::connect(http).await.unwrap());
+    }
+    // The 20 are being served once one of them gets an answer: send a request on
+    // the last one (keep-alive), then it is idle again.
+    let last = idle.last_mut().unwrap();
+    let keep_alive = "POST /sum HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 13\r\n\r\n{\"a\":1,\"b\":2}";
+    last.write_all(keep_alive.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 512];
+    let n = last.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+
+    let resp = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 2}"#)).await;
+    assert!(
+        resp.as_ref().map_or(true, |r| r.status == 0),
+        "past the cap a connection gets no answer: {resp:?}"
+    );
+    drop(idle);
+    // The slots free up as addsvc sees the connections close (bounded poll).
+    let mut served = false;
+    for _ in 0..200 {
+        if let Ok(resp) = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 2}"#)).await
+        {
+            if resp.status == 200 {
+                served = true;
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(served, "serving goes on once connections are free");
 }

@@ -6,7 +6,14 @@ use kit_tests::raw;
 async fn start() -> Service {
     Service::start(
         env!("CARGO_BIN_EXE_stringsvc"),
-        &["--http-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"],
+        &[
+            "--http-addr",
+            "127.0.0.1:0",
+            "--debug-addr",
+            "127.0.0.1:0",
+            "--shutdown-delay-ms",
+            "0",
+        ],
         &["http", "debug"],
     )
     .await

@@ -36,6 +36,8 @@ async fn stringsvc(etcd: &EtcdServer, http: &str, version: &str) -> Service {
         "2",
         "--sd-version",
         version,
+        "--shutdown-delay-ms",
+        "0",
     ];
     Service::start(&workspace_binary("stringsvc"), &args, &["http", "debug"])
         .await
@@ -51,6 +53,8 @@ async fn addsvc(etcd: &EtcdServer, extra: &[&str]) -> Service {
         "127.0.0.1:0",
         "--stringsvc",
         &spec,
+        "--shutdown-delay-ms",
+        "0",
     ];
     args.extend_from_slice(extra);
     Service::start(&workspace_binary("addsvc"), &args, &["http", "debug"])

@@ -31,7 +31,7 @@ use kit_log::{AsyncSink, Format};
 use kit_metrics::HttpMetrics;
 use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_ratelimit::{ErroringLayer, Quota, direct};
-use kit_transport::{Health, Router, ServeConfig, serve, serve_with, shutdown_signal};
+use kit_transport::{Health, Readiness, Router, ServeConfig, serve, serve_with, shutdown_signal};
 use slog::{Level, Logger, info, o};
 use stringsvc::transport::http::{ClientOptions, Discovery, client};
 use tokio::net::TcpListener;
@@ -89,6 +89,14 @@ struct Args {
     /// ones get 408 and their connection is closed.
     #[arg(long, env = "ADDSVC_BODY_TIMEOUT_MS", default_value_t = 10_000)]
     body_timeout_ms: u64,
+    /// After SIGTERM, how long the API goes on serving (while `/ready` answers
+    /// 503, so load balancers stop sending), in milliseconds, before it stops
+    /// accepting and drains.
+    #[arg(long, env = "ADDSVC_SHUTDOWN_DELAY_MS", default_value_t = 5000)]
+    shutdown_delay_ms: u64,
+    /// The most connections the API serves at once; more are closed at once.
+    #[arg(long, env = "ADDSVC_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "ADDSVC_MAX_IN_FLIGHT", default_value_t = 0)]
     max_in_flight: usize,
@@ -184,8 +192,10 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         logger.new(o!("transport" => "HTTP")),            // every answer logged if refused early,
         HttpMetrics::new(exporter.shared_recorder()),     // and measured
     );
+    let ready = Readiness::new();
     let debug = Router::new()
-        .route_service(Method::GET, "/health", Health)
+        .route_service(Method::GET, "/health", Health) // liveness
+        .route_service(Method::GET, "/ready", ready.clone()) // readiness
         .route_service(Method::GET, "/metrics", MetricsPage::new(exporter.handle()));
 
     let api_listener = TcpListener::bind(args.http_addr).await?;
@@ -198,9 +208,19 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
 
     // The debug listener does not need a graceful shutdown: it stops with the process.
     tokio::spawn(serve(debug_listener, debug, std::future::pending()));
-    // Per-IP limits need each request's client address.
-    let config = ServeConfig::default().peer_addr(args.rate_limit_per_ip > 0);
-    serve_with(api_listener, api, config, shutdown_signal()).await?;
+    // On SIGTERM: unready at once, serve on for the delay (load balancers stop
+    // sending), then stop accepting and drain.
+    let delay = Duration::from_millis(args.shutdown_delay_ms);
+    let shutdown = async {
+        shutdown_signal().await;
+        ready.drain();
+        info!(logger, "draining"; "delay_ms" => args.shutdown_delay_ms);
+        tokio::time::sleep(delay).await;
+    };
+    let config = ServeConfig::default()
+        .peer_addr(args.rate_limit_per_ip > 0) // per-IP limits need each client's address
+        .max_connections(args.max_connections);
+    serve_with(api_listener, api, config, shutdown).await?;
     info!(logger, "stopped");
     Ok(())
 }

@@ -34,6 +34,8 @@ pub(crate) struct Progress {
     in_flight: AtomicUsize,
     /// Request heads started so far (tells a new request from a slow one).
     heads: AtomicU64,
+    /// The server is draining: every response says `Connection: close`.
+    closing: AtomicBool,
 }
 
 impl Progress {
@@ -46,6 +48,11 @@ impl Progress {
     /// A response is ready (or its request was abandoned).
     pub(crate) fn answered(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// From now on, every response closes its connection.
+    pub(crate) fn close(&self) {
+        self.closing.store(true, Ordering::Relaxed);
     }
 
     /// Bytes arrived: if no request is being read or served, a new head starts.
@@ -142,14 +149,27 @@ impl<F> Answered<F> {
     }
 }
 
-impl<F: Future> Future for Answered<F> {
+impl<F, B, E> Future for Answered<F>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+{
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let out = std::task::ready!(this.inner.poll(cx));
+        let mut out = std::task::ready!(this.inner.poll(cx));
         if let Some(progress) = this.progress.take() {
             progress.answered();
+            if progress.closing.load(Ordering::Relaxed) {
+                if let Ok(resp) = &mut out {
+                    // Draining: this answer is the connection's last, and says
+                    // so (hyper closes the connection once it is written).
+                    resp.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
+            }
         }
         Poll::Ready(out)
     }

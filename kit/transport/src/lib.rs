@@ -82,7 +82,7 @@
 //! - `header_timer` (private): the header read timeout, one tick per connection
 //!   rather than a timer per request.
 //! - `client`: [`Client`], [`HttpClient`], [`pooled`].
-//! - `health`: [`Health`], a liveness endpoint for debug listeners.
+//! - `health`: [`Health`] (liveness) and [`Readiness`] (turns 503 when a shutdown starts) for debug listeners.
 //! - [`memory`]: the in-memory transport for unit tests.
 //! - [`json`]: serde JSON decoders and encoders.
 //! - `context`: the headers that carry the request context.
@@ -112,7 +112,7 @@ pub use error::{
     StatusError, UnsupportedMediaType, UpstreamError, class_status, encode_error, error_status,
     json_error,
 };
-pub use health::Health;
+pub use health::{Health, Readiness};
 pub use router::{Observation, Router};
 pub use serve::{PeerAddr, ServeConfig, serve, serve_loopback, serve_with, shutdown_signal};
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_BUDGET, Server};

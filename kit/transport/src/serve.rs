@@ -35,6 +35,13 @@ pub struct ServeConfig {
     /// How long a graceful shutdown waits for in-flight requests before giving up
     /// on them. Default: 30 s.
     pub grace_period: Duration,
+    /// Once a drain starts, how long an idle keep-alive connection is kept open
+    /// in case a request is already on its way (it is answered with
+    /// `Connection: close`), before it is closed. Default 1 s.
+    pub drain_idle: Duration,
+    /// The most connections served at once; connections past it are closed as
+    /// soon as they are accepted. Default 10,000.
+    pub max_connections: usize,
     /// Whether each request carries the client's address ([`PeerAddr`], in the
     /// request's extensions and, through [`Server`](crate::Server), in the
     /// context's): needed to rate limit per client IP. Off by default, as it costs
@@ -52,6 +59,8 @@ impl Default for ServeConfig {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             grace_period: Duration::from_secs(30),
+            drain_idle: Duration::from_secs(1),
+            max_connections: 10_000,
             peer_addr: false,
         }
     }
@@ -73,6 +82,18 @@ impl ServeConfig {
     /// Sets [`ServeConfig::grace_period`].
     pub fn grace_period(mut self, grace: Duration) -> Self {
         self.grace_period = grace;
+        self
+    }
+
+    /// Sets how long an idle connection is kept open once a drain starts.
+    pub fn drain_idle(mut self, idle: Duration) -> Self {
+        self.drain_idle = idle;
+        self
+    }
+
+    /// Sets the most connections served at once (at least 1).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.max(1);
         self
     }
 }
@@ -144,6 +165,14 @@ where
                         continue;
                     }
                 };
+                // Reap finished connections so the set counts the live ones.
+                while connections.try_join_next().is_some() {}
+                if connections.len() >= config.max_connections {
+                    // Over the cap: closed at once (the client sees the
+                    // connection end), so serving goes on for the others.
+                    drop(stream);
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
                 let progress = std::sync::Arc::new(Progress::default());
                 let mut watch = Watch::new(config.header_read_timeout);
@@ -156,15 +185,27 @@ where
                     }),
                 );
                 let mut signal = drain.signal();
+                let drain_idle = config.drain_idle;
                 connections.spawn(async move {
                     let mut conn = std::pin::pin!(conn);
                     let mut draining = false;
+                    let mut idle_left: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
                     // A connection error concerns one client only (reset, timeout...).
                     let _ = std::future::poll_fn(|cx| {
                         if !draining && signal.poll_drained(cx).is_ready() {
-                            // Finish the request in flight, then close.
-                            conn.as_mut().graceful_shutdown();
+                            // Every answer from now on closes its connection; a
+                            // request already on its way still gets one.
+                            progress.close();
+                            idle_left = Some(Box::pin(tokio::time::sleep(drain_idle)));
                             draining = true;
+                        }
+                        if let Some(idle) = idle_left.as_mut() {
+                            if idle.as_mut().poll(cx).is_ready() {
+                                // No request came: close (after the one in
+                                // flight, if any).
+                                conn.as_mut().graceful_shutdown();
+                                idle_left = None;
+                            }
                         }
                         if let Poll::Ready(done) = conn.as_mut().poll(cx) {
                             return Poll::Ready(done);
@@ -177,8 +218,6 @@ where
                     })
                     .await;
                 });
-                // Reap finished connections so the set stays as small as the live ones.
-                while connections.try_join_next().is_some() {}
             }
             () = &mut shutdown => break,
         }
@@ -205,9 +244,9 @@ struct WithPeer<S> {
     progress: std::sync::Arc<Progress>,
 }
 
-impl<S, B> Service<http::Request<B>> for WithPeer<S>
+impl<S, B, RB> Service<http::Request<B>> for WithPeer<S>
 where
-    S: Service<http::Request<B>>,
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
 {
     type Response = S::Response;
     type Error = S::Error;

@@ -17,7 +17,7 @@ use kit_endpoint::BoxError;
 use kit_log::{AsyncSink, Format};
 use kit_metrics::HttpMetrics;
 use kit_metrics::prometheus::{Exporter, MetricsPage};
-use kit_transport::{Health, Router, serve, shutdown_signal};
+use kit_transport::{Health, Readiness, Router, ServeConfig, serve, serve_with, shutdown_signal};
 use slog::{Level, Logger, info, o};
 use stringsvc::endpoint::{Middlewares, Set};
 use stringsvc::service::{BasicService, LoggingMiddleware};
@@ -47,6 +47,14 @@ struct Args {
     /// ones get 408 and their connection is closed.
     #[arg(long, env = "STRINGSVC_BODY_TIMEOUT_MS", default_value_t = 10_000)]
     body_timeout_ms: u64,
+    /// After SIGTERM, how long the API goes on serving (while `/ready` answers
+    /// 503, so load balancers stop sending), in milliseconds, before it stops
+    /// accepting and drains.
+    #[arg(long, env = "STRINGSVC_SHUTDOWN_DELAY_MS", default_value_t = 5000)]
+    shutdown_delay_ms: u64,
+    /// The most connections the API serves at once; more are closed at once.
+    #[arg(long, env = "STRINGSVC_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "STRINGSVC_MAX_IN_FLIGHT", default_value_t = 0)]
     max_in_flight: usize,
@@ -116,8 +124,10 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         logger.new(o!("transport" => "HTTP")),            // every answer logged if refused early,
         HttpMetrics::new(exporter.shared_recorder()),     // and measured
     );
+    let ready = Readiness::new();
     let debug = Router::new()
-        .route_service(Method::GET, "/health", Health)
+        .route_service(Method::GET, "/health", Health) // liveness
+        .route_service(Method::GET, "/ready", ready.clone()) // readiness
         .route_service(Method::GET, "/metrics", MetricsPage::new(exporter.handle()));
 
     let api_listener = TcpListener::bind(args.http_addr).await?;
@@ -127,8 +137,9 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         "http" => &http_url,
         "debug" => format!("http://{}", debug_listener.local_addr()?));
 
-    // Registered once listening; on SIGTERM, deregistered first so that clients
-    // stop picking this instance, then in-flight requests drain.
+    // Registered once listening; on SIGTERM, deregistered first and unready so
+    // that clients stop picking this instance, serving on for the delay, then
+    // in-flight requests drain.
     let registration = match &args.sd {
         Some(spec) => {
             let url = args.advertise.clone().unwrap_or(http_url);
@@ -138,18 +149,25 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         None => None,
     };
     let shutdown = {
-        let logger = logger.clone();
+        let (logger, delay) = (
+            logger.clone(),
+            Duration::from_millis(args.shutdown_delay_ms),
+        );
         async move {
             shutdown_signal().await;
+            ready.drain();
             if let Some(registration) = registration {
                 sd::deregister(registration, &logger).await;
             }
+            info!(logger, "draining"; "delay_ms" => delay.as_millis() as u64);
+            tokio::time::sleep(delay).await;
         }
     };
 
     // The debug listener does not need a graceful shutdown: it stops with the process.
     tokio::spawn(serve(debug_listener, debug, std::future::pending()));
-    serve(api_listener, api, shutdown).await?;
+    let config = ServeConfig::default().max_connections(args.max_connections);
+    serve_with(api_listener, api, config, shutdown).await?;
     info!(logger, "stopped");
     Ok(())
 }
