@@ -788,44 +788,75 @@ async fn sigterm_under_load_loses_no_request_and_turns_unready_first() {
     assert!(svc.output().iter().any(|l| l.contains(" msg=draining ")));
 }
 
-/// With `--max-connections 20`, 20 idle connections fill addsvc: the 21st is
-/// closed at once, unanswered, and once the idle ones go, requests are served
-/// again.
+/// With `--max-connections 20`: 20 idle connections fill addsvc, and a 21st
+/// closes the oldest idle one to make room (a flood of idle connections cannot
+/// lock new clients out); when all 20 are busy (a request arriving on each), the
+/// 21st is closed at once, unanswered, and the 20 go on.
 #[tokio::test]
-async fn connections_past_the_cap_are_closed_at_once() {
+async fn at_the_connection_cap_the_oldest_idle_one_makes_room() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let svc = start_addsvc(&["--max-connections", "20"]).await;
     let http = svc.addr("http");
+    let sum = |close: bool| {
+        format!(
+            "POST /sum HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 13\r\n{}\r\n{{\"a\":1,\"b\":2}}",
+            if close { "connection: close\r\n" } else { "" }
+        )
+    };
+    // 20 idle keep-alive connections, each served once (so surely accepted).
     let mut idle = Vec::new();
     for _ in 0..20 {
-        idle.push(tokio::net::TcpStream::connect(http).await.unwrap());
+        let mut stream = tokio::net::TcpStream::connect(http).await.unwrap();
+        stream.write_all(sum(false).as_bytes()).await.unwrap();
+        let mut buf = [0u8; 512];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        idle.push(stream);
     }
-    // The 20 are being served once one of them gets an answer: send a request on
-    // the last one (keep-alive), then it is idle again.
-    let last = idle.last_mut().unwrap();
-    let keep_alive = "POST /sum HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 13\r\n\r\n{\"a\":1,\"b\":2}";
-    last.write_all(keep_alive.as_bytes()).await.unwrap();
-    let mut buf = [0u8; 512];
-    let n = last.read(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-
-    let resp = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 2}"#)).await;
-    assert!(
-        resp.as_ref().map_or(true, |r| r.status == 0),
-        "past the cap a connection gets no answer: {resp:?}"
+    let resp = raw::send(http, sum(true).as_bytes()).await.unwrap();
+    assert_eq!(
+        resp.status, 200,
+        "a new client is served at the cap: {resp:?}"
     );
+    // The oldest idle connection was closed for it.
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), idle[0].read(&mut buf))
+        .await
+        .expect("the oldest idle connection is closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
     drop(idle);
-    // The slots free up as addsvc sees the connections close (bounded poll).
-    let mut served = false;
+
+    // 20 busy connections: a request head is arriving on each.
+    let mut busy = Vec::new();
+    for _ in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(http).await.unwrap();
+        stream
+            .write_all(b"POST /sum HTTP/1.1\r\nhost: t\r\n")
+            .await
+            .unwrap();
+        busy.push(stream);
+    }
+    // Bounded poll: the old connections' ends reach addsvc asynchronously.
+    let mut refused = false;
     for _ in 0..200 {
-        if let Ok(resp) = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 2}"#)).await
-        {
-            if resp.status == 200 {
-                served = true;
-                break;
-            }
+        let resp = raw::send(http, sum(true).as_bytes()).await;
+        if resp.as_ref().map_or(true, |r| r.status == 0) {
+            refused = true;
+            break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert!(served, "serving goes on once connections are free");
+    assert!(
+        refused,
+        "with every connection busy, a new one is closed at once"
+    );
+    // The busy ones are served when their requests complete.
+    for stream in busy.iter_mut() {
+        let rest = "content-type: application/json\r\ncontent-length: 13\r\nconnection: close\r\n\r\n{\"a\":1,\"b\":2}";
+        stream.write_all(rest.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        stream.read_to_end(&mut out).await.unwrap();
+        assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
+    }
 }

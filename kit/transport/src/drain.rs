@@ -58,6 +58,50 @@ impl Drain {
     }
 }
 
+impl Drain {
+    /// Wakes the connection of signal `id` alone (to close it: see
+    /// `Progress::evict`).
+    pub(crate) fn wake(&self, id: u64) {
+        let waker = self
+            .shared
+            .wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Signal {
+    /// Its id, for [`Drain::wake`].
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl Drop for Signal {
+    /// A connection that ends takes its waker out of the drain (the waker holds
+    /// the connection's task), and the table gives its memory back once most of
+    /// it is empty: a flood of connections leaves nothing behind.
+    fn drop(&mut self) {
+        if self.registered.is_none() {
+            return;
+        }
+        let mut wakers = self
+            .shared
+            .wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        wakers.remove(&self.id);
+        // Give the table's memory back once most of it is empty.
+        if wakers.capacity() > 64 && wakers.len() < wakers.capacity() / 4 {
+            wakers.shrink_to_fit();
+        }
+    }
+}
+
 impl Signal {
     /// Ready once the drain has started. While it has not, this is one atomic load,
     /// plus a registration the first time (or when the task's waker changes).
@@ -83,18 +127,6 @@ impl Signal {
             }
         }
         Poll::Pending
-    }
-}
-
-impl Drop for Signal {
-    fn drop(&mut self) {
-        if self.registered.is_some() {
-            self.shared
-                .wakers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&self.id);
-        }
     }
 }
 
@@ -131,5 +163,23 @@ mod tests {
                 .is_ready()
         );
         assert!(drain.shared.wakers.lock().unwrap().is_empty());
+    }
+
+    /// A signal dropped before the drain (its connection ended) leaves no
+    /// waker behind: the drain's table holds only live connections.
+    #[tokio::test]
+    async fn an_ended_connection_leaves_no_waker_behind() {
+        let drain = Drain::new();
+        for _ in 0..1000 {
+            let mut signal = drain.signal();
+            assert!(
+                std::future::poll_fn(|cx| Poll::Ready(signal.poll_drained(cx)))
+                    .await
+                    .is_pending()
+            );
+        }
+        let wakers = drain.shared.wakers.lock().unwrap();
+        assert!(wakers.is_empty(), "{} wakers left", wakers.len());
+        assert!(wakers.capacity() < 1000, "capacity {}", wakers.capacity());
     }
 }

@@ -36,6 +36,8 @@ pub(crate) struct Progress {
     heads: AtomicU64,
     /// The server is draining: every response says `Connection: close`.
     closing: AtomicBool,
+    /// The server needs room: close this idle connection.
+    evicted: AtomicBool,
 }
 
 impl Progress {
@@ -48,6 +50,23 @@ impl Progress {
     /// A response is ready (or its request was abandoned).
     pub(crate) fn answered(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether the connection is idle: no request being read or served.
+    pub(crate) fn is_idle(&self) -> bool {
+        !self.reading.load(Ordering::Relaxed)
+            && self.in_flight.load(Ordering::Relaxed) == 0
+            && !self.evicted.load(Ordering::Relaxed)
+    }
+
+    /// Asks the connection's task to close it (it must be woken to see it).
+    pub(crate) fn evict(&self) {
+        self.evicted.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Progress::evict`] was called.
+    pub(crate) fn is_evicted(&self) -> bool {
+        self.evicted.load(Ordering::Relaxed)
     }
 
     /// From now on, every response closes its connection.

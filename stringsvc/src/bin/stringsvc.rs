@@ -53,7 +53,7 @@ struct Args {
     #[arg(long, env = "STRINGSVC_SHUTDOWN_DELAY_MS", default_value_t = 5000)]
     shutdown_delay_ms: u64,
     /// The most connections the API serves at once; more are closed at once.
-    #[arg(long, env = "STRINGSVC_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(long, env = "STRINGSVC_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "STRINGSVC_MAX_IN_FLIGHT", default_value_t = 0)]
