@@ -860,3 +860,40 @@ async fn at_the_connection_cap_the_oldest_idle_one_makes_room() {
         assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
     }
 }
+
+/// An outage cannot flood the log: 60 `/concat` calls to a stringsvc that is
+/// not there all fail, but the failure's warning is written a few times a
+/// second, not 60 times (the request log at `info` is whole).
+#[tokio::test]
+async fn an_outage_does_not_flood_the_log() {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}");
+    // A breaker that never opens, so every call reaches the dead upstream.
+    let mut svc = start_addsvc(&["--stringsvc", &url, "--breaker-failures", "1000000"]).await;
+    let http = svc.addr("http");
+    for _ in 0..60 {
+        let resp = raw::send(
+            http,
+            &raw::post_json("/concat", &[], r#"{"a": "x", "b": "y"}"#),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status, 502, "{resp:?}");
+    }
+    svc.terminate().await.unwrap();
+    assert!(svc.wait().await.unwrap().success());
+    let output = svc.output();
+    let failures = output
+        .iter()
+        .filter(|l| l.contains(" method=concat ") && l.contains(" err_kind=failure"))
+        .count();
+    // 5 a second: the 60 calls take well under a few seconds.
+    assert!(
+        (1..=20).contains(&failures),
+        "{failures} failure lines for 60 failed calls"
+    );
+}
