@@ -790,8 +790,8 @@ async fn sigterm_under_load_loses_no_request_and_turns_unready_first() {
 
 /// With `--max-connections 20`: 20 idle connections fill addsvc, and a 21st
 /// closes the oldest idle one to make room (a flood of idle connections cannot
-/// lock new clients out); when all 20 are busy (a request arriving on each), the
-/// 21st is closed at once, unanswered, and the 20 go on.
+/// lock new clients out); the others go on. (A new connection when all are
+/// busy is refused: kit-transport's `a_full_server_refuses_new_connections...`.)
 #[tokio::test]
 async fn at_the_connection_cap_the_oldest_idle_one_makes_room() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -825,40 +825,12 @@ async fn at_the_connection_cap_the_oldest_idle_one_makes_room() {
         .expect("the oldest idle connection is closed")
         .unwrap_or(0);
     assert_eq!(n, 0);
-    drop(idle);
-
-    // 20 busy connections: a request head is arriving on each.
-    let mut busy = Vec::new();
-    for _ in 0..20 {
-        let mut stream = tokio::net::TcpStream::connect(http).await.unwrap();
-        stream
-            .write_all(b"POST /sum HTTP/1.1\r\nhost: t\r\n")
-            .await
-            .unwrap();
-        busy.push(stream);
-    }
-    // Bounded poll: the old connections' ends reach addsvc asynchronously.
-    let mut refused = false;
-    for _ in 0..200 {
-        let resp = raw::send(http, sum(true).as_bytes()).await;
-        if resp.as_ref().map_or(true, |r| r.status == 0) {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(
-        refused,
-        "with every connection busy, a new one is closed at once"
-    );
-    // The busy ones are served when their requests complete.
-    for stream in busy.iter_mut() {
-        let rest = "content-type: application/json\r\ncontent-length: 13\r\nconnection: close\r\n\r\n{\"a\":1,\"b\":2}";
-        stream.write_all(rest.as_bytes()).await.unwrap();
-        let mut out = Vec::new();
-        stream.read_to_end(&mut out).await.unwrap();
-        assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
-    }
+    // The others are still served.
+    let last = idle.last_mut().unwrap();
+    last.write_all(sum(true).as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    last.read_to_end(&mut out).await.unwrap();
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
 }
 
 /// An outage cannot flood the log: 60 `/concat` calls to a stringsvc that is
