@@ -135,3 +135,18 @@ pub fn promtool_check(exposition: &str) -> Option<Result<(), String>> {
         Err(report)
     })
 }
+
+/// A program of the validators' venv that `.ci/run` installs
+/// (`target/kit-tools/venv`, from `.ci/tools/requirements.txt`):
+/// `check-jsonschema`, `hadolint`, `kubernetes-validate`. `None` if it is
+/// missing (see the module docs).
+pub fn venv_tool(name: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/kit-tools/venv/bin")
+        .join(name);
+    if path.exists() {
+        Some(path)
+    } else {
+        missing(&format!("{name} (in {})", path.display()))
+    }
+}
