@@ -16,6 +16,8 @@
 //! ```
 //!
 //! # Layout
+//! - [`pact_states`]: Pact provider states for verifiers run against the binary
+//!   (its `--pact-provider-states` flag exists only with feature `pact-states`).
 //! - [`service`]: the [`StringService`](service::StringService) trait, its basic
 //!   implementation, business errors and a service middleware.
 //! - [`endpoint`]: request/response types and the endpoint [`Set`](endpoint::Set),
@@ -24,5 +26,6 @@
 //! - `src/bin/stringsvc.rs`: builds the onion and serves it.
 
 pub mod endpoint;
+pub mod pact_states;
 pub mod service;
 pub mod transport;

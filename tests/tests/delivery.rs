@@ -13,7 +13,11 @@ fn repo(path: &str) -> PathBuf {
 
 /// Runs `tool` with `args` then `file`; whether it passed, and what it said.
 fn check(tool: &Path, args: &[&str], file: &Path) -> (bool, String) {
-    let out = Command::new(tool).args(args).arg(file).output().expect("the validator runs");
+    let out = Command::new(tool)
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("the validator runs");
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -30,14 +34,22 @@ fn passes_and_a_broken_copy_fails(tool: &str, args: &[&str], original: &str, fro
     assert!(ok, "{} fails its validator:\n{said}", original.display());
 
     let text = std::fs::read_to_string(&original).unwrap();
-    assert!(text.contains(from), "{from:?} is not in {}", original.display());
+    assert!(
+        text.contains(from),
+        "{from:?} is not in {}",
+        original.display()
+    );
     let dir = std::env::temp_dir().join(format!("kit-delivery-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let broken = dir.join(original.file_name().unwrap());
     std::fs::write(&broken, text.replacen(from, to, 1)).unwrap();
     let (ok, said) = check(&tool, args, &broken);
     let _ = std::fs::remove_file(&broken);
-    assert!(!ok, "a broken copy of {} passes:\n{said}", original.display());
+    assert!(
+        !ok,
+        "a broken copy of {} passes:\n{said}",
+        original.display()
+    );
 }
 
 /// CircleCI's schema: a job step that is not a step.
@@ -67,7 +79,11 @@ fn the_dockerfile_is_hadolint_clean() {
 /// Kubernetes' schemas, strict: a field Kubernetes does not have.
 #[test]
 fn the_manifests_are_checked_against_kubernetes_schemas() {
-    for manifest in ["deploy/k8s/addsvc.yaml", "deploy/k8s/stringsvc.yaml", "deploy/k8s/etcd.yaml"] {
+    for manifest in [
+        "deploy/k8s/addsvc.yaml",
+        "deploy/k8s/stringsvc.yaml",
+        "deploy/k8s/etcd.yaml",
+    ] {
         passes_and_a_broken_copy_fails(
             "kubernetes-validate",
             &["--strict"],

@@ -20,7 +20,7 @@ use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_transport::{Health, Readiness, Router, ServeConfig, serve, serve_with, shutdown_signal};
 use slog::{Level, Logger, info, o};
 use stringsvc::endpoint::{Middlewares, Set};
-use stringsvc::service::{BasicService, LoggingMiddleware};
+use stringsvc::service::LoggingMiddleware;
 use stringsvc::transport;
 use tokio::net::TcpListener;
 
@@ -55,6 +55,12 @@ struct Args {
     /// The most connections the API serves at once; more are closed at once.
     #[arg(long, env = "STRINGSVC_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Serve Pact's provider-state setup call at `POST /_pact/provider-state` on
+    /// the debug listener, for Pact verifiers run against this binary (built
+    /// with `--features pact-states` only; never in production builds).
+    #[cfg(feature = "pact-states")]
+    #[arg(long)]
+    pact_provider_states: bool,
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "STRINGSVC_MAX_IN_FLIGHT", default_value_t = 0)]
     max_in_flight: usize,
@@ -109,7 +115,13 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     };
 
     // The onion, from the inside out. Requests meet these layers in reverse order.
-    let service = BasicService; // 1. the domain, with its rules (input limits)
+    #[cfg(not(feature = "pact-states"))]
+    let service = stringsvc::service::BasicService; // 1. the domain, with its rules (input limits)
+    // 1. the domain, whose limit Pact's provider states may tighten
+    #[cfg(feature = "pact-states")]
+    let service = stringsvc::pact_states::Adjustable::new();
+    #[cfg(feature = "pact-states")]
+    let states = args.pact_provider_states.then(|| service.provider_states());
     let service = LoggingMiddleware::new(logger.clone(), service); // 2. service middleware: domain logging (debug)
     let endpoints = Set::instrumented(
         service,
@@ -129,6 +141,11 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         .route_service(Method::GET, "/health", Health) // liveness
         .route_service(Method::GET, "/ready", ready.clone()) // readiness
         .route_service(Method::GET, "/metrics", MetricsPage::new(exporter.handle()));
+    #[cfg(feature = "pact-states")]
+    let debug = match states {
+        Some(states) => debug.merge(states),
+        None => debug,
+    };
 
     let api_listener = TcpListener::bind(args.http_addr).await?;
     let debug_listener = TcpListener::bind(args.debug_addr).await?;
