@@ -26,9 +26,12 @@
 //! - [`endpoint`]: request/response types and the endpoint [`Set`](endpoint::Set),
 //!   which is also an `AddService`.
 //! - [`transport::http`]: the HTTP router (server side) and client `Set`.
+//! - [`pact_states`]: the provider-state route for Pact verifiers run against the
+//!   binary (its `--pact-provider-states` flag exists only with feature `pact-states`).
 //! - `src/bin/addsvc.rs`: builds the onion and serves it.
 //! - `src/bin/addcli.rs`: a command-line client built on the client `Set`.
 
 pub mod endpoint;
+pub mod pact_states;
 pub mod service;
 pub mod transport;

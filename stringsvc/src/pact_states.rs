@@ -60,7 +60,7 @@ impl Adjustable {
             async move {
                 let change = req.msg();
                 let limit = match (change.state.as_str(), change.action.as_deref()) {
-                    (_, Some("teardown")) | ("stringsvc is available", _) => MAX_CHARS,
+                    (_, Some("teardown")) | ("" | "stringsvc is available", _) => MAX_CHARS,
                     ("strings are limited to 5 characters", _) => 5,
                     (other, _) => {
                         let err = format!("unknown provider state {other:?}");
@@ -85,7 +85,9 @@ impl Adjustable {
 /// Pact's provider-state call.
 #[derive(Debug, Deserialize)]
 pub struct StateChange {
-    /// The state's name.
+    /// The state's name; empty (or absent) for an interaction without one, which
+    /// verifiers still announce.
+    #[serde(default)]
     pub state: String,
     /// `setup` or `teardown` (setup if absent).
     pub action: Option<String>,

@@ -152,7 +152,7 @@ pub fn workspace_binary(name: &str) -> String {
         .expect("target/<profile>/deps/<test>");
     let path = profile_dir.join(name);
     let rebuild = format!(
-        "build it with `cargo build -p {name} --features etcd` (or run `cargo test --workspace`)"
+        "build it with `cargo build -p {name} --features etcd,pact-states` (or run `cargo test --workspace`)"
     );
     assert!(path.exists(), "{} is missing: {rebuild}", path.display());
     if let Some(source) = newer_source(&path) {

@@ -1,4 +1,4 @@
-//! Pact's verifier against the running stringsvc binary, as teams run provider
+//! Pact's verifier against the running binaries, as teams run provider
 //! verification in CI: the binary (built with feature `pact-states` in the
 //! workspace's test build) runs with `--pact-provider-states`, and the verifier
 //! sets each interaction's provider state through `POST /_pact/provider-state`
@@ -52,4 +52,49 @@ async fn the_running_stringsvc_honours_the_committed_pact() {
     .await
     .unwrap();
     assert_eq!(resp.status, 404);
+}
+
+/// The committed addcli -> addsvc pact holds against the running addsvc binary,
+/// with the state URL set as a verifier would set it for every provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_addsvc_honours_the_committed_pact() {
+    let args = [
+        "--http-addr",
+        "127.0.0.1:0",
+        "--debug-addr",
+        "127.0.0.1:0",
+        "--shutdown-delay-ms",
+        "0",
+        "--pact-provider-states",
+    ];
+    let svc = Service::start(&workspace_binary("addsvc"), &args, &["http", "debug"])
+        .await
+        .expect("addsvc starts (built with feature pact-states)");
+    let states = format!("http://{}/_pact/provider-state", svc.addr("debug"));
+    let result = kit_tests::pact::verify(
+        "addsvc",
+        svc.addr("http").port(),
+        "addcli-addsvc.json",
+        Some(states.clone()),
+    )
+    .await;
+    assert!(
+        result.result,
+        "verification failed:\n{}\nerrors: {:#?}",
+        result.output.join("\n"),
+        result.errors
+    );
+    // An unknown state is refused, naming it.
+    let resp = kit_tests::raw::send(
+        svc.addr("debug"),
+        &kit_tests::raw::post_json(
+            "/_pact/provider-state",
+            &[],
+            r#"{"state":"the moon is blue"}"#,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status, 400, "{resp:?}");
+    assert!(resp.body.contains("unknown provider state"), "{resp:?}");
 }

@@ -97,6 +97,12 @@ struct Args {
     /// The most connections the API serves at once; more are closed at once.
     #[arg(long, env = "ADDSVC_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Serve Pact's provider-state setup call at `POST /_pact/provider-state` on
+    /// the debug listener, for Pact verifiers run against this binary (built
+    /// with `--features pact-states` only; never in production builds).
+    #[cfg(feature = "pact-states")]
+    #[arg(long)]
+    pact_provider_states: bool,
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "ADDSVC_MAX_IN_FLIGHT", default_value_t = 0)]
     max_in_flight: usize,
@@ -197,6 +203,11 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         .route_service(Method::GET, "/health", Health) // liveness
         .route_service(Method::GET, "/ready", ready.clone()) // readiness
         .route_service(Method::GET, "/metrics", MetricsPage::new(exporter.handle()));
+    #[cfg(feature = "pact-states")]
+    let debug = match args.pact_provider_states {
+        true => debug.merge(addsvc::pact_states::provider_states()),
+        false => debug,
+    };
 
     let api_listener = TcpListener::bind(args.http_addr).await?;
     let debug_listener = TcpListener::bind(args.debug_addr).await?;
