@@ -21,17 +21,8 @@ MAX_CONNECTIONS=${MAX_CONNECTIONS:-}
 cargo build --release -q -p addsvc --bin addsvc
 ulimit -n "$(ulimit -Hn)"   # the hard limit: enough for both ends of the flood
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-debug=$(free_port)
-./target/release/addsvc --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$debug" \
-  --shutdown-delay-ms 0 --body-timeout-ms 5000 ${MAX_CONNECTIONS:+--max-connections "$MAX_CONNECTIONS"} >/dev/null 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  curl -fs -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "http://127.0.0.1:$port/sum" && break
-  sleep 0.1
-done
+source bench/lib.sh
+start_addsvc --shutdown-delay-ms 0 --body-timeout-ms 5000 ${MAX_CONNECTIONS:+--max-connections "$MAX_CONNECTIONS"}
 
 python3 - "$port" "$pid" "$CONNECTIONS" "$HOLD" "$STALLED" <<'EOF'
 import resource, socket, sys, threading, time

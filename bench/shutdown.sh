@@ -16,17 +16,8 @@ DELAY=${DELAY:-2}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 
 cargo build --release -q -p addsvc --bin addsvc
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-debug=$(free_port)
-./target/release/addsvc --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$debug" \
-  --shutdown-delay-ms 1000 >/dev/null 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  curl -fs -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "http://127.0.0.1:$port/sum" && break
-  sleep 0.1
-done
+source bench/lib.sh
+start_addsvc --shutdown-delay-ms 1000
 
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/post-sum.lua "http://127.0.0.1:$port/sum" >"${TMPDIR:-/tmp}/wrk.out" 2>&1 &
 wrk_pid=$!

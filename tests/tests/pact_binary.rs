@@ -1,5 +1,5 @@
 //! Pact's verifier against the running binaries, as teams run provider
-//! verification in CI: the binary (built with feature `pact-states` in the
+//! verification in CI: each binary (built with feature `pact-states` in the
 //! workspace's test build) runs with `--pact-provider-states`, and the verifier
 //! sets each interaction's provider state through `POST /_pact/provider-state`
 //! on its debug listener. Needs kit-tests' `pact` feature, which the workspace
@@ -7,94 +7,74 @@
 #![cfg(feature = "pact")]
 
 use kit_tests::process::{Service, workspace_binary};
+use kit_tests::raw;
+
+/// The flags of a binary on free ports, with or without provider states.
+fn args(states: bool) -> Vec<&'static str> {
+    let mut args = vec![
+        "--http-addr",
+        "127.0.0.1:0",
+        "--debug-addr",
+        "127.0.0.1:0",
+        "--shutdown-delay-ms",
+        "0",
+    ];
+    if states {
+        args.push("--pact-provider-states");
+    }
+    args
+}
+
+/// Starts `binary` with provider states and verifies the committed pact `pact`
+/// against it, as provider `provider`; returns the running service.
+async fn verify_running(binary: &str, provider: &str, pact: &str) -> Service {
+    let svc = Service::start(&workspace_binary(binary), &args(true), &["http", "debug"])
+        .await
+        .expect("the binary starts (built with feature pact-states)");
+    let states = format!("http://{}/_pact/provider-state", svc.addr("debug"));
+    let result =
+        kit_tests::pact::verify(provider, svc.addr("http").port(), pact, Some(states)).await;
+    assert!(
+        result.result,
+        "verification failed:\n{}\nerrors: {:#?}",
+        result.output.join("\n"),
+        result.errors
+    );
+    svc
+}
+
+/// A state-change call to `svc`'s debug listener.
+async fn set_state(svc: &Service, body: &str) -> raw::Response {
+    raw::send(
+        svc.addr("debug"),
+        &raw::post_json("/_pact/provider-state", &[], body),
+    )
+    .await
+    .unwrap()
+}
 
 /// The committed addsvc -> stringsvc pact, provider states included, holds
 /// against the real binary; without the flag, the state route does not exist.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_running_stringsvc_honours_the_committed_pact() {
-    let binary = workspace_binary("stringsvc");
-    let args = [
-        "--http-addr",
-        "127.0.0.1:0",
-        "--debug-addr",
-        "127.0.0.1:0",
-        "--shutdown-delay-ms",
-        "0",
-        "--pact-provider-states",
-    ];
-    let svc = Service::start(&binary, &args, &["http", "debug"])
-        .await
-        .expect("stringsvc starts (built with feature pact-states)");
-    let states = format!("http://{}/_pact/provider-state", svc.addr("debug"));
-    let result = kit_tests::pact::verify(
-        "stringsvc",
-        svc.addr("http").port(),
-        "addsvc-stringsvc.json",
-        Some(states),
-    )
-    .await;
-    assert!(
-        result.result,
-        "verification failed:\n{}\nerrors: {:#?}",
-        result.output.join("\n"),
-        result.errors
-    );
-    assert_eq!(result.interaction_results.len(), 5);
-
-    // Without the flag there is no state route.
-    let plain = Service::start(&binary, &args[..6], &["http", "debug"])
-        .await
-        .expect("stringsvc starts");
-    let resp = kit_tests::raw::send(
-        plain.addr("debug"),
-        &kit_tests::raw::post_json("/_pact/provider-state", &[], r#"{"state":"x"}"#),
+    verify_running("stringsvc", "stringsvc", "addsvc-stringsvc.json").await;
+    let plain = Service::start(
+        &workspace_binary("stringsvc"),
+        &args(false),
+        &["http", "debug"],
     )
     .await
-    .unwrap();
-    assert_eq!(resp.status, 404);
+    .expect("stringsvc starts");
+    assert_eq!(set_state(&plain, r#"{"state":"x"}"#).await.status, 404);
 }
 
 /// The committed addcli -> addsvc pact holds against the running addsvc binary,
-/// with the state URL set as a verifier would set it for every provider.
+/// with the state URL set as a verifier would set it for every provider; an
+/// unknown state is refused, naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_running_addsvc_honours_the_committed_pact() {
-    let args = [
-        "--http-addr",
-        "127.0.0.1:0",
-        "--debug-addr",
-        "127.0.0.1:0",
-        "--shutdown-delay-ms",
-        "0",
-        "--pact-provider-states",
-    ];
-    let svc = Service::start(&workspace_binary("addsvc"), &args, &["http", "debug"])
-        .await
-        .expect("addsvc starts (built with feature pact-states)");
-    let states = format!("http://{}/_pact/provider-state", svc.addr("debug"));
-    let result = kit_tests::pact::verify(
-        "addsvc",
-        svc.addr("http").port(),
-        "addcli-addsvc.json",
-        Some(states.clone()),
-    )
-    .await;
-    assert!(
-        result.result,
-        "verification failed:\n{}\nerrors: {:#?}",
-        result.output.join("\n"),
-        result.errors
-    );
-    // An unknown state is refused, naming it.
-    let resp = kit_tests::raw::send(
-        svc.addr("debug"),
-        &kit_tests::raw::post_json(
-            "/_pact/provider-state",
-            &[],
-            r#"{"state":"the moon is blue"}"#,
-        ),
-    )
-    .await
-    .unwrap();
+    let svc = verify_running("addsvc", "addsvc", "addcli-addsvc.json").await;
+    let resp = set_state(&svc, r#"{"state":"the moon is blue"}"#).await;
     assert_eq!(resp.status, 400, "{resp:?}");
     assert!(resp.body.contains("unknown provider state"), "{resp:?}");
 }
