@@ -6,7 +6,8 @@
 //! # Layout
 //! - [`dns`]: a real DNS server (dnsmasq) serving a test's SRV records.
 //! - [`etcd`]: a real etcd server, which a test can kill and restart.
-//! - [`external`]: real third-party checkers (logfmt parser, promtool).
+//! - [`external`]: real third-party checkers (logfmt parser, promtool, the delivery validators).
+//! - [`nats`]: a real nats-server (JetStream on), which a test can kill and restart.
 //! - [`pact`]: the committed pact files and the drift check.
 //! - [`process`]: start a service binary on free ports, find its addresses, stop it.
 //! - [`raw`]: send bytes exactly as written and parse the HTTP answer.
@@ -15,6 +16,7 @@
 pub mod dns;
 pub mod etcd;
 pub mod external;
+pub mod nats;
 pub mod pact;
 pub mod process;
 pub mod raw;

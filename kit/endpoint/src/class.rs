@@ -145,6 +145,33 @@ impl ErrorClass {
     }
 }
 
+impl ErrorClass {
+    /// The class named `name` (what [`ErrorClass::as_str`] gives), for
+    /// transports that carry the class as text (a NATS header). A retry-after
+    /// hint is not part of the name.
+    ///
+    /// ```
+    /// use kit_endpoint::ErrorClass;
+    /// assert_eq!(ErrorClass::parse("not_found"), Some(ErrorClass::NotFound));
+    /// assert_eq!(ErrorClass::parse("bogus"), None);
+    /// ```
+    pub fn parse(name: &str) -> Option<ErrorClass> {
+        Some(match name {
+            "invalid_argument" => ErrorClass::InvalidArgument,
+            "not_found" => ErrorClass::NotFound,
+            "resource_exhausted" => ErrorClass::ResourceExhausted { retry_after: None },
+            "unavailable" => ErrorClass::Unavailable { retry_after: None },
+            "deadline_exceeded" => ErrorClass::DeadlineExceeded,
+            "cancelled" => ErrorClass::Cancelled,
+            "upstream" => ErrorClass::Upstream {
+                caller_fault: false,
+            },
+            "internal" => ErrorClass::Internal,
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Display for ErrorClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -1,0 +1,92 @@
+//! The request context in NATS headers, as kit's HTTP transport carries it in
+//! HTTP headers.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use kit_endpoint::{Context, RequestId};
+use tokio::time::Instant;
+
+/// The request ID header.
+pub const REQUEST_ID: &str = "Kit-Request-Id";
+/// The caller's remaining time budget, in milliseconds.
+pub const BUDGET_MS: &str = "Kit-Budget-Ms";
+/// The prefix of caller metadata headers (`Kit-Meta-<key>`).
+pub const METADATA_PREFIX: &str = "Kit-Meta-";
+
+/// The context of a request received with `headers`: its request ID (a new
+/// one if absent or invalid), a deadline `Kit-Budget-Ms` from now (or
+/// `default_budget`), and its metadata. Invalid values are ignored, never an
+/// error.
+pub fn context_from_headers(
+    headers: Option<&HeaderMap>,
+    default_budget: Option<Duration>,
+) -> Context {
+    let get = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
+    let id = get(REQUEST_ID)
+        .and_then(RequestId::parse)
+        .unwrap_or_else(RequestId::generate);
+    let mut ctx = Context::new().with_request_id(id);
+    let budget = get(BUDGET_MS)
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|ms| Duration::from_millis(ms.min(86_400_000)))
+        .or(default_budget);
+    if let Some(budget) = budget {
+        ctx.set_deadline(Instant::now() + budget);
+    }
+    if let Some(headers) = headers {
+        for (name, values) in headers.iter() {
+            let name: &str = name.as_ref();
+            let Some(key) = name.strip_prefix(METADATA_PREFIX) else {
+                continue;
+            };
+            if let Some(value) = values.first() {
+                // Keys and values kit cannot carry are left out.
+                let _ = ctx
+                    .metadata_mut()
+                    .insert(&key.to_ascii_lowercase(), value.as_str());
+            }
+        }
+    }
+    ctx
+}
+
+/// Writes `ctx` into the headers of an outgoing request: request ID, remaining
+/// budget (whole milliseconds, rounded down), metadata.
+pub fn context_to_headers(ctx: &Context, headers: &mut HeaderMap) {
+    if let Some(id) = ctx.request_id() {
+        headers.insert(REQUEST_ID, id.as_str());
+    }
+    if let Some(left) = ctx.remaining() {
+        headers.insert(BUDGET_MS, left.as_millis().to_string());
+    }
+    for (key, value) in ctx.metadata().iter() {
+        headers.insert(format!("{METADATA_PREFIX}{key}"), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_context_survives_a_round_trip_and_bad_values_are_ignored() {
+        let mut ctx = Context::new()
+            .with_request_id(RequestId::parse("req-1").unwrap())
+            .with_timeout(Duration::from_millis(1500));
+        ctx.metadata_mut().insert("tenant", "acme").unwrap();
+        let mut headers = HeaderMap::new();
+        context_to_headers(&ctx, &mut headers);
+        let back = context_from_headers(Some(&headers), None);
+        assert_eq!(back.request_id().unwrap().as_str(), "req-1");
+        assert_eq!(back.remaining(), Some(Duration::from_millis(1500)));
+        assert_eq!(back.metadata().get("tenant"), Some("acme"));
+
+        let mut bad = HeaderMap::new();
+        bad.insert(REQUEST_ID, "not valid\u{7f}");
+        bad.insert(BUDGET_MS, "-5");
+        let ctx = context_from_headers(Some(&bad), Some(Duration::from_secs(30)));
+        assert!(ctx.request_id().is_some());
+        assert_eq!(ctx.remaining(), Some(Duration::from_secs(30)));
+    }
+}

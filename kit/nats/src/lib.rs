@@ -1,0 +1,61 @@
+//! Package nats serves kit endpoints over NATS request-reply and calls remote
+//! ones, on async-nats: go-kit's NATS transport, with kit's context and error
+//! classes.
+//!
+//! A [`Server`] answers one subject (decode -> endpoint -> encode); [`serve`]
+//! subscribes several in a queue group, so that the instances of a service
+//! share its requests. A [`Client`] is an endpoint that sends a request and
+//! awaits the reply within the request's deadline. The request
+//! [`Context`](kit_endpoint::Context) travels in headers (`Kit-Request-Id`,
+//! `Kit-Budget-Ms`, `Kit-Meta-*`); a failed call answers with its
+//! [`ErrorClass`](kit_endpoint::ErrorClass) in `Kit-Error-Class`, and the client
+//! maps it back, so retries, breakers and balancers behave as over HTTP. The
+//! same endpoint `Set` can be served over HTTP and NATS at once.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use kit_endpoint::{endpoint_fn, BoxError, Failer, Request};
+//! use kit_nats::{json, serve, Client, Server};
+//! use tower::ServiceExt;
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Sum { a: i64, b: i64 }
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct V { v: i64 }
+//! impl Failer for V {
+//!     fn failed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> { None }
+//! }
+//!
+//! # #[tokio::main] async fn main() -> Result<(), BoxError> {
+//! let nats = async_nats::connect("nats://127.0.0.1:4222").await?;
+//! let sum = endpoint_fn(|req: Request<Sum>| async move {
+//!     Ok::<_, BoxError>(V { v: req.msg().a + req.msg().b })
+//! });
+//! let server = Server::new(sum, json::decode_request, json::encode_response);
+//! tokio::spawn(serve(nats.clone(), "addsvc", vec![("addsvc.sum".into(), Arc::new(server) as _)], std::future::pending()));
+//!
+//! let client = Client::new(nats, "addsvc.sum", json::encode_request, json::decode_response::<V>);
+//! let v = client.oneshot(Request::from_msg(Sum { a: 1, b: 2 })).await?;
+//! assert_eq!(v.v, 3);
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - `server`: [`Server`], [`Reply`], [`Handler`], [`serve`].
+//! - `client`: [`Client`].
+//! - `context`: the headers that carry the request context.
+//! - `error`: [`encode_error`], [`UpstreamError`], [`BadRequest`], the class header.
+//! - [`json`]: serde JSON decoders and encoders.
+
+mod client;
+mod context;
+mod error;
+pub mod json;
+mod server;
+
+pub use client::{Client, DEFAULT_TIMEOUT};
+pub use context::{
+    BUDGET_MS, METADATA_PREFIX, REQUEST_ID, context_from_headers, context_to_headers,
+};
+pub use error::{BadRequest, ERROR_CLASS, ErrorRef, UpstreamError, encode_error, reply_error};
+pub use server::{DEFAULT_BUDGET, Handler, MAX_IN_FLIGHT, Reply, Server, serve};

@@ -1,0 +1,221 @@
+//! Serving endpoints on NATS subjects: decode -> endpoint -> encode, replies on
+//! the message's reply subject.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::{HeaderMap, Message};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use kit_endpoint::{BoxError, Context, DeadlineExceeded, Failer, Request, WithDeadline};
+use tokio::sync::Semaphore;
+use tower::{Service, ServiceExt};
+
+use crate::context::{REQUEST_ID, context_from_headers};
+use crate::error::{ErrorRef, encode_error};
+
+/// An answer: headers and payload, published on the request's reply subject.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    /// The reply's headers (the request ID, an error class...).
+    pub headers: HeaderMap,
+    /// The reply's payload.
+    pub payload: Bytes,
+}
+
+type DecodeFn<Req> = dyn Fn(Option<&HeaderMap>, &[u8]) -> Result<Req, BoxError> + Send + Sync;
+type EncodeFn<Resp> = dyn Fn(&Context, Resp) -> Result<Bytes, BoxError> + Send + Sync;
+type ErrorEncoderFn = dyn Fn(&Context, ErrorRef<'_>) -> Reply + Send + Sync;
+
+/// The budget of requests that arrive without `Kit-Budget-Ms`: 30 s.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
+
+/// Serves one endpoint on a subject, the way kit's HTTP `Server` serves it on
+/// a route (go-kit's `transport/nats.Subscriber`): the context comes from the
+/// headers, the payload is decoded, the endpoint called within the budget (not
+/// at all if it is spent), the response encoded; failures and business errors
+/// go to the error encoder, which answers with the error's class.
+pub struct Server<E, Req, Resp> {
+    endpoint: E,
+    decode: Arc<DecodeFn<Req>>,
+    encode: Arc<EncodeFn<Resp>>,
+    error_encoder: Arc<ErrorEncoderFn>,
+}
+
+impl<E: Clone, Req, Resp> Clone for Server<E, Req, Resp> {
+    fn clone(&self) -> Self {
+        Server {
+            endpoint: self.endpoint.clone(),
+            decode: self.decode.clone(),
+            encode: self.encode.clone(),
+            error_encoder: self.error_encoder.clone(),
+        }
+    }
+}
+
+impl<E, Req, Resp> std::fmt::Debug for Server<E, Req, Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").finish_non_exhaustive()
+    }
+}
+
+impl<E, Req, Resp> Server<E, Req, Resp>
+where
+    E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + 'static,
+    E::Future: Send,
+    Req: Send + 'static,
+    Resp: Failer + Send + 'static,
+{
+    /// A server for `endpoint` with the given decoder and encoder, and kit's
+    /// default error encoder ([`encode_error`]).
+    pub fn new<D, En>(endpoint: E, decode: D, encode: En) -> Self
+    where
+        D: Fn(Option<&HeaderMap>, &[u8]) -> Result<Req, BoxError> + Send + Sync + 'static,
+        En: Fn(&Context, Resp) -> Result<Bytes, BoxError> + Send + Sync + 'static,
+    {
+        Server {
+            endpoint,
+            decode: Arc::new(decode),
+            encode: Arc::new(encode),
+            error_encoder: Arc::new(encode_error),
+        }
+    }
+
+    /// Replaces the error encoder: map your business errors, fall back on
+    /// [`encode_error`].
+    pub fn error_encoder(
+        mut self,
+        f: impl Fn(&Context, ErrorRef<'_>) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        self.error_encoder = Arc::new(f);
+        self
+    }
+
+    /// The reply to one request message.
+    pub async fn reply(&self, msg: &Message) -> Reply {
+        let ctx = context_from_headers(msg.headers.as_ref(), Some(DEFAULT_BUDGET));
+        let mut reply = match self.call(&ctx, msg).await {
+            Ok(Ok(payload)) => Reply {
+                headers: HeaderMap::new(),
+                payload,
+            },
+            Ok(Err(business)) => (self.error_encoder)(&ctx, business.failed().unwrap_or(&Unknown)),
+            Err(err) => (self.error_encoder)(&ctx, &*err),
+        };
+        if let Some(id) = ctx.request_id() {
+            reply.headers.insert(REQUEST_ID, id.as_str());
+        }
+        reply
+    }
+
+    /// Decode, call, encode; `Ok(Err(resp))` for a business error.
+    async fn call(&self, ctx: &Context, msg: &Message) -> Result<Result<Bytes, Resp>, BoxError> {
+        let req = (self.decode)(msg.headers.as_ref(), &msg.payload)?;
+        if ctx.is_expired() {
+            return Err(DeadlineExceeded::new().into());
+        }
+        let call = self
+            .endpoint
+            .clone()
+            .oneshot(Request::new(ctx.clone(), req));
+        let resp = WithDeadline::new(call, ctx.deadline()).await?;
+        if resp.failed().is_some() {
+            return Ok(Err(resp));
+        }
+        (self.encode)(ctx, resp).map(Ok)
+    }
+}
+
+/// Stands in for a business error a response no longer has.
+#[derive(Debug)]
+struct Unknown;
+
+impl std::fmt::Display for Unknown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("internal error")
+    }
+}
+
+impl std::error::Error for Unknown {}
+
+/// Something that answers request messages: a [`Server`], type-erased so that
+/// several endpoints are served on one connection.
+pub trait Handler: Send + Sync + 'static {
+    /// The reply to `msg`.
+    fn handle<'a>(&'a self, msg: &'a Message) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
+}
+
+impl<E, Req, Resp> Handler for Server<E, Req, Resp>
+where
+    E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
+    E::Future: Send,
+    Req: Send + 'static,
+    Resp: Failer + Send + 'static,
+{
+    fn handle<'a>(&'a self, msg: &'a Message) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>> {
+        Box::pin(self.reply(msg))
+    }
+}
+
+/// The most requests served at once by one [`serve`]; more wait in NATS's
+/// buffers (bounded memory, whatever the request rate).
+pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// Serves each `(subject, handler)` of `routes` on `client`, in queue group
+/// `group` (so that instances share the requests), until `shutdown` completes;
+/// then stops taking requests and waits for those in flight to be answered.
+pub async fn serve(
+    client: async_nats::Client,
+    group: &str,
+    routes: Vec<(String, Arc<dyn Handler>)>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), BoxError> {
+    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut subscriptions = Vec::new();
+    for (subject, handler) in routes {
+        let sub = client.queue_subscribe(subject, group.to_owned()).await?;
+        subscriptions.push((sub, handler));
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (mut sub, handler) in subscriptions {
+        let (client, permits) = (client.clone(), permits.clone());
+        let mut stopped = stopped.clone();
+        tasks.spawn(async move {
+            let mut calls = tokio::task::JoinSet::new();
+            loop {
+                let msg = tokio::select! {
+                    msg = sub.next() => msg,
+                    _ = stopped.wait_for(|s| *s) => None,
+                };
+                let Some(msg) = msg else { break };
+                let Some(reply_to) = msg.reply.clone() else {
+                    continue; // a publish, not a request: nobody waits for an answer
+                };
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                let (client, handler) = (client.clone(), handler.clone());
+                calls.spawn(async move {
+                    let reply = handler.handle(&msg).await;
+                    let _ = client
+                        .publish_with_headers(reply_to, reply.headers, reply.payload)
+                        .await;
+                    drop(permit);
+                });
+                while calls.try_join_next().is_some() {}
+            }
+            // No more requests from this subscription; those in flight are
+            // still answered.
+            let _ = sub.unsubscribe().await;
+            while calls.join_next().await.is_some() {}
+        });
+    }
+    shutdown.await;
+    let _ = stop.send(true);
+    while tasks.join_next().await.is_some() {}
+    let _ = client.flush().await;
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! kit-nats against a real nats-server (Debian's, started on a free loopback
+//! port): request-reply with the context carried across, errors by class, a
+//! spent budget, no responders, a queue group sharing calls, many concurrent
+//! calls.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kit_endpoint::{
+    BoxError, Classified, Context, ErrorClass, Failer, Request, RequestId, endpoint_fn,
+};
+use kit_nats::{Client, Handler, Server, json, serve};
+use kit_tests::nats::Nats;
+use serde::{Deserialize, Serialize};
+use tower::ServiceExt;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Sum {
+    a: i64,
+    b: i64,
+}
+
+/// The sum, and what the endpoint saw of the context.
+#[derive(Debug, Serialize, Deserialize)]
+struct Answer {
+    v: i64,
+    request_id: String,
+    budget_ms: u64,
+    tenant: Option<String>,
+}
+
+impl Failer for Answer {
+    fn failed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        None
+    }
+}
+
+/// Serves `sum` on `subject` in queue group `group`; counts its calls in `calls`.
+fn sum_server(calls: Arc<AtomicUsize>) -> Arc<dyn Handler> {
+    let sum = endpoint_fn(move |req: Request<Sum>| {
+        let calls = calls.clone();
+        async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let ctx = req.ctx();
+            let v = req.msg().a.checked_add(req.msg().b).ok_or_else(|| {
+                Classified::public(ErrorClass::InvalidArgument, "integer overflow")
+            })?;
+            Ok::<_, BoxError>(Answer {
+                v,
+                request_id: ctx.request_id().map(|i| i.to_string()).unwrap_or_default(),
+                budget_ms: ctx.remaining().map_or(0, |d| d.as_millis() as u64),
+                tenant: ctx.metadata().get("tenant").map(str::to_owned),
+            })
+        }
+    });
+    Arc::new(Server::new(
+        sum,
+        json::decode_request,
+        json::encode_response,
+    ))
+}
+
+async fn start(
+    nats: &Nats,
+    subject: &str,
+    calls: Arc<AtomicUsize>,
+) -> tokio::sync::oneshot::Sender<()> {
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let routes = vec![(subject.to_owned(), sum_server(calls))];
+    let served = serve(client.clone(), "sums", routes, async {
+        let _ = stopped.await;
+    });
+    tokio::spawn(served);
+    // The subscription is registered once the server has processed it.
+    client.flush().await.unwrap();
+    stop
+}
+
+fn client(nats: &async_nats::Client, subject: &str) -> Client<Sum, Answer> {
+    Client::new(
+        nats.clone(),
+        subject,
+        json::encode_request,
+        json::decode_response,
+    )
+}
+
+/// A call crosses with its request ID, a shrunk budget and its metadata; a
+/// refusal comes back as the caller's fault; a payload that does not decode is
+/// refused as invalid.
+#[tokio::test]
+async fn request_reply_carries_the_context_and_the_error_class() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let _stop = start(&nats, "t.sum", Arc::default()).await;
+    let conn = async_nats::connect(nats.url()).await.unwrap();
+    let sum = client(&conn, "t.sum");
+
+    let mut ctx = Context::new()
+        .with_request_id(RequestId::parse("req-42").unwrap())
+        .with_timeout(Duration::from_secs(2));
+    ctx.metadata_mut().insert("tenant", "acme").unwrap();
+    let answer = sum
+        .clone()
+        .oneshot(Request::new(ctx, Sum { a: 1, b: 2 }))
+        .await
+        .unwrap();
+    assert_eq!(answer.v, 3);
+    assert_eq!(answer.request_id, "req-42");
+    assert!(
+        answer.budget_ms > 0 && answer.budget_ms <= 2000,
+        "{answer:?}"
+    );
+    assert_eq!(answer.tenant.as_deref(), Some("acme"));
+
+    let err = sum
+        .clone()
+        .oneshot(Request::from_msg(Sum { a: i64::MAX, b: 1 }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        ErrorClass::of(&*err),
+        ErrorClass::Upstream { caller_fault: true }
+    );
+    assert!(err.to_string().contains("integer overflow"), "{err}");
+
+    let raw = conn.request("t.sum", "{not json".into()).await.unwrap();
+    let headers = raw.headers.as_ref().expect("error headers");
+    assert_eq!(
+        headers.get(kit_nats::ERROR_CLASS).unwrap().as_str(),
+        "invalid_argument"
+    );
+    assert!(String::from_utf8_lossy(&raw.payload).contains("invalid JSON payload"));
+}
+
+/// A spent budget: the client sends nothing; a request that arrives with a
+/// spent budget is not served.
+#[tokio::test]
+async fn a_spent_budget_reaches_no_endpoint() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    let _stop = start(&nats, "t.sum", calls.clone()).await;
+    let conn = async_nats::connect(nats.url()).await.unwrap();
+    let spent = Context::new().with_timeout(Duration::ZERO);
+    let err = client(&conn, "t.sum")
+        .oneshot(Request::new(spent, Sum { a: 1, b: 2 }))
+        .await
+        .unwrap_err();
+    assert_eq!(ErrorClass::of(&*err), ErrorClass::DeadlineExceeded);
+
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(kit_nats::BUDGET_MS, "0");
+    let raw = conn
+        .request_with_headers("t.sum", headers, r#"{"a":1,"b":2}"#.into())
+        .await
+        .unwrap();
+    assert_eq!(
+        raw.headers
+            .unwrap()
+            .get(kit_nats::ERROR_CLASS)
+            .unwrap()
+            .as_str(),
+        "deadline_exceeded"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+/// Nobody serving the subject: the call fails with the unavailable class (NATS
+/// says so at once), so a balancer retries elsewhere and a breaker counts it.
+#[tokio::test]
+async fn no_responders_is_unavailable() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let conn = async_nats::connect(nats.url()).await.unwrap();
+    let ctx = Context::new().with_timeout(Duration::from_secs(10));
+    let err = client(&conn, "t.nobody")
+        .oneshot(Request::new(ctx, Sum { a: 1, b: 2 }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        ErrorClass::of(&*err),
+        ErrorClass::Unavailable { retry_after: None }
+    );
+    assert!(ErrorClass::of(&*err).is_retryable());
+}
+
+/// Three instances in one queue group share 60 calls; 200 concurrent calls all
+/// get their own answers; a stopped instance's share moves to the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_group_shares_the_calls() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let counts: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::default()).collect();
+    let mut stops = Vec::new();
+    for calls in &counts {
+        stops.push(start(&nats, "t.sum", calls.clone()).await);
+    }
+    let conn = async_nats::connect(nats.url()).await.unwrap();
+    let sum = client(&conn, "t.sum");
+    for i in 0..60 {
+        let answer = sum
+            .clone()
+            .oneshot(Request::from_msg(Sum { a: i, b: 1 }))
+            .await
+            .unwrap();
+        assert_eq!(answer.v, i + 1);
+    }
+    let shares: Vec<usize> = counts.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    assert_eq!(shares.iter().sum::<usize>(), 60);
+    assert!(
+        shares.iter().all(|n| *n > 0),
+        "every instance served some: {shares:?}"
+    );
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let calls: Vec<_> = (0..200)
+        .map(|i| {
+            let (sum, seen) = (sum.clone(), seen.clone());
+            tokio::spawn(async move {
+                let answer = sum
+                    .oneshot(Request::from_msg(Sum { a: i, b: i }))
+                    .await
+                    .unwrap();
+                seen.lock().unwrap().push((i, answer.v));
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(seen.len(), 200);
+    assert!(seen.iter().all(|(i, v)| *v == 2 * i));
+
+    // One instance stops: the others take its share.
+    drop(stops.remove(0));
+    let before: usize = counts[0].load(Ordering::SeqCst);
+    // Its unsubscription reaches the server asynchronously: bounded retries.
+    let mut moved = 0;
+    for i in 0..200 {
+        let ctx = Context::new().with_timeout(Duration::from_secs(5));
+        if sum
+            .clone()
+            .oneshot(Request::new(ctx, Sum { a: i, b: 0 }))
+            .await
+            .is_ok()
+            && counts[0].load(Ordering::SeqCst) == before
+        {
+            moved += 1;
+        }
+    }
+    assert!(
+        moved >= 150,
+        "{moved} of 200 calls after the stop went to the others"
+    );
+}

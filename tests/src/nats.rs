@@ -1,0 +1,126 @@
+//! A real NATS server for tests: Debian's nats-server on a free loopback port,
+//! JetStream on, its data in a temporary folder; stopped (and its data removed)
+//! on drop.
+//!
+//! ```no_run
+//! # async fn f() {
+//! let Some(mut nats) = kit_tests::nats::Nats::start().await else { return };
+//! let url = nats.url(); // nats://127.0.0.1:<port>
+//! nats.kill().await; // as a crash would
+//! nats.restart().await; // same port, same data
+//! # }
+//! ```
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A running (or stopped) nats-server.
+#[derive(Debug)]
+pub struct Nats {
+    child: Option<Child>,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Nats {
+    /// Starts nats-server on a free loopback port and waits until it accepts
+    /// clients. `None` if it is missing (see [`crate::external`]).
+    pub async fn start() -> Option<Nats> {
+        binary()?;
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "kit-nats-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary data dir");
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free TCP port");
+        let mut nats = Nats {
+            child: None,
+            addr,
+            dir,
+        };
+        nats.restart().await;
+        Some(nats)
+    }
+
+    /// The client URL, e.g. `nats://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("nats://{}", self.addr)
+    }
+
+    /// Stops the server as a crash would (SIGKILL), keeping its data.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Starts the server again (if stopped) on the same port with the same
+    /// data, and waits until it is ready: it says so on its log.
+    pub async fn restart(&mut self) {
+        if self.child.is_some() {
+            return;
+        }
+        let mut child = Command::new(binary().expect("nats-server was found before"))
+            .args(["--addr", "127.0.0.1", "--port"])
+            .arg(self.addr.port().to_string())
+            .arg("--jetstream")
+            .arg("--store_dir")
+            .arg(self.dir.join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nats-server starts");
+        let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("Server is ready") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(
+            matches!(ready, Ok(true)),
+            "nats-server did not become ready on {}",
+            self.addr
+        );
+        // Keep reading its log so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.child = Some(child);
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn binary() -> Option<&'static str> {
+    for path in [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ] {
+        if Path::new(path).exists() {
+            return Some(path);
+        }
+    }
+    crate::external::missing("nats-server (Debian package nats-server)")
+}
