@@ -3,6 +3,7 @@
 //! Flags (and env vars): `--http-addr` (ADDSVC_HTTP_ADDR, default 127.0.0.1:8081),
 //! `--debug-addr` (ADDSVC_DEBUG_ADDR, default 127.0.0.1:9081), `--stringsvc`
 //! (ADDSVC_STRINGSVC: a URL such as http://127.0.0.1:8082, a comma-separated list,
+//! a NATS server such as nats://127.0.0.1:4222 (stringsvc run with `--nats`),
 //! or, built with `--features etcd`, an etcd spec such as etcd://127.0.0.1:2379;
 //! without it stringsvc runs
 //! in-process), `--stringsvc-srv` and `--dns-server` (DNS SRV discovery),
@@ -46,7 +47,8 @@ struct Args {
     /// Address of the debug listener (/health, /metrics).
     #[arg(long, env = "ADDSVC_DEBUG_ADDR", default_value = "127.0.0.1:9081")]
     debug_addr: SocketAddr,
-    /// Where stringsvc is: base URLs, comma-separated, or (built with
+    /// Where stringsvc is: base URLs, comma-separated, a NATS server
+    /// `nats://HOST:PORT` (stringsvc run with `--nats`), or (built with
     /// `--features etcd`) an etcd spec `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`
     /// (prefix default `/kit/services/stringsvc/`). Calls are balanced and retried across the
     /// instances. Without it (and without `--stringsvc-srv`), stringsvc runs
@@ -161,16 +163,19 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     };
     let strings = match &discovery {
         None => stringsvc::endpoint::Set::new(stringsvc::service::BasicService),
-        Some(discovery) => client(
-            discovery,
-            &ClientOptions {
-                breaker_failures: args.breaker_failures,
-                breaker_backoff: Duration::from_millis(args.breaker_backoff_ms),
-                version: args.stringsvc_version.clone(),
-                canary: args.canary_version.clone().zip(args.canary_percent),
-                ..ClientOptions::new(logger.clone(), exporter.clone())
-            },
-        )?,
+        Some(discovery) => {
+            client(
+                discovery,
+                &ClientOptions {
+                    breaker_failures: args.breaker_failures,
+                    breaker_backoff: Duration::from_millis(args.breaker_backoff_ms),
+                    version: args.stringsvc_version.clone(),
+                    canary: args.canary_version.clone().zip(args.canary_percent),
+                    ..ClientOptions::new(logger.clone(), exporter.clone())
+                },
+            )
+            .await?
+        }
     };
 
     let limits = transport::http::Limits {

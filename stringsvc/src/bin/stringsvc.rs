@@ -61,6 +61,11 @@ struct Args {
     #[cfg(feature = "pact-states")]
     #[arg(long)]
     pact_provider_states: bool,
+    /// Also serve the endpoints over NATS request-reply at this server
+    /// (`nats://HOST:PORT`), on `stringsvc.uppercase` and `stringsvc.count` in
+    /// queue group `stringsvc`. Off by default.
+    #[arg(long, env = "STRINGSVC_NATS")]
+    nats: Option<String>,
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "STRINGSVC_MAX_IN_FLIGHT", default_value_t = 0)]
     max_in_flight: usize,
@@ -131,6 +136,25 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
             ..Middlewares::new(logger.new(o!("transport" => "HTTP")), exporter.recorder())
         },
     );
+    // 4b. the same endpoints over NATS, if asked: served until the HTTP side
+    // has drained.
+    let (nats_stop, nats_stopped) = tokio::sync::oneshot::channel::<()>();
+    let nats = match &args.nats {
+        Some(url) => {
+            let client = async_nats::connect(url.as_str()).await?;
+            let routes = transport::nats::routes(endpoints.clone());
+            let stopped = async {
+                let _ = nats_stopped.await;
+            };
+            Some(tokio::spawn(kit_nats::serve(
+                client,
+                transport::nats::GROUP,
+                routes,
+                stopped,
+            )))
+        }
+        None => None,
+    };
     let api = transport::http::observed(
         transport::http::router_with(endpoints, &limits), // 4. the HTTP transport,
         logger.new(o!("transport" => "HTTP")),            // every answer logged if refused early,
@@ -151,6 +175,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let debug_listener = TcpListener::bind(args.debug_addr).await?;
     let http_url = format!("http://{}", api_listener.local_addr()?);
     info!(logger, "listening";
+        "nats" => args.nats.as_deref().unwrap_or("off"),
         "http" => &http_url,
         "debug" => format!("http://{}", debug_listener.local_addr()?));
 
@@ -185,6 +210,10 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     tokio::spawn(serve(debug_listener, debug, std::future::pending()));
     let config = ServeConfig::default().max_connections(args.max_connections);
     serve_with(api_listener, api, config, shutdown).await?;
+    let _ = nats_stop.send(());
+    if let Some(nats) = nats {
+        nats.await??;
+    }
     info!(logger, "stopped");
     Ok(())
 }

@@ -42,6 +42,9 @@ pub enum Discovery {
     /// Instances registered in etcd: the spec `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`
     /// (prefix default `/kit/services/stringsvc/`). Needs feature `etcd`.
     Etcd(String),
+    /// Over NATS request-reply at this server (`nats://HOST:PORT`): the
+    /// stringsvc instances' queue group shares the calls.
+    Nats(String),
     /// The DNS SRV records of `name` (e.g. `_http._tcp.stringsvc.example.`),
     /// asked of `server` (default: the system's resolver), looked up again
     /// every `refresh`.
@@ -56,8 +59,15 @@ pub enum Discovery {
 }
 
 impl Discovery {
-    /// Parses `--stringsvc`: comma-separated `http://` URLs, or an `etcd://` spec.
+    /// Parses `--stringsvc`: comma-separated `http://` URLs, an `etcd://` spec,
+    /// or a `nats://` server.
     pub fn parse(spec: &str) -> Result<Discovery, BoxError> {
+        if let Some(rest) = spec.strip_prefix("nats://") {
+            if rest.is_empty() || rest.contains(',') {
+                return Err(format!("{spec:?} is not a nats://HOST:PORT URL").into());
+            }
+            return Ok(Discovery::Nats(spec.to_owned()));
+        }
         if spec.starts_with("etcd://") {
             etcd::check(spec)?;
             return Ok(Discovery::Etcd(spec.to_owned()));
@@ -81,7 +91,7 @@ impl std::fmt::Display for Discovery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Discovery::Urls(urls) => f.write_str(&urls.join(",")),
-            Discovery::Etcd(spec) => f.write_str(spec),
+            Discovery::Etcd(spec) | Discovery::Nats(spec) => f.write_str(spec),
             Discovery::Srv { name, .. } => write!(f, "srv:{name}"),
         }
     }
@@ -139,8 +149,14 @@ impl ClientOptions {
 
 /// A stringsvc [`Set`] over the instances `discovery` finds. Must be called
 /// within a tokio runtime (discovery runs on tasks of its own).
-pub fn client(discovery: &Discovery, options: &ClientOptions) -> Result<Set, BoxError> {
+pub async fn client(discovery: &Discovery, options: &ClientOptions) -> Result<Set, BoxError> {
     match discovery {
+        Discovery::Nats(url) => {
+            // NATS balances over the queue group itself; calls fail fast with
+            // the unavailable class when no instance listens.
+            let nats = async_nats::connect(url.as_str()).await?;
+            Ok(crate::transport::nats::client_set(&nats))
+        }
         Discovery::Urls(urls) => {
             let instancer =
                 StaticInstancer::new(urls.iter().map(|u| Instance::new(u.as_str())).collect());
