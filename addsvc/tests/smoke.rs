@@ -8,15 +8,7 @@ use kit_tests::raw;
 use tokio::net::TcpListener;
 
 async fn start_addsvc(extra: &[&str]) -> Service {
-    let mut args = vec!["--http-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"];
-    // No shutdown delay unless a test asks for one.
-    if !extra.contains(&"--shutdown-delay-ms") {
-        args.extend_from_slice(&["--shutdown-delay-ms", "0"]);
-    }
-    args.extend_from_slice(extra);
-    Service::start(env!("CARGO_BIN_EXE_addsvc"), &args, &["http", "debug"])
-        .await
-        .expect("addsvc starts")
+    Service::start_on_loopback(env!("CARGO_BIN_EXE_addsvc"), extra).await
 }
 
 async fn addcli(addr: std::net::SocketAddr, args: &[&str]) -> (i32, String, String) {
@@ -868,4 +860,22 @@ async fn an_outage_does_not_flood_the_log() {
         (1..=20).contains(&failures),
         "{failures} failure lines for 60 failed calls"
     );
+}
+
+/// `--body-limit-bytes` sets the limit: a 200-byte body against a 100-byte
+/// limit is refused with 413, a small one served.
+#[tokio::test]
+async fn the_body_limit_flag_sets_the_limit() {
+    let svc = start_addsvc(&["--body-limit-bytes", "100"]).await;
+    let http = svc.addr("http");
+    let big = format!(r#"{{"a": "{}", "b": "x"}}"#, "y".repeat(200));
+    let resp = raw::send(http, &raw::post_json("/concat", &[], &big))
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 413, "{resp:?}");
+    assert!(resp.body.contains("limit of 100 bytes"), "{resp:?}");
+    let resp = raw::send(http, &raw::post_json("/sum", &[], r#"{"a": 1, "b": 2}"#))
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
 }

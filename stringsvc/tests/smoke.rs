@@ -4,20 +4,7 @@ use kit_tests::process::Service;
 use kit_tests::raw;
 
 async fn start() -> Service {
-    Service::start(
-        env!("CARGO_BIN_EXE_stringsvc"),
-        &[
-            "--http-addr",
-            "127.0.0.1:0",
-            "--debug-addr",
-            "127.0.0.1:0",
-            "--shutdown-delay-ms",
-            "0",
-        ],
-        &["http", "debug"],
-    )
-    .await
-    .expect("stringsvc starts")
+    Service::start_on_loopback(env!("CARGO_BIN_EXE_stringsvc"), &[]).await
 }
 
 /// The binary serves its API and health check, and stops cleanly on SIGTERM.

@@ -10,7 +10,7 @@
 //! # }
 //! ```
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,8 +48,8 @@ impl Etcd {
         std::fs::create_dir_all(&dir).expect("a temporary data dir");
         let mut etcd = Etcd {
             child: None,
-            client: free_port(),
-            peer: free_port(),
+            client: crate::process::free_addr(),
+            peer: crate::process::free_addr(),
             dir,
         };
         etcd.restart().await;
@@ -147,12 +147,6 @@ async fn health(addr: SocketAddr) -> bool {
         tokio::time::timeout(Duration::from_secs(1), answer).await,
         Ok(Ok(resp)) if resp.body.contains("\"health\":\"true\"")
     )
-}
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free TCP port")
 }
 
 fn binary() -> Option<&'static str> {

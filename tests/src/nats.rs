@@ -11,7 +11,7 @@
 //! # }
 //! ```
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,9 +41,7 @@ impl Nats {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a temporary data dir");
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free TCP port");
+        let addr = crate::process::free_addr();
         let mut nats = Nats {
             child: None,
             addr,

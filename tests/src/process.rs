@@ -23,6 +23,26 @@ pub struct Service {
 }
 
 impl Service {
+    /// Starts `binary` (a path, or a workspace binary's name for
+    /// [`workspace_binary`]) with its API and debug listeners on free loopback
+    /// ports, no shutdown delay unless `extra` sets one, and `extra`; waits
+    /// until it listens.
+    pub async fn start_on_loopback(binary: &str, extra: &[&str]) -> Service {
+        let path = if binary.contains('/') {
+            binary.to_owned()
+        } else {
+            workspace_binary(binary)
+        };
+        let mut args = vec!["--http-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"];
+        if !extra.contains(&"--shutdown-delay-ms") {
+            args.extend_from_slice(&["--shutdown-delay-ms", "0"]);
+        }
+        args.extend_from_slice(extra);
+        Service::start(&path, &args, &["http", "debug"])
+            .await
+            .unwrap_or_else(|e| panic!("{binary} starts: {e}"))
+    }
+
     /// Starts `binary` with `args` and waits until it has printed one
     /// `<name> <listener>=http://<addr>` line for each of `listeners`.
     ///
@@ -216,6 +236,13 @@ pub async fn metric(debug: SocketAddr, series: &str) -> f64 {
             value.trim().parse().ok()
         })
         .unwrap_or(0.0)
+}
+
+/// A loopback address with a port nobody listens on right now.
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free TCP port")
 }
 
 #[cfg(test)]

@@ -4,23 +4,8 @@
 //! stringsvc gone `/concat` fails fast as unavailable (503), not after a timeout.
 
 use kit_tests::nats::Nats;
-use kit_tests::process::{Service, workspace_binary};
+use kit_tests::process::Service;
 use kit_tests::raw;
-
-async fn start(binary: &str, extra: &[&str]) -> Service {
-    let mut args = vec![
-        "--http-addr",
-        "127.0.0.1:0",
-        "--debug-addr",
-        "127.0.0.1:0",
-        "--shutdown-delay-ms",
-        "0",
-    ];
-    args.extend_from_slice(extra);
-    Service::start(&workspace_binary(binary), &args, &["http", "debug"])
-        .await
-        .unwrap_or_else(|e| panic!("{binary} starts: {e}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn addsvc_calls_stringsvc_over_nats() {
@@ -28,8 +13,8 @@ async fn addsvc_calls_stringsvc_over_nats() {
         return;
     };
     let url = nats.url();
-    let mut strings = start("stringsvc", &["--nats", &url]).await;
-    let mut add = start("addsvc", &["--stringsvc", &url]).await;
+    let mut strings = Service::start_on_loopback("stringsvc", &["--nats", &url]).await;
+    let mut add = Service::start_on_loopback("addsvc", &["--stringsvc", &url]).await;
     let http = add.addr("http");
 
     let concat = |body: &'static str| async move {

@@ -6,31 +6,13 @@
 //! build turns on (`cargo test --workspace`, as `.ci/test` runs it).
 #![cfg(feature = "pact")]
 
-use kit_tests::process::{Service, workspace_binary};
+use kit_tests::process::Service;
 use kit_tests::raw;
-
-/// The flags of a binary on free ports, with or without provider states.
-fn args(states: bool) -> Vec<&'static str> {
-    let mut args = vec![
-        "--http-addr",
-        "127.0.0.1:0",
-        "--debug-addr",
-        "127.0.0.1:0",
-        "--shutdown-delay-ms",
-        "0",
-    ];
-    if states {
-        args.push("--pact-provider-states");
-    }
-    args
-}
 
 /// Starts `binary` with provider states and verifies the committed pact `pact`
 /// against it, as provider `provider`; returns the running service.
 async fn verify_running(binary: &str, provider: &str, pact: &str) -> Service {
-    let svc = Service::start(&workspace_binary(binary), &args(true), &["http", "debug"])
-        .await
-        .expect("the binary starts (built with feature pact-states)");
+    let svc = Service::start_on_loopback(binary, &["--pact-provider-states"]).await;
     let states = format!("http://{}/_pact/provider-state", svc.addr("debug"));
     let result =
         kit_tests::pact::verify(provider, svc.addr("http").port(), pact, Some(states)).await;
@@ -58,13 +40,7 @@ async fn set_state(svc: &Service, body: &str) -> raw::Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_running_stringsvc_honours_the_committed_pact() {
     verify_running("stringsvc", "stringsvc", "addsvc-stringsvc.json").await;
-    let plain = Service::start(
-        &workspace_binary("stringsvc"),
-        &args(false),
-        &["http", "debug"],
-    )
-    .await
-    .expect("stringsvc starts");
+    let plain = Service::start_on_loopback("stringsvc", &[]).await;
     assert_eq!(set_state(&plain, r#"{"state":"x"}"#).await.status, 404);
 }
 

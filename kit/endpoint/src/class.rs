@@ -77,18 +77,49 @@ impl ErrorClass {
 
     /// The first class found down `err`'s source chain, if any.
     pub fn find(err: &(dyn Error + 'static)) -> Option<ErrorClass> {
-        let mut cur: Option<&(dyn Error + 'static)> = Some(err);
-        while let Some(e) = cur {
-            if let Some(c) = e.downcast_ref::<Classified>() {
-                return Some(c.class);
-            } else if e.is::<DeadlineExceeded>() {
-                return Some(ErrorClass::DeadlineExceeded);
-            } else if e.is::<Cancelled>() {
-                return Some(ErrorClass::Cancelled);
-            }
-            cur = e.source();
+        crate::sources(err).find_map(Self::own)
+    }
+
+    /// The class `err` itself says (not its sources).
+    fn own(err: &(dyn Error + 'static)) -> Option<ErrorClass> {
+        if let Some(c) = err.downcast_ref::<Classified>() {
+            Some(c.class)
+        } else if err.is::<DeadlineExceeded>() {
+            Some(ErrorClass::DeadlineExceeded)
+        } else if err.is::<Cancelled>() {
+            Some(ErrorClass::Cancelled)
+        } else {
+            None
         }
-        None
+    }
+
+    /// The class of a call to another service that answered with `self`, as its
+    /// caller sees it: the remote's refusal of the request itself (invalid
+    /// argument, not found) is an upstream failure that was the caller's fault;
+    /// unavailable, resource exhausted and deadline exceeded keep their class
+    /// (another instance, or later, may do); anything else is an upstream
+    /// failure. Every transport client maps remote answers through it (an HTTP
+    /// status first becomes the class it stands for).
+    ///
+    /// ```
+    /// use kit_endpoint::ErrorClass;
+    /// assert_eq!(ErrorClass::NotFound.upstream(), ErrorClass::Upstream { caller_fault: true });
+    /// assert_eq!(ErrorClass::Internal.upstream(), ErrorClass::Upstream { caller_fault: false });
+    /// assert_eq!(ErrorClass::DeadlineExceeded.upstream(), ErrorClass::DeadlineExceeded);
+    /// ```
+    pub fn upstream(self) -> ErrorClass {
+        match self {
+            ErrorClass::InvalidArgument | ErrorClass::NotFound => {
+                ErrorClass::Upstream { caller_fault: true }
+            }
+            ErrorClass::Unavailable { .. }
+            | ErrorClass::ResourceExhausted { .. }
+            | ErrorClass::DeadlineExceeded => self,
+            ErrorClass::Upstream { caller_fault } => ErrorClass::Upstream { caller_fault },
+            _ => ErrorClass::Upstream {
+                caller_fault: false,
+            },
+        }
     }
 
     /// Whether another attempt (on another instance) may succeed where this one
@@ -261,6 +292,26 @@ impl Error for Classified {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         Some(&*self.inner)
     }
+}
+
+/// The first message down `err`'s chain meant for callers: a
+/// [`Classified::public`] error's, or `deadline exceeded` / `cancelled`. `None`
+/// when every message may carry internal details (an address, an upstream's own
+/// text): transports then show only the class. Each transport checks its own
+/// caller-fit errors first (kit-transport: `StatusError`), then this.
+///
+/// ```
+/// use kit_endpoint::{public_message, BoxError, Classified, ErrorClass};
+/// let open: BoxError = Classified::public(ErrorClass::Unavailable { retry_after: None }, "circuit breaker is open").into();
+/// assert_eq!(public_message(&*open).as_deref(), Some("circuit breaker is open"));
+/// let leaky: BoxError = Classified::new(ErrorClass::Internal, "db at 10.0.0.7 down").into();
+/// assert_eq!(public_message(&*leaky), None);
+/// ```
+pub fn public_message(err: &(dyn Error + 'static)) -> Option<String> {
+    crate::sources(err).find_map(|e| match e.downcast_ref::<Classified>() {
+        Some(c) => c.is_public().then(|| c.to_string()),
+        None => (e.is::<DeadlineExceeded>() || e.is::<Cancelled>()).then(|| e.to_string()),
+    })
 }
 
 /// The caller gave up on the call (its future was dropped, or the client went

@@ -9,6 +9,25 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// The longest budget a caller may give: one day (a longer one is cut to it).
+pub const MAX_BUDGET: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Reads a time budget sent as whole milliseconds (`"1500"`), as transports
+/// carry it (`x-request-budget-ms`, `Kit-Budget-Ms`): `None` if it is not a
+/// number, at most [`MAX_BUDGET`].
+///
+/// ```
+/// use std::time::Duration;
+/// use kit_endpoint::{parse_budget, MAX_BUDGET};
+/// assert_eq!(parse_budget(" 1500"), Some(Duration::from_millis(1500)));
+/// assert_eq!(parse_budget("99999999999"), Some(MAX_BUDGET));
+/// assert_eq!(parse_budget("-5"), None);
+/// ```
+pub fn parse_budget(millis: &str) -> Option<Duration> {
+    let ms = millis.trim().parse::<u64>().ok()?;
+    Some(Duration::from_millis(ms).min(MAX_BUDGET))
+}
+
 /// Request-scoped data: who asked, under which ID, and by when the answer is due.
 ///
 /// A `Context` travels with every request inside [`Request`]: the transport server

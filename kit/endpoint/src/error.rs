@@ -26,14 +26,21 @@ pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 /// assert!(cause_ref::<std::fmt::Error>(&*err).is_none());
 /// ```
 pub fn cause_ref<'a, E: Error + 'static>(err: &'a (dyn Error + 'static)) -> Option<&'a E> {
-    let mut cur: Option<&'a (dyn Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(found) = e.downcast_ref::<E>() {
-            return Some(found);
-        }
-        cur = e.source();
-    }
-    None
+    sources(err).find_map(|e| e.downcast_ref::<E>())
+}
+
+/// `err` and every error down its source chain, outermost first: what every
+/// lookup by type or class walks (a transport's status mapping, say).
+///
+/// ```
+/// use kit_endpoint::{sources, BoxError, Classified, ErrorClass};
+/// let err: BoxError = Classified::new(ErrorClass::NotFound, "gone").into();
+/// assert_eq!(sources(&*err).count(), 2);
+/// ```
+pub fn sources<'a>(
+    err: &'a (dyn Error + 'static),
+) -> impl Iterator<Item = &'a (dyn Error + 'static)> {
+    std::iter::successors(Some(err), |e: &&'a (dyn Error + 'static)| (*e).source())
 }
 
 /// Splits a service's error in two: `Ok(e)` when an error of type `E` (the

@@ -96,10 +96,12 @@ mod error;
 mod failer;
 mod hook;
 
-pub use class::{Cancelled, Classified, ErrorClass};
-pub use context::{Context, InvalidMetadata, Metadata, Request, RequestId};
+pub use class::{Cancelled, Classified, ErrorClass, public_message};
+pub use context::{
+    Context, InvalidMetadata, MAX_BUDGET, Metadata, Request, RequestId, parse_budget,
+};
 pub use deadline::{Deadline, DeadlineFuture, DeadlineLayer, WithDeadline};
 pub use endpoint::{BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, endpoint_fn};
-pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by, take_cause};
+pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by, sources, take_cause};
 pub use failer::{Failer, Outcome};
 pub use hook::{CallHook, HookLayer, Hooked, HookedFuture};

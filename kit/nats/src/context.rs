@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use kit_endpoint::{Context, RequestId};
+use kit_endpoint::{Context, RequestId, parse_budget};
 use tokio::time::Instant;
 
 /// The request ID header.
@@ -27,10 +27,7 @@ pub fn context_from_headers(
         .and_then(RequestId::parse)
         .unwrap_or_else(RequestId::generate);
     let mut ctx = Context::new().with_request_id(id);
-    let budget = get(BUDGET_MS)
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(|ms| Duration::from_millis(ms.min(86_400_000)))
-        .or(default_budget);
+    let budget = get(BUDGET_MS).and_then(parse_budget).or(default_budget);
     if let Some(budget) = budget {
         ctx.set_deadline(Instant::now() + budget);
     }

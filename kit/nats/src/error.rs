@@ -5,7 +5,7 @@ use std::error::Error;
 use std::fmt;
 
 use async_nats::HeaderMap;
-use kit_endpoint::{BoxError, Cancelled, Classified, Context, DeadlineExceeded, ErrorClass};
+use kit_endpoint::{BoxError, Classified, Context, ErrorClass, public_message};
 
 use crate::Reply;
 
@@ -55,21 +55,6 @@ pub fn encode_error(ctx: &Context, err: ErrorRef<'_>) -> Reply {
     }
 }
 
-fn public_message(err: ErrorRef<'_>) -> Option<String> {
-    let mut cur: Option<&(dyn Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(c) = e.downcast_ref::<Classified>() {
-            if c.is_public() {
-                return Some(c.to_string());
-            }
-        } else if e.is::<DeadlineExceeded>() || e.is::<Cancelled>() {
-            return Some(e.to_string());
-        }
-        cur = e.source();
-    }
-    None
-}
-
 /// A call to a NATS endpoint failed: it answered with an error class, nobody
 /// answered, or it did not answer in time.
 #[derive(Debug)]
@@ -92,24 +77,10 @@ impl fmt::Display for UpstreamError {
 impl Error for UpstreamError {}
 
 impl UpstreamError {
-    /// Its class for the caller: the remote's refusal of the request itself
-    /// (invalid argument, not found) is the caller's fault; unavailable,
-    /// resource exhausted and deadline exceeded keep their class; anything
-    /// else is an upstream failure.
+    /// Its class for the caller: the remote's class as the caller sees it
+    /// ([`ErrorClass::upstream`]), an upstream failure if it did not answer.
     pub fn class(&self) -> ErrorClass {
-        match self.remote {
-            Some(ErrorClass::InvalidArgument | ErrorClass::NotFound) => {
-                ErrorClass::Upstream { caller_fault: true }
-            }
-            Some(
-                c @ (ErrorClass::Unavailable { .. }
-                | ErrorClass::ResourceExhausted { .. }
-                | ErrorClass::DeadlineExceeded),
-            ) => c,
-            _ => ErrorClass::Upstream {
-                caller_fault: false,
-            },
-        }
+        self.remote.unwrap_or(ErrorClass::Internal).upstream()
     }
 
     /// The error the client returns: `self` with its class.

@@ -261,3 +261,56 @@ async fn a_queue_group_shares_the_calls() {
         "{moved} of 200 calls after the stop went to the others"
     );
 }
+
+/// Shutdown stops taking requests but answers the one in flight: a call held in
+/// the endpoint when `serve`'s shutdown fires still gets its reply, and `serve`
+/// returns once it is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_the_requests_in_flight() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let conn = async_nats::connect(nats.url()).await.unwrap();
+    let started = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (s, r) = (started.clone(), release.clone());
+    let held = endpoint_fn(move |req: Request<Sum>| {
+        let (s, r) = (s.clone(), r.clone());
+        async move {
+            s.notify_one();
+            r.notified().await;
+            Ok::<_, BoxError>(Answer {
+                v: req.msg().a + req.msg().b,
+                request_id: String::new(),
+                budget_ms: 0,
+                tenant: None,
+            })
+        }
+    });
+    let routes: Vec<(String, Arc<dyn Handler>)> = vec![(
+        "t.held".to_owned(),
+        Arc::new(Server::new(
+            held,
+            json::decode_request,
+            json::encode_response,
+        )),
+    )];
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(serve(conn.clone(), "held", routes, async {
+        let _ = stopped.await;
+    }));
+    conn.flush().await.unwrap();
+    let call = tokio::spawn(client_held(conn.clone()));
+    started.notified().await;
+    stop.send(()).unwrap();
+    release.notify_one();
+    assert_eq!(call.await.unwrap().unwrap().v, 3);
+    served.await.unwrap().unwrap();
+}
+
+async fn client_held(conn: async_nats::Client) -> Result<Answer, BoxError> {
+    let held: Client<Sum, Answer> =
+        Client::new(conn, "t.held", json::encode_request, json::decode_response);
+    let ctx = Context::new().with_timeout(Duration::from_secs(10));
+    held.oneshot(Request::new(ctx, Sum { a: 1, b: 2 })).await
+}

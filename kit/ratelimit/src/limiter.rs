@@ -181,13 +181,16 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     /// `Ok` if a call for `key` may go ahead, [`Limited`] if not.
     pub fn check(&self, key: &K) -> Result<(), Limited> {
         let calls = self.since_sweep.fetch_add(1, Ordering::Relaxed) + 1;
-        let len = self.limiter.len();
+        // `len` takes the table's lock: read it once per call, again only after
+        // a sweep changed it.
+        let mut len = self.limiter.len();
         if calls >= (len as u64).max(SWEEP_EVERY_AT_LEAST) {
             self.since_sweep.store(0, Ordering::Relaxed);
             self.sweeps.fetch_add(1, Ordering::Relaxed);
             self.limiter.retain_recent();
+            len = self.limiter.len();
         }
-        if self.limiter.len() >= self.max_keys {
+        if len >= self.max_keys {
             return Err(Limited {
                 retry_after: Some(Duration::from_secs(1)),
                 reason: Reason::TooManyKeys,

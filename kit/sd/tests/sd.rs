@@ -348,3 +348,26 @@ async fn retries_follow_the_error_class_and_a_lone_failure_is_itself() {
         kit_endpoint::ErrorClass::Upstream { caller_fault: true }
     );
 }
+
+/// `retry_if` decides instead of the class: told never to retry, a call that
+/// fails on an unavailable instance is not retried although its class would be.
+#[tokio::test]
+async fn retry_if_overrides_the_class() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let instancer = StaticInstancer::new(instances(&["down1", "down2", "ok"]));
+    let endpointer = Endpointer::new(&instancer, classed_factory(calls.clone()), None);
+    while endpointer.instances().len() < 3 {
+        tokio::task::yield_now().await;
+    }
+    let ep = Balanced::builder(endpointer)
+        .strategy(Strategy::RoundRobin)
+        .max_attempts(3)
+        .retry_if(|_| false)
+        .build();
+    let err = ep.oneshot(Request::from_msg(0)).await.unwrap_err();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        kit_endpoint::ErrorClass::of(&*err),
+        kit_endpoint::ErrorClass::Unavailable { retry_after: None }
+    );
+}

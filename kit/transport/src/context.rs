@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use kit_endpoint::{Context, RequestId};
+use kit_endpoint::{Context, RequestId, parse_budget};
 use tokio::time::Instant;
 
 /// Carries the [`RequestId`] in both directions.
@@ -20,9 +20,6 @@ pub const BUDGET_MS: HeaderName = HeaderName::from_static("x-request-budget-ms")
 /// Prefix of the headers that carry caller [`Metadata`](kit_endpoint::Metadata):
 /// metadata `tenant=acme` travels as `x-meta-tenant: acme`.
 pub const METADATA_PREFIX: &str = "x-meta-";
-
-/// The largest budget accepted from a caller (one day); larger values are clamped.
-const MAX_BUDGET_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Builds the server-side context of an incoming request from its headers.
 ///
@@ -41,11 +38,7 @@ pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration
         if name == REQUEST_ID {
             id = value.to_str().ok().and_then(RequestId::parse);
         } else if name == BUDGET_MS {
-            budget = value
-                .to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .map(|ms| Duration::from_millis(ms.min(MAX_BUDGET_MS)));
+            budget = value.to_str().ok().and_then(parse_budget);
         } else if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
             if let Ok(value) = value.to_str() {
                 // Invalid pairs are dropped, not fatal: metadata is best effort.
@@ -116,6 +109,6 @@ mod tests {
 
         headers.insert(BUDGET_MS, HeaderValue::from_static("99999999999999"));
         let ctx = context_from_headers(&headers, None);
-        assert_eq!(ctx.remaining(), Some(Duration::from_millis(MAX_BUDGET_MS)));
+        assert_eq!(ctx.remaining(), Some(kit_endpoint::MAX_BUDGET));
     }
 }

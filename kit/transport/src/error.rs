@@ -4,7 +4,10 @@ use std::error::Error;
 use std::fmt;
 
 use http::{StatusCode, header};
-use kit_endpoint::{BoxError, Cancelled, Classified, DeadlineExceeded, ErrorClass, cause_ref};
+use kit_endpoint::{
+    BoxError, Cancelled, Classified, DeadlineExceeded, ErrorClass, cause_ref, public_message,
+    sources,
+};
 
 use crate::Body;
 
@@ -272,8 +275,7 @@ const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
 /// business errors first and fall back on this (see the example services'
 /// `transport::http::encode_error`).
 pub fn error_status(err: &(dyn Error + 'static)) -> StatusCode {
-    let mut cur: Option<&(dyn Error + 'static)> = Some(err);
-    while let Some(e) = cur {
+    for e in sources(err) {
         if e.is::<BadRequest>() {
             return StatusCode::BAD_REQUEST;
         } else if e.is::<NotFound>() {
@@ -297,22 +299,13 @@ pub fn error_status(err: &(dyn Error + 'static)) -> StatusCode {
         } else if e.is::<Cancelled>() {
             return CLIENT_CLOSED_REQUEST;
         }
-        cur = e.source();
     }
     StatusCode::INTERNAL_SERVER_ERROR
 }
 
 /// A JSON error answer: `status` with the body `{"error": message}`.
 pub fn json_error(status: StatusCode, message: &str) -> http::Response<Body> {
-    let body = serde_json::to_vec(&serde_json::json!({ "error": message }))
-        .unwrap_or_else(|_| br#"{"error":"error"}"#.to_vec());
-    let mut resp = http::Response::new(Body::from(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    resp
+    json_body(status, &serde_json::json!({ "error": message }))
 }
 
 /// The default error encoder: [`error_status`] for the status, and a JSON body.
@@ -330,7 +323,7 @@ pub fn encode_error(ctx: &kit_endpoint::Context, err: ErrorRef<'_>) -> http::Res
     let status = error_status(err);
     let class = ErrorClass::find(err);
     let mut resp = if status.is_server_error() {
-        let message = public_message(err).unwrap_or_else(|| {
+        let message = caller_message(err).unwrap_or_else(|| {
             match status {
                 StatusCode::BAD_GATEWAY => "upstream failure",
                 StatusCode::SERVICE_UNAVAILABLE => "service unavailable",
@@ -367,22 +360,18 @@ pub fn encode_error(ctx: &kit_endpoint::Context, err: ErrorRef<'_>) -> http::Res
     resp
 }
 
-/// The first message down `err`'s chain that is meant for callers.
-fn public_message(err: ErrorRef<'_>) -> Option<String> {
-    let mut cur: Option<&(dyn Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(c) = e.downcast_ref::<Classified>() {
-            if c.is_public() {
-                return Some(c.to_string());
-            }
-        } else if let Some(s) = e.downcast_ref::<StatusError>() {
+/// The first message down `err`'s chain that is meant for callers: a
+/// [`StatusError`]'s or a panic's (`internal error`), then kit-endpoint's
+/// [`public_message`].
+fn caller_message(err: ErrorRef<'_>) -> Option<String> {
+    for e in sources(err) {
+        if let Some(s) = e.downcast_ref::<StatusError>() {
             return Some(s.message.clone());
-        } else if e.is::<Panicked>() || e.is::<DeadlineExceeded>() || e.is::<Cancelled>() {
+        } else if e.is::<Panicked>() {
             return Some(e.to_string());
         }
-        cur = e.source();
     }
-    None
+    public_message(err)
 }
 
 /// A JSON answer with `status` and `body`.

@@ -265,13 +265,15 @@ where
         let started = std::time::Instant::now();
         let method = req.method().clone();
         let (answer, route) = self.dispatch(req);
+        // The pattern is shared only when someone observes (an atomic increment).
+        let route = route.cloned();
         let observers = self.observers.clone();
         Box::pin(async move {
             let resp = answer.await?;
             let request_id = resp.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok());
             let seen = Observation {
                 method: &method,
-                route: &route,
+                route: route.as_deref().unwrap_or(Observation::UNMATCHED),
                 status: resp.status(),
                 duration: started.elapsed(),
                 request_id,
@@ -286,8 +288,8 @@ where
 }
 
 impl Router {
-    /// The answer to `req`, and the route pattern it went to.
-    fn dispatch<B>(&self, req: http::Request<B>) -> (RouteFuture, Arc<str>)
+    /// The answer to `req`, and the route pattern it went to (`None`: no route).
+    fn dispatch<B>(&self, req: http::Request<B>) -> (RouteFuture, Option<&Arc<str>>)
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -301,20 +303,14 @@ impl Router {
         {
             let resp = json_error(StatusCode::BAD_REQUEST, "missing Host header");
             let resp = with_request_id(&req, resp);
-            return (
-                Box::pin(std::future::ready(Ok(resp))),
-                Arc::from(Observation::UNMATCHED),
-            );
+            return (Box::pin(std::future::ready(Ok(resp))), None);
         }
         let Some(path) = self.routes.get(req.uri().path()) else {
             let msg = format!("no route for path {}", req.uri().path());
             let resp = with_request_id(&req, json_error(StatusCode::NOT_FOUND, &msg));
-            return (
-                Box::pin(std::future::ready(Ok(resp))),
-                Arc::from(Observation::UNMATCHED),
-            );
+            return (Box::pin(std::future::ready(Ok(resp))), None);
         };
-        let pattern = path.pattern.clone();
+        let pattern = Some(&path.pattern);
         match path.methods.iter().find(|(m, _)| m == req.method()) {
             Some((_, route)) => {
                 // Requests from `serve` carry hyper's body type: hand it over as it is

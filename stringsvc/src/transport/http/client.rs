@@ -360,3 +360,23 @@ mod etcd {
         Err(MISSING.into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_or_say_what_is_wrong() {
+        assert_eq!(
+            Discovery::parse("http://a:1, http://b:2/").unwrap(),
+            Discovery::Urls(vec!["http://a:1".into(), "http://b:2".into()])
+        );
+        assert_eq!(
+            Discovery::parse("nats://127.0.0.1:4222").unwrap(),
+            Discovery::Nats("nats://127.0.0.1:4222".into())
+        );
+        for bad in ["nats://", "nats://a:1,b:2", "ftp://x", "", "http://"] {
+            assert!(Discovery::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
