@@ -35,3 +35,17 @@ pub fn decode_response<T: DeserializeOwned>(
 ) -> Result<T, BoxError> {
     Ok(serde_json::from_slice(&payload)?)
 }
+
+/// Encodes an event payload (for [`Publisher`](crate::events::Publisher)).
+pub fn encode_event<T: Serialize>(event: &T) -> Result<Bytes, BoxError> {
+    Ok(serde_json::to_vec(event)?.into())
+}
+
+/// Decodes an event payload (for [`Consumer`](crate::events::Consumer)); one
+/// that does not decode is a [`BadRequest`], and the consumer dead-letters it.
+pub fn decode_event<T: DeserializeOwned>(
+    headers: Option<&HeaderMap>,
+    payload: &[u8],
+) -> Result<T, BoxError> {
+    decode_request(headers, payload)
+}

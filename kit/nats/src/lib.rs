@@ -45,11 +45,15 @@
 //! - `client`: [`Client`].
 //! - `context`: the headers that carry the request context.
 //! - `error`: [`encode_error`], [`UpstreamError`], [`BadRequest`], the class header.
+//! - [`events`]: JetStream events: [`events::Publisher`] (stored once per ID),
+//!   [`events::Consumer`] (acknowledged after success, redelivery with backoff,
+//!   dead letters) and [`events::Journal`] (exactly-once effects).
 //! - [`json`]: serde JSON decoders and encoders.
 
 mod client;
 mod context;
 mod error;
+pub mod events;
 pub mod json;
 mod server;
 
