@@ -34,4 +34,5 @@
 pub mod endpoint;
 pub mod pact_states;
 pub mod service;
+pub mod tally;
 pub mod transport;

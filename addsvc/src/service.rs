@@ -157,10 +157,111 @@ impl<S: AddService> AddService for LoggingMiddleware<S> {
     }
 }
 
+/// The event addsvc publishes per successful sum: what was summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Summed {
+    /// The first term.
+    pub a: i64,
+    /// The second term.
+    pub b: i64,
+    /// The sum.
+    pub v: i64,
+}
+
+/// Where addsvc's events go: a port of the domain. The NATS JetStream adapter
+/// ([`transport::events::NatsEvents`](crate::transport::events::NatsEvents))
+/// implements it; tests can use anything.
+pub trait SumEvents: Send + Sync + 'static {
+    /// Records that a sum was computed; returns once the event is stored
+    /// (failing if it could not be, within the request's deadline).
+    fn summed(
+        &self,
+        ctx: &Context,
+        event: Summed,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send;
+}
+
+/// No events: nothing is published (addsvc without `--events`).
+impl<P: SumEvents> SumEvents for Option<P> {
+    async fn summed(&self, ctx: &Context, event: Summed) -> Result<(), BoxError> {
+        match self {
+            Some(events) => events.summed(ctx, event).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Service middleware: publishes a [`Summed`] event per successful sum, and
+/// answers only once it is stored. A sum whose event could not be stored
+/// fails with the publisher's error (class unavailable: the caller may try
+/// again), so every sum a caller saw succeed is in the event stream.
+/// Concatenations publish nothing.
+#[derive(Debug, Clone)]
+pub struct EventsMiddleware<S, P> {
+    events: P,
+    next: S,
+}
+
+impl<S, P> EventsMiddleware<S, P> {
+    /// Publishes the sums of `next` to `events`.
+    pub fn new(events: P, next: S) -> Self {
+        EventsMiddleware { events, next }
+    }
+}
+
+impl<S: AddService, P: SumEvents> AddService for EventsMiddleware<S, P> {
+    async fn sum(&self, ctx: &Context, a: i64, b: i64) -> Result<i64, BoxError> {
+        let v = self.next.sum(ctx, a, b).await?;
+        self.events.summed(ctx, Summed { a, b, v }).await?;
+        Ok(v)
+    }
+
+    async fn concat(&self, ctx: &Context, a: String, b: String) -> Result<String, BoxError> {
+        self.next.concat(ctx, a, b).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use stringsvc::service::BasicService as Strings;
+
+    /// Records events; refuses them while `down`.
+    #[derive(Default)]
+    struct Recorded {
+        events: std::sync::Mutex<Vec<Summed>>,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl SumEvents for std::sync::Arc<Recorded> {
+        async fn summed(&self, _: &Context, event: Summed) -> Result<(), BoxError> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("bus down".into());
+            }
+            self.events.lock().unwrap().push(event);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sum_succeeds_only_once_its_event_is_stored() {
+        let events = std::sync::Arc::new(Recorded::default());
+        let svc = EventsMiddleware::new(events.clone(), BasicService::new(Strings));
+        let ctx = Context::new();
+        assert_eq!(svc.sum(&ctx, 2, 3).await.unwrap(), 5);
+        // A business error publishes nothing, nor does a concatenation.
+        assert!(svc.sum(&ctx, i64::MAX, 1).await.is_err());
+        svc.concat(&ctx, "a".into(), "b".into()).await.unwrap();
+        assert_eq!(
+            *events.events.lock().unwrap(),
+            [Summed { a: 2, b: 3, v: 5 }]
+        );
+
+        events.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        let err = svc.sum(&ctx, 1, 1).await.unwrap_err();
+        assert_eq!(err.to_string(), "bus down");
+        assert_eq!(events.events.lock().unwrap().len(), 1);
+    }
 
     #[tokio::test]
     async fn sum_and_concat() {

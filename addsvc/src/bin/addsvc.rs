@@ -15,7 +15,9 @@
 //! at most one request per second per client IP), `--rate-limit-ipv6-prefix`
 //! (ADDSVC_RATE_LIMIT_IPV6_PREFIX, default 64: IPv6 clients share a limit per /64),
 //! `--breaker-failures` and `--breaker-backoff-ms` (the circuit breaker around each
-//! stringsvc instance; the client is `stringsvc::transport::http::client`).
+//! stringsvc instance; the client is `stringsvc::transport::http::client`),
+//! `--events nats://HOST:PORT` (ADDSVC_EVENTS: an event per sum on NATS JetStream,
+//! counted by `addtally`).
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -23,8 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use addsvc::endpoint::{Middlewares, Set, client_limit};
-use addsvc::service::{BasicService, LoggingMiddleware};
+use addsvc::service::{BasicService, EventsMiddleware, LoggingMiddleware};
 use addsvc::transport;
+use addsvc::transport::events::{NatsEvents, connect, ensure_streams};
 use clap::Parser;
 use http::Method;
 use kit_endpoint::BoxError;
@@ -119,6 +122,12 @@ struct Args {
     #[arg(long, env = "ADDSVC_RATE_LIMIT_IPV6_PREFIX", default_value_t = 64,
           value_parser = clap::value_parser!(u8).range(0..=128))]
     rate_limit_ipv6_prefix: u8,
+    /// Publish an event per successful sum to this NATS server's JetStream
+    /// (`nats://HOST:PORT`; stream `ADDSVC_EVENTS`, subject
+    /// `addsvc.events.summed`). A sum answers only once its event is stored;
+    /// while NATS is unreachable, sums fail with 503. Off by default.
+    #[arg(long, env = "ADDSVC_EVENTS")]
+    events: Option<String>,
     /// Consecutive failed stringsvc calls that open the circuit breaker.
     #[arg(long, env = "ADDSVC_BREAKER_FAILURES", default_value_t = 5)]
     breaker_failures: u32,
@@ -178,6 +187,12 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         }
     };
 
+    // Where the events go, if anywhere: the domain sees only the `SumEvents` port.
+    let events = match &args.events {
+        Some(url) => Some(events_publisher(url, &logger).await?),
+        None => None,
+    };
+
     let limits = transport::http::Limits {
         body_bytes: args.body_limit_bytes,
         body_timeout: Duration::from_millis(args.body_timeout_ms.max(1)),
@@ -185,7 +200,8 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
 
     // The onion, from the inside out. Requests meet these layers in reverse order.
     let service = BasicService::new(strings); // 1. the domain
-    let service = LoggingMiddleware::new(logger.clone(), service); // 2. service middleware: domain logging (debug)
+    let service = EventsMiddleware::new(events, service); // 2. service middleware: an event per sum (with --events)
+    let service = LoggingMiddleware::new(logger.clone(), service); //    and domain logging (debug)
     let endpoints = Set::instrumented(
         service,
         // 3. endpoints, each with logging, RED and USE metrics, rate limits, a concurrency limit
@@ -220,7 +236,8 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     info!(logger, "listening";
         "http" => format!("http://{}", api_listener.local_addr()?),
         "debug" => format!("http://{}", debug_listener.local_addr()?),
-        "stringsvc" => stringsvc);
+        "stringsvc" => stringsvc,
+        "events" => args.events.as_deref().unwrap_or("off"));
 
     // The debug listener does not need a graceful shutdown: it stops with the process.
     tokio::spawn(serve(debug_listener, debug, std::future::pending()));
@@ -239,4 +256,22 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     serve_with(api_listener, api, config, shutdown).await?;
     info!(logger, "stopped");
     Ok(())
+}
+
+/// The publisher of addsvc's events on the NATS server at `url`. NATS may be
+/// down: the connection and the streams are made in the background, and sums
+/// fail with 503 until they are.
+async fn events_publisher(url: &str, logger: &Logger) -> Result<NatsEvents, BoxError> {
+    let js = async_nats::jetstream::new(connect(url).await?);
+    let (setup, logger) = (js.clone(), logger.clone());
+    tokio::spawn(async move {
+        let mut warned = false;
+        while let Err(e) = ensure_streams(&setup).await {
+            if !std::mem::replace(&mut warned, true) {
+                slog::warn!(logger, "events streams not ready, retrying"; "err" => %e);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    Ok(NatsEvents::new(js))
 }

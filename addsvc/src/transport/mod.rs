@@ -1,3 +1,5 @@
-//! Transports: how addsvc's endpoints are reached from outside.
+//! Transports: how addsvc's endpoints are reached from outside, and where its
+//! events go.
 
+pub mod events;
 pub mod http;

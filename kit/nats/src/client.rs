@@ -29,6 +29,8 @@ pub struct Client<Req, Resp> {
     subject: Arc<str>,
     encode: Arc<EncodeFn<Req>>,
     decode: Arc<DecodeFn<Resp>>,
+    attempts: u32,
+    attempt_timeout: Option<Duration>,
 }
 
 impl<Req, Resp> Clone for Client<Req, Resp> {
@@ -38,6 +40,8 @@ impl<Req, Resp> Clone for Client<Req, Resp> {
             subject: self.subject.clone(),
             encode: self.encode.clone(),
             decode: self.decode.clone(),
+            attempts: self.attempts,
+            attempt_timeout: self.attempt_timeout,
         }
     }
 }
@@ -62,7 +66,30 @@ impl<Req, Resp> Client<Req, Resp> {
             subject: Arc::from(subject),
             encode: Arc::new(encode),
             decode: Arc::new(decode),
+            attempts: 1,
+            attempt_timeout: None,
         }
+    }
+
+    /// Sends a request up to `n` times (default 1) while the failure is worth
+    /// retrying ([`ErrorClass::is_retryable`]: nobody listening, an instance
+    /// that did not answer within [`attempt_timeout`](Self::attempt_timeout),
+    /// a remote failure that is not the caller's fault), within the request's
+    /// deadline. The queue group picks an instance per attempt, so a retry
+    /// moves on from an instance that died with the request. Only for
+    /// endpoints that are safe to call twice.
+    pub fn attempts(mut self, n: u32) -> Self {
+        self.attempts = n.max(1);
+        self
+    }
+
+    /// How long one attempt waits for its reply (default: the whole budget).
+    /// An attempt that times out before the request's deadline fails as
+    /// *unavailable*, so that [`attempts`](Self::attempts) tries again; at the
+    /// deadline the call fails as *deadline exceeded*.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout.max(Duration::from_millis(1)));
+        self
     }
 }
 
@@ -85,43 +112,78 @@ where
             let (ctx, msg) = req.into_parts();
             let exchange = async {
                 let payload = (this.encode)(msg)?;
-                let mut headers = HeaderMap::new();
-                context_to_headers(&ctx, &mut headers);
-                let timeout = ctx.remaining().unwrap_or(DEFAULT_TIMEOUT);
-                let request = async_nats::Request::new()
-                    .headers(headers)
-                    .payload(payload)
-                    .timeout(Some(timeout));
-                let reply = match this
-                    .nats
-                    .send_request(this.subject.to_string(), request)
-                    .await
-                {
-                    Ok(reply) => reply,
-                    Err(e) => {
-                        let class = match e.kind() {
-                            RequestErrorKind::NoResponders => {
-                                ErrorClass::Unavailable { retry_after: None }
-                            }
-                            RequestErrorKind::TimedOut => ErrorClass::DeadlineExceeded,
-                            _ => ErrorClass::Upstream {
-                                caller_fault: false,
-                            },
-                        };
-                        let err = UpstreamError {
-                            remote: None,
-                            message: format!("{} on {}", e, this.subject),
-                        };
-                        return Err(Classified::new(class, err).into());
+                let mut backoff = Duration::from_millis(10);
+                let mut attempt = 1;
+                loop {
+                    // Each attempt carries the budget left.
+                    let mut headers = HeaderMap::new();
+                    context_to_headers(&ctx, &mut headers);
+                    let err = match this.attempt(&ctx, headers, payload.clone()).await {
+                        Ok(resp) => return Ok(resp),
+                        Err(err) => err,
+                    };
+                    let left = ctx.remaining().unwrap_or(Duration::MAX);
+                    if attempt >= this.attempts
+                        || !ErrorClass::of(&*err).is_retryable()
+                        || left <= backoff
+                    {
+                        return Err(err);
                     }
-                };
-                if let Some(err) = reply_error(reply.headers.as_ref(), &reply.payload) {
-                    return Err(err);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(200));
+                    attempt += 1;
                 }
-                (this.decode)(reply.headers.as_ref(), reply.payload)
             };
             // Nothing is sent once the deadline has passed.
             WithDeadline::new(exchange, ctx.deadline()).await
         })
+    }
+}
+
+impl<Req, Resp> Client<Req, Resp> {
+    /// One request and its reply, decoded.
+    async fn attempt(
+        &self,
+        ctx: &kit_endpoint::Context,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<Resp, BoxError> {
+        let budget = ctx.remaining().unwrap_or(DEFAULT_TIMEOUT);
+        let (timeout, cut_short) = match self.attempt_timeout {
+            Some(t) if t < budget => (t, true),
+            _ => (budget, false),
+        };
+        let request = async_nats::Request::new()
+            .headers(headers)
+            .payload(payload)
+            .timeout(Some(timeout));
+        let reply = match self
+            .nats
+            .send_request(self.subject.to_string(), request)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => {
+                let class = match e.kind() {
+                    RequestErrorKind::NoResponders => ErrorClass::Unavailable { retry_after: None },
+                    RequestErrorKind::TimedOut if cut_short => {
+                        ErrorClass::Unavailable { retry_after: None }
+                    }
+                    RequestErrorKind::TimedOut => ErrorClass::DeadlineExceeded,
+                    _ => ErrorClass::Upstream {
+                        caller_fault: false,
+                    },
+                };
+                let err = UpstreamError {
+                    remote: None,
+                    message: format!("{} on {}", e, self.subject),
+                };
+                return Err(Classified::new(class, err).into());
+            }
+        };
+        if let Some(err) = reply_error(reply.headers.as_ref(), &reply.payload) {
+            return Err(err);
+        }
+        (self.decode)(reply.headers.as_ref(), reply.payload)
     }
 }

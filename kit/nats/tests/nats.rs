@@ -262,6 +262,84 @@ async fn a_queue_group_shares_the_calls() {
     );
 }
 
+/// A member of the queue group that takes requests, never answers and leaves
+/// (an instance dying with the calls it holds): with attempts and an attempt
+/// timeout, every call moves on to a live instance and succeeds; without them,
+/// the calls a silent member takes fail at their deadline.
+#[tokio::test]
+async fn retries_move_on_from_an_instance_that_never_answers() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    let _live = start(&nats, "t.sum", calls.clone()).await;
+    let black_hole = async_nats::connect(nats.url()).await.unwrap();
+    let mut swallowed = black_hole
+        .queue_subscribe("t.sum", "sums".to_owned())
+        .await
+        .unwrap();
+    black_hole.flush().await.unwrap();
+    let taken = Arc::new(AtomicUsize::new(0));
+    let counter = taken.clone();
+    // It dies (its subscription gone) once it holds a few calls.
+    tokio::spawn(async move {
+        while futures_util::StreamExt::next(&mut swallowed)
+            .await
+            .is_some()
+        {
+            if counter.fetch_add(1, Ordering::SeqCst) == 4 {
+                let _ = swallowed.unsubscribe().await;
+                let _ = black_hole.flush().await;
+                break;
+            }
+        }
+    });
+
+    let conn = async_nats::connect(nats.url()).await.unwrap();
+    let retrying = client(&conn, "t.sum")
+        .attempts(3)
+        .attempt_timeout(Duration::from_millis(100));
+    let calls_made: Vec<_> = (0..40)
+        .map(|i| {
+            let sum = retrying.clone();
+            tokio::spawn(async move {
+                let ctx = Context::new().with_timeout(Duration::from_secs(5));
+                sum.oneshot(Request::new(ctx, Sum { a: i, b: 1 })).await
+            })
+        })
+        .collect();
+    for (i, call) in calls_made.into_iter().enumerate() {
+        let answer = call.await.unwrap().expect("every call succeeds");
+        assert_eq!(answer.v, i as i64 + 1);
+    }
+    assert!(
+        taken.load(Ordering::SeqCst) > 0,
+        "the black hole took some calls"
+    );
+
+    // Another silent member, for calls without retries.
+    let silent = async_nats::connect(nats.url()).await.unwrap();
+    let _held = silent
+        .queue_subscribe("t.sum", "sums".to_owned())
+        .await
+        .unwrap();
+    silent.flush().await.unwrap();
+    let plain = client(&conn, "t.sum");
+    let mut failed = 0;
+    for i in 0..20 {
+        let ctx = Context::new().with_timeout(Duration::from_millis(150));
+        if let Err(e) = plain
+            .clone()
+            .oneshot(Request::new(ctx, Sum { a: i, b: 1 }))
+            .await
+        {
+            assert_eq!(ErrorClass::of(&*e), ErrorClass::DeadlineExceeded, "{e}");
+            failed += 1;
+        }
+    }
+    assert!(failed > 0, "without retries, the calls it takes are lost");
+}
+
 /// Shutdown stops taking requests but answers the one in flight: a call held in
 /// the endpoint when `serve`'s shutdown fires still gets its reply, and `serve`
 /// returns once it is sent.

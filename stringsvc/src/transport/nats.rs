@@ -7,6 +7,7 @@
 //! (kit-nats's `Kit-Error-Class`). The client [`client_set`] maps both back.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -70,21 +71,33 @@ pub fn encode_error(ctx: &Context, err: ErrorRef<'_>) -> Reply {
 }
 
 /// A client [`Set`] calling stringsvc over NATS through `nats`: the queue group
-/// spreads the calls over the instances.
-pub fn client_set(nats: &async_nats::Client) -> Set {
+/// spreads the calls over the instances. A call is tried up to `attempts`
+/// times (both endpoints are safe to repeat), each attempt waiting at most
+/// `attempt_timeout` for its reply, so that a call held by an instance that
+/// died moves on to another.
+pub fn client_set(nats: &async_nats::Client, attempts: usize, attempt_timeout: Duration) -> Set {
+    let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
     Set {
-        uppercase: BoxEndpoint::new(Client::new(
-            nats.clone(),
-            UPPERCASE,
-            json::encode_request::<UppercaseRequest>,
-            decode_uppercase,
-        )),
-        count: BoxEndpoint::new(Client::new(
-            nats.clone(),
-            COUNT,
-            json::encode_request::<CountRequest>,
-            decode_count,
-        )),
+        uppercase: BoxEndpoint::new(
+            Client::new(
+                nats.clone(),
+                UPPERCASE,
+                json::encode_request::<UppercaseRequest>,
+                decode_uppercase,
+            )
+            .attempts(attempts)
+            .attempt_timeout(attempt_timeout),
+        ),
+        count: BoxEndpoint::new(
+            Client::new(
+                nats.clone(),
+                COUNT,
+                json::encode_request::<CountRequest>,
+                decode_count,
+            )
+            .attempts(attempts)
+            .attempt_timeout(attempt_timeout),
+        ),
     }
 }
 

@@ -108,6 +108,10 @@ pub struct ClientOptions {
     pub exporter: Arc<Exporter>,
     /// Instances tried per call, at most (retries go to other instances).
     pub attempts: usize,
+    /// Over NATS, how long one attempt waits for its reply before the call
+    /// moves on to another instance (over HTTP, a dead instance's connection
+    /// fails at once).
+    pub attempt_timeout: Duration,
     /// Consecutive failed calls to one instance that open its breaker.
     pub breaker_failures: u32,
     /// How long a breaker stays open at first; it doubles up to 30 s while the
@@ -123,6 +127,7 @@ impl std::fmt::Debug for ClientOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientOptions")
             .field("attempts", &self.attempts)
+            .field("attempt_timeout", &self.attempt_timeout)
             .field("breaker_failures", &self.breaker_failures)
             .field("breaker_backoff", &self.breaker_backoff)
             .field("version", &self.version)
@@ -132,13 +137,14 @@ impl std::fmt::Debug for ClientOptions {
 }
 
 impl ClientOptions {
-    /// 3 attempts, a breaker opening after 5 failures for 1 s at first, no
+    /// 3 attempts (over NATS, of at most 1 s each), a breaker opening after 5 failures for 1 s at first, no
     /// version filter: what addsvc uses by default.
     pub fn new(logger: Logger, exporter: Arc<Exporter>) -> Self {
         ClientOptions {
             logger,
             exporter,
             attempts: 3,
+            attempt_timeout: Duration::from_secs(1),
             breaker_failures: 5,
             breaker_backoff: Duration::from_secs(1),
             version: None,
@@ -155,7 +161,11 @@ pub async fn client(discovery: &Discovery, options: &ClientOptions) -> Result<Se
             // NATS balances over the queue group itself; calls fail fast with
             // the unavailable class when no instance listens.
             let nats = async_nats::connect(url.as_str()).await?;
-            Ok(crate::transport::nats::client_set(&nats))
+            Ok(crate::transport::nats::client_set(
+                &nats,
+                options.attempts,
+                options.attempt_timeout,
+            ))
         }
         Discovery::Urls(urls) => {
             let instancer =

@@ -1,0 +1,166 @@
+//! Events, nothing lost and nothing counted twice: addsvc (`--events`) and
+//! addtally as real binaries on a real nats-server with JetStream. 10,000 sums
+//! are made while addtally is killed (SIGKILL) and restarted twice and
+//! nats-server is killed and restarted once; at the end addtally's total equals
+//! the exact sum of the sums addsvc answered, its event count their number, and
+//! its journal holds each of their events once.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use addsvc::service::AddService;
+use addsvc::transport::http::client_set;
+use kit_endpoint::Context;
+use kit_tests::nats::Nats;
+use kit_tests::process::{Service, workspace_binary};
+use kit_tests::raw;
+
+const SUMS: usize = 10_000;
+const CALLERS: usize = 16;
+
+async fn start_tally(url: &str, journal: &str) -> Service {
+    Service::start(
+        &workspace_binary("addtally"),
+        &[
+            "--events",
+            url,
+            "--debug-addr",
+            "127.0.0.1:0",
+            "--journal",
+            journal,
+            "--ack-wait-ms",
+            "1000",
+        ],
+        &["debug"],
+    )
+    .await
+    .expect("addtally starts")
+}
+
+/// addtally's `/total`: `(total, events)`.
+async fn total(debug: SocketAddr) -> (i64, u64) {
+    let resp = raw::send(debug, &raw::get("/total")).await.unwrap();
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let v: serde_json::Value = serde_json::from_str(&resp.body).unwrap();
+    (v["total"].as_i64().unwrap(), v["events"].as_u64().unwrap())
+}
+
+/// The terms of sum `i`: spread over negatives and positives.
+fn terms(i: usize) -> (i64, i64) {
+    let a = (i as i64 * 7919) % 2001 - 1000;
+    let b = (i as i64 * 104_729) % 1001 - 500;
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_sum_is_counted_exactly_once_through_crashes() {
+    let Some(mut nats) = Nats::start().await else {
+        return;
+    };
+    let url = nats.url();
+    let dir = std::env::temp_dir().join(format!("kit-events-chaos-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let journal = dir.join("addtally.journal");
+    let journal = journal.to_str().unwrap().to_owned();
+
+    let add = Service::start_on_loopback("addsvc", &["--events", &url]).await;
+    let mut tally = start_tally(&url, &journal).await;
+
+    let base = format!("http://{}", add.addr("http")).parse().unwrap();
+    let svc = Arc::new(client_set(kit_transport::pooled(), &base).unwrap());
+    let (done, progress) = tokio::sync::watch::channel(0usize);
+    let done = Arc::new(done);
+    let next = Arc::new(AtomicUsize::new(0));
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (svc, done, next) = (svc.clone(), done.clone(), next.clone());
+            tokio::spawn(async move {
+                let (mut acked, mut failed) = (Vec::new(), Vec::new());
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= SUMS {
+                        return (acked, failed);
+                    }
+                    let (a, b) = terms(i);
+                    let ctx = Context::new().with_timeout(Duration::from_secs(20));
+                    match svc.sum(&ctx, a, b).await {
+                        Ok(v) => {
+                            assert_eq!(v, a + b);
+                            acked.push(v);
+                        }
+                        Err(e) => failed.push(format!("sum {i}: {e}")),
+                    }
+                    done.send_modify(|n| *n += 1);
+                }
+            })
+        })
+        .collect();
+
+    // The chaos, at a quarter, half and three quarters of the sums.
+    let reached = |n: usize| {
+        let mut progress = progress.clone();
+        async move {
+            progress.wait_for(|done| *done >= n).await.unwrap();
+        }
+    };
+    reached(SUMS / 4).await;
+    tally.kill().await.unwrap();
+    tally = start_tally(&url, &journal).await;
+    reached(SUMS / 2).await;
+    nats.kill().await;
+    nats.restart().await;
+    reached(SUMS * 3 / 4).await;
+    tally.kill().await.unwrap();
+    tally = start_tally(&url, &journal).await;
+
+    let (mut acked, mut failed) = (Vec::new(), Vec::new());
+    for caller in callers {
+        let (a, f) = caller.await.unwrap();
+        acked.extend(a);
+        failed.extend(f);
+    }
+    assert!(failed.is_empty(), "sums failed: {failed:?}");
+    assert_eq!(acked.len(), SUMS);
+    let expected: i64 = acked.iter().sum();
+
+    // addtally catches up (events in flight at its kills come back after the
+    // ack wait).
+    let debug = tally.addr("debug");
+    let caught_up = tokio::time::timeout(Duration::from_secs(90), async {
+        loop {
+            let (_, events) = total(debug).await;
+            if events >= SUMS as u64 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let (sum, events) = total(debug).await;
+    assert!(caught_up.is_ok(), "addtally stopped at {events} events");
+    assert_eq!(events, SUMS as u64, "each acknowledged sum counted once");
+    assert_eq!(
+        sum, expected,
+        "the total is the exact sum of what addsvc answered"
+    );
+
+    // Its journal: one entry per event, no ID twice.
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let ids: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('"').nth(3).expect("an entry with an id"))
+        .collect();
+    assert_eq!(ids.len(), SUMS);
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), SUMS);
+
+    // A restarted addtally starts from the same total.
+    tally.kill().await.unwrap();
+    let tally = start_tally(&url, &journal).await;
+    assert_eq!(total(tally.addr("debug")).await, (expected, SUMS as u64));
+    drop(tally);
+    let _ = std::fs::remove_dir_all(&dir);
+}
