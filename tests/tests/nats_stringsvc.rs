@@ -1,0 +1,245 @@
+//! The stringsvc binary over NATS (`--nats`) on a real nats-server, called
+//! with a plain NATS client as any other language would: what the HTTP suite
+//! checks that makes sense over NATS (bad input, business errors, a spent
+//! budget, the context carried across, many concurrent calls), and a queue
+//! group of three instances with one killed under load, behind addsvc.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use kit_tests::nats::Nats;
+use kit_tests::process::{Service, metric};
+use kit_tests::raw;
+
+/// Sends `payload` to `subject` with `headers`; the reply's headers and body.
+async fn request(
+    nats: &async_nats::Client,
+    subject: &str,
+    headers: &[(&str, &str)],
+    payload: &str,
+) -> (HeaderMap, String) {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(*name, *value);
+    }
+    let reply = nats
+        .request_with_headers(subject.to_owned(), map, payload.to_owned().into())
+        .await
+        .unwrap();
+    let body = String::from_utf8(reply.payload.to_vec()).unwrap();
+    (reply.headers.unwrap_or_default(), body)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|v| v.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stringsvc_over_nats_answers_bad_input_errors_and_context_as_over_http() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let mut strings = Service::start_on_loopback("stringsvc", &["--nats", &nats.url()]).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+
+    // Bad input: the class says whose fault, the message what is wrong.
+    let too_long = format!(r#"{{"s": "{}"}}"#, "x".repeat(10_001));
+    let cases: [(&str, &str, &str, &str); 6] = [
+        (
+            "stringsvc.uppercase",
+            "{not json",
+            "invalid_argument",
+            "invalid JSON payload",
+        ),
+        (
+            "stringsvc.uppercase",
+            r#"{"s": 5}"#,
+            "invalid_argument",
+            "invalid type: integer",
+        ),
+        (
+            "stringsvc.count",
+            r#"{"t": "x"}"#,
+            "invalid_argument",
+            "missing field `s`",
+        ),
+        (
+            "stringsvc.uppercase",
+            "",
+            "invalid_argument",
+            "invalid JSON payload",
+        ),
+        // Business errors: their own header, as HTTP's 422.
+        ("stringsvc.uppercase", r#"{"s": ""}"#, "", "empty string"),
+        ("stringsvc.uppercase", &too_long, "", "string too long"),
+    ];
+    for (subject, payload, class, needle) in cases {
+        let (headers, body) = request(&client, subject, &[], payload).await;
+        let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let message = error["error"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{needle:?} not in {body:?}");
+        match class {
+            "" => assert_eq!(header(&headers, "Stringsvc-Business-Error"), Some("true")),
+            class => assert_eq!(header(&headers, "Kit-Error-Class"), Some(class), "{body}"),
+        }
+    }
+
+    // The context crosses: the request ID comes back and reaches the log.
+    let (headers, body) = request(
+        &client,
+        "stringsvc.uppercase",
+        &[("Kit-Request-Id", "nats-ctx-1"), ("Kit-Budget-Ms", "5000")],
+        r#"{"s": "ok"}"#,
+    )
+    .await;
+    assert_eq!(body, r#"{"v":"OK"}"#);
+    assert_eq!(header(&headers, "Kit-Request-Id"), Some("nats-ctx-1"));
+
+    // A spent budget: refused as deadline exceeded, the endpoint never called.
+    let calls = metric(
+        strings.addr("debug"),
+        r#"kit_endpoint_requests_total{endpoint="uppercase"}"#,
+    )
+    .await;
+    let (headers, body) = request(
+        &client,
+        "stringsvc.uppercase",
+        &[("Kit-Budget-Ms", "0")],
+        r#"{"s": "late"}"#,
+    )
+    .await;
+    assert_eq!(
+        header(&headers, "Kit-Error-Class"),
+        Some("deadline_exceeded"),
+        "{body}"
+    );
+    let after = metric(
+        strings.addr("debug"),
+        r#"kit_endpoint_requests_total{endpoint="uppercase"}"#,
+    )
+    .await;
+    assert_eq!(after, calls, "the endpoint was not called");
+
+    // Many at once, each answered with its own result.
+    let calls: Vec<_> = (0..200)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let payload = format!(r#"{{"s": "s{i}"}}"#);
+                let (_, body) = request(&client, "stringsvc.uppercase", &[], &payload).await;
+                assert_eq!(body, format!(r#"{{"v":"S{i}"}}"#));
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+
+    // Nobody on a subject: NATS says so at once.
+    let err = client
+        .request("stringsvc.nothing", "{}".into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
+
+    // Its log, complete once it has stopped.
+    strings.terminate().await.unwrap();
+    assert!(strings.wait().await.unwrap().success());
+    let lines = strings.output();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("method=uppercase request_id=nats-ctx-1 ")),
+        "{lines:#?}"
+    );
+}
+
+/// Three stringsvc instances in the queue group behind addsvc (over NATS);
+/// one is killed (SIGKILL) while calls flow: no call fails, as retries move on
+/// from the dead instance to the others, and every instance served some calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_group_member_killed_under_load_fails_no_call() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let url = nats.url();
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        instances.push(Service::start_on_loopback("stringsvc", &["--nats", &url]).await);
+    }
+    let add = Service::start_on_loopback("addsvc", &["--stringsvc", &url]).await;
+    let http = add.addr("http");
+
+    const CALLS: usize = 3000;
+    let (progress_tx, progress) = tokio::sync::watch::channel(0usize);
+    let progress_tx = Arc::new(progress_tx);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let (progress_tx, next) = (progress_tx.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut failed = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= CALLS {
+                        return failed;
+                    }
+                    let body = format!(r#"{{"a": "k{i}", "b": "x"}}"#);
+                    let resp = raw::send(http, &raw::post_json("/concat", &[], &body))
+                        .await
+                        .unwrap();
+                    if (resp.status, resp.body.clone()) != (200, format!(r#"{{"v":"K{i}X"}}"#)) {
+                        failed.push((i, resp.status, resp.body));
+                    }
+                    progress_tx.send_modify(|n| *n += 1);
+                }
+            })
+        })
+        .collect();
+
+    let mut progress_rx = progress.clone();
+    progress_rx.wait_for(|n| *n >= CALLS / 3).await.unwrap();
+    let served_before: Vec<f64> = {
+        let mut v = Vec::new();
+        for s in &instances {
+            v.push(
+                metric(
+                    s.addr("debug"),
+                    r#"kit_endpoint_requests_total{endpoint="uppercase"}"#,
+                )
+                .await,
+            );
+        }
+        v
+    };
+    instances[0].kill().await.unwrap();
+
+    let mut failed = Vec::new();
+    for caller in callers {
+        failed.extend(caller.await.unwrap());
+    }
+    assert!(
+        failed.is_empty(),
+        "{} calls failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(
+        served_before.iter().all(|n| *n > 0.0),
+        "every instance served some calls: {served_before:?}"
+    );
+    // The survivors took the rest.
+    let mut after = 0.0;
+    for s in &instances[1..] {
+        after += metric(
+            s.addr("debug"),
+            r#"kit_endpoint_requests_total{endpoint="uppercase"}"#,
+        )
+        .await;
+    }
+    assert!(
+        after >= (CALLS as f64) * 2.0 / 3.0 - served_before[0],
+        "{after}"
+    );
+}
