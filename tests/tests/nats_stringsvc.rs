@@ -5,7 +5,6 @@
 //! group of three instances with one killed under load, behind addsvc.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_nats::HeaderMap;
 use kit_tests::nats::Nats;
