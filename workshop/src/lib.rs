@@ -27,3 +27,5 @@ pub mod s08_stringsvc;
 pub mod s10_challenge;
 pub mod s10_resilience;
 pub mod s11_sd;
+pub mod s14_challenge;
+pub mod s14_messaging;

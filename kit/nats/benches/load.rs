@@ -54,7 +54,9 @@ where
                 let mut n = 0u64;
                 while Instant::now() < end {
                     let start = Instant::now();
-                    call(c as u64 * 1_000_000_000 + n).await.expect("the call succeeds");
+                    call(c as u64 * 1_000_000_000 + n)
+                        .await
+                        .expect("the call succeeds");
                     lat.push(start.elapsed());
                     n += 1;
                 }
