@@ -77,7 +77,7 @@ fn check(manifest: &str) -> Vec<Container> {
     let found = containers(&read(manifest));
     for c in found
         .iter()
-        .filter(|c| c.binary == "addsvc" || c.binary == "stringsvc")
+        .filter(|c| ["addsvc", "stringsvc", "addtally"].contains(&c.binary.as_str()))
     {
         let help = help(&c.binary);
         for flag in c.args.iter().filter(|a| a.starts_with("--")) {
@@ -99,10 +99,12 @@ fn check(manifest: &str) -> Vec<Container> {
             "{manifest}: probes {:?} on the debug port {port}",
             c.probe_ports
         );
-        assert!(
-            c.arg("--http-addr")
-                .is_some_and(|a| a.starts_with("0.0.0.0:"))
-        );
+        if c.binary != "addtally" {
+            assert!(
+                c.arg("--http-addr")
+                    .is_some_and(|a| a.starts_with("0.0.0.0:"))
+            );
+        }
     }
     found
 }
@@ -114,10 +116,23 @@ fn the_manifests_and_the_image_match_the_binaries() {
         "deploy/k8s/etcd.yaml",
         "deploy/k8s/stringsvc.yaml",
         "deploy/k8s/addsvc.yaml",
+        "deploy/k8s/nats.yaml",
+        "deploy/k8s/addtally.yaml",
     ] {
         binaries.extend(check(manifest).into_iter().map(|c| c.binary));
     }
-    assert_eq!(binaries, ["etcd", "stringsvc", "addsvc"]);
+    assert_eq!(
+        binaries,
+        ["etcd", "stringsvc", "addsvc", "nats-server", "addtally"]
+    );
+    let addsvc = &containers(&read("deploy/k8s/addsvc.yaml"))[0];
+    assert_eq!(
+        addsvc.arg("--events"),
+        Some("nats://nats:4222"),
+        "the nats Service"
+    );
+    let addtally = &containers(&read("deploy/k8s/addtally.yaml"))[0];
+    assert_eq!(addtally.arg("--events"), Some("nats://nats:4222"));
     let stringsvc = &containers(&read("deploy/k8s/stringsvc.yaml"))[0];
     assert_eq!(
         stringsvc.arg("--sd"),
@@ -131,6 +146,10 @@ fn the_manifests_and_the_image_match_the_binaries() {
     assert!(docker.contains(
         "cargo build --release --locked -p addsvc -p stringsvc --features addsvc/etcd,stringsvc/etcd"
     ));
+    assert!(
+        docker.contains("target/release/addtally /out/"),
+        "the image has addtally"
+    );
     assert!(
         docker.contains("protobuf-compiler"),
         "etcd-client needs protoc"
