@@ -26,10 +26,16 @@
 //! - [`endpoint`]: request/response types and the endpoint [`Set`](endpoint::Set),
 //!   which is also an `AddService`.
 //! - [`transport::http`]: the HTTP router (server side) and client `Set`.
+//! - [`transport::events`]: the NATS JetStream adapter of the domain's
+//!   [`SumEvents`](service::SumEvents) port (`--events`), and the consumer that
+//!   feeds addtally.
+//! - [`tally`]: addtally's domain: a running total applied once per event,
+//!   journaled, and its `GET /total`.
 //! - [`pact_states`]: the provider-state route for Pact verifiers run against the
 //!   binary (its `--pact-provider-states` flag exists only with feature `pact-states`).
 //! - `src/bin/addsvc.rs`: builds the onion and serves it.
 //! - `src/bin/addcli.rs`: a command-line client built on the client `Set`.
+//! - `src/bin/addtally.rs`: the consumer of addsvc's events, counting its sums.
 
 pub mod endpoint;
 pub mod pact_states;
