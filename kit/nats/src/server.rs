@@ -28,20 +28,28 @@ pub struct Reply {
 type DecodeFn<Req> = dyn Fn(Option<&HeaderMap>, &[u8]) -> Result<Req, BoxError> + Send + Sync;
 type EncodeFn<Resp> = dyn Fn(&Context, Resp) -> Result<Bytes, BoxError> + Send + Sync;
 type ErrorEncoderFn = dyn Fn(&Context, ErrorRef<'_>) -> Reply + Send + Sync;
+type BeforeFn = dyn Fn(&Message, &mut Context) + Send + Sync;
+type AfterFn = dyn Fn(&Context, &mut HeaderMap) + Send + Sync;
+type FinalizerFn = dyn Fn(&Context, &Reply) + Send + Sync;
 
 /// The budget of requests that arrive without `Kit-Budget-Ms`: 30 s.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
 
 /// Serves one endpoint on a subject, the way kit's HTTP `Server` serves it on
 /// a route (go-kit's `transport/nats.Subscriber`): the context comes from the
-/// headers, the payload is decoded, the endpoint called within the budget (not
-/// at all if it is spent), the response encoded; failures and business errors
-/// go to the error encoder, which answers with the error's class.
+/// headers and every **before** hook, the payload is decoded, the endpoint
+/// called within the budget (not at all if it is spent), the response encoded;
+/// failures and business errors go to the **error encoder**, which answers with
+/// the error's class. **After** hooks set reply headers from the context, and
+/// **finalizers** are told of every reply.
 pub struct Server<E, Req, Resp> {
     endpoint: E,
     decode: Arc<DecodeFn<Req>>,
     encode: Arc<EncodeFn<Resp>>,
     error_encoder: Arc<ErrorEncoderFn>,
+    before: Vec<Arc<BeforeFn>>,
+    after: Vec<Arc<AfterFn>>,
+    finalizers: Vec<Arc<FinalizerFn>>,
 }
 
 impl<E: Clone, Req, Resp> Clone for Server<E, Req, Resp> {
@@ -51,6 +59,9 @@ impl<E: Clone, Req, Resp> Clone for Server<E, Req, Resp> {
             decode: self.decode.clone(),
             encode: self.encode.clone(),
             error_encoder: self.error_encoder.clone(),
+            before: self.before.clone(),
+            after: self.after.clone(),
+            finalizers: self.finalizers.clone(),
         }
     }
 }
@@ -80,7 +91,32 @@ where
             decode: Arc::new(decode),
             encode: Arc::new(encode),
             error_encoder: Arc::new(encode_error),
+            before: Vec::new(),
+            after: Vec::new(),
+            finalizers: Vec::new(),
         }
+    }
+
+    /// Adds a hook run before decoding, to add to the request's context from
+    /// the message (go-kit's `SubscriberBefore`).
+    pub fn before(mut self, f: impl Fn(&Message, &mut Context) + Send + Sync + 'static) -> Self {
+        self.before.push(Arc::new(f));
+        self
+    }
+
+    /// Adds a hook run on every reply, errors included, to set headers from the
+    /// context (go-kit's `SubscriberAfter`).
+    pub fn after(mut self, f: impl Fn(&Context, &mut HeaderMap) + Send + Sync + 'static) -> Self {
+        self.after.push(Arc::new(f));
+        self
+    }
+
+    /// Adds a hook told of every reply once it is made, errors included, with
+    /// the request's context: for access logs and metrics (go-kit's
+    /// `SubscriberFinalizer`).
+    pub fn finalizer(mut self, f: impl Fn(&Context, &Reply) + Send + Sync + 'static) -> Self {
+        self.finalizers.push(Arc::new(f));
+        self
     }
 
     /// Replaces the error encoder: map your business errors, fall back on
@@ -95,7 +131,10 @@ where
 
     /// The reply to one request message.
     pub async fn reply(&self, msg: &Message) -> Reply {
-        let ctx = context_from_headers(msg.headers.as_ref(), Some(DEFAULT_BUDGET));
+        let mut ctx = context_from_headers(msg.headers.as_ref(), Some(DEFAULT_BUDGET));
+        for before in &self.before {
+            before(msg, &mut ctx);
+        }
         let mut reply = match self.call(&ctx, msg).await {
             Ok(Ok(payload)) => Reply {
                 headers: HeaderMap::new(),
@@ -106,6 +145,12 @@ where
         };
         if let Some(id) = ctx.request_id() {
             reply.headers.insert(REQUEST_ID, id.as_str());
+        }
+        for after in &self.after {
+            after(&ctx, &mut reply.headers);
+        }
+        for finalizer in &self.finalizers {
+            finalizer(&ctx, &reply);
         }
         reply
     }

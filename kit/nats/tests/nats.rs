@@ -262,6 +262,89 @@ async fn a_queue_group_shares_the_calls() {
     );
 }
 
+/// The hooks: a before hook adds to the context from the message, an after
+/// hook sets reply headers, a finalizer sees every reply, failures included.
+#[tokio::test]
+async fn before_after_and_finalizer_hooks_run_on_every_request() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let endpoint = endpoint_fn(|req: Request<Sum>| async move {
+        if req.msg().a < 0 {
+            return Err::<Answer, BoxError>(
+                Classified::public(ErrorClass::InvalidArgument, "negative").into(),
+            );
+        }
+        Ok(Answer {
+            v: req.msg().a + req.msg().b,
+            request_id: String::new(),
+            budget_ms: 0,
+            tenant: req.ctx().metadata().get("tenant").map(str::to_owned),
+        })
+    });
+    let finalized = Arc::new(Mutex::new(Vec::new()));
+    let seen = finalized.clone();
+    let server = Server::new(endpoint, json::decode_request, json::encode_response)
+        .before(|msg, ctx| {
+            let tenant = msg.headers.as_ref().and_then(|h| h.get("X-Tenant"));
+            if let Some(tenant) = tenant {
+                let _ = ctx.metadata_mut().insert("tenant", tenant.as_str());
+            }
+        })
+        .after(|ctx, headers| {
+            let tenant = ctx.metadata().get("tenant").unwrap_or("none").to_owned();
+            headers.insert("Served-For", tenant.as_str());
+        })
+        .finalizer(move |ctx, reply| {
+            let class = reply
+                .headers
+                .get(kit_nats::ERROR_CLASS)
+                .map(|v| v.to_string());
+            let id = ctx.request_id().map(|i| i.to_string()).unwrap_or_default();
+            seen.lock().unwrap().push((id, class));
+        });
+    let conn = async_nats::connect(nats.url()).await.unwrap();
+    let routes: Vec<(String, Arc<dyn Handler>)> = vec![("t.hooks".into(), Arc::new(server))];
+    tokio::spawn(serve(conn.clone(), "hooks", routes, std::future::pending()));
+    conn.flush().await.unwrap();
+
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("X-Tenant", "acme");
+    headers.insert("Kit-Request-Id", "hooks-1");
+    let reply = conn
+        .request_with_headers("t.hooks", headers, r#"{"a":1,"b":2}"#.into())
+        .await
+        .unwrap();
+    let answer: Answer = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!((answer.v, answer.tenant.as_deref()), (3, Some("acme")));
+    assert_eq!(
+        reply
+            .headers
+            .as_ref()
+            .unwrap()
+            .get("Served-For")
+            .unwrap()
+            .as_str(),
+        "acme"
+    );
+
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Kit-Request-Id", "hooks-2");
+    let reply = conn
+        .request_with_headers("t.hooks", headers, r#"{"a":-1,"b":2}"#.into())
+        .await
+        .unwrap();
+    let headers = reply.headers.as_ref().unwrap();
+    assert_eq!(headers.get("Served-For").unwrap().as_str(), "none");
+    assert_eq!(
+        *finalized.lock().unwrap(),
+        [
+            ("hooks-1".to_owned(), None),
+            ("hooks-2".to_owned(), Some("invalid_argument".to_owned()))
+        ]
+    );
+}
+
 /// A member of the queue group that takes requests, never answers and leaves
 /// (an instance dying with the calls it holds): with attempts and an attempt
 /// timeout, every call moves on to a live instance and succeeds; without them,
