@@ -1,5 +1,6 @@
 //! The request context and the request wrapper that carries it.
 
+use crate::trace::TraceContext;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -57,6 +58,8 @@ pub struct Context {
     deadline: Option<Instant>,
     /// Small key/value pairs the caller sends along (tenant, caller name...).
     metadata: Metadata,
+    /// The W3C trace context: which trace the request is part of.
+    trace: Option<TraceContext>,
     /// Typed values added by middlewares for later layers, unknown to the transport.
     extensions: http::Extensions,
 }
@@ -65,6 +68,25 @@ impl Context {
     /// An empty context: no request ID, no deadline, no metadata.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The trace context, if the request is part of a trace (received from
+    /// the caller, or started by a tracing layer).
+    pub fn trace(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
+    }
+
+    /// Sets (or clears) the trace context. Transports set the caller's; a
+    /// tracing layer replaces it with its own span's, which outgoing calls
+    /// then carry.
+    pub fn set_trace(&mut self, trace: Option<TraceContext>) {
+        self.trace = trace;
+    }
+
+    /// Returns the context with the trace context set.
+    pub fn with_trace(mut self, trace: TraceContext) -> Self {
+        self.trace = Some(trace);
+        self
     }
 
     /// The request ID, if one was set.
@@ -147,6 +169,7 @@ impl fmt::Debug for Context {
             .field("request_id", &self.request_id)
             .field("remaining", &self.remaining())
             .field("metadata", &self.metadata)
+            .field("trace", &self.trace)
             .finish_non_exhaustive()
     }
 }

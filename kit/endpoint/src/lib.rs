@@ -95,6 +95,7 @@ mod endpoint;
 mod error;
 mod failer;
 mod hook;
+mod trace;
 
 pub use class::{Cancelled, Classified, ErrorClass, public_message};
 pub use context::{
@@ -105,3 +106,4 @@ pub use endpoint::{BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, endpoint_f
 pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by, sources, take_cause};
 pub use failer::{Failer, Outcome};
 pub use hook::{CallHook, HookLayer, Hooked, HookedFuture};
+pub use trace::{MAX_TRACESTATE, TraceContext};

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use kit_endpoint::{Context, RequestId, parse_budget};
+use kit_endpoint::{Context, RequestId, TraceContext, parse_budget};
 use tokio::time::Instant;
 
 /// The request ID header.
@@ -13,6 +13,10 @@ pub const REQUEST_ID: &str = "Kit-Request-Id";
 pub const BUDGET_MS: &str = "Kit-Budget-Ms";
 /// The prefix of caller metadata headers (`Kit-Meta-<key>`).
 pub const METADATA_PREFIX: &str = "Kit-Meta-";
+/// The W3C trace context header, as over HTTP.
+pub const TRACEPARENT: &str = "traceparent";
+/// The W3C vendor trace state header.
+pub const TRACESTATE: &str = "tracestate";
 
 /// The context of a request received with `headers`: its request ID (a new
 /// one if absent or invalid), a deadline `Kit-Budget-Ms` from now (or
@@ -27,6 +31,8 @@ pub fn context_from_headers(
         .and_then(RequestId::parse)
         .unwrap_or_else(RequestId::generate);
     let mut ctx = Context::new().with_request_id(id);
+    // Not valid W3C: ignored, the request starts a new trace.
+    ctx.set_trace(get(TRACEPARENT).and_then(|tp| TraceContext::parse(tp, get(TRACESTATE))));
     let budget = get(BUDGET_MS).and_then(parse_budget).or(default_budget);
     if let Some(budget) = budget {
         ctx.set_deadline(Instant::now() + budget);
@@ -57,6 +63,12 @@ pub fn context_to_headers(ctx: &Context, headers: &mut HeaderMap) {
     if let Some(left) = ctx.remaining() {
         headers.insert(BUDGET_MS, left.as_millis().to_string());
     }
+    if let Some(trace) = ctx.trace() {
+        headers.insert(TRACEPARENT, trace.traceparent());
+        if let Some(state) = trace.tracestate() {
+            headers.insert(TRACESTATE, state);
+        }
+    }
     for (key, value) in ctx.metadata().iter() {
         headers.insert(format!("{METADATA_PREFIX}{key}"), value);
     }
@@ -72,18 +84,24 @@ mod tests {
             .with_request_id(RequestId::parse("req-1").unwrap())
             .with_timeout(Duration::from_millis(1500));
         ctx.metadata_mut().insert("tenant", "acme").unwrap();
+        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        ctx.set_trace(TraceContext::parse(tp, Some("k=v")));
         let mut headers = HeaderMap::new();
         context_to_headers(&ctx, &mut headers);
         let back = context_from_headers(Some(&headers), None);
         assert_eq!(back.request_id().unwrap().as_str(), "req-1");
         assert_eq!(back.remaining(), Some(Duration::from_millis(1500)));
         assert_eq!(back.metadata().get("tenant"), Some("acme"));
+        assert_eq!(back.trace().unwrap().traceparent(), tp);
+        assert_eq!(back.trace().unwrap().tracestate(), Some("k=v"));
 
         let mut bad = HeaderMap::new();
         bad.insert(REQUEST_ID, "not valid\u{7f}");
         bad.insert(BUDGET_MS, "-5");
+        bad.insert(TRACEPARENT, "00-zz-b7ad6b7169203331-01");
         let ctx = context_from_headers(Some(&bad), Some(Duration::from_secs(30)));
         assert!(ctx.request_id().is_some());
         assert_eq!(ctx.remaining(), Some(Duration::from_secs(30)));
+        assert!(ctx.trace().is_none());
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use kit_endpoint::{Context, RequestId, parse_budget};
+use kit_endpoint::{Context, RequestId, TraceContext, parse_budget};
 use tokio::time::Instant;
 
 /// Carries the [`RequestId`] in both directions.
@@ -21,6 +21,12 @@ pub const BUDGET_MS: HeaderName = HeaderName::from_static("x-request-budget-ms")
 /// metadata `tenant=acme` travels as `x-meta-tenant: acme`.
 pub const METADATA_PREFIX: &str = "x-meta-";
 
+/// The W3C trace context header: which trace and span a request comes from.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// The W3C vendor trace state header, passed on with `traceparent`.
+pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+
 /// Builds the server-side context of an incoming request from its headers.
 ///
 /// - The request ID comes from `x-request-id` when it is valid
@@ -32,6 +38,7 @@ pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration
     let mut ctx = Context::new();
     let mut id = None;
     let mut budget = None;
+    let (mut traceparent, mut tracestate) = (None, None);
     // One pass over the headers, comparing names (cheaper than a hash lookup
     // per header of interest on the small header maps requests have).
     for (name, value) in headers {
@@ -39,6 +46,10 @@ pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration
             id = value.to_str().ok().and_then(RequestId::parse);
         } else if name == BUDGET_MS {
             budget = value.to_str().ok().and_then(parse_budget);
+        } else if name == TRACEPARENT {
+            traceparent = value.to_str().ok();
+        } else if name == TRACESTATE {
+            tracestate = value.to_str().ok();
         } else if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
             if let Ok(value) = value.to_str() {
                 // Invalid pairs are dropped, not fatal: metadata is best effort.
@@ -47,6 +58,8 @@ pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration
         }
     }
     ctx.set_request_id(id.unwrap_or_else(RequestId::generate));
+    // Not valid W3C: ignored, the request starts a new trace.
+    ctx.set_trace(traceparent.and_then(|tp| TraceContext::parse(tp, tracestate)));
     if let Some(budget) = budget.or(default_budget) {
         ctx.set_deadline(Instant::now() + budget);
     }
@@ -64,6 +77,14 @@ pub fn context_to_headers(ctx: &Context, headers: &mut HeaderMap) {
     if let Some(remaining) = ctx.remaining() {
         let ms = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX);
         headers.insert(BUDGET_MS, HeaderValue::from(ms));
+    }
+    if let Some(trace) = ctx.trace() {
+        if let Ok(v) = HeaderValue::try_from(trace.traceparent()) {
+            headers.insert(TRACEPARENT, v);
+        }
+        if let Some(Ok(v)) = trace.tracestate().map(HeaderValue::from_str) {
+            headers.insert(TRACESTATE, v);
+        }
     }
     for (key, value) in ctx.metadata().iter() {
         let name = HeaderName::try_from(format!("{METADATA_PREFIX}{key}"));
