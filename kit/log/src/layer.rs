@@ -78,29 +78,66 @@ pub struct CallLog {
 }
 
 impl CallHook for CallLog {
-    type Start = (u64, Option<RequestId>);
+    type Start = (u64, Option<RequestId>, TraceFields);
 
     fn start(&self, ctx: &Context) -> Self::Start {
-        (self.clock.raw(), ctx.request_id().cloned())
+        let trace = TraceFields(
+            ctx.trace()
+                .filter(|t| t.is_sampled())
+                .map(|t| (t.trace_id(), t.span_id())),
+        );
+        (self.clock.raw(), ctx.request_id().cloned(), trace)
     }
 
-    fn finish(&self, (start, request_id): Self::Start, outcome: Outcome<'_>) {
+    fn finish(&self, (start, request_id, trace): Self::Start, outcome: Outcome<'_>) {
         let took = self.clock.delta(start, self.clock.raw());
         let (log, method) = (&self.logger, self.method);
         let id = request_id.as_ref().map(RequestId::as_str);
         match outcome {
             Outcome::Success => {
-                info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => None::<&str>)
+                info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => None::<&str>, "trace" => trace)
             }
             Outcome::Business(e) => {
-                info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => %e, "err_kind" => Outcome::BUSINESS)
+                info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => %e, "err_kind" => Outcome::BUSINESS, "trace" => trace)
             }
             Outcome::Failure(e) => {
-                warn!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => %e, "err_kind" => Outcome::FAILURE)
+                warn!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => %e, "err_kind" => Outcome::FAILURE, "trace" => trace)
             }
             Outcome::Cancelled => {
-                info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => Outcome::CANCELLED, "err_kind" => Outcome::CANCELLED)
+                info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => Outcome::CANCELLED, "err_kind" => Outcome::CANCELLED, "trace" => trace)
             }
         }
     }
+}
+
+/// The trace and span IDs of a sampled call, written as two fields,
+/// `trace_id` and `span_id` (lowercase hex); nothing for an unsampled call.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceFields(pub Option<([u8; 16], [u8; 8])>);
+
+impl slog::Value for TraceFields {
+    fn serialize(
+        &self,
+        _: &slog::Record<'_>,
+        _: slog::Key,
+        serializer: &mut dyn slog::Serializer,
+    ) -> slog::Result {
+        let Some((trace, span)) = self.0 else {
+            return Ok(());
+        };
+        // Emitted in reverse: the drains write a record's fields last to first.
+        let mut buf = [0u8; 32];
+        serializer.emit_str("span_id", hex(&span, &mut buf))?;
+        serializer.emit_str("trace_id", hex(&trace, &mut buf))
+    }
+}
+
+/// `bytes` in lowercase hex, in `buf` (twice as long).
+fn hex<'a>(bytes: &[u8], buf: &'a mut [u8; 32]) -> &'a str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in bytes.iter().enumerate() {
+        buf[2 * i] = HEX[(b >> 4) as usize];
+        buf[2 * i + 1] = HEX[(b & 15) as usize];
+    }
+    std::str::from_utf8(&buf[..bytes.len() * 2]).unwrap_or_default()
 }

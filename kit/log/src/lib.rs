@@ -42,7 +42,7 @@ use std::sync::Mutex;
 use slog::{Drain, Level, Logger, o};
 
 pub use async_sink::{AsyncConfig, AsyncSink};
-pub use layer::{CallLog, Logging, LoggingFuture, LoggingLayer};
+pub use layer::{CallLog, Logging, LoggingFuture, LoggingLayer, TraceFields};
 pub use logfmt::Logfmt;
 pub use sink::{Discard, Memory, Sink, SyncSink};
 pub use throttle::Throttle;

@@ -214,3 +214,28 @@ async fn a_call_cut_off_by_its_deadline_is_logged_as_cancelled() {
         lines[0]
     );
 }
+
+/// A sampled call's line carries its trace and span IDs; an unsampled call's
+/// line carries neither (nothing from the trace header itself ever reaches
+/// the line: the IDs are written from bytes, as hex).
+#[tokio::test]
+async fn sampled_calls_log_their_trace_and_span_ids() {
+    let sink = Memory::new();
+    let ep = endpoint_fn(|_: Request<u8>| async { Ok::<_, BoxError>(Resp::default()) });
+    let ep = LoggingLayer::new(logger(&sink), "sum").layer(ep);
+    let sampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    for tp in [sampled, &sampled.replace("-01", "-00")] {
+        let trace = kit_endpoint::TraceContext::parse(tp, None).unwrap();
+        let ctx = Context::new().with_trace(trace);
+        ep.clone().oneshot(Request::new(ctx, 0)).await.unwrap();
+    }
+    let lines = sink.lines();
+    assert!(
+        lines[0].ends_with(
+            " err=null trace_id=0af7651916cd43dd8448eb211c80319c span_id=b7ad6b7169203331 svc=test"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(!lines[1].contains("trace_id"), "{}", lines[1]);
+}
