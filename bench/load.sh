@@ -9,11 +9,16 @@
 # CPU 1. The servers take turns, ROUNDS times each, and the best round of each
 # is compared, which filters out noise from other work on a shared machine.
 #
-# Usage: bash bench/load.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32)
+# With TRACING=1, two more addsvc instances take turns too, exporting spans
+# over OTLP to a real collector (rotel from the tools venv, `bash .ci/run`
+# installs it; its exporter discards): one sampling 1% of requests, one 100%.
+#
+# Usage: bash bench/load.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32 TRACING=0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
+TRACING=${TRACING:-0}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
@@ -55,6 +60,35 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
+# start_addsvc EXTRA...: addsvc pinned to CPU 0, logging to /dev/null; prints
+# its API URL once it answers.
+start_addsvc() {
+  local port dport
+  port=$(free_port); dport=$(free_port)
+  taskset -c 0 ./target/release/addsvc --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$dport" "$@" >/dev/null 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do
+    curl -fs -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "http://127.0.0.1:$port/sum" && break
+    sleep 0.1
+  done
+  echo "http://127.0.0.1:$port $dport"
+}
+
+traced=()
+if [[ $TRACING == 1 ]]; then
+  rotel=$(ls target/kit-tools/venv/lib/python3*/site-packages/rotel/rotel-agent 2>/dev/null | head -1)
+  [[ -x $rotel ]] || { echo "rotel is missing: bash .ci/run installs it" >&2; exit 1; }
+  otlp_port=$(free_port)
+  taskset -c 1 "$rotel" start --exporter blackhole --otlp-http-endpoint "127.0.0.1:$otlp_port" \
+    --otlp-grpc-endpoint "127.0.0.1:$(free_port)" --pid-file /dev/null --log-file /dev/null >/dev/null 2>&1 &
+  pids+=($!)
+  for ratio in 0.01 1; do
+    read -r url dport < <(start_addsvc --otlp-endpoint "http://127.0.0.1:$otlp_port" --trace-sample-ratio "$ratio")
+    traced+=("$ratio $url $dport")
+  done
+fi
+declare -A best_traced_rps best_traced_p99
+
 # run URL: prints "requests_per_second p99_ms" for one wrk round.
 run() {
   local out rps p99
@@ -76,6 +110,14 @@ for r in $(seq "$ROUNDS"); do
   read -r rps p99 < <(run "$kit")
   echo "round $r addsvc:     $rps req/s, p99 $p99 ms"
   if awk "BEGIN {exit !($rps > $best_kit_rps)}"; then best_kit_rps=$rps; best_kit_p99=$p99; fi
+  for t in "${traced[@]}"; do
+    read -r ratio url _ <<<"$t"
+    read -r rps p99 < <(run "$url")
+    echo "round $r addsvc traced at $ratio: $rps req/s, p99 $p99 ms"
+    if awk "BEGIN {exit !($rps > ${best_traced_rps[$ratio]:-0})}"; then
+      best_traced_rps[$ratio]=$rps; best_traced_p99[$ratio]=$p99
+    fi
+  done
 done
 
 echo
@@ -87,3 +129,8 @@ echo "best addsvc:     $best_kit_rps req/s, p99 $best_kit_p99 ms"
 awk "BEGIN {printf \"throughput ratio serve-only/bare: %.2f (kit's serving layer alone)\n\", $best_served_rps / $best_bare_rps}"
 awk "BEGIN {printf \"throughput ratio addsvc/bare: %.2f (target >= 0.75 with logging and metrics)\n\", $best_kit_rps / $best_bare_rps}"
 awk "BEGIN {printf \"p99 ratio addsvc/bare:        %.2f (target <= 2.00)\n\", $best_kit_p99 / $best_bare_p99}"
+for t in "${traced[@]}"; do
+  read -r ratio url dport <<<"$t"
+  curl -s "http://127.0.0.1:$dport/metrics" | grep -E '^kit_tracing_spans_total' || true
+  awk "BEGIN {printf \"addsvc traced at %s: %s req/s (%.2fx bare), p99 %s ms (%.2fx bare)\n\", \"$ratio\", ${best_traced_rps[$ratio]}, ${best_traced_rps[$ratio]} / $best_bare_rps, ${best_traced_p99[$ratio]}, ${best_traced_p99[$ratio]} / $best_bare_p99}"
+done

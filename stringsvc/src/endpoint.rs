@@ -7,6 +7,7 @@ use kit_endpoint::{BoxEndpoint, BoxError, Context, Failer, Request, endpoint_fn,
 use kit_log::LoggingLayer;
 use kit_metrics::{RedLayer, RedMetrics, UseLayer, UseMetrics};
 use kit_ratelimit::{DirectLimiter, ErroringLayer, KeyedLayer, KeyedLimiter, Quota};
+use kit_tracing::{Tracer, TracingLayer};
 use kit_transport::PeerAddr;
 use metrics::Recorder;
 use serde::{Deserialize, Serialize};
@@ -126,6 +127,9 @@ pub struct Middlewares<'a> {
     pub rate_limit: Option<ErroringLayer<DirectLimiter>>,
     /// A rate limit per client, if any: calls over it get `429`.
     pub rate_limit_per_client: Option<ClientLimit>,
+    /// Where spans go, if tracing is on: a server span per call, named
+    /// `<service>/<endpoint>`, outermost (so it covers the other layers).
+    pub tracer: Option<Tracer>,
 }
 
 impl std::fmt::Debug for Middlewares<'_> {
@@ -137,6 +141,7 @@ impl std::fmt::Debug for Middlewares<'_> {
                 "rate_limit_per_client",
                 &self.rate_limit_per_client.is_some(),
             )
+            .field("tracer", &self.tracer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -150,6 +155,7 @@ impl<'a> Middlewares<'a> {
             max_in_flight: None,
             rate_limit: None,
             rate_limit_per_client: None,
+            tracer: None,
         }
     }
 
@@ -162,8 +168,17 @@ impl<'a> Middlewares<'a> {
         Req: Send + 'static,
         Resp: Failer + Send + 'static,
     {
+        // Span names live as long as the process: one per endpoint, made at start.
+        let span = |t: &Tracer| -> &'static str {
+            Box::leak(format!("{}/{name}", t.service()).into_boxed_str())
+        };
+        let tracing = self
+            .tracer
+            .as_ref()
+            .map(|t| TracingLayer::server(t, span(t)));
         BoxEndpoint::new(
             ServiceBuilder::new()
+                .option_layer(tracing) // a span per call, its trace context in the request
                 .layer(LoggingLayer::new(self.logger.clone(), name)) // one line per call
                 .layer(RedLayer::new(RedMetrics::new(self.recorder, name))) // rate, errors, duration
                 .option_layer(self.rate_limit.clone()) // whole-service rate limit

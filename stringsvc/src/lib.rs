@@ -23,9 +23,12 @@
 //! - [`endpoint`]: request/response types and the endpoint [`Set`](endpoint::Set),
 //!   which is also a `StringService`.
 //! - [`transport::http`]: the HTTP router (server side) and client `Set`.
+//! - [`transport::nats`]: the same endpoints over NATS request-reply.
+//! - [`telemetry`]: the tracer of `--otlp-endpoint` and its figures.
 //! - `src/bin/stringsvc.rs`: builds the onion and serves it.
 
 pub mod endpoint;
 pub mod pact_states;
 pub mod service;
+pub mod telemetry;
 pub mod transport;

@@ -8,6 +8,7 @@
 //! - [`etcd`]: a real etcd server, which a test can kill and restart.
 //! - [`external`]: real third-party checkers (logfmt parser, promtool, the delivery validators).
 //! - [`nats`]: a real nats-server (JetStream on), which a test can kill and restart.
+//! - [`otel`]: a real OpenTelemetry collector (rotel), whose received spans a test reads.
 //! - [`pact`]: the committed pact files and the drift check.
 //! - [`process`]: start a service binary on free ports, find its addresses, stop it.
 //! - [`raw`]: send bytes exactly as written and parse the HTTP answer.
@@ -17,6 +18,7 @@ pub mod dns;
 pub mod etcd;
 pub mod external;
 pub mod nats;
+pub mod otel;
 pub mod pact;
 pub mod process;
 pub mod raw;

@@ -224,11 +224,8 @@ async fn start_logged_pair(
     );
     let add_log = logger(add_log, "addsvc");
     let add_middlewares = addsvc::endpoint::Middlewares {
-        logger: add_log.clone(),
-        recorder: exporter.recorder(),
         max_in_flight: Some(16),
-        rate_limit: None,
-        rate_limit_per_client: None,
+        ..addsvc::endpoint::Middlewares::new(add_log.clone(), exporter.recorder())
     };
     serve_pair(stringsvc::transport::http::router(strings_set), |strings| {
         addsvc::transport::http::router(addsvc::endpoint::Set::instrumented(

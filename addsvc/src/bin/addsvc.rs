@@ -17,7 +17,8 @@
 //! `--breaker-failures` and `--breaker-backoff-ms` (the circuit breaker around each
 //! stringsvc instance; the client is `stringsvc::transport::http::client`),
 //! `--events nats://HOST:PORT` (ADDSVC_EVENTS: an event per sum on NATS JetStream,
-//! counted by `addtally`).
+//! counted by `addtally`), `--otlp-endpoint URL` (ADDSVC_OTLP_ENDPOINT: spans to an
+//! OpenTelemetry collector) and `--trace-sample-ratio` (ADDSVC_TRACE_SAMPLE_RATIO, default 1).
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -128,6 +129,14 @@ struct Args {
     /// while NATS is unreachable, sums fail with 503. Off by default.
     #[arg(long, env = "ADDSVC_EVENTS")]
     events: Option<String>,
+    /// Send spans to this OpenTelemetry collector over OTLP/HTTP (its base
+    /// URL, e.g. `http://127.0.0.1:4318`). Off by default.
+    #[arg(long, env = "ADDSVC_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
+    /// The share of new traces recorded (a caller's decision is followed),
+    /// from 0 to 1; with `--otlp-endpoint` only.
+    #[arg(long, env = "ADDSVC_TRACE_SAMPLE_RATIO", default_value_t = 1.0, value_parser = parse_ratio)]
+    trace_sample_ratio: f64,
     /// Consecutive failed stringsvc calls that open the circuit breaker.
     #[arg(long, env = "ADDSVC_BREAKER_FAILURES", default_value_t = 5)]
     breaker_failures: u32,
@@ -159,6 +168,13 @@ async fn main() -> std::process::ExitCode {
 async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let exporter = Arc::new(Exporter::new());
     exporter.spawn_upkeep(Duration::from_secs(5));
+    let tracer = stringsvc::telemetry::tracer(
+        args.otlp_endpoint.as_deref(),
+        "addsvc",
+        args.trace_sample_ratio,
+        &exporter,
+        &logger,
+    )?;
 
     // The dependency: a stringsvc, remote or embedded. Both are a stringsvc `Set`,
     // and addsvc's domain sees only the `StringService` trait.
@@ -180,6 +196,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
                     breaker_backoff: Duration::from_millis(args.breaker_backoff_ms),
                     version: args.stringsvc_version.clone(),
                     canary: args.canary_version.clone().zip(args.canary_percent),
+                    tracer: tracer.clone(), // a client span per attempt
                     ..ClientOptions::new(logger.clone(), exporter.clone())
                 },
             )
@@ -211,6 +228,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
                 .map(|n| ErroringLayer::new(direct(Quota::per_second(n)))),
             rate_limit_per_client: NonZeroU32::new(args.rate_limit_per_ip)
                 .map(|n| client_limit(Quota::per_second(n), 100_000, args.rate_limit_ipv6_prefix)),
+            tracer: tracer.clone(), // a server span per call, with --otlp-endpoint
             ..Middlewares::new(logger.new(o!("transport" => "HTTP")), exporter.recorder())
         },
     );
@@ -254,6 +272,10 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         .peer_addr(args.rate_limit_per_ip > 0) // per-IP limits need each client's address
         .max_connections(args.max_connections);
     serve_with(api_listener, api, config, shutdown).await?;
+    // The spans of the last requests reach the collector.
+    if let Some(tracer) = tracer {
+        tracer.shutdown(Duration::from_secs(5)).await;
+    }
     info!(logger, "stopped");
     Ok(())
 }
@@ -274,4 +296,12 @@ async fn events_publisher(url: &str, logger: &Logger) -> Result<NatsEvents, BoxE
         }
     });
     Ok(NatsEvents::new(js))
+}
+
+/// A sample ratio: a number from 0 to 1.
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a ratio from 0 to 1")),
+    }
 }

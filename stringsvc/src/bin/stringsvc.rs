@@ -5,7 +5,10 @@
 //! `--log-level` (STRINGSVC_LOG_LEVEL; `debug` adds the domain-level lines),
 //! `--max-in-flight` (STRINGSVC_MAX_IN_FLIGHT), and, built with `--features etcd`,
 //! `--sd` (STRINGSVC_SD, e.g. `etcd://127.0.0.1:2379`: register in etcd while
-//! running), `--sd-ttl-secs`, `--sd-version`, `--advertise`.
+//! running), `--sd-ttl-secs`, `--sd-version`, `--advertise`; `--nats URL`
+//! (STRINGSVC_NATS: serve over NATS too), `--otlp-endpoint URL`
+//! (STRINGSVC_OTLP_ENDPOINT: spans to an OpenTelemetry collector) and
+//! `--trace-sample-ratio` (STRINGSVC_TRACE_SAMPLE_RATIO, default 1).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,6 +55,14 @@ struct Args {
     /// accepting and drains.
     #[arg(long, env = "STRINGSVC_SHUTDOWN_DELAY_MS", default_value_t = 5000)]
     shutdown_delay_ms: u64,
+    /// Send spans to this OpenTelemetry collector over OTLP/HTTP (its base
+    /// URL, e.g. `http://127.0.0.1:4318`). Off by default.
+    #[arg(long, env = "STRINGSVC_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
+    /// The share of new traces recorded (a caller's decision is followed),
+    /// from 0 to 1; with `--otlp-endpoint` only.
+    #[arg(long, env = "STRINGSVC_TRACE_SAMPLE_RATIO", default_value_t = 1.0, value_parser = parse_ratio)]
+    trace_sample_ratio: f64,
     /// The most connections the API serves at once; more are closed at once.
     #[arg(long, env = "STRINGSVC_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
@@ -111,8 +122,15 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     if let Some(spec) = &args.sd {
         sd::check(spec)?;
     }
-    let exporter = Exporter::new();
+    let exporter = Arc::new(Exporter::new());
     exporter.spawn_upkeep(Duration::from_secs(5));
+    let tracer = stringsvc::telemetry::tracer(
+        args.otlp_endpoint.as_deref(),
+        "stringsvc",
+        args.trace_sample_ratio,
+        &exporter,
+        &logger,
+    )?;
 
     let limits = transport::http::Limits {
         body_bytes: args.body_limit_bytes,
@@ -133,6 +151,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         // 3. endpoints, each with logging, RED and USE metrics, a concurrency limit
         &Middlewares {
             max_in_flight: (args.max_in_flight > 0).then_some(args.max_in_flight),
+            tracer: tracer.clone(), // a span per call, with --otlp-endpoint
             ..Middlewares::new(logger.new(o!("transport" => "HTTP")), exporter.recorder())
         },
     );
@@ -213,6 +232,10 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let _ = nats_stop.send(());
     if let Some(nats) = nats {
         nats.await??;
+    }
+    // The spans of the last requests reach the collector.
+    if let Some(tracer) = tracer {
+        tracer.shutdown(Duration::from_secs(5)).await;
     }
     info!(logger, "stopped");
     Ok(())
@@ -308,5 +331,13 @@ mod sd {
 
     pub(crate) async fn deregister(registration: Registration, _: &Logger) {
         match registration {}
+    }
+}
+
+/// A sample ratio: a number from 0 to 1.
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a ratio from 0 to 1")),
     }
 }

@@ -20,13 +20,14 @@ use ::http::Uri;
 use kit_circuitbreaker::{
     Change, CircuitBreakerLayer, ExponentialBackoff, Observer, exponential_backoff, failure_policy,
 };
-use kit_endpoint::{BoxEndpoint, BoxError};
+use kit_endpoint::{BoxEndpoint, BoxError, Failer};
 use kit_metrics::prometheus::Exporter;
 use kit_metrics::{UseLayer, UseMetrics};
 use kit_sd::{
     Balanced, Canary, DampedInstancer, Damping, DnsSrvInstancer, Ejection, Endpointer, Factory,
     Filter, Instance, InstanceCache, Instancer, StaticInstancer, Strategy, not, version_is,
 };
+use kit_tracing::{Tracer, TracingLayer};
 use kit_transport::pooled;
 use metrics::Recorder;
 use slog::{Logger, o, warn};
@@ -121,6 +122,9 @@ pub struct ClientOptions {
     pub version: Option<String>,
     /// A version to send a share of the calls to: `(version, percent)`.
     pub canary: Option<(String, u8)>,
+    /// Where client spans go, if tracing is on: one per attempt, naming the
+    /// instance it went to.
+    pub tracer: Option<Tracer>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -132,6 +136,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("breaker_backoff", &self.breaker_backoff)
             .field("version", &self.version)
             .field("canary", &self.canary)
+            .field("tracer", &self.tracer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -149,6 +154,7 @@ impl ClientOptions {
             breaker_backoff: Duration::from_secs(1),
             version: None,
             canary: None,
+            tracer: None,
         }
     }
 }
@@ -161,11 +167,17 @@ pub async fn client(discovery: &Discovery, options: &ClientOptions) -> Result<Se
             // NATS balances over the queue group itself; calls fail fast with
             // the unavailable class when no instance listens.
             let nats = async_nats::connect(url.as_str()).await?;
-            Ok(crate::transport::nats::client_set(
+            let set = crate::transport::nats::client_set(
                 &nats,
                 options.attempts,
                 options.attempt_timeout,
-            ))
+            );
+            // NATS picks the instance: one client span per call.
+            let tracer = options.tracer.as_ref();
+            Ok(Set {
+                uppercase: traced(tracer, "stringsvc/uppercase", None, set.uppercase),
+                count: traced(tracer, "stringsvc/count", None, set.count),
+            })
         }
         Discovery::Urls(urls) => {
             let instancer =
@@ -209,6 +221,7 @@ fn balanced_set(instancer: &dyn Instancer, options: &ClientOptions) -> Set {
     let logger = options.logger.clone();
     let (failures, backoff) = (options.breaker_failures, options.breaker_backoff);
     let exporter = options.exporter.clone();
+    let tracer = options.tracer.clone();
     let uppercase_use = UseMetrics::new(exporter.recorder(), "stringsvc.uppercase");
     let count_use = UseMetrics::new(exporter.recorder(), "stringsvc.count");
     // One client Set per instance, behind one breaker, shared by the two
@@ -217,9 +230,13 @@ fn balanced_set(instancer: &dyn Instancer, options: &ClientOptions) -> Set {
         let addr = &instance.addr;
         let remote = super::client_set(http.clone(), &addr.parse()?)?;
         let breaker = breaker(failures, backoff, &logger, exporter.recorder(), addr);
+        // A client span per attempt that gets past the breaker, naming the instance.
+        let t = tracer.as_ref();
+        let uppercase = traced(t, "stringsvc/uppercase", Some(addr), remote.uppercase);
+        let count = traced(t, "stringsvc/count", Some(addr), remote.count);
         Ok(Set {
-            uppercase: guarded(remote.uppercase, &breaker, &uppercase_use),
-            count: guarded(remote.count, &breaker, &count_use),
+            uppercase: guarded(uppercase, &breaker, &uppercase_use),
+            count: guarded(count, &breaker, &count_use),
         })
     });
     let (u, c) = (sets.clone(), sets);
@@ -229,6 +246,29 @@ fn balanced_set(instancer: &dyn Instancer, options: &ClientOptions) -> Set {
         uppercase: routed(instancer, uppercase, options),
         count: routed(instancer, count, options),
     }
+}
+
+/// `endpoint` with a client span per call named `name` (and the instance at
+/// `peer`), if tracing is on.
+fn traced<Req, Resp>(
+    tracer: Option<&Tracer>,
+    name: &'static str,
+    peer: Option<&str>,
+    endpoint: BoxEndpoint<Req, Resp>,
+) -> BoxEndpoint<Req, Resp>
+where
+    Req: Send + 'static,
+    Resp: Failer + Send + 'static,
+{
+    let Some(tracer) = tracer else {
+        return endpoint;
+    };
+    let layer = TracingLayer::client(tracer, name);
+    let layer = match peer {
+        Some(peer) => layer.peer(peer),
+        None => layer,
+    };
+    BoxEndpoint::new(layer.layer(endpoint))
 }
 
 /// A breaker for one instance that opens after `failures` consecutive failed
