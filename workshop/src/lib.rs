@@ -29,3 +29,5 @@ pub mod s10_resilience;
 pub mod s11_sd;
 pub mod s14_challenge;
 pub mod s14_messaging;
+pub mod s15_challenge;
+pub mod s15_tracing;
