@@ -298,3 +298,37 @@ async fn hostile_trace_headers_start_a_fresh_trace_and_never_reach_a_log() {
         );
     }
 }
+
+/// The same across NATS: addsvc calls stringsvc over NATS request-reply, and
+/// the trace context travels in the NATS headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_over_nats_is_one_trace_too() {
+    let Some(collector) = Collector::start().await else {
+        return;
+    };
+    let Some(nats) = kit_tests::nats::Nats::start().await else {
+        return;
+    };
+    let otlp = collector.otlp_http();
+    let url = nats.url();
+    let _strings =
+        Service::start_on_loopback("stringsvc", &["--nats", &url, "--otlp-endpoint", &otlp]).await;
+    let add =
+        Service::start_on_loopback("addsvc", &["--stringsvc", &url, "--otlp-endpoint", &otlp])
+            .await;
+    let trace = "dd".repeat(16);
+    let tp = format!("traceparent: 00-{trace}-{CALLER_SPAN}-01");
+    let resp = concat(add.addr("http"), &[&tp], "nats").await;
+    assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"v":"NATSX"}"#));
+    let spans = collector
+        .wait_for(Duration::from_secs(20), |s| of_trace(s, &trace).len() >= 3)
+        .await;
+    let spans = of_trace(&spans, &trace);
+    assert_eq!(spans.len(), 3, "{spans:#?}");
+    let client = spans.iter().find(|s| s.kind == "SPAN_KIND_CLIENT").unwrap();
+    let server = spans
+        .iter()
+        .find(|s| s.service == "stringsvc" && s.kind == "SPAN_KIND_SERVER")
+        .unwrap();
+    assert_eq!(server.parent_id, client.span_id, "linked across NATS");
+}
