@@ -332,3 +332,35 @@ async fn a_call_over_nats_is_one_trace_too() {
         .unwrap();
     assert_eq!(server.parent_id, client.span_id, "linked across NATS");
 }
+
+/// Graceful shutdown sends the last spans: a request answered just before
+/// SIGTERM (well within the export batch's delay) still reaches the collector
+/// before the process exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_spans_are_flushed_on_graceful_shutdown() {
+    let Some(collector) = Collector::start().await else {
+        return;
+    };
+    let otlp = collector.otlp_http();
+    let mut add = Service::start_on_loopback("addsvc", &["--otlp-endpoint", &otlp]).await;
+    let trace = "ee".repeat(16);
+    let tp = format!("traceparent: 00-{trace}-{CALLER_SPAN}-01");
+    let resp = raw::send(
+        add.addr("http"),
+        &raw::post_json("/sum", &[&tp], r#"{"a": 1, "b": 2}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status, 200);
+    add.terminate().await.unwrap();
+    assert!(add.wait().await.unwrap().success());
+    // The process is gone: whatever reaches the collector now was sent before.
+    let spans = collector
+        .wait_for(Duration::from_secs(5), |s| !of_trace(s, &trace).is_empty())
+        .await;
+    assert_eq!(
+        of_trace(&spans, &trace).len(),
+        1,
+        "the span was flushed at exit"
+    );
+}
