@@ -16,6 +16,8 @@
 //! (ADDSVC_RATE_LIMIT_IPV6_PREFIX, default 64: IPv6 clients share a limit per /64),
 //! `--breaker-failures` and `--breaker-backoff-ms` (the circuit breaker around each
 //! stringsvc instance; the client is `stringsvc::transport::http::client`),
+//! `--grpc-addr ADDR` (ADDSVC_GRPC_ADDR: serve over gRPC too; `--stringsvc
+//! grpc://HOST:PORT` calls stringsvc over gRPC),
 //! `--events nats://HOST:PORT` (ADDSVC_EVENTS: an event per sum on NATS JetStream,
 //! counted by `addtally`), `--otlp-endpoint URL` (ADDSVC_OTLP_ENDPOINT: spans to an
 //! OpenTelemetry collector) and `--trace-sample-ratio` (ADDSVC_TRACE_SAMPLE_RATIO, default 1).
@@ -32,6 +34,7 @@ use addsvc::transport::events::{NatsEvents, connect, ensure_streams};
 use clap::Parser;
 use http::Method;
 use kit_endpoint::BoxError;
+use kit_grpc::ServingStatus;
 use kit_log::{AsyncSink, Format};
 use kit_metrics::HttpMetrics;
 use kit_metrics::prometheus::{Exporter, MetricsPage};
@@ -51,8 +54,13 @@ struct Args {
     /// Address of the debug listener (/health, /metrics).
     #[arg(long, env = "ADDSVC_DEBUG_ADDR", default_value = "127.0.0.1:9081")]
     debug_addr: SocketAddr,
+    /// Also serve the endpoints over gRPC on this address (service
+    /// `addsvc.Add`, with the gRPC health service). Off by default.
+    #[arg(long, env = "ADDSVC_GRPC_ADDR")]
+    grpc_addr: Option<SocketAddr>,
     /// Where stringsvc is: base URLs, comma-separated, a NATS server
-    /// `nats://HOST:PORT` (stringsvc run with `--nats`), or (built with
+    /// `nats://HOST:PORT` (stringsvc run with `--nats`), its gRPC listeners
+    /// `grpc://HOST:PORT[,HOST:PORT...]` (stringsvc run with `--grpc-addr`), or (built with
     /// `--features etcd`) an etcd spec `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`
     /// (prefix default `/kit/services/stringsvc/`). Calls are balanced and retried across the
     /// instances. Without it (and without `--stringsvc-srv`), stringsvc runs
@@ -232,6 +240,25 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
             ..Middlewares::new(logger.new(o!("transport" => "HTTP")), exporter.recorder())
         },
     );
+    // 4b. the same endpoints over gRPC, if asked, with the health protocol.
+    let (grpc_stop, grpc_stopped) = tokio::sync::watch::channel(false);
+    let grpc = match args.grpc_addr {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await?;
+            let url = format!("http://{}", listener.local_addr()?);
+            let (health, health_service) = kit_grpc::health();
+            health
+                .set_service_status(transport::grpc::SERVICE, ServingStatus::Serving)
+                .await;
+            let router = transport::grpc::router(endpoints.clone()).service(health_service);
+            let mut stopped = grpc_stopped.clone();
+            let served = kit_grpc::serve(listener, router, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            });
+            Some((url, health, tokio::spawn(served)))
+        }
+        None => None,
+    };
     let api = stringsvc::transport::http::observed(
         transport::http::router_with(endpoints, &limits), // 4. the HTTP transport,
         logger.new(o!("transport" => "HTTP")),            // every answer logged if refused early,
@@ -254,6 +281,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     info!(logger, "listening";
         "http" => format!("http://{}", api_listener.local_addr()?),
         "debug" => format!("http://{}", debug_listener.local_addr()?),
+        "grpc" => grpc.as_ref().map_or("off", |(url, _, _)| url.as_str()),
         "stringsvc" => stringsvc,
         "events" => args.events.as_deref().unwrap_or("off"));
 
@@ -262,9 +290,17 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     // On SIGTERM: unready at once, serve on for the delay (load balancers stop
     // sending), then stop accepting and drain.
     let delay = Duration::from_millis(args.shutdown_delay_ms);
+    let grpc_health = grpc.as_ref().map(|(_, health, _)| health.clone());
     let shutdown = async {
         shutdown_signal().await;
         ready.drain();
+        if let Some(health) = grpc_health {
+            for name in ["", transport::grpc::SERVICE] {
+                health
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+        }
         info!(logger, "draining"; "delay_ms" => args.shutdown_delay_ms);
         tokio::time::sleep(delay).await;
     };
@@ -272,6 +308,10 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         .peer_addr(args.rate_limit_per_ip > 0) // per-IP limits need each client's address
         .max_connections(args.max_connections);
     serve_with(api_listener, api, config, shutdown).await?;
+    let _ = grpc_stop.send(true);
+    if let Some((_, _, served)) = grpc {
+        served.await??;
+    }
     // The spans of the last requests reach the collector.
     if let Some(tracer) = tracer {
         tracer.shutdown(Duration::from_secs(5)).await;

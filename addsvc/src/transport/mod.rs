@@ -2,4 +2,5 @@
 //! events go.
 
 pub mod events;
+pub mod grpc;
 pub mod http;

@@ -6,7 +6,8 @@
 //! `--max-in-flight` (STRINGSVC_MAX_IN_FLIGHT), and, built with `--features etcd`,
 //! `--sd` (STRINGSVC_SD, e.g. `etcd://127.0.0.1:2379`: register in etcd while
 //! running), `--sd-ttl-secs`, `--sd-version`, `--advertise`; `--nats URL`
-//! (STRINGSVC_NATS: serve over NATS too), `--otlp-endpoint URL`
+//! (STRINGSVC_NATS: serve over NATS too), `--grpc-addr ADDR` (STRINGSVC_GRPC_ADDR:
+//! serve over gRPC too), `--otlp-endpoint URL`
 //! (STRINGSVC_OTLP_ENDPOINT: spans to an OpenTelemetry collector) and
 //! `--trace-sample-ratio` (STRINGSVC_TRACE_SAMPLE_RATIO, default 1).
 
@@ -17,6 +18,7 @@ use std::time::Duration;
 use clap::Parser;
 use http::Method;
 use kit_endpoint::BoxError;
+use kit_grpc::ServingStatus;
 use kit_log::{AsyncSink, Format};
 use kit_metrics::HttpMetrics;
 use kit_metrics::prometheus::{Exporter, MetricsPage};
@@ -77,6 +79,10 @@ struct Args {
     /// queue group `stringsvc`. Off by default.
     #[arg(long, env = "STRINGSVC_NATS")]
     nats: Option<String>,
+    /// Also serve the endpoints over gRPC on this address (service
+    /// `stringsvc.Strings`, with the gRPC health service). Off by default.
+    #[arg(long, env = "STRINGSVC_GRPC_ADDR")]
+    grpc_addr: Option<SocketAddr>,
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "STRINGSVC_MAX_IN_FLIGHT", default_value_t = 0)]
     max_in_flight: usize,
@@ -174,6 +180,28 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         }
         None => None,
     };
+    // 4c. the same endpoints over gRPC, if asked, with the health protocol.
+    let grpc_listener = match args.grpc_addr {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let (grpc_stop, grpc_stopped) = tokio::sync::watch::channel(false);
+    let grpc = match grpc_listener {
+        Some(listener) => {
+            let url = format!("http://{}", listener.local_addr()?);
+            let (health, health_service) = kit_grpc::health();
+            health
+                .set_service_status("stringsvc.Strings", ServingStatus::Serving)
+                .await;
+            let router = transport::grpc::router(endpoints.clone()).service(health_service);
+            let mut stopped = grpc_stopped.clone();
+            let served = kit_grpc::serve(listener, router, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            });
+            Some((url, health, tokio::spawn(served)))
+        }
+        None => None,
+    };
     let api = transport::http::observed(
         transport::http::router_with(endpoints, &limits), // 4. the HTTP transport,
         logger.new(o!("transport" => "HTTP")),            // every answer logged if refused early,
@@ -195,6 +223,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let http_url = format!("http://{}", api_listener.local_addr()?);
     info!(logger, "listening";
         "nats" => args.nats.as_deref().unwrap_or("off"),
+        "grpc" => grpc.as_ref().map_or("off", |(url, _, _)| url.as_str()),
         "http" => &http_url,
         "debug" => format!("http://{}", debug_listener.local_addr()?));
 
@@ -209,6 +238,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         }
         None => None,
     };
+    let grpc_health = grpc.as_ref().map(|(_, health, _)| health.clone());
     let shutdown = {
         let (logger, delay) = (
             logger.clone(),
@@ -217,6 +247,14 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         async move {
             shutdown_signal().await;
             ready.drain();
+            if let Some(health) = grpc_health {
+                // Draining: the server ("") and the service say so.
+                for name in ["", "stringsvc.Strings"] {
+                    health
+                        .set_service_status(name, ServingStatus::NotServing)
+                        .await;
+                }
+            }
             if let Some(registration) = registration {
                 sd::deregister(registration, &logger).await;
             }
@@ -230,6 +268,10 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let config = ServeConfig::default().max_connections(args.max_connections);
     serve_with(api_listener, api, config, shutdown).await?;
     let _ = nats_stop.send(());
+    let _ = grpc_stop.send(true);
+    if let Some((_, _, served)) = grpc {
+        served.await??;
+    }
     if let Some(nats) = nats {
         nats.await??;
     }

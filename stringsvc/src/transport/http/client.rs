@@ -46,6 +46,9 @@ pub enum Discovery {
     /// Over NATS request-reply at this server (`nats://HOST:PORT`): the
     /// stringsvc instances' queue group shares the calls.
     Nats(String),
+    /// Over gRPC, to these instances (`grpc://HOST:PORT[,HOST:PORT...]`),
+    /// balanced and retried like HTTP URLs; held as `http://HOST:PORT`.
+    Grpc(Vec<String>),
     /// The DNS SRV records of `name` (e.g. `_http._tcp.stringsvc.example.`),
     /// asked of `server` (default: the system's resolver), looked up again
     /// every `refresh`.
@@ -61,8 +64,23 @@ pub enum Discovery {
 
 impl Discovery {
     /// Parses `--stringsvc`: comma-separated `http://` URLs, an `etcd://` spec,
-    /// or a `nats://` server.
+    /// a `nats://` server, or `grpc://HOST:PORT[,HOST:PORT...]`.
     pub fn parse(spec: &str) -> Result<Discovery, BoxError> {
+        if let Some(rest) = spec.strip_prefix("grpc://") {
+            let mut urls = Vec::new();
+            for addr in rest.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+                let url = format!("http://{}", addr.trim_start_matches("grpc://"));
+                let uri: Uri = url.parse().map_err(|e| format!("{addr:?}: {e}"))?;
+                if uri.authority().is_none() || uri.path() != "/" {
+                    return Err(format!("{addr:?} is not a HOST:PORT").into());
+                }
+                urls.push(url);
+            }
+            if urls.is_empty() {
+                return Err("no stringsvc gRPC address given".into());
+            }
+            return Ok(Discovery::Grpc(urls));
+        }
         if let Some(rest) = spec.strip_prefix("nats://") {
             if rest.is_empty() || rest.contains(',') {
                 return Err(format!("{spec:?} is not a nats://HOST:PORT URL").into());
@@ -92,6 +110,13 @@ impl std::fmt::Display for Discovery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Discovery::Urls(urls) => f.write_str(&urls.join(",")),
+            Discovery::Grpc(urls) => {
+                let addrs: Vec<&str> = urls
+                    .iter()
+                    .map(|u| u.trim_start_matches("http://"))
+                    .collect();
+                write!(f, "grpc://{}", addrs.join(","))
+            }
             Discovery::Etcd(spec) | Discovery::Nats(spec) => f.write_str(spec),
             Discovery::Srv { name, .. } => write!(f, "srv:{name}"),
         }
@@ -184,6 +209,11 @@ pub async fn client(discovery: &Discovery, options: &ClientOptions) -> Result<Se
                 StaticInstancer::new(urls.iter().map(|u| Instance::new(u.as_str())).collect());
             Ok(balanced_set(&instancer, options))
         }
+        Discovery::Grpc(urls) => {
+            let instancer =
+                StaticInstancer::new(urls.iter().map(|u| Instance::new(u.as_str())).collect());
+            Ok(balanced_over(&instancer, options, grpc_instance))
+        }
         Discovery::Etcd(spec) => {
             let registry = etcd::follow(spec, &options.logger)?;
             // Instances that keep coming and going are held back until they settle.
@@ -214,10 +244,32 @@ pub async fn client(discovery: &Discovery, options: &ClientOptions) -> Result<Se
     }
 }
 
-/// The instances `instancer` publishes as one `Set`, each operation balanced
-/// over them.
+/// The client `Set` of one instance over HTTP.
+fn http_instance(addr: &str) -> Result<Set, BoxError> {
+    static HTTP: std::sync::OnceLock<kit_transport::HttpClient> = std::sync::OnceLock::new();
+    super::client_set(HTTP.get_or_init(pooled).clone(), &addr.parse()?)
+}
+
+/// The client `Set` of one instance over gRPC: a channel of its own, connected
+/// on first use.
+fn grpc_instance(addr: &str) -> Result<Set, BoxError> {
+    let channel = tonic::transport::Channel::from_shared(addr.to_owned())?.connect_lazy();
+    Ok(crate::transport::grpc::client_set(channel))
+}
+
+/// The instances `instancer` publishes as one `Set` over HTTP, each operation
+/// balanced over them.
 fn balanced_set(instancer: &dyn Instancer, options: &ClientOptions) -> Set {
-    let http = pooled();
+    balanced_over(instancer, options, http_instance)
+}
+
+/// The instances `instancer` publishes as one `Set`, each instance's made by
+/// `make`, each operation balanced over them.
+fn balanced_over(
+    instancer: &dyn Instancer,
+    options: &ClientOptions,
+    make: fn(&str) -> Result<Set, BoxError>,
+) -> Set {
     let logger = options.logger.clone();
     let (failures, backoff) = (options.breaker_failures, options.breaker_backoff);
     let exporter = options.exporter.clone();
@@ -228,7 +280,7 @@ fn balanced_set(instancer: &dyn Instancer, options: &ClientOptions) -> Set {
     // endpointers below; dropped when the instance is no longer listed.
     let sets = InstanceCache::new(instancer, move |instance: &Instance| {
         let addr = &instance.addr;
-        let remote = super::client_set(http.clone(), &addr.parse()?)?;
+        let remote = make(addr)?;
         let breaker = breaker(failures, backoff, &logger, exporter.recorder(), addr);
         // A client span per attempt that gets past the breaker, naming the instance.
         let t = tracer.as_ref();

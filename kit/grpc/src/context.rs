@@ -1,0 +1,143 @@
+//! The request context in gRPC metadata: request ID, deadline (`grpc-timeout`),
+//! caller metadata, trace context.
+
+use std::time::Duration;
+
+use kit_endpoint::{Context, RequestId, TraceContext};
+use tokio::time::Instant;
+use tonic::metadata::{MetadataMap, MetadataValue};
+
+/// The request ID metadata key.
+pub const REQUEST_ID: &str = "x-request-id";
+/// The prefix of caller metadata keys (`x-meta-<key>`), as over HTTP.
+pub const METADATA_PREFIX: &str = "x-meta-";
+/// gRPC's deadline header: the caller's remaining time.
+pub const GRPC_TIMEOUT: &str = "grpc-timeout";
+
+/// The longest budget taken from `grpc-timeout`: what kit takes over HTTP.
+pub const MAX_BUDGET: Duration = kit_endpoint::MAX_BUDGET;
+
+/// Parses a `grpc-timeout` value: 1 to 8 digits and a unit (`H`, `M`, `S`,
+/// `m`, `u`, `n`), capped at [`MAX_BUDGET`]. `None` if it is not one.
+pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let unit = value.chars().last()?;
+    let digits = &value[..value.len() - unit.len_utf8()];
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    let d = match unit {
+        'H' => Duration::from_secs(n.saturating_mul(3600)),
+        'M' => Duration::from_secs(n.saturating_mul(60)),
+        'S' => Duration::from_secs(n),
+        'm' => Duration::from_millis(n),
+        'u' => Duration::from_micros(n),
+        'n' => Duration::from_nanos(n),
+        _ => return None,
+    };
+    Some(d.min(MAX_BUDGET))
+}
+
+/// `d` as a `grpc-timeout` value (milliseconds, rounded down; at most 8 digits).
+pub fn format_grpc_timeout(d: Duration) -> String {
+    let ms = d.as_millis().min(99_999_999);
+    format!("{ms}m")
+}
+
+/// The context of a call received with `metadata`: its request ID (a new one
+/// if absent or invalid), a deadline from `grpc-timeout` (or
+/// `default_budget`), caller metadata, the W3C trace context. Invalid values
+/// are ignored, never an error.
+pub fn context_from_metadata(metadata: &MetadataMap, default_budget: Option<Duration>) -> Context {
+    let get = |key: &str| metadata.get(key).and_then(|v| v.to_str().ok());
+    let id = get(REQUEST_ID)
+        .and_then(RequestId::parse)
+        .unwrap_or_else(RequestId::generate);
+    let mut ctx = Context::new().with_request_id(id);
+    let budget = get(GRPC_TIMEOUT)
+        .and_then(parse_grpc_timeout)
+        .or(default_budget);
+    if let Some(budget) = budget {
+        ctx.set_deadline(Instant::now() + budget);
+    }
+    ctx.set_trace(get("traceparent").and_then(|tp| TraceContext::parse(tp, get("tracestate"))));
+    for kv in metadata.iter() {
+        if let tonic::metadata::KeyAndValueRef::Ascii(key, value) = kv {
+            if let (Some(k), Ok(v)) = (key.as_str().strip_prefix(METADATA_PREFIX), value.to_str()) {
+                let _ = ctx.metadata_mut().insert(k, v);
+            }
+        }
+    }
+    ctx
+}
+
+/// Writes `ctx` into the metadata of an outgoing call: request ID, the
+/// remaining budget as `grpc-timeout`, caller metadata, trace context.
+pub fn context_to_metadata(ctx: &Context, metadata: &mut MetadataMap) {
+    let mut put = |key: &'static str, value: &str| {
+        if let Ok(v) = MetadataValue::try_from(value) {
+            metadata.insert(key, v);
+        }
+    };
+    if let Some(id) = ctx.request_id() {
+        put(REQUEST_ID, id.as_str());
+    }
+    if let Some(left) = ctx.remaining() {
+        put(GRPC_TIMEOUT, &format_grpc_timeout(left));
+    }
+    if let Some(trace) = ctx.trace() {
+        put("traceparent", &trace.traceparent());
+        if let Some(state) = trace.tracestate() {
+            put("tracestate", state);
+        }
+    }
+    for (key, value) in ctx.metadata().iter() {
+        let key = format!("{METADATA_PREFIX}{key}");
+        if let (Ok(k), Ok(v)) = (
+            key.parse::<tonic::metadata::MetadataKey<tonic::metadata::Ascii>>(),
+            MetadataValue::try_from(value),
+        ) {
+            metadata.insert(k, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_strictly() {
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("3S"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_grpc_timeout("99999999H"), Some(MAX_BUDGET));
+        for bad in [
+            "",
+            "m",
+            "123456789m",
+            "-1m",
+            "1x",
+            "1.5S",
+            "１m",
+            "m１",
+            "1é",
+        ] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
+        }
+        assert_eq!(format_grpc_timeout(Duration::from_millis(1500)), "1500m");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_context_round_trips_through_metadata() {
+        let mut ctx = Context::new()
+            .with_request_id(RequestId::parse("req-1").unwrap())
+            .with_timeout(Duration::from_millis(1500));
+        ctx.metadata_mut().insert("tenant", "acme").unwrap();
+        let mut md = MetadataMap::new();
+        context_to_metadata(&ctx, &mut md);
+        let back = context_from_metadata(&md, None);
+        assert_eq!(back.request_id().unwrap().as_str(), "req-1");
+        assert_eq!(back.remaining(), Some(Duration::from_millis(1500)));
+        assert_eq!(back.metadata().get("tenant"), Some("acme"));
+    }
+}

@@ -1,0 +1,118 @@
+//! Error classes as gRPC status codes, both ways.
+
+use std::error::Error;
+use std::fmt;
+
+use kit_endpoint::{BoxError, Classified, Context, ErrorClass, public_message};
+use tonic::{Code, Status};
+
+/// An error as the error encoder sees it.
+pub type ErrorRef<'a> = &'a (dyn Error + Send + Sync + 'static);
+
+/// The status code of an error class: one code per class.
+pub fn class_code(class: ErrorClass) -> Code {
+    match class {
+        ErrorClass::InvalidArgument => Code::InvalidArgument,
+        ErrorClass::NotFound => Code::NotFound,
+        ErrorClass::ResourceExhausted { .. } => Code::ResourceExhausted,
+        ErrorClass::Unavailable { .. } => Code::Unavailable,
+        ErrorClass::DeadlineExceeded => Code::DeadlineExceeded,
+        ErrorClass::Cancelled => Code::Cancelled,
+        // A dependency refused us for our own fault: a precondition of ours
+        // failed. Otherwise it failed: as HTTP's 502, the call did not work.
+        ErrorClass::Upstream { caller_fault: true } => Code::FailedPrecondition,
+        ErrorClass::Upstream {
+            caller_fault: false,
+        } => Code::Unknown,
+        _ => Code::Internal,
+    }
+}
+
+/// The error class of a status code received from a callee, as the caller sees
+/// it ([`ErrorClass::upstream`]: the callee's invalid argument is the caller's
+/// upstream fault, its unavailability stays unavailable...).
+pub fn code_class(code: Code) -> ErrorClass {
+    let remote = match code {
+        Code::InvalidArgument | Code::OutOfRange => ErrorClass::InvalidArgument,
+        Code::NotFound => ErrorClass::NotFound,
+        Code::ResourceExhausted => ErrorClass::ResourceExhausted { retry_after: None },
+        Code::Unavailable => ErrorClass::Unavailable { retry_after: None },
+        Code::DeadlineExceeded => ErrorClass::DeadlineExceeded,
+        Code::Cancelled => ErrorClass::Cancelled,
+        Code::FailedPrecondition
+        | Code::AlreadyExists
+        | Code::PermissionDenied
+        | Code::Unauthenticated
+        | Code::Aborted => ErrorClass::Upstream { caller_fault: true },
+        _ => ErrorClass::Internal,
+    };
+    remote.upstream()
+}
+
+/// The default error encoder: the class's status code; the error's own message
+/// only when it is meant for callers (a public classified error, a decoder's
+/// [`BadRequest`], deadline exceeded), otherwise the class's name. The request
+/// ID goes in the status's metadata.
+pub fn encode_error(ctx: &Context, err: ErrorRef<'_>) -> Status {
+    let class = ErrorClass::of(err);
+    let message = public_message(err).unwrap_or_else(|| class.as_str().replace('_', " "));
+    let mut status = Status::new(class_code(class), message);
+    if let Some(id) = ctx.request_id() {
+        if let Ok(v) = id.as_str().parse() {
+            status.metadata_mut().insert(crate::context::REQUEST_ID, v);
+        }
+    }
+    status
+}
+
+/// A request message that could not be turned into the endpoint's request:
+/// class invalid argument, its message shown to the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequest(pub String);
+
+impl fmt::Display for BadRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Error for BadRequest {}
+
+impl BadRequest {
+    /// The error a decoder returns.
+    pub fn into_error(self) -> BoxError {
+        Classified::public(ErrorClass::InvalidArgument, self).into()
+    }
+}
+
+/// A gRPC call failed: the callee answered a status, or could not be reached.
+#[derive(Debug)]
+pub struct UpstreamError {
+    /// The status.
+    pub status: Status,
+}
+
+impl fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "upstream answered {:?}: {}",
+            self.status.code(),
+            self.status.message()
+        )
+    }
+}
+
+impl Error for UpstreamError {}
+
+impl UpstreamError {
+    /// Its class for the caller ([`code_class`]).
+    pub fn class(&self) -> ErrorClass {
+        code_class(self.status.code())
+    }
+
+    /// The error a client returns: classified.
+    pub fn into_error(self) -> BoxError {
+        Classified::new(self.class(), self).into()
+    }
+}

@@ -1,0 +1,344 @@
+//! Serving endpoints as unary gRPC methods: decode -> endpoint -> encode, with
+//! go-kit's hooks; a router of methods and services on one listener; the gRPC
+//! health protocol; graceful shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use kit_endpoint::{BoxError, Context, DeadlineExceeded, Failer, Request, WithDeadline};
+use tonic::metadata::MetadataMap;
+use tonic::{Response, Status};
+use tower::{Service, ServiceExt};
+
+use crate::context::{REQUEST_ID, context_from_metadata};
+use crate::error::{ErrorRef, encode_error};
+
+type DecodeFn<P, Req> = dyn Fn(P) -> Result<Req, BoxError> + Send + Sync;
+type EncodeFn<Resp, P> = dyn Fn(&Context, Resp) -> Result<P, BoxError> + Send + Sync;
+type ErrorEncoderFn = dyn Fn(&Context, ErrorRef<'_>) -> Status + Send + Sync;
+type BeforeFn = dyn Fn(&MetadataMap, &mut Context) + Send + Sync;
+type AfterFn = dyn Fn(&Context, &mut MetadataMap) + Send + Sync;
+type FinalizerFn = dyn Fn(&Context, Result<(), &Status>) + Send + Sync;
+
+/// The budget of calls that arrive without `grpc-timeout`: 30 s.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
+
+/// Serves one endpoint as a unary gRPC method (go-kit's `transport/grpc.Server`):
+/// the context comes from the metadata and every **before** hook, the message
+/// is decoded, the endpoint called within the deadline (not at all if it has
+/// passed), the response encoded; failures and business errors go to the
+/// **error encoder**, which answers a status ([`encode_error`]: one code per
+/// error class). **After** hooks set response metadata from the context,
+/// **finalizers** are told of every answer. The request ID comes back in the
+/// response's metadata.
+pub struct Server<E, PReq, Req, Resp, PResp> {
+    endpoint: E,
+    decode: Arc<DecodeFn<PReq, Req>>,
+    encode: Arc<EncodeFn<Resp, PResp>>,
+    error_encoder: Arc<ErrorEncoderFn>,
+    before: Vec<Arc<BeforeFn>>,
+    after: Vec<Arc<AfterFn>>,
+    finalizers: Vec<Arc<FinalizerFn>>,
+}
+
+impl<E: Clone, PReq, Req, Resp, PResp> Clone for Server<E, PReq, Req, Resp, PResp> {
+    fn clone(&self) -> Self {
+        Server {
+            endpoint: self.endpoint.clone(),
+            decode: self.decode.clone(),
+            encode: self.encode.clone(),
+            error_encoder: self.error_encoder.clone(),
+            before: self.before.clone(),
+            after: self.after.clone(),
+            finalizers: self.finalizers.clone(),
+        }
+    }
+}
+
+impl<E, PReq, Req, Resp, PResp> std::fmt::Debug for Server<E, PReq, Req, Resp, PResp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").finish_non_exhaustive()
+    }
+}
+
+impl<E, PReq, Req, Resp, PResp> Server<E, PReq, Req, Resp, PResp>
+where
+    E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
+    E::Future: Send,
+    PReq: Send + 'static,
+    Req: Send + 'static,
+    Resp: Failer + Send + 'static,
+    PResp: Send + 'static,
+{
+    /// A server for `endpoint` with the given decoder and encoder and kit's
+    /// default error encoder.
+    pub fn new(
+        endpoint: E,
+        decode: impl Fn(PReq) -> Result<Req, BoxError> + Send + Sync + 'static,
+        encode: impl Fn(&Context, Resp) -> Result<PResp, BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        Server {
+            endpoint,
+            decode: Arc::new(decode),
+            encode: Arc::new(encode),
+            error_encoder: Arc::new(encode_error),
+            before: Vec::new(),
+            after: Vec::new(),
+            finalizers: Vec::new(),
+        }
+    }
+
+    /// Replaces the error encoder: map your business errors to statuses, fall
+    /// back on [`encode_error`].
+    pub fn error_encoder(
+        mut self,
+        f: impl Fn(&Context, ErrorRef<'_>) -> Status + Send + Sync + 'static,
+    ) -> Self {
+        self.error_encoder = Arc::new(f);
+        self
+    }
+
+    /// Adds a hook run before decoding, to add to the context from the
+    /// metadata (go-kit's `ServerBefore`).
+    pub fn before(
+        mut self,
+        f: impl Fn(&MetadataMap, &mut Context) + Send + Sync + 'static,
+    ) -> Self {
+        self.before.push(Arc::new(f));
+        self
+    }
+
+    /// Adds a hook run on every answer, to set response metadata from the
+    /// context (go-kit's `ServerAfter`).
+    pub fn after(mut self, f: impl Fn(&Context, &mut MetadataMap) + Send + Sync + 'static) -> Self {
+        self.after.push(Arc::new(f));
+        self
+    }
+
+    /// Adds a hook told of every answer (ok, or the status), for access logs
+    /// and metrics (go-kit's `ServerFinalizer`).
+    pub fn finalizer(
+        mut self,
+        f: impl Fn(&Context, Result<(), &Status>) + Send + Sync + 'static,
+    ) -> Self {
+        self.finalizers.push(Arc::new(f));
+        self
+    }
+
+    /// The answer to one call.
+    pub async fn answer(&self, req: tonic::Request<PReq>) -> Result<Response<PResp>, Status> {
+        let (metadata, _, msg) = req.into_parts();
+        let mut ctx = context_from_metadata(&metadata, Some(DEFAULT_BUDGET));
+        for before in &self.before {
+            before(&metadata, &mut ctx);
+        }
+        let mut out = match self.call(&ctx, msg).await {
+            Ok(Ok(msg)) => Ok(Response::new(msg)),
+            Ok(Err(business)) => Err((self.error_encoder)(
+                &ctx,
+                business
+                    .failed()
+                    .unwrap_or(&crate::error::BadRequest(String::new())),
+            )),
+            Err(err) => Err((self.error_encoder)(&ctx, &*err)),
+        };
+        let metadata = match &mut out {
+            Ok(resp) => resp.metadata_mut(),
+            Err(status) => status.metadata_mut(),
+        };
+        if let Some(Ok(id)) = ctx.request_id().map(|id| id.as_str().parse()) {
+            metadata.insert(REQUEST_ID, id);
+        }
+        for after in &self.after {
+            after(&ctx, metadata);
+        }
+        for finalizer in &self.finalizers {
+            finalizer(&ctx, out.as_ref().map(drop));
+        }
+        out
+    }
+
+    async fn call(&self, ctx: &Context, msg: PReq) -> Result<Result<PResp, Resp>, BoxError> {
+        let req = (self.decode)(msg)?;
+        if ctx.is_expired() {
+            return Err(DeadlineExceeded::new().into());
+        }
+        let call = self
+            .endpoint
+            .clone()
+            .oneshot(Request::new(ctx.clone(), req));
+        let resp = WithDeadline::new(call, ctx.deadline()).await?;
+        if resp.failed().is_some() {
+            return Ok(Err(resp));
+        }
+        (self.encode)(ctx, resp).map(Ok)
+    }
+}
+
+/// A [`Server`] as the tower service tonic's unary handling calls.
+struct Unary<S>(Arc<S>);
+
+impl<E, PReq, Req, Resp, PResp> Service<tonic::Request<PReq>>
+    for Unary<Server<E, PReq, Req, Resp, PResp>>
+where
+    E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
+    E::Future: Send,
+    PReq: Send + 'static,
+    Req: Send + 'static,
+    Resp: Failer + Send + 'static,
+    PResp: Send + 'static,
+{
+    type Response = Response<PResp>;
+    type Error = Status;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<PResp>, Status>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), Status>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: tonic::Request<PReq>) -> Self::Future {
+        let server = self.0.clone();
+        Box::pin(async move { server.answer(req).await })
+    }
+}
+
+/// tonic's protobuf codec, answering a request message that does not decode
+/// with `INVALID_ARGUMENT` (the caller's fault) instead of tonic's `INTERNAL`.
+struct Checked<C>(C);
+
+impl<C: tonic::codec::Codec> tonic::codec::Codec for Checked<C> {
+    type Encode = C::Encode;
+    type Decode = C::Decode;
+    type Encoder = C::Encoder;
+    type Decoder = CheckedDecoder<C::Decoder>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        self.0.encoder()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        CheckedDecoder(self.0.decoder())
+    }
+}
+
+struct CheckedDecoder<D>(D);
+
+impl<D: tonic::codec::Decoder<Error = Status>> tonic::codec::Decoder for CheckedDecoder<D> {
+    type Item = D::Item;
+    type Error = Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Self::Item>, Status> {
+        self.0.decode(src).map_err(|status| {
+            Status::invalid_argument(format!("invalid request message: {}", status.message()))
+        })
+    }
+
+    fn buffer_settings(&self) -> tonic::codec::BufferSettings {
+        self.0.buffer_settings()
+    }
+}
+
+/// Methods and services served on one listener: kit [`Server`]s by their full
+/// method path (`/stringsvc.Strings/Uppercase`), tonic services (generated
+/// ones, or the health service) beside them.
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    routes: axum::Router,
+}
+
+/// The message bodies tonic hands to a method.
+type GrpcBody = axum::body::Body;
+
+impl Router {
+    /// No methods yet.
+    pub fn new() -> Self {
+        Router::default()
+    }
+
+    /// Serves `server` as the unary method at `path`
+    /// (`/<package>.<Service>/<Method>`), its messages in protobuf.
+    pub fn unary<E, PReq, Req, Resp, PResp>(
+        mut self,
+        path: &str,
+        server: Server<E, PReq, Req, Resp, PResp>,
+    ) -> Self
+    where
+        E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
+        E::Future: Send,
+        PReq: prost::Message + Default + Send + 'static,
+        Req: Send + 'static,
+        Resp: Failer + Send + 'static,
+        PResp: prost::Message + Send + Sync + 'static,
+    {
+        let server = Arc::new(server);
+        let method = tower::service_fn(move |req: http::Request<GrpcBody>| {
+            let server = server.clone();
+            async move {
+                let codec = Checked(tonic_prost::ProstCodec::<PResp, PReq>::default());
+                let mut grpc = tonic::server::Grpc::new(codec);
+                Ok::<_, Infallible>(grpc.unary(Unary(server), req).await)
+            }
+        });
+        self.routes = self.routes.route_service(path, method);
+        self
+    }
+
+    /// Serves a tonic service (generated code, or [`health`]'s) beside the
+    /// kit methods.
+    pub fn service<S>(self, svc: S) -> Self
+    where
+        S: tower::Service<http::Request<tonic::body::Body>, Error = Infallible>
+            + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        let routes = tonic::service::Routes::from(self.routes).add_service(svc);
+        Router {
+            routes: routes.into_axum_router(),
+        }
+    }
+
+    /// Merges the methods of `other` in.
+    pub fn merge(self, other: Router) -> Self {
+        Router {
+            routes: self.routes.merge(other.routes),
+        }
+    }
+}
+
+/// The gRPC health protocol (`grpc.health.v1.Health`, `Check` and `Watch`),
+/// and the handle that sets what it answers: serve the service with
+/// [`Router::service`]; mark the server (`""`) and each service serving or
+/// not with the reporter (e.g. not serving when draining).
+pub fn health() -> (
+    tonic_health::server::HealthReporter,
+    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+) {
+    tonic_health::server::health_reporter()
+}
+
+/// Serves `router` on `listener` (HTTP/2, gRPC) until `shutdown` completes,
+/// then stops accepting and waits for the calls in flight to be answered.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), BoxError> {
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .add_routes(tonic::service::Routes::from(router.routes))
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
+    Ok(())
+}

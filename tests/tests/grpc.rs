@@ -1,0 +1,244 @@
+//! addsvc and stringsvc over gRPC, as real processes: a gRPC client nobody
+//! here wrote (Python's grpcio, from the tools venv) checks answers, status
+//! codes, metadata and the health service; kit's own client checks the
+//! request ID and deadline across the addsvc -> stringsvc hop over gRPC,
+//! retries moving on from a dead instance, and the graceful drain.
+
+use std::time::Duration;
+
+use addsvc::service::{AddError, AddService};
+use kit_endpoint::{Context, ErrorClass, RequestId, cause_ref};
+use kit_tests::external::venv_tool;
+use kit_tests::process::{Service, free_addr};
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+async fn start_pair(extra_add: &[&str]) -> (Service, Service) {
+    let strings = Service::start(
+        &kit_tests::process::workspace_binary("stringsvc"),
+        &[
+            "--http-addr",
+            "127.0.0.1:0",
+            "--debug-addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--shutdown-delay-ms",
+            "0",
+        ],
+        &["http", "debug", "grpc"],
+    )
+    .await
+    .unwrap();
+    let target = format!("grpc://{}", strings.addr("grpc"));
+    let mut args = vec![
+        "--http-addr",
+        "127.0.0.1:0",
+        "--debug-addr",
+        "127.0.0.1:0",
+        "--grpc-addr",
+        "127.0.0.1:0",
+        "--stringsvc",
+        &target,
+    ];
+    if !extra_add.contains(&"--shutdown-delay-ms") {
+        args.extend_from_slice(&["--shutdown-delay-ms", "0"]);
+    }
+    args.extend_from_slice(extra_add);
+    let add = Service::start(
+        &kit_tests::process::workspace_binary("addsvc"),
+        &args,
+        &["http", "debug", "grpc"],
+    )
+    .await
+    .unwrap();
+    (strings, add)
+}
+
+fn channel(svc: &Service) -> Channel {
+    Channel::from_shared(format!("http://{}", svc.addr("grpc")))
+        .unwrap()
+        .connect_lazy()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_grpcio_calls_addsvc_over_grpc() {
+    let Some(python) = venv_tool("python") else {
+        return;
+    };
+    let (_strings, add) = start_pair(&[]).await;
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = tokio::process::Command::new(python)
+        .arg(root.join("tests/grpc_client.py"))
+        .arg(add.addr("grpc").to_string())
+        .arg(root.join("addsvc/proto"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "sum=3 request_id=py-1",
+            "overflow=FAILED_PRECONDITION:integer overflow",
+            "concat=GOKIT",
+            "empty=FAILED_PRECONDITION:empty concatenation",
+            "garbage=INVALID_ARGUMENT",
+            "unknown_method=UNIMPLEMENTED",
+            "concurrent=ok",
+            "health[]=SERVING",
+            "health[addsvc.Add]=SERVING",
+            "health[nope]=NOT_FOUND",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_context_crosses_the_grpc_hop_and_errors_keep_their_class() {
+    let (mut strings, add) = start_pair(&[]).await;
+    let svc = addsvc::transport::grpc::client_set(channel(&add));
+    let ctx = Context::new()
+        .with_request_id(RequestId::parse("grpc-hop-1").unwrap())
+        .with_timeout(Duration::from_secs(5));
+    assert_eq!(
+        svc.concat(&ctx, "a".into(), "b".into()).await.unwrap(),
+        "AB"
+    );
+    // A business error comes back as the domain's own.
+    let err = svc.sum(&ctx, i64::MAX, 1).await.unwrap_err();
+    assert_eq!(cause_ref::<AddError>(&*err), Some(&AddError::Overflow));
+    let err = svc
+        .concat(&ctx, "x".repeat(6000), "y".repeat(6000))
+        .await
+        .unwrap_err();
+    assert_eq!(cause_ref::<AddError>(&*err), Some(&AddError::TooLong));
+    // A spent budget: refused before anything is sent.
+    let spent = Context::new().with_timeout(Duration::ZERO);
+    let err = svc.sum(&spent, 1, 1).await.unwrap_err();
+    assert_eq!(ErrorClass::of(&*err), ErrorClass::DeadlineExceeded);
+
+    // A budget spent on arrival (`grpc-timeout: 0m`, sent raw): refused as
+    // deadline exceeded, the endpoint never called.
+    let calls_before = kit_tests::process::metric(
+        add.addr("debug"),
+        r#"kit_endpoint_requests_total{endpoint="sum"}"#,
+    )
+    .await;
+    let mut grpc = tonic::client::Grpc::new(channel(&add));
+    grpc.ready().await.unwrap();
+    let mut req = tonic::Request::new(addsvc::transport::grpc::pb::SumRequest { a: 1, b: 1 });
+    req.metadata_mut()
+        .insert("grpc-timeout", "0m".parse().unwrap());
+    let codec = tonic_prost::ProstCodec::<
+        addsvc::transport::grpc::pb::SumRequest,
+        addsvc::transport::grpc::pb::SumResponse,
+    >::default();
+    let path = http::uri::PathAndQuery::from_static("/addsvc.Add/Sum");
+    let status = grpc.unary(req, path, codec).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    let calls_after = kit_tests::process::metric(
+        add.addr("debug"),
+        r#"kit_endpoint_requests_total{endpoint="sum"}"#,
+    )
+    .await;
+    assert_eq!(calls_after, calls_before, "the endpoint was not called");
+
+    // Many at once.
+    let calls: Vec<_> = (0..200)
+        .map(|i| {
+            let svc = svc.clone();
+            tokio::spawn(async move { svc.sum(&Context::new(), i, i).await.unwrap() == 2 * i })
+        })
+        .collect();
+    for call in calls {
+        assert!(call.await.unwrap());
+    }
+
+    strings.terminate().await.unwrap();
+    assert!(strings.wait().await.unwrap().success());
+    let line = strings
+        .output()
+        .into_iter()
+        .find(|l| l.contains("method=uppercase request_id=grpc-hop-1 "))
+        .expect("the request ID crossed to stringsvc over gRPC");
+    assert!(line.contains("err=null"), "{line}");
+    // stringsvc is gone: addsvc's call fails as unavailable, fast.
+    let started = std::time::Instant::now();
+    let err = svc.concat(&ctx, "a".into(), "b".into()).await.unwrap_err();
+    assert!(
+        matches!(ErrorClass::of(&*err), ErrorClass::Unavailable { .. }),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_move_on_from_a_dead_grpc_instance() {
+    let live = Service::start(
+        &kit_tests::process::workspace_binary("stringsvc"),
+        &[
+            "--http-addr",
+            "127.0.0.1:0",
+            "--debug-addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+        ],
+        &["http", "debug", "grpc"],
+    )
+    .await
+    .unwrap();
+    let target = format!("grpc://{},{}", free_addr(), live.addr("grpc"));
+    let add = Service::start_on_loopback("addsvc", &["--stringsvc", &target]).await;
+    for i in 0..20 {
+        let body = format!(r#"{{"a": "k{i}", "b": "x"}}"#);
+        let resp = kit_tests::raw::send(
+            add.addr("http"),
+            &kit_tests::raw::post_json("/concat", &[], &body),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status, 200, "{}", resp.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_turns_the_health_service_not_serving_and_drains() {
+    let (_strings, mut add) = start_pair(&["--shutdown-delay-ms", "1500"]).await;
+    let mut health = HealthClient::new(channel(&add));
+    let check = |service: &str| HealthCheckRequest {
+        service: service.to_owned(),
+    };
+    let status = health.check(check("")).await.unwrap().into_inner().status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+
+    add.terminate().await.unwrap();
+    let svc = addsvc::transport::grpc::client_set(channel(&add));
+    let not_serving = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let status = health
+                .check(check("addsvc.Add"))
+                .await
+                .unwrap()
+                .into_inner()
+                .status;
+            if status == ServingStatus::NotServing as i32 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(not_serving.is_ok(), "health says NOT_SERVING after SIGTERM");
+    // Still answering during the delay.
+    assert_eq!(svc.sum(&Context::new(), 2, 3).await.unwrap(), 5);
+    assert!(add.wait().await.unwrap().success());
+}
