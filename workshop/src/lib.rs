@@ -31,3 +31,5 @@ pub mod s14_challenge;
 pub mod s14_messaging;
 pub mod s15_challenge;
 pub mod s15_tracing;
+pub mod s16_challenge;
+pub mod s16_grpc;
