@@ -329,16 +329,45 @@ pub fn health() -> (
 }
 
 /// Serves `router` on `listener` (HTTP/2, gRPC) until `shutdown` completes,
-/// then stops accepting and waits for the calls in flight to be answered.
+/// then stops accepting and waits for the calls in flight to be answered
+/// (their connections told to go away).
+///
+/// Served on hyper directly rather than tonic's transport server: tonic
+/// enforces `grpc-timeout` with a timer of its own that answers `CANCELLED`
+/// (racing kit's deadline, which answers `DEADLINE_EXCEEDED` as the gRPC spec
+/// says); here kit's deadline alone applies.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), BoxError> {
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
-        .add_routes(tonic::service::Routes::from(router.routes))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let service = TowerToHyperService::new(router.routes);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: try again shortly.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(stream), service.clone());
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
     Ok(())
 }
