@@ -280,3 +280,84 @@ async fn sigterm_turns_the_health_service_not_serving_and_drains() {
     assert_eq!(svc.sum(&Context::new(), 2, 3).await.unwrap(), 5);
     assert!(add.wait().await.unwrap().success());
 }
+
+/// Server streaming: `Spell` streams the uppercased string one character per
+/// message; a client that goes away after three messages stops the stream at
+/// once (stringsvc logs how far it got, far from the end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stream_answers_and_stops_when_the_client_goes_away() {
+    use stringsvc::transport::grpc::pb;
+    let (strings, _add) = start_pair(&[]).await;
+    let spell = |s: &str, id: &str| {
+        let mut req = tonic::Request::new(pb::UppercaseRequest { s: s.to_owned() });
+        req.metadata_mut()
+            .insert("x-request-id", id.parse().unwrap());
+        req
+    };
+    let path = || http::uri::PathAndQuery::from_static(stringsvc::transport::grpc::SPELL);
+    let codec = || tonic_prost::ProstCodec::<pb::UppercaseRequest, pb::SpellResponse>::default();
+
+    let mut grpc = tonic::client::Grpc::new(channel(&strings));
+    grpc.ready().await.unwrap();
+    let mut stream = grpc
+        .server_streaming(spell("abc", "spell-1"), path(), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut got = Vec::new();
+    while let Some(msg) = stream.message().await.unwrap() {
+        got.push((msg.index, msg.c));
+    }
+    assert_eq!(
+        got,
+        [
+            (0, "A".to_owned()),
+            (1, "B".to_owned()),
+            (2, "C".to_owned())
+        ]
+    );
+
+    // A business error ends the stream before it starts.
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .server_streaming(spell("", "spell-2"), path(), codec())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (tonic::Code::FailedPrecondition, "empty string")
+    );
+
+    // 500 characters would take 5 s; the client leaves after 3.
+    grpc.ready().await.unwrap();
+    let mut stream = grpc
+        .server_streaming(spell(&"x".repeat(500), "spell-3"), path(), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    for _ in 0..3 {
+        stream.message().await.unwrap().unwrap();
+    }
+    drop(stream);
+    drop(grpc);
+    let line = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(line) = strings.output().into_iter().find(|l| {
+                l.contains("msg=\"stream ended early\"") && l.contains("request_id=spell-3")
+            }) {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("stringsvc saw the client go");
+    let sent: usize = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("sent="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3..50).contains(&sent), "stopped promptly: {line}");
+    assert!(line.contains("of=500"), "{line}");
+}

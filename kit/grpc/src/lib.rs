@@ -3,6 +3,8 @@
 //!
 //! - A [`Server`] is decode (protobuf message -> endpoint request) -> endpoint ->
 //!   encode, with before / after / error encoder / finalizer hooks; a
+//!   [`StreamingServer`] answers with a stream of messages (server streaming),
+//!   dropped, with the work behind it, when the client goes away; a
 //!   [`Router`] puts methods (and tonic services, such as [`health`]) on one
 //!   listener; [`serve`] drains the calls in flight on shutdown.
 //! - The request [`Context`](kit_endpoint::Context) comes from the metadata:
@@ -49,7 +51,7 @@
 //! ```
 //!
 //! # Layout
-//! - `server`: [`Server`], [`Router`], [`health`], [`serve`].
+//! - `server`: [`Server`], [`StreamingServer`], [`Router`], [`health`], [`serve`].
 //! - `client`: [`Client`].
 //! - `context`: the metadata that carries the request context.
 //! - `error`: status codes and classes, [`encode_error`], [`BadRequest`], [`UpstreamError`].
@@ -65,6 +67,6 @@ pub use context::{
     context_to_metadata, format_grpc_timeout, parse_grpc_timeout,
 };
 pub use error::{BadRequest, ErrorRef, UpstreamError, class_code, code_class, encode_error};
-pub use server::{DEFAULT_BUDGET, Router, Server, health, serve};
+pub use server::{DEFAULT_BUDGET, ItemStream, Router, Server, StreamingServer, health, serve};
 pub use tonic::{Code, Status};
 pub use tonic_health::ServingStatus;

@@ -206,6 +206,127 @@ where
     }
 }
 
+/// The stream of items a streaming endpoint answers with.
+pub type ItemStream<T> =
+    Pin<Box<dyn futures_util::Stream<Item = Result<T, BoxError>> + Send + 'static>>;
+
+type ItemEncodeFn<Item, P> = dyn Fn(Item) -> Result<P, BoxError> + Send + Sync;
+
+/// Serves an endpoint answering a stream as a server-streaming gRPC method
+/// (what go-kit never did): the context and deadline come from the metadata as
+/// for [`Server`]; the endpoint's stream is sent message by message, each item
+/// encoded; an item that is an error ends the stream with that error's status;
+/// the deadline ends it with `DEADLINE_EXCEEDED`. When the client goes away,
+/// the stream is dropped at once: the work behind it stops.
+pub struct StreamingServer<E, PReq, Req, Item, PItem> {
+    endpoint: E,
+    decode: Arc<DecodeFn<PReq, Req>>,
+    encode: Arc<ItemEncodeFn<Item, PItem>>,
+    error_encoder: Arc<ErrorEncoderFn>,
+}
+
+impl<E, PReq, Req, Item, PItem> std::fmt::Debug for StreamingServer<E, PReq, Req, Item, PItem> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamingServer").finish_non_exhaustive()
+    }
+}
+
+impl<E, PReq, Req, Item, PItem> StreamingServer<E, PReq, Req, Item, PItem>
+where
+    E: Service<Request<Req>, Response = ItemStream<Item>, Error = BoxError>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    E::Future: Send,
+    PReq: Send + 'static,
+    Req: Send + 'static,
+    Item: Send + 'static,
+    PItem: Send + 'static,
+{
+    /// A server for `endpoint` with the given decoder and item encoder, and
+    /// kit's default error encoder.
+    pub fn new(
+        endpoint: E,
+        decode: impl Fn(PReq) -> Result<Req, BoxError> + Send + Sync + 'static,
+        encode: impl Fn(Item) -> Result<PItem, BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        StreamingServer {
+            endpoint,
+            decode: Arc::new(decode),
+            encode: Arc::new(encode),
+            error_encoder: Arc::new(encode_error),
+        }
+    }
+
+    /// Replaces the error encoder.
+    pub fn error_encoder(
+        mut self,
+        f: impl Fn(&Context, ErrorRef<'_>) -> Status + Send + Sync + 'static,
+    ) -> Self {
+        self.error_encoder = Arc::new(f);
+        self
+    }
+
+    async fn answer(
+        self: Arc<Self>,
+        req: tonic::Request<PReq>,
+    ) -> Result<Response<ReplyStream<PItem>>, Status> {
+        use futures_util::StreamExt;
+
+        let (metadata, _, msg) = req.into_parts();
+        let ctx = context_from_metadata(&metadata, Some(DEFAULT_BUDGET));
+        let fail = |e: BoxError| (self.error_encoder)(&ctx, &*e);
+        let req = (self.decode)(msg).map_err(fail)?;
+        if ctx.is_expired() {
+            return Err(fail(DeadlineExceeded::new().into()));
+        }
+        let call = self
+            .endpoint
+            .clone()
+            .oneshot(Request::new(ctx.clone(), req));
+        let items = WithDeadline::new(call, ctx.deadline())
+            .await
+            .map_err(fail)?;
+        let deadline = ctx.deadline();
+        let request_id = ctx.request_id().cloned();
+        let this = self.clone();
+        // Each item encoded, an error item or the deadline ending the stream.
+        let stream = futures_util::stream::unfold((items, Some(ctx)), move |(mut items, ctx)| {
+            let this = this.clone();
+            async move {
+                let ctx = ctx?;
+                let next = match deadline {
+                    Some(at) => tokio::select! {
+                        next = items.next() => next,
+                        _ = tokio::time::sleep_until(at) => Some(Err(DeadlineExceeded::new().into())),
+                    },
+                    None => items.next().await,
+                };
+                let out = match next? {
+                    Ok(item) => (this.encode)(item),
+                    Err(e) => Err(e),
+                };
+                match out {
+                    Ok(p) => Some((Ok(p), (items, Some(ctx)))),
+                    Err(e) => {
+                        let status = (this.error_encoder)(&ctx, &*e);
+                        Some((Err(status), (items, None)))
+                    }
+                }
+            }
+        });
+        let mut resp = Response::new(Box::pin(stream) as ReplyStream<PItem>);
+        if let Some(Ok(id)) = request_id.map(|id| id.as_str().parse()) {
+            resp.metadata_mut().insert(REQUEST_ID, id);
+        }
+        Ok(resp)
+    }
+}
+
+/// The message stream of a server-streaming answer.
+type ReplyStream<P> = Pin<Box<dyn futures_util::Stream<Item = Result<P, Status>> + Send + 'static>>;
+
 /// tonic's protobuf codec, answering a request message that does not decode
 /// with `INVALID_ARGUMENT` (the caller's fault) instead of tonic's `INTERNAL`.
 struct Checked<C>(C);
@@ -284,6 +405,39 @@ impl Router {
                 let codec = Checked(tonic_prost::ProstCodec::<PResp, PReq>::default());
                 let mut grpc = tonic::server::Grpc::new(codec);
                 Ok::<_, Infallible>(grpc.unary(Unary(server), req).await)
+            }
+        });
+        self.routes = self.routes.route_service(path, method);
+        self
+    }
+
+    /// Serves `server` as the server-streaming method at `path`.
+    pub fn server_streaming<E, PReq, Req, Item, PItem>(
+        mut self,
+        path: &str,
+        server: StreamingServer<E, PReq, Req, Item, PItem>,
+    ) -> Self
+    where
+        E: Service<Request<Req>, Response = ItemStream<Item>, Error = BoxError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        E::Future: Send,
+        PReq: prost::Message + Default + Send + 'static,
+        Req: Send + 'static,
+        Item: Send + 'static,
+        PItem: prost::Message + Send + Sync + 'static,
+    {
+        let server = Arc::new(server);
+        let method = tower::service_fn(move |req: http::Request<GrpcBody>| {
+            let server = server.clone();
+            async move {
+                let codec = Checked(tonic_prost::ProstCodec::<PItem, PReq>::default());
+                let mut grpc = tonic::server::Grpc::new(codec);
+                let svc =
+                    tower::service_fn(move |req: tonic::Request<PReq>| server.clone().answer(req));
+                Ok::<_, Infallible>(grpc.server_streaming(svc, req).await)
             }
         });
         self.routes = self.routes.route_service(path, method);

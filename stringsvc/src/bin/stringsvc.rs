@@ -193,7 +193,9 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
             health
                 .set_service_status("stringsvc.Strings", ServingStatus::Serving)
                 .await;
-            let router = transport::grpc::router(endpoints.clone()).service(health_service);
+            let router =
+                transport::grpc::router(endpoints.clone(), logger.new(o!("transport" => "gRPC")))
+                    .service(health_service);
             let mut stopped = grpc_stopped.clone();
             let served = kit_grpc::serve(listener, router, async move {
                 let _ = stopped.wait_for(|s| *s).await;

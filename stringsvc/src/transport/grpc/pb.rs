@@ -27,3 +27,13 @@ pub struct CountResponse {
     #[prost(uint64, tag = "1")]
     pub v: u64,
 }
+/// One message of Spell.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SpellResponse {
+    /// The character's position, from 0.
+    #[prost(uint64, tag = "1")]
+    pub index: u64,
+    /// The uppercased character.
+    #[prost(string, tag = "2")]
+    pub c: ::prost::alloc::string::String,
+}
