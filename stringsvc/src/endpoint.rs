@@ -4,6 +4,7 @@ use std::error::Error;
 use std::sync::Arc;
 
 use kit_endpoint::{BoxEndpoint, BoxError, Context, Failer, Request, endpoint_fn, take_cause};
+use kit_fault::FaultLayer;
 use kit_log::LoggingLayer;
 use kit_metrics::{RedLayer, RedMetrics, UseLayer, UseMetrics};
 use kit_ratelimit::{DirectLimiter, ErroringLayer, KeyedLayer, KeyedLimiter, Quota};
@@ -130,6 +131,9 @@ pub struct Middlewares<'a> {
     /// Where spans go, if tracing is on: a server span per call, named
     /// `<service>/<endpoint>`, outermost (so it covers the other layers).
     pub tracer: Option<Tracer>,
+    /// Faults to inject, if any (innermost: logged and measured like real
+    /// slowness and failures).
+    pub faults: Option<FaultLayer>,
 }
 
 impl std::fmt::Debug for Middlewares<'_> {
@@ -142,6 +146,7 @@ impl std::fmt::Debug for Middlewares<'_> {
                 &self.rate_limit_per_client.is_some(),
             )
             .field("tracer", &self.tracer.is_some())
+            .field("faults", &self.faults.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +161,7 @@ impl<'a> Middlewares<'a> {
             rate_limit: None,
             rate_limit_per_client: None,
             tracer: None,
+            faults: None,
         }
     }
 
@@ -185,6 +191,7 @@ impl<'a> Middlewares<'a> {
                 .option_layer(self.rate_limit_per_client.clone()) // per-client rate limit
                 .layer(UseLayer::new(UseMetrics::new(self.recorder, name))) // in flight, waiting
                 .option_layer(self.max_in_flight.map(ConcurrencyLimitLayer::new)) // bounded concurrency
+                .option_layer(self.faults.clone()) // injected latency and failures, if asked
                 .service(endpoint),
         )
     }

@@ -79,6 +79,17 @@ struct Args {
     /// queue group `stringsvc`. Off by default.
     #[arg(long, env = "STRINGSVC_NATS")]
     nats: Option<String>,
+    /// Inject latency into a share of calls: `SHARE:DURATION`, e.g.
+    /// `10%:100ms` (for tests and benchmarks; off by default).
+    #[arg(long, env = "STRINGSVC_INJECT_LATENCY")]
+    inject_latency: Option<String>,
+    /// Fail a share of calls with 503 (class unavailable), e.g. `5%` (off by
+    /// default).
+    #[arg(long, env = "STRINGSVC_INJECT_ERRORS")]
+    inject_errors: Option<String>,
+    /// The seed of the injected faults: the same seed, the same faults.
+    #[arg(long, env = "STRINGSVC_INJECT_SEED", default_value_t = 1)]
+    inject_seed: u64,
     /// Also serve the endpoints over gRPC on this address (service
     /// `stringsvc.Strings`, with the gRPC health service). Off by default.
     #[arg(long, env = "STRINGSVC_GRPC_ADDR")]
@@ -138,6 +149,17 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         &logger,
     )?;
 
+    let faults = kit_fault::Faults::parse(
+        args.inject_latency.as_deref(),
+        args.inject_errors.as_deref(),
+    )?;
+    let faults = faults
+        .is_active()
+        .then(|| kit_fault::FaultLayer::new(faults, args.inject_seed));
+    if faults.is_some() {
+        slog::warn!(logger, "injecting faults";
+            "latency" => args.inject_latency.as_deref(), "errors" => args.inject_errors.as_deref());
+    }
     let limits = transport::http::Limits {
         body_bytes: args.body_limit_bytes,
         body_timeout: Duration::from_millis(args.body_timeout_ms.max(1)),
@@ -158,6 +180,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         &Middlewares {
             max_in_flight: (args.max_in_flight > 0).then_some(args.max_in_flight),
             tracer: tracer.clone(), // a span per call, with --otlp-endpoint
+            faults,                 // --inject-latency, --inject-errors
             ..Middlewares::new(logger.new(o!("transport" => "HTTP")), exporter.recorder())
         },
     );

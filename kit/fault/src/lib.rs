@@ -1,0 +1,246 @@
+//! Package fault injects faults into kit endpoints, so that tails and failures
+//! can be made on purpose: added latency on a share of calls, failures
+//! (class *unavailable*) on another, drawn from a seeded generator so that a
+//! run can be repeated exactly.
+//!
+//! ```
+//! use std::time::Duration;
+//! use kit_endpoint::{endpoint_fn, BoxError, ErrorClass, Request};
+//! use kit_fault::{FaultLayer, Faults};
+//! use tower::{Layer, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let faults = Faults::parse(Some("100%:50ms"), Some("0%")).unwrap();
+//! let ep = FaultLayer::new(faults, 42).layer(endpoint_fn(|_: Request<()>| async {
+//!     Ok::<_, BoxError>(())
+//! }));
+//! let started = tokio::time::Instant::now();
+//! ep.oneshot(Request::from_msg(())).await.unwrap();
+//! assert_eq!(started.elapsed(), Duration::from_millis(50));
+//! # }
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use kit_endpoint::{BoxError, Classified, ErrorClass, Request};
+use tower::{Layer, Service};
+
+/// What to inject: latency on a share of calls, failures on another.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Faults {
+    /// `(share, delay)`: this share of calls (0 to 1) waits `delay` first.
+    pub latency: Option<(f64, Duration)>,
+    /// This share of calls (0 to 1) fails with class unavailable, at once.
+    pub errors: Option<f64>,
+}
+
+impl Faults {
+    /// Parses the flags' forms: latency `SHARE:DURATION` (`10%:100ms`,
+    /// `0.1:2s`), errors `SHARE` (`5%`, `0.05`). Durations take `ms` or `s`.
+    pub fn parse(latency: Option<&str>, errors: Option<&str>) -> Result<Faults, String> {
+        let latency = match latency {
+            Some(spec) => {
+                let (share, delay) = spec
+                    .split_once(':')
+                    .ok_or_else(|| format!("{spec:?}: expected SHARE:DURATION, e.g. 10%:100ms"))?;
+                Some((parse_share(share)?, parse_duration(delay)?))
+            }
+            None => None,
+        };
+        let errors = errors.map(parse_share).transpose()?;
+        Ok(Faults { latency, errors })
+    }
+
+    /// Whether anything is injected.
+    pub fn is_active(&self) -> bool {
+        self.latency.is_some_and(|(s, _)| s > 0.0) || self.errors.is_some_and(|s| s > 0.0)
+    }
+}
+
+/// A share: `10%` or `0.1`, from 0 to 1.
+pub fn parse_share(s: &str) -> Result<f64, String> {
+    let v = match s.trim().strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
+        None => s.trim().parse::<f64>(),
+    }
+    .map_err(|_| format!("{s:?} is not a share (e.g. 10% or 0.1)"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{s:?} is not a share from 0 to 100%"))
+    }
+}
+
+/// A duration: `100ms`, `2s`, at most an hour.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (n, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000)
+    } else {
+        return Err(format!("{s:?}: expected a duration such as 100ms or 2s"));
+    };
+    let n: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a duration such as 100ms or 2s"))?;
+    let ms = n.checked_mul(scale).filter(|ms| *ms <= 3_600_000);
+    ms.map(Duration::from_millis)
+        .ok_or_else(|| format!("{s:?}: at most an hour"))
+}
+
+/// The error of an injected failure: class unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Injected;
+
+impl std::fmt::Display for Injected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("injected fault")
+    }
+}
+
+impl std::error::Error for Injected {}
+
+/// A tower layer injecting [`Faults`], drawing from a generator seeded with
+/// `seed` (shared by the clones: the same seed and call order give the same
+/// faults). Latency is a sleep before the call (dropped with the call, as any
+/// wait); a failure returns at once without calling.
+#[derive(Debug, Clone)]
+pub struct FaultLayer {
+    faults: Faults,
+    state: Arc<AtomicU64>,
+}
+
+impl FaultLayer {
+    /// Injects `faults`, deterministic under `seed`.
+    pub fn new(faults: Faults, seed: u64) -> Self {
+        FaultLayer {
+            faults,
+            state: Arc::new(AtomicU64::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)),
+        }
+    }
+
+    /// A draw in [0, 1).
+    fn draw(&self) -> f64 {
+        // splitmix64 on a shared counter: one atomic add per draw.
+        let mut z = self
+            .state
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl<S> Layer<S> for FaultLayer {
+    type Service = Faulty<S>;
+
+    fn layer(&self, inner: S) -> Faulty<S> {
+        Faulty {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// A service wrapped by [`FaultLayer`].
+#[derive(Debug, Clone)]
+pub struct Faulty<S> {
+    inner: S,
+    layer: FaultLayer,
+}
+
+impl<S, Req> Service<Request<Req>> for Faulty<S>
+where
+    S: Service<Request<Req>, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send,
+    Req: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Req>) -> Self::Future {
+        let faults = self.layer.faults;
+        let fail = faults.errors.is_some_and(|share| self.layer.draw() < share);
+        let delay = faults
+            .latency
+            .filter(|(share, _)| self.layer.draw() < *share)
+            .map(|(_, d)| d);
+        // The inner service was made ready: it takes this call.
+        let inner = self.inner.call(req);
+        Box::pin(async move {
+            if fail {
+                drop(inner);
+                let unavailable = ErrorClass::Unavailable { retry_after: None };
+                return Err(Classified::public(unavailable, Injected).into());
+            }
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            inner.await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kit_endpoint::endpoint_fn;
+    use tower::ServiceExt;
+
+    #[test]
+    fn specs_parse_strictly() {
+        let f = Faults::parse(Some("10%:100ms"), Some("0.05")).unwrap();
+        assert_eq!(f.latency, Some((0.1, Duration::from_millis(100))));
+        assert_eq!(f.errors, Some(0.05));
+        for bad in [
+            "10%",
+            "x:1ms",
+            "10%:1",
+            "101%:1ms",
+            "-1%:1ms",
+            "10%:99999999s",
+        ] {
+            assert!(Faults::parse(Some(bad), None).is_err(), "{bad}");
+        }
+        assert!(Faults::parse(None, Some("2")).is_err());
+        assert!(!Faults::parse(None, None).unwrap().is_active());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shares_are_close_and_runs_repeat_under_a_seed() {
+        let faults = Faults::parse(Some("10%:100ms"), Some("5%")).unwrap();
+        let run = |seed| async move {
+            let ep = FaultLayer::new(faults, seed).layer(endpoint_fn(|_: Request<()>| async {
+                Ok::<_, BoxError>(())
+            }));
+            let mut outcomes = Vec::new();
+            for _ in 0..2000 {
+                let started = tokio::time::Instant::now();
+                let r = ep.clone().oneshot(Request::from_msg(())).await;
+                outcomes.push((r.is_ok(), started.elapsed() >= Duration::from_millis(100)));
+            }
+            outcomes
+        };
+        let a = run(7).await;
+        assert_eq!(a, run(7).await, "the same seed, the same faults");
+        assert_ne!(a, run(8).await);
+        let failed = a.iter().filter(|(ok, _)| !ok).count();
+        let slow = a.iter().filter(|(ok, slow)| *ok && *slow).count();
+        assert!((60..140).contains(&failed), "{failed} of 2000 failed");
+        assert!((140..260).contains(&slow), "{slow} of 2000 slow");
+    }
+}
