@@ -3,8 +3,12 @@
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 
 use kit_endpoint::{BoxError, BoxFuture, Classified, DeadlineExceeded, ErrorClass, Request};
 use tower::{Service, ServiceExt};
@@ -12,6 +16,7 @@ use tower::{Service, ServiceExt};
 use crate::balancer::{Picker, Strategy};
 use crate::eject::Ejection;
 use crate::endpointer::Endpointer;
+use crate::hedge::{Budget, HedgeDelay, Hedging, Latencies, RetryBudget, RetryTokens};
 
 /// There was no instance to call. Its class is [`ErrorClass::Unavailable`]
 /// (the balanced endpoint returns it wrapped in [`Classified`]): HTTP answers 503.
@@ -80,6 +85,52 @@ struct Shared<Req, Resp> {
     max_attempts: usize,
     retryable: Box<Retryable>,
     ejection: Option<Ejection>,
+    hedging: Option<HedgeState>,
+    retry_budget: Option<RetryTokens>,
+    stats: Counters,
+}
+
+/// Hedging at work: its settings, budget and live latencies.
+struct HedgeState {
+    delay: HedgeDelay,
+    budget: Budget,
+    latencies: Option<Latencies>,
+}
+
+impl HedgeState {
+    fn delay(&self) -> Option<Duration> {
+        match self.delay {
+            HedgeDelay::Fixed(d) => Some(d),
+            HedgeDelay::Percentile(_) => self.latencies.as_ref()?.percentile(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    calls: AtomicU64,
+    retries: AtomicU64,
+    retries_denied: AtomicU64,
+    hedges: AtomicU64,
+    hedges_denied: AtomicU64,
+    hedges_won: AtomicU64,
+}
+
+/// What a [`Balanced`] endpoint did so far: see [`Balanced::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BalancedStats {
+    /// Calls made to it.
+    pub calls: u64,
+    /// Retries sent (attempts after a failure).
+    pub retries: u64,
+    /// Retries the retry budget refused.
+    pub retries_denied: u64,
+    /// Hedges sent.
+    pub hedges: u64,
+    /// Hedges the hedge budget refused (the delay had passed).
+    pub hedges_denied: u64,
+    /// Calls whose hedge answered first.
+    pub hedges_won: u64,
 }
 
 impl<Req, Resp> Clone for Balanced<Req, Resp> {
@@ -99,6 +150,21 @@ impl<Req, Resp> fmt::Debug for Balanced<Req, Resp> {
 }
 
 impl<Req, Resp> Balanced<Req, Resp> {
+    /// What it did so far: calls, retries and hedges sent or refused by their
+    /// budgets.
+    pub fn stats(&self) -> BalancedStats {
+        let c = &self.shared.stats;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        BalancedStats {
+            calls: get(&c.calls),
+            retries: get(&c.retries),
+            retries_denied: get(&c.retries_denied),
+            hedges: get(&c.hedges),
+            hedges_denied: get(&c.hedges_denied),
+            hedges_won: get(&c.hedges_won),
+        }
+    }
+
     /// Balances over `endpointer` with `strategy`, trying up to `max_attempts`
     /// instances per call (at least one), retrying the errors whose
     /// [`ErrorClass`] says another instance may succeed
@@ -139,6 +205,9 @@ impl<Req, Resp> Balanced<Req, Resp> {
             max_attempts: 3,
             retryable: Box::new(|err: &BoxError| ErrorClass::of(&**err).is_retryable()),
             ejection: None,
+            hedging: None,
+            retry_budget: None,
+            epsilon: 0.1,
         }
     }
 }
@@ -151,6 +220,9 @@ pub struct Builder<Req, Resp> {
     max_attempts: usize,
     retryable: Box<Retryable>,
     ejection: Option<Ejection>,
+    hedging: Option<Hedging>,
+    retry_budget: Option<RetryBudget>,
+    epsilon: f64,
 }
 
 impl<Req, Resp> fmt::Debug for Builder<Req, Resp> {
@@ -159,6 +231,8 @@ impl<Req, Resp> fmt::Debug for Builder<Req, Resp> {
             .field("strategy", &self.strategy)
             .field("max_attempts", &self.max_attempts)
             .field("ejection", &self.ejection)
+            .field("hedging", &self.hedging)
+            .field("retry_budget", &self.retry_budget)
             .finish_non_exhaustive()
     }
 }
@@ -193,15 +267,47 @@ impl<Req, Resp> Builder<Req, Resp> {
         self
     }
 
+    /// Hedges calls (see [`Hedging`]): only for endpoints that are safe to
+    /// call twice. Without it, no call is ever sent twice at once.
+    pub fn hedging(mut self, hedging: Hedging) -> Self {
+        self.hedging = Some(hedging);
+        self
+    }
+
+    /// Draws retries from a [`RetryBudget`]: past it, a failed attempt is not
+    /// retried (counted in [`BalancedStats::retries_denied`]).
+    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.retry_budget = Some(budget);
+        self
+    }
+
+    /// For [`Strategy::EpsilonGreedy`]: the share of picks that explore a
+    /// random instance (default 0.1).
+    pub fn epsilon(mut self, epsilon: f64) -> Self {
+        self.epsilon = epsilon.clamp(0.0, 1.0);
+        self
+    }
+
     /// The balanced endpoint.
     pub fn build(self) -> Balanced<Req, Resp> {
+        let hedging = self.hedging.map(|h| HedgeState {
+            delay: h.delay,
+            budget: Budget::new(h.budget_percent.clamp(0.0, 100.0) / 100.0, 10.0, 1.0),
+            latencies: match h.delay {
+                HedgeDelay::Percentile(q) => Some(Latencies::new(q)),
+                HedgeDelay::Fixed(_) => None,
+            },
+        });
         Balanced {
             shared: Arc::new(Shared {
                 endpointer: self.endpointer,
-                picker: Picker::new(self.strategy),
+                picker: Picker::with_epsilon(self.strategy, self.epsilon),
                 max_attempts: self.max_attempts,
                 retryable: self.retryable,
                 ejection: self.ejection,
+                hedging,
+                retry_budget: self.retry_budget.map(RetryTokens::new),
+                stats: Counters::default(),
             }),
         }
     }
@@ -237,35 +343,90 @@ where
             if entries.is_empty() {
                 return Err(NoInstances.into_error());
             }
+            let stats = &shared.stats;
+            stats.calls.fetch_add(1, Ordering::Relaxed);
+            if let Some(budget) = &shared.retry_budget {
+                budget.deposit();
+            }
+            if let Some(hedging) = &shared.hedging {
+                hedging.budget.deposit();
+            }
+            let observe = shared.picker.observes_latency() || shared.hedging.is_some();
             let mut tried = Vec::with_capacity(shared.max_attempts);
             let mut attempts: Vec<(String, BoxError)> = Vec::new();
-            for _ in 0..shared.max_attempts {
-                if ctx.is_expired() {
-                    attempts.push(("(none)".into(), DeadlineExceeded::new().into()));
-                    break;
+            let mut in_flight = FuturesUnordered::new();
+            // Starts an attempt on a new instance (an untried one, if `distinct`).
+            let start = {
+                let (shared, entries, ctx) = (shared.clone(), entries.clone(), ctx.clone());
+                move |tried: &mut Vec<usize>,
+                      in_flight: &mut FuturesUnordered<_>,
+                      distinct: bool| {
+                    let i = shared.picker.pick(&entries, tried)?;
+                    if distinct && tried.contains(&i) {
+                        return None;
+                    }
+                    tried.push(i);
+                    let entry = entries[i].clone();
+                    let req = Request::new(ctx.clone(), msg.clone());
+                    entry.pending.fetch_add(1, Ordering::Relaxed);
+                    in_flight.push(async move {
+                        let _pending = Pending(entry.pending.clone());
+                        let started = tokio::time::Instant::now();
+                        let result = entry.endpoint.clone().oneshot(req).await;
+                        (i, started.elapsed(), result)
+                    });
+                    Some(i)
                 }
-                let Some(i) = shared.picker.pick(&entries, &tried) else {
+            };
+            if ctx.is_expired() {
+                return Err(DeadlineExceeded::new().into());
+            }
+            start(&mut tried, &mut in_flight, false);
+            let first = tried.first().copied();
+            let mut hedge_at = shared
+                .hedging
+                .as_ref()
+                .and_then(HedgeState::delay)
+                .map(|d| tokio::time::Instant::now() + d)
+                .filter(|at| ctx.deadline().is_none_or(|deadline| *at < deadline));
+            while !in_flight.is_empty() {
+                let next = match hedge_at {
+                    Some(at) => tokio::select! {
+                        next = in_flight.next() => next,
+                        _ = tokio::time::sleep_until(at) => {
+                            hedge_at = None;
+                            let hedging = shared.hedging.as_ref().map(|h| &h.budget);
+                            if hedging.is_some_and(Budget::withdraw) {
+                                if start(&mut tried, &mut in_flight, true).is_some() {
+                                    stats.hedges.fetch_add(1, Ordering::Relaxed);
+                                }
+                            } else {
+                                stats.hedges_denied.fetch_add(1, Ordering::Relaxed);
+                            }
+                            continue;
+                        }
+                    },
+                    None => in_flight.next().await,
+                };
+                let Some((i, took, result)) = next else {
                     break;
                 };
-                tried.push(i);
                 let entry = &entries[i];
-                entry.pending.fetch_add(1, Ordering::Relaxed);
-                let _pending = Pending(entry.pending.clone());
-                let call = entry
-                    .endpoint
-                    .clone()
-                    .oneshot(Request::new(ctx.clone(), msg.clone()));
-                let result = if shared.picker.strategy() == Strategy::PeakEwma {
-                    let started = tokio::time::Instant::now();
-                    let result = call.await;
-                    entry.health.observe(started.elapsed());
-                    result
-                } else {
-                    call.await
-                };
+                if observe {
+                    entry.health.observe(took);
+                }
                 match result {
                     Ok(resp) => {
                         entry.health.succeeded();
+                        if let Some(latencies) =
+                            shared.hedging.as_ref().and_then(|h| h.latencies.as_ref())
+                        {
+                            latencies.observe(took);
+                        }
+                        if Some(i) != first && tried.len() > 1 && attempts.is_empty() {
+                            stats.hedges_won.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // The other attempt in flight, if any, is dropped here: cancelled.
                         return Ok(resp);
                     }
                     Err(err) => {
@@ -282,8 +443,21 @@ where
                         }
                         let retry = (shared.retryable)(&err);
                         attempts.push((entry.instance.addr.clone(), err));
-                        if !retry {
+                        if !retry || tried.len() >= shared.max_attempts || !in_flight.is_empty() {
+                            // Not worth retrying, no attempts left, or a hedge
+                            // still running: wait for what is in flight.
+                            continue;
+                        }
+                        if ctx.is_expired() {
+                            attempts.push(("(none)".into(), DeadlineExceeded::new().into()));
                             break;
+                        }
+                        if shared.retry_budget.as_ref().is_some_and(|b| !b.withdraw()) {
+                            stats.retries_denied.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        if start(&mut tried, &mut in_flight, false).is_some() {
+                            stats.retries.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 }

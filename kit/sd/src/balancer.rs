@@ -21,6 +21,12 @@ pub enum Strategy {
     /// slow call and decays over about 10 s, so a slow instance gets less load
     /// even when calls are not concurrent. Costs two clock reads per call.
     PeakEwma,
+    /// Epsilon-greedy (Monzo's): the instance with the lowest recent latency
+    /// (the peak-EWMA estimate, decaying over about 10 s), except for a share
+    /// epsilon of picks (default 0.1, [`Builder::epsilon`](crate::Builder::epsilon))
+    /// that explore one at random, so that a recovered instance is found again.
+    /// Scans the instances once per pick.
+    EpsilonGreedy,
 }
 
 /// Picks instances; shared by all clones of a balanced endpoint.
@@ -29,16 +35,25 @@ pub(crate) struct Picker {
     strategy: Strategy,
     next: AtomicUsize,
     seed: AtomicU64,
+    /// `epsilon * 2^64`, for epsilon-greedy.
+    explore_below: u64,
 }
 
 impl Picker {
-    /// A picker with `strategy`.
-    pub(crate) fn new(strategy: Strategy) -> Self {
+    /// A picker with `strategy`, exploring `epsilon` of the picks if
+    /// epsilon-greedy.
+    pub(crate) fn with_epsilon(strategy: Strategy, epsilon: f64) -> Self {
         Picker {
             strategy,
             next: AtomicUsize::new(0),
             seed: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
+            explore_below: (epsilon.clamp(0.0, 1.0) * u64::MAX as f64) as u64,
         }
+    }
+
+    /// Whether the strategy needs each call's latency.
+    pub(crate) fn observes_latency(&self) -> bool {
+        matches!(self.strategy, Strategy::PeakEwma | Strategy::EpsilonGreedy)
     }
 
     /// A fast, good-enough pseudo-random number (splitmix64 over a counter).
@@ -60,11 +75,6 @@ impl Picker {
         }
         let b = (a + 1 + self.random() as usize % (n - 1)) % n;
         (a, b)
-    }
-
-    /// The strategy.
-    pub(crate) fn strategy(&self) -> Strategy {
-        self.strategy
     }
 
     /// The index of the next entry to call, avoiding the ones in `tried` while
@@ -105,6 +115,24 @@ impl Picker {
                     entries[i].health.latency_estimate_at(&mut now) * (pending + 1.0)
                 };
                 if cost(b) < cost(a) { b } else { a }
+            }
+            Strategy::EpsilonGreedy => {
+                if self.random() < self.explore_below {
+                    first_untried_from(self.random() as usize % n)
+                } else {
+                    let mut now = None;
+                    let mut best = None;
+                    for (i, entry) in entries.iter().enumerate() {
+                        if !untried(i) {
+                            continue;
+                        }
+                        let cost = entry.health.latency_estimate_at(&mut now);
+                        if best.is_none_or(|(_, c)| cost < c) {
+                            best = Some((i, cost));
+                        }
+                    }
+                    best.map_or_else(|| first_untried_from(0), |(i, _)| i)
+                }
             }
         })
     }

@@ -70,9 +70,10 @@ mod eject;
 mod endpointer;
 #[cfg(feature = "etcd")]
 mod etcd;
+mod hedge;
 mod instancer;
 
-pub use balanced::{Balanced, Builder, NoInstances, RetriesExhausted};
+pub use balanced::{Balanced, BalancedStats, Builder, NoInstances, RetriesExhausted};
 pub use balancer::Strategy;
 pub use cache::InstanceCache;
 pub use canary::{Canary, metadata_is, not, version_is};
@@ -83,4 +84,5 @@ pub use eject::Ejection;
 pub use endpointer::{Endpointer, Factory, Filter};
 #[cfg(feature = "etcd")]
 pub use etcd::{Etcd, EtcdInstancer, Link, Registrar, Registration, RegistrationState};
+pub use hedge::{HedgeDelay, Hedging, RetryBudget};
 pub use instancer::{Instance, Instancer, Instances, StaticInstancer};
