@@ -16,6 +16,8 @@
 //! (ADDSVC_RATE_LIMIT_IPV6_PREFIX, default 64: IPv6 clients share a limit per /64),
 //! `--breaker-failures` and `--breaker-backoff-ms` (the circuit breaker around each
 //! stringsvc instance; the client is `stringsvc::transport::http::client`),
+//! `--hedge 10ms|p95`, `--hedge-budget-percent` (5), `--retry-budget-percent`
+//! (20), `--balancer rr|least-pending|peak-ewma|epsilon-greedy` (stringsvc calls),
 //! `--grpc-addr ADDR` (ADDSVC_GRPC_ADDR: serve over gRPC too; `--stringsvc
 //! grpc://HOST:PORT` calls stringsvc over gRPC),
 //! `--events nats://HOST:PORT` (ADDSVC_EVENTS: an event per sum on NATS JetStream,
@@ -39,6 +41,7 @@ use kit_log::{AsyncSink, Format};
 use kit_metrics::HttpMetrics;
 use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_ratelimit::{ErroringLayer, Quota, direct};
+use kit_sd::{HedgeDelay, Hedging, RetryBudget, Strategy};
 use kit_transport::{Health, Readiness, Router, ServeConfig, serve, serve_with, shutdown_signal};
 use slog::{Level, Logger, info, o};
 use stringsvc::transport::http::{ClientOptions, Discovery, client};
@@ -145,6 +148,23 @@ struct Args {
     /// from 0 to 1; with `--otlp-endpoint` only.
     #[arg(long, env = "ADDSVC_TRACE_SAMPLE_RATIO", default_value_t = 1.0, value_parser = parse_ratio)]
     trace_sample_ratio: f64,
+    /// Hedge stringsvc calls: send a call to a second instance when the first
+    /// has not answered after DELAY (`10ms`), or after the live latency
+    /// percentile (`p95`); the first answer wins, the other is cancelled. Off
+    /// by default.
+    #[arg(long, env = "ADDSVC_HEDGE", value_parser = HedgeDelay::parse)]
+    hedge: Option<HedgeDelay>,
+    /// With `--hedge`: hedges per 100 calls, at most.
+    #[arg(long, env = "ADDSVC_HEDGE_BUDGET_PERCENT", default_value_t = 5.0)]
+    hedge_budget_percent: f64,
+    /// Retries of stringsvc calls per 100 calls, at most (plus 10 a second);
+    /// 0 turns the budget off.
+    #[arg(long, env = "ADDSVC_RETRY_BUDGET_PERCENT", default_value_t = 20.0)]
+    retry_budget_percent: f64,
+    /// How stringsvc calls pick an instance: rr, least-pending, peak-ewma or
+    /// epsilon-greedy.
+    #[arg(long, env = "ADDSVC_BALANCER", default_value = "least-pending", value_parser = parse_balancer)]
+    balancer: Strategy,
     /// Consecutive failed stringsvc calls that open the circuit breaker.
     #[arg(long, env = "ADDSVC_BREAKER_FAILURES", default_value_t = 5)]
     breaker_failures: u32,
@@ -205,6 +225,15 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
                     version: args.stringsvc_version.clone(),
                     canary: args.canary_version.clone().zip(args.canary_percent),
                     tracer: tracer.clone(), // a client span per attempt
+                    strategy: args.balancer,
+                    hedging: args.hedge.map(|delay| Hedging {
+                        delay,
+                        budget_percent: args.hedge_budget_percent,
+                    }),
+                    retry_budget: (args.retry_budget_percent > 0.0).then(|| RetryBudget {
+                        ratio: args.retry_budget_percent / 100.0,
+                        ..RetryBudget::default()
+                    }),
                     ..ClientOptions::new(logger.clone(), exporter.clone())
                 },
             )
@@ -343,5 +372,19 @@ fn parse_ratio(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
         _ => Err(format!("{s:?} is not a ratio from 0 to 1")),
+    }
+}
+
+/// A balancing strategy by name.
+fn parse_balancer(s: &str) -> Result<Strategy, String> {
+    match s {
+        "rr" | "round-robin" => Ok(Strategy::RoundRobin),
+        "random" => Ok(Strategy::Random),
+        "least-pending" => Ok(Strategy::LeastPending),
+        "peak-ewma" => Ok(Strategy::PeakEwma),
+        "epsilon-greedy" => Ok(Strategy::EpsilonGreedy),
+        _ => Err(format!(
+            "{s:?}: expected rr, random, least-pending, peak-ewma or epsilon-greedy"
+        )),
     }
 }

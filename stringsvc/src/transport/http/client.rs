@@ -25,7 +25,8 @@ use kit_metrics::prometheus::Exporter;
 use kit_metrics::{UseLayer, UseMetrics};
 use kit_sd::{
     Balanced, Canary, DampedInstancer, Damping, DnsSrvInstancer, Ejection, Endpointer, Factory,
-    Filter, Instance, InstanceCache, Instancer, StaticInstancer, Strategy, not, version_is,
+    Filter, Hedging, Instance, InstanceCache, Instancer, RetryBudget, StaticInstancer, Strategy,
+    not, version_is,
 };
 use kit_tracing::{Tracer, TracingLayer};
 use kit_transport::pooled;
@@ -150,6 +151,12 @@ pub struct ClientOptions {
     /// Where client spans go, if tracing is on: one per attempt, naming the
     /// instance it went to.
     pub tracer: Option<Tracer>,
+    /// How each call picks its instance (default: least pending).
+    pub strategy: Strategy,
+    /// Hedged calls, if any (both endpoints are safe to call twice).
+    pub hedging: Option<Hedging>,
+    /// The budget retries draw on, if any.
+    pub retry_budget: Option<RetryBudget>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -162,6 +169,9 @@ impl std::fmt::Debug for ClientOptions {
             .field("version", &self.version)
             .field("canary", &self.canary)
             .field("tracer", &self.tracer.is_some())
+            .field("strategy", &self.strategy)
+            .field("hedging", &self.hedging)
+            .field("retry_budget", &self.retry_budget)
             .finish_non_exhaustive()
     }
 }
@@ -180,6 +190,9 @@ impl ClientOptions {
             version: None,
             canary: None,
             tracer: None,
+            strategy: Strategy::LeastPending,
+            hedging: None,
+            retry_budget: None,
         }
     }
 }
@@ -295,8 +308,8 @@ fn balanced_over(
     let uppercase: Factory<_, _> = Arc::new(move |i: &Instance| Ok(u.get(i)?.uppercase));
     let count: Factory<_, _> = Arc::new(move |i: &Instance| Ok(c.get(i)?.count));
     Set {
-        uppercase: routed(instancer, uppercase, options),
-        count: routed(instancer, count, options),
+        uppercase: routed(instancer, uppercase, options, "stringsvc.uppercase"),
+        count: routed(instancer, count, options, "stringsvc.count"),
     }
 }
 
@@ -381,6 +394,7 @@ fn routed<Req, Resp>(
     instancer: &dyn Instancer,
     factory: Factory<Req, Resp>,
     options: &ClientOptions,
+    name: &'static str,
 ) -> BoxEndpoint<Req, Resp>
 where
     Req: Clone + Send + 'static,
@@ -389,13 +403,19 @@ where
     let balanced = |filter: Option<Filter>| {
         // Retries and breakers decide by error class: a 4xx answer would be the
         // same from any instance, so it is neither retried nor counted.
-        BoxEndpoint::new(
-            Balanced::builder(Endpointer::new(instancer, factory.clone(), filter))
-                .strategy(Strategy::LeastPending)
-                .max_attempts(options.attempts)
-                .ejecting(Ejection::default())
-                .build(),
-        )
+        let mut builder = Balanced::builder(Endpointer::new(instancer, factory.clone(), filter))
+            .strategy(options.strategy)
+            .max_attempts(options.attempts)
+            .ejecting(Ejection::default());
+        if let Some(hedging) = options.hedging {
+            builder = builder.hedging(hedging);
+        }
+        if let Some(budget) = options.retry_budget {
+            builder = builder.retry_budget(budget);
+        }
+        let balanced = builder.build();
+        report_stats(&balanced, options, name);
+        BoxEndpoint::new(balanced)
     };
     match (&options.version, &options.canary) {
         (Some(pinned), _) => balanced(Some(version_is(pinned.as_str()))),
@@ -405,6 +425,48 @@ where
             *percent,
         )),
         (None, None) => balanced(None),
+    }
+}
+
+/// Keeps `balanced`'s figures on `/metrics`, refreshed every second:
+/// `kit_sd_calls_total{endpoint}`, `kit_sd_retries_total{endpoint,outcome="sent|denied"}`,
+/// `kit_sd_hedges_total{endpoint,outcome="sent|denied|won"}`.
+fn report_stats<Req: 'static, Resp: 'static>(
+    balanced: &Balanced<Req, Resp>,
+    options: &ClientOptions,
+    name: &'static str,
+) {
+    let counter = |metric: &'static str, outcome: Option<&'static str>| {
+        let mut labels = vec![metrics::Label::new("endpoint", name)];
+        if let Some(outcome) = outcome {
+            labels.push(metrics::Label::new("outcome", outcome));
+        }
+        options.exporter.recorder().register_counter(
+            &metrics::Key::from_parts(metric, labels),
+            &metrics::Metadata::new("kit_sd", metrics::Level::INFO, None),
+        )
+    };
+    let calls = counter("kit_sd_calls_total", None);
+    let retries = counter("kit_sd_retries_total", Some("sent"));
+    let retries_denied = counter("kit_sd_retries_total", Some("denied"));
+    let hedges = counter("kit_sd_hedges_total", Some("sent"));
+    let hedges_denied = counter("kit_sd_hedges_total", Some("denied"));
+    let hedges_won = counter("kit_sd_hedges_total", Some("won"));
+    let balanced = balanced.clone();
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let s = balanced.stats();
+                calls.absolute(s.calls);
+                retries.absolute(s.retries);
+                retries_denied.absolute(s.retries_denied);
+                hedges.absolute(s.hedges);
+                hedges_denied.absolute(s.hedges_denied);
+                hedges_won.absolute(s.hedges_won);
+            }
+        });
     }
 }
 

@@ -1,0 +1,130 @@
+//! Tail latency with real processes: a hedged call wins on the fast instance
+//! and the slow instance drops the loser's work (logged as cancelled); a
+//! caller hanging up on addsvc cancels addsvc's call and, one hop down,
+//! stringsvc's.
+
+use std::time::{Duration, Instant};
+
+use kit_tests::process::Service;
+use kit_tests::raw;
+use tokio::io::AsyncWriteExt;
+
+/// Waits (bounded) until `svc` has logged a line containing all of `needles`.
+async fn logged(svc: &Service, needles: &[&str]) -> String {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(line) = svc
+                .output()
+                .into_iter()
+                .find(|l| needles.iter().all(|n| l.contains(n)))
+            {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no line with {needles:?} in {:#?}", svc.output()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hedge_wins_and_the_slow_instance_drops_the_losing_call() {
+    let slow = Service::start_on_loopback("stringsvc", &["--inject-latency", "100%:1000ms"]).await;
+    let fast = Service::start_on_loopback("stringsvc", &[]).await;
+    let urls = format!("http://{},http://{}", slow.addr("http"), fast.addr("http"));
+    let add = Service::start_on_loopback(
+        "addsvc",
+        &[
+            "--stringsvc",
+            &urls,
+            "--balancer",
+            "rr",
+            "--hedge",
+            "20ms",
+            "--hedge-budget-percent",
+            "100",
+        ],
+    )
+    .await;
+    // Round robin: of two calls, one starts on the slow instance.
+    for i in 0..2 {
+        let id = format!("x-request-id: hedged-{i}");
+        let started = Instant::now();
+        let resp = raw::send(
+            add.addr("http"),
+            &raw::post_json("/concat", &[&id], r#"{"a": "a", "b": "b"}"#),
+        )
+        .await
+        .unwrap();
+        assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"v":"AB"}"#));
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "answered by the hedge, not after 1 s: {:?}",
+            started.elapsed()
+        );
+    }
+    // The slow instance got one of them, and dropped it when the hedge won.
+    let line = logged(
+        &slow,
+        &["method=uppercase", "request_id=hedged-", "err=cancelled"],
+    )
+    .await;
+    let took: f64 = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("took="))
+        .and_then(|t| t.strip_suffix("ms"))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("a took= in ms: {line}"));
+    assert!(took < 200.0, "dropped soon after the hedge won: {line}");
+    // And counted: /metrics shows the hedge that won (refreshed every second).
+    let won = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let won = kit_tests::process::metric(
+                add.addr("debug"),
+                r#"kit_sd_hedges_total{endpoint="stringsvc.uppercase",outcome="won"}"#,
+            )
+            .await;
+            if won >= 1.0 {
+                return won;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(won.is_ok(), "the won hedge is counted on /metrics");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_hanging_up_cancels_the_work_two_hops_down() {
+    let slow = Service::start_on_loopback("stringsvc", &["--inject-latency", "100%:2000ms"]).await;
+    let target = format!("http://{}", slow.addr("http"));
+    let add = Service::start_on_loopback("addsvc", &["--stringsvc", &target]).await;
+    let mut conn = tokio::net::TcpStream::connect(add.addr("http"))
+        .await
+        .unwrap();
+    conn.write_all(&raw::post_json(
+        "/concat",
+        &["x-request-id: hang-up-1"],
+        r#"{"a": "a", "b": "b"}"#,
+    ))
+    .await
+    .unwrap();
+    // The caller gives up after 100 ms.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let hung_up = Instant::now();
+    drop(conn);
+    logged(
+        &add,
+        &["method=concat", "request_id=hang-up-1", "err=cancelled"],
+    )
+    .await;
+    let line = logged(
+        &slow,
+        &["method=uppercase", "request_id=hang-up-1", "err=cancelled"],
+    )
+    .await;
+    assert!(
+        hung_up.elapsed() < Duration::from_millis(1500),
+        "stringsvc dropped the work well before its 2 s: {line}"
+    );
+}
