@@ -52,6 +52,7 @@ fn bench(c: &mut Criterion) {
             Strategy::Random,
             Strategy::LeastPending,
             Strategy::PeakEwma,
+            Strategy::EpsilonGreedy,
         ] {
             let endpointer = Endpointer::new(&instancer, factory.clone(), None);
             // The endpointer builds its entries on a task of its own.
@@ -115,5 +116,51 @@ fn calls(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, calls);
+/// Hedging when no hedge fires, and the retry budget, on a whole balanced
+/// call over 3 instances, against the same call without them.
+fn tail(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _guard = rt.enter();
+    let factory = factory();
+    let instancer = StaticInstancer::new(instances(3));
+    let endpointer = || {
+        let e = Endpointer::new(&instancer, factory.clone(), None);
+        while e.instances().len() < 3 {
+            rt.block_on(tokio::task::yield_now());
+        }
+        e
+    };
+    let mut group = c.benchmark_group("tail");
+    let plain = Balanced::new(endpointer(), Strategy::LeastPending, 3);
+    group.bench_function("balanced call (baseline)", |b| {
+        b.iter(|| rt.block_on(plain.clone().oneshot(Request::from_msg(()))))
+    });
+    let hedged = Balanced::builder(endpointer())
+        .hedging(kit_sd::Hedging::new(kit_sd::HedgeDelay::Fixed(
+            std::time::Duration::from_secs(1),
+        )))
+        .build();
+    group.bench_function("balanced call, hedging on (no hedge fires)", |b| {
+        b.iter(|| rt.block_on(hedged.clone().oneshot(Request::from_msg(()))))
+    });
+    let p95 = Balanced::builder(endpointer())
+        .hedging(kit_sd::Hedging::new(kit_sd::HedgeDelay::Percentile(0.95)))
+        .build();
+    group.bench_function(
+        "balanced call, hedging at live p95 (recorded, no hedge fires)",
+        |b| b.iter(|| rt.block_on(p95.clone().oneshot(Request::from_msg(())))),
+    );
+    let budgeted = Balanced::builder(endpointer())
+        .retry_budget(kit_sd::RetryBudget::default())
+        .build();
+    group.bench_function("balanced call, retry budget on", |b| {
+        b.iter(|| rt.block_on(budgeted.clone().oneshot(Request::from_msg(()))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, calls, tail);
 criterion_main!(benches);

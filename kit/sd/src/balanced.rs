@@ -414,6 +414,7 @@ where
                 let entry = &entries[i];
                 if observe {
                     entry.health.observe(took);
+                    shared.picker.observed(&entries, i);
                 }
                 match result {
                     Ok(resp) => {

@@ -22,7 +22,7 @@ pub enum Strategy {
     /// even when calls are not concurrent. Costs two clock reads per call.
     PeakEwma,
     /// Epsilon-greedy (Monzo's): the instance with the lowest recent latency
-    /// (the peak-EWMA estimate, decaying over about 10 s), except for a share
+    /// (its peak-EWMA estimate as last measured), except for a share
     /// epsilon of picks (default 0.1, [`Builder::epsilon`](crate::Builder::epsilon))
     /// that explore one at random, so that a recovered instance is found again.
     /// Scans the instances once per pick.
@@ -37,6 +37,11 @@ pub(crate) struct Picker {
     seed: AtomicU64,
     /// `epsilon * 2^64`, for epsilon-greedy.
     explore_below: u64,
+    /// Epsilon-greedy's current best instance (`usize::MAX`: unknown), kept
+    /// up to date as latencies are observed, so that a pick is O(1).
+    best: AtomicUsize,
+    /// Observations of the best instance, to rescan now and then.
+    best_seen: AtomicUsize,
 }
 
 impl Picker {
@@ -48,7 +53,45 @@ impl Picker {
             next: AtomicUsize::new(0),
             seed: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
             explore_below: (epsilon.clamp(0.0, 1.0) * u64::MAX as f64) as u64,
+            best: AtomicUsize::new(usize::MAX),
+            best_seen: AtomicUsize::new(0),
         }
+    }
+
+    /// Epsilon-greedy bookkeeping after instance `i`'s latency was observed:
+    /// it becomes the best if it beats the best; the best slowing down is
+    /// caught by a rescan every 16 of its observations.
+    pub(crate) fn observed<Req, Resp>(&self, entries: &[Entry<Req, Resp>], i: usize) {
+        if self.strategy != Strategy::EpsilonGreedy {
+            return;
+        }
+        let best = self.best.load(Ordering::Relaxed);
+        if best >= entries.len() {
+            self.rescan(entries);
+        } else if best == i {
+            if self.best_seen.fetch_add(1, Ordering::Relaxed) % 16 == 15 {
+                self.rescan(entries);
+            }
+        } else if entries[i].health.raw_estimate() < entries[best].health.raw_estimate() {
+            self.best.store(i, Ordering::Relaxed);
+        }
+    }
+
+    /// Finds the instance with the lowest estimate (not ejected).
+    fn rescan<Req, Resp>(&self, entries: &[Entry<Req, Resp>]) -> Option<usize> {
+        let mut best = None;
+        for (i, entry) in entries.iter().enumerate() {
+            if entry.health.is_ejected() {
+                continue;
+            }
+            let cost = entry.health.raw_estimate();
+            if best.is_none_or(|(_, c)| cost < c) {
+                best = Some((i, cost));
+            }
+        }
+        let i = best.map(|(i, _)| i)?;
+        self.best.store(i, Ordering::Relaxed);
+        Some(i)
     }
 
     /// Whether the strategy needs each call's latency.
@@ -120,18 +163,27 @@ impl Picker {
                 if self.random() < self.explore_below {
                     first_untried_from(self.random() as usize % n)
                 } else {
-                    let mut now = None;
-                    let mut best = None;
-                    for (i, entry) in entries.iter().enumerate() {
-                        if !untried(i) {
-                            continue;
+                    // The best as last observed; a scan if it is unknown,
+                    // already tried for this call, or ejected.
+                    let best = self.best.load(Ordering::Relaxed);
+                    if best < n && untried(best) {
+                        best
+                    } else {
+                        let mut choice = None;
+                        for (i, entry) in entries.iter().enumerate() {
+                            if !untried(i) {
+                                continue;
+                            }
+                            let cost = entry.health.raw_estimate();
+                            if choice.is_none_or(|(_, c)| cost < c) {
+                                choice = Some((i, cost));
+                            }
                         }
-                        let cost = entry.health.latency_estimate_at(&mut now);
-                        if best.is_none_or(|(_, c)| cost < c) {
-                            best = Some((i, cost));
+                        if tried.is_empty() {
+                            self.rescan(entries);
                         }
+                        choice.map_or_else(|| first_untried_from(0), |(i, _)| i)
                     }
-                    best.map_or_else(|| first_untried_from(0), |(i, _)| i)
                 }
             }
         })

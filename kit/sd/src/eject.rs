@@ -107,6 +107,12 @@ impl InstanceHealth {
         current * (-idle / EWMA_DECAY_NANOS).exp()
     }
 
+    /// The latency estimate as last updated, in nanoseconds, without decay
+    /// (one atomic load: for scans over many instances; 0 if never measured).
+    pub(crate) fn raw_estimate(&self) -> f64 {
+        f64::from_bits(self.ewma.load(Ordering::Relaxed))
+    }
+
     /// Takes the instance out for `cooldown`, and starts a new streak.
     pub(crate) fn eject(&self, cooldown: Duration) {
         let until =
