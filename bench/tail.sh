@@ -5,7 +5,7 @@
 #
 # 1. p50 / p99 / p99.9 and stringsvc calls per request: a healthy fleet (no
 #    injection), then the slow fleet with no hedging, hedging after a fixed
-#    10 ms, and hedging at the live p95.
+#    10 ms or 5 ms, and hedging at the live p95.
 # 2. p50 / p99 per balancer strategy on the slow fleet (no hedging).
 # 3. Every stringsvc instance failing (--inject-errors 100%): stringsvc calls
 #    per request without and with the retry budget (3 attempts per call;
@@ -82,6 +82,7 @@ echo "== 1. hedging (POST /concat, $CONNECTIONS connections, $DURATION each)"
 run "healthy fleet, no hedging" "$(addsvc "$healthy")" "$d1" "$d2" "$d3"
 run "one slow instance, no hedging" "$(addsvc "$slow")" "$e1" "$e2" "$e3"
 run "one slow instance, hedge 10ms" "$(addsvc "$slow" --hedge 10ms)" "$e1" "$e2" "$e3"
+run "one slow instance, hedge 5ms" "$(addsvc "$slow" --hedge 5ms)" "$e1" "$e2" "$e3"
 run "one slow instance, hedge p95" "$(addsvc "$slow" --hedge p95)" "$e1" "$e2" "$e3"
 run "one slow instance, hedge p95, budget 10%" "$(addsvc "$slow" --hedge p95 --hedge-budget-percent 10)" "$e1" "$e2" "$e3"
 
