@@ -129,3 +129,50 @@ async fn a_caller_hanging_up_cancels_the_work_two_hops_down() {
         "stringsvc dropped the work well before its 2 s: {line}"
     );
 }
+
+/// A hedge never goes past the call's deadline: with a 30 ms budget and a
+/// 50 ms hedge delay, the call ends at its deadline (504) and no hedge reaches
+/// the other instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_hedge_is_sent_past_the_deadline() {
+    let slow = Service::start_on_loopback("stringsvc", &["--inject-latency", "100%:1000ms"]).await;
+    let fast = Service::start_on_loopback("stringsvc", &[]).await;
+    // Only the slow one listed first; round robin starts there.
+    let urls = format!("http://{},http://{}", slow.addr("http"), fast.addr("http"));
+    let add = Service::start_on_loopback(
+        "addsvc",
+        &[
+            "--stringsvc",
+            &urls,
+            "--balancer",
+            "rr",
+            "--hedge",
+            "50ms",
+            "--hedge-budget-percent",
+            "100",
+        ],
+    )
+    .await;
+    let resp = raw::send(
+        add.addr("http"),
+        &raw::post_json(
+            "/concat",
+            &["x-request-budget-ms: 30", "x-request-id: late-1"],
+            r#"{"a": "a", "b": "b"}"#,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status, 504, "{}", resp.body);
+    let served = kit_tests::process::metric(
+        fast.addr("debug"),
+        r#"kit_endpoint_requests_total{endpoint="uppercase"}"#,
+    )
+    .await;
+    assert_eq!(served, 0.0, "no hedge went to the fast instance");
+    logged(
+        &slow,
+        &["method=uppercase", "request_id=late-1", "err=cancelled"],
+    )
+    .await;
+}
