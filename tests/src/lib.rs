@@ -7,6 +7,7 @@
 //! - [`dns`]: a real DNS server (dnsmasq) serving a test's SRV records.
 //! - [`etcd`]: a real etcd server, which a test can kill and restart.
 //! - [`external`]: real third-party checkers (logfmt parser, promtool, the delivery validators).
+//! - [`load`]: concurrent callers and a one-thread server runtime, for the transport benchmarks.
 //! - [`nats`]: a real nats-server (JetStream on), which a test can kill and restart.
 //! - [`otel`]: a real OpenTelemetry collector (rotel), whose received spans a test reads.
 //! - [`pact`]: the committed pact files and the drift check.
@@ -17,6 +18,7 @@
 pub mod dns;
 pub mod etcd;
 pub mod external;
+pub mod load;
 pub mod nats;
 pub mod otel;
 pub mod pact;

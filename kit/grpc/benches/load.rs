@@ -10,10 +10,10 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::time::{Duration, Instant};
 
 use http::Method;
 use kit_endpoint::{BoxError, Context, Failer, Request, endpoint_fn};
+use kit_tests::load::measure;
 use tower::ServiceExt;
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -49,58 +49,6 @@ impl Failer for V {
 
 const CALLERS: usize = 32;
 const PATH: &str = "/bench.Add/Sum";
-
-async fn measure<F, Fut>(name: &str, secs: f64, call: F) -> f64
-where
-    F: Fn(i64) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = Result<(), BoxError>> + Send,
-{
-    let end = Instant::now() + Duration::from_secs_f64(secs);
-    let tasks: Vec<_> = (0..CALLERS)
-        .map(|c| {
-            let call = call.clone();
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                let mut n = 0i64;
-                while Instant::now() < end {
-                    let start = Instant::now();
-                    call(c as i64 * 1_000_000_000 + n)
-                        .await
-                        .expect("the call succeeds");
-                    lat.push(start.elapsed());
-                    n += 1;
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.expect("caller"));
-    }
-    lat.sort();
-    let rate = lat.len() as f64 / secs;
-    let q = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    println!(
-        "{name:<44} {rate:>9.0}/s   p50 {:>8.1?}   p99 {:>8.1?}",
-        q(0.50),
-        q(0.99)
-    );
-    rate
-}
-
-fn one_core_runtime() -> tokio::runtime::Handle {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        tx.send(rt.handle().clone()).expect("handle");
-        rt.block_on(std::future::pending::<()>());
-    });
-    rx.recv().expect("the server runtime")
-}
 
 /// The bare tonic method: the sum, straight from the message.
 #[derive(Clone)]
@@ -140,7 +88,7 @@ async fn grpc_server(router: axum::Router) -> std::net::SocketAddr {
 
 fn grpc_caller(
     addr: std::net::SocketAddr,
-) -> impl Fn(i64) -> std::pin::Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>> + Clone {
+) -> impl Fn(u64) -> std::pin::Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>> + Clone {
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
         .expect("a URL")
         .connect_lazy();
@@ -150,8 +98,8 @@ fn grpc_caller(
         |(a, b): (i64, i64)| Ok(SumRequest { a, b }),
         |m: SumResponse| Ok(m.v),
     );
-    move |i| {
-        let client = client.clone();
+    move |i: u64| {
+        let (client, i) = (client.clone(), i as i64);
         Box::pin(async move {
             let v = client.oneshot(Request::from_msg((i, 1))).await?;
             assert_eq!(v, i + 1);
@@ -161,16 +109,13 @@ fn grpc_caller(
 }
 
 fn main() {
-    let secs: f64 = std::env::var("KIT_LOAD_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5.0);
+    let secs = kit_tests::load::secs();
     let clients = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
-    let server_rt = one_core_runtime();
+    let server_rt = kit_tests::load::one_core_runtime();
 
     clients.block_on(async {
         println!("{CALLERS} concurrent callers, {secs} s each; servers on one thread");
@@ -186,7 +131,7 @@ fn main() {
             })
             .await
             .expect("bare tonic starts");
-        let bare_rate = measure("bare tonic method", secs, grpc_caller(bare)).await;
+        let bare_rate = measure("bare tonic method", CALLERS, secs, grpc_caller(bare)).await;
 
         // kit-grpc around a kit endpoint.
         let kit = server_rt
@@ -213,6 +158,7 @@ fn main() {
             .expect("kit-grpc starts");
         let kit_rate = measure(
             "kit-grpc (Server around an endpoint)",
+            CALLERS,
             secs,
             grpc_caller(kit),
         )
@@ -249,14 +195,20 @@ fn main() {
             kit_transport::json::encode_request::<Sum>,
             kit_transport::json::decode_response::<V>,
         );
-        let http_rate = measure("kit HTTP (same endpoint, JSON)", secs, move |i| {
-            let http = http.clone();
-            async move {
-                let v = http.oneshot(Request::from_msg(Sum { a: i, b: 1 })).await?;
-                assert_eq!(v.v, i + 1);
-                Ok(())
-            }
-        })
+        let http_rate = measure(
+            "kit HTTP (same endpoint, JSON)",
+            CALLERS,
+            secs,
+            move |i: u64| {
+                let i = i as i64;
+                let http = http.clone();
+                async move {
+                    let v = http.oneshot(Request::from_msg(Sum { a: i, b: 1 })).await?;
+                    assert_eq!(v.v, i + 1);
+                    Ok(())
+                }
+            },
+        )
         .await;
         println!("kit-grpc / bare tonic: {:.2}x", kit_rate / bare_rate);
         println!("kit-grpc / kit HTTP:   {:.2}x", kit_rate / http_rate);

@@ -9,13 +9,13 @@
 
 #![allow(missing_docs)]
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::Method;
 use kit_endpoint::{BoxError, Context, Failer, Request, endpoint_fn};
 use kit_nats::events::{Event, Publisher};
+use kit_tests::load::measure;
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 
@@ -38,72 +38,14 @@ impl Failer for V {
 
 const CALLERS: usize = 32;
 
-/// Runs `call` from `callers` concurrent tasks for `secs`; prints calls/s,
-/// p50 and p99, and returns calls/s.
-async fn measure<F, Fut>(name: &str, callers: usize, secs: f64, call: F) -> f64
-where
-    F: Fn(u64) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = Result<(), BoxError>> + Send,
-{
-    let end = Instant::now() + Duration::from_secs_f64(secs);
-    let tasks: Vec<_> = (0..callers)
-        .map(|c| {
-            let call = call.clone();
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                let mut n = 0u64;
-                while Instant::now() < end {
-                    let start = Instant::now();
-                    call(c as u64 * 1_000_000_000 + n)
-                        .await
-                        .expect("the call succeeds");
-                    lat.push(start.elapsed());
-                    n += 1;
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.expect("caller"));
-    }
-    lat.sort();
-    let rate = lat.len() as f64 / secs;
-    let q = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    println!(
-        "{name:<58} {rate:>9.0}/s   p50 {:>8.1?}   p99 {:>8.1?}",
-        q(0.50),
-        q(0.99)
-    );
-    rate
-}
-
-/// A runtime of one thread on a thread of its own: "one core" for a server.
-fn one_core_runtime() -> tokio::runtime::Handle {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        tx.send(rt.handle().clone()).expect("handle");
-        rt.block_on(std::future::pending::<()>());
-    });
-    rx.recv().expect("the server runtime")
-}
-
 fn main() {
-    let secs: f64 = std::env::var("KIT_LOAD_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5.0);
+    let secs = kit_tests::load::secs();
     let clients = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
-    let server_rt = one_core_runtime();
+    let server_rt = kit_tests::load::one_core_runtime();
     let sum = endpoint_fn(|req: Request<Sum>| async move {
         Ok::<_, BoxError>(V {
             v: req.msg().a + req.msg().b,
