@@ -391,3 +391,25 @@ mod tests {
         assert_eq!(err.to_string(), "wrapped: x");
     }
 }
+
+/// A request that could not be decoded into the endpoint's request (a
+/// malformed payload, a field of the wrong type...): class invalid argument,
+/// its message shown to the caller. What a transport's decoder returns
+/// (kit-nats and kit-grpc use it as is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequest(pub String);
+
+impl fmt::Display for BadRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Error for BadRequest {}
+
+impl BadRequest {
+    /// The error a decoder returns: classified invalid argument, public.
+    pub fn into_error(self) -> BoxError {
+        Classified::public(ErrorClass::InvalidArgument, self).into()
+    }
+}

@@ -97,7 +97,7 @@ mod failer;
 mod hook;
 mod trace;
 
-pub use class::{Cancelled, Classified, ErrorClass, public_message};
+pub use class::{BadRequest, Cancelled, Classified, ErrorClass, public_message};
 pub use context::{
     Context, InvalidMetadata, MAX_BUDGET, Metadata, Request, RequestId, parse_budget,
 };

@@ -65,25 +65,8 @@ pub fn encode_error(ctx: &Context, err: ErrorRef<'_>) -> Status {
     status
 }
 
-/// A request message that could not be turned into the endpoint's request:
-/// class invalid argument, its message shown to the caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadRequest(pub String);
-
-impl fmt::Display for BadRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Error for BadRequest {}
-
-impl BadRequest {
-    /// The error a decoder returns.
-    pub fn into_error(self) -> BoxError {
-        Classified::public(ErrorClass::InvalidArgument, self).into()
-    }
-}
+/// A request that could not be decoded: class invalid argument (kit-endpoint's).
+pub use kit_endpoint::BadRequest;
 
 /// A gRPC call failed: the callee answered a status, or could not be reached.
 #[derive(Debug)]

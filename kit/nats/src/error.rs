@@ -15,25 +15,8 @@ pub const ERROR_CLASS: &str = "Kit-Error-Class";
 /// An error as the error encoder sees it.
 pub type ErrorRef<'a> = &'a (dyn Error + Send + Sync + 'static);
 
-/// A request that could not be decoded: class invalid argument.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadRequest(pub String);
-
-impl fmt::Display for BadRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Error for BadRequest {}
-
-impl BadRequest {
-    /// The error a decoder returns: classified invalid argument, its message
-    /// shown to the caller.
-    pub fn into_error(self) -> BoxError {
-        Classified::public(ErrorClass::InvalidArgument, self).into()
-    }
-}
+/// A request that could not be decoded: class invalid argument (kit-endpoint's).
+pub use kit_endpoint::BadRequest;
 
 /// The default error encoder: the class in [`ERROR_CLASS`], and a JSON body
 /// `{"error": ..., "request_id": ...}` whose message is the error's own only
