@@ -13,6 +13,11 @@
 # over OTLP to a real collector (rotel from the tools venv, `bash .ci/run`
 # installs it; its exporter discards): one sampling 1% of requests, one 100%.
 #
+# Besides the best round of each, it prints the median (and spread) of the
+# per-round ratios (each round's figure over the same round's bare hyper), the
+# servers' CPU time per request (/proc/PID/stat over wrk's request count) and
+# their peak RSS (VmHWM): figures that drift less than throughput on a shared host.
+#
 # Usage: bash bench/load.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32 TRACING=0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +41,8 @@ source bench/lib.sh
 start() {
   local name=$1; shift
   taskset -c 0 "$@" >"$tmp/$name.out" 2>&1 &
-  pids+=($!)
+  # (A command substitution runs this in a subshell: the pid goes to a file.)
+  echo $! >"$tmp/$name.pid"
   for _ in $(seq 100); do
     local url
     url=$(grep -o 'http=http://[0-9.:]*' "$tmp/$name.out" | head -1 | cut -d= -f2 || true)
@@ -48,12 +54,15 @@ start() {
 
 bare=$(start bare ./target/release/bare-hyper 127.0.0.1:0)
 served=$(start served ./target/release/serve-only)
+bare_pid=$(cat "$tmp/bare.pid"); served_pid=$(cat "$tmp/served.pid")
+pids+=("$bare_pid" "$served_pid")
 # addsvc logs every request: to /dev/null, through its async sink, so that the
 # log file does not fill the disk. Its address is known in advance.
 kit_port=$(free_port)
 debug_port=$(free_port)
 taskset -c 0 ./target/release/addsvc --http-addr "127.0.0.1:$kit_port" --debug-addr "127.0.0.1:$debug_port" >/dev/null 2>&1 &
-pids+=($!)
+kit_pid=$!
+pids+=("$kit_pid")
 kit="http://127.0.0.1:$kit_port"
 for _ in $(seq 100); do
   curl -fs -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "$kit/sum" && break
@@ -89,27 +98,42 @@ if [[ $TRACING == 1 ]]; then
 fi
 declare -A best_traced_rps best_traced_p99
 
-# run URL: prints "requests_per_second p99_ms" for one wrk round.
+# cpu_ticks PID: the process's user + system CPU time so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# peak_rss_kib PID: the process's peak resident memory (VmHWM), in KiB.
+peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+tick_us=$(awk "BEGIN {print 1000000 / $(getconf CLK_TCK)}")
+
+# run URL [PID]: prints "requests_per_second p99_ms cpu_us_per_request" for one
+# wrk round (the CPU figure from PID's /proc/PID/stat, 0 without PID).
 run() {
-  local out rps p99
+  local out rps p99 before after requests
+  before=$( [[ -n ${2:-} ]] && cpu_ticks "$2" || echo 0 )
   out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post-sum.lua "$1/sum")
+  after=$( [[ -n ${2:-} ]] && cpu_ticks "$2" || echo 0 )
   if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers from $1" >&2; echo "$out" >&2; exit 1; fi
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' <<<"$out")
-  echo "$rps $p99"
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  echo "$rps $p99 $(awk "BEGIN {printf \"%.2f\", ($after - $before) * $tick_us / $requests}")"
 }
 
 best_bare_rps=0; best_bare_p99=0; best_kit_rps=0; best_kit_p99=0; best_served_rps=0
+ratios=(); served_ratios=(); p99_ratios=(); bare_cpu=(); kit_cpu=()
 for r in $(seq "$ROUNDS"); do
-  read -r rps p99 < <(run "$bare")
-  echo "round $r bare-hyper: $rps req/s, p99 $p99 ms"
+  read -r rps p99 cpu < <(run "$bare" "$bare_pid")
+  echo "round $r bare-hyper: $rps req/s, p99 $p99 ms, $cpu us CPU/request"
   if awk "BEGIN {exit !($rps > $best_bare_rps)}"; then best_bare_rps=$rps; best_bare_p99=$p99; fi
-  read -r rps p99 < <(run "$served")
-  echo "round $r serve-only: $rps req/s, p99 $p99 ms"
+  round_bare=$rps; round_bare_p99=$p99; bare_cpu+=("$cpu")
+  read -r rps p99 cpu < <(run "$served" "$served_pid")
+  echo "round $r serve-only: $rps req/s, p99 $p99 ms, $cpu us CPU/request"
   if awk "BEGIN {exit !($rps > $best_served_rps)}"; then best_served_rps=$rps; fi
-  read -r rps p99 < <(run "$kit")
-  echo "round $r addsvc:     $rps req/s, p99 $p99 ms"
+  served_ratios+=("$(awk "BEGIN {print $rps / $round_bare}")")
+  read -r rps p99 cpu < <(run "$kit" "$kit_pid")
+  echo "round $r addsvc:     $rps req/s, p99 $p99 ms, $cpu us CPU/request"
   if awk "BEGIN {exit !($rps > $best_kit_rps)}"; then best_kit_rps=$rps; best_kit_p99=$p99; fi
+  ratios+=("$(awk "BEGIN {print $rps / $round_bare}")"); kit_cpu+=("$cpu")
+  p99_ratios+=("$(awk "BEGIN {print $p99 / $round_bare_p99}")")
   for t in "${traced[@]}"; do
     read -r ratio url _ <<<"$t"
     read -r rps p99 < <(run "$url")
@@ -134,3 +158,14 @@ for t in "${traced[@]}"; do
   curl -s "http://127.0.0.1:$dport/metrics" | grep -E '^kit_tracing_spans_total' || true
   awk "BEGIN {printf \"addsvc traced at %s: %s req/s (%.2fx bare), p99 %s ms (%.2fx bare)\n\", \"$ratio\", ${best_traced_rps[$ratio]}, ${best_traced_rps[$ratio]} / $best_bare_rps, ${best_traced_p99[$ratio]}, ${best_traced_p99[$ratio]} / $best_bare_p99}"
 done
+
+# median VALUES...: the median; spread VALUES...: "min-max".
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+spread() { printf '%s\n' "$@" | sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%.2f-%.2f", lo, hi}'; }
+echo
+echo "per-round ratios (each round's figure over the same round's bare hyper), median (spread):"
+printf 'addsvc/bare throughput: %.2f (%s)\n' "$(median "${ratios[@]}")" "$(spread "${ratios[@]}")"
+printf 'serve-only/bare:        %.2f (%s)\n' "$(median "${served_ratios[@]}")" "$(spread "${served_ratios[@]}")"
+printf 'addsvc/bare p99:        %.2f (%s)\n' "$(median "${p99_ratios[@]}")" "$(spread "${p99_ratios[@]}")"
+printf 'CPU per request: bare %s us, addsvc %s us (medians)\n' "$(median "${bare_cpu[@]}")" "$(median "${kit_cpu[@]}")"
+printf 'peak RSS: bare %s KiB, serve-only %s KiB, addsvc %s KiB\n' "$(peak_rss_kib "$bare_pid")" "$(peak_rss_kib "$served_pid")" "$(peak_rss_kib "$kit_pid")"
