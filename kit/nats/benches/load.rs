@@ -109,9 +109,10 @@ fn main() {
                 );
                 let routes: Vec<(String, Arc<dyn kit_nats::Handler>)> =
                     vec![("load.sum".to_owned(), Arc::new(server))];
-                let served = kit_nats::serve(conn.clone(), "load", routes, std::future::pending());
-                tokio::spawn(served);
-                conn.flush().await.expect("flushes");
+                let subscribed = kit_nats::subscribe(conn, "load", routes)
+                    .await
+                    .expect("subscribes");
+                tokio::spawn(subscribed.serve(std::future::pending()));
             })
             .await
             .expect("the NATS server subscribes");

@@ -63,4 +63,6 @@ pub use context::{
     context_to_headers,
 };
 pub use error::{BadRequest, ERROR_CLASS, ErrorRef, UpstreamError, encode_error, reply_error};
-pub use server::{DEFAULT_BUDGET, Handler, MAX_IN_FLIGHT, Reply, Server, serve};
+pub use server::{
+    DEFAULT_BUDGET, Handler, MAX_IN_FLIGHT, Reply, Server, Subscribed, serve, subscribe,
+};

@@ -211,56 +211,105 @@ pub const MAX_IN_FLIGHT: usize = 1024;
 /// Serves each `(subject, handler)` of `routes` on `client`, in queue group
 /// `group` (so that instances share the requests), until `shutdown` completes;
 /// then stops taking requests and waits for those in flight to be answered.
+///
+/// The subscriptions are made when the future first runs: to know they are
+/// in place before sending requests (in tests, or before saying "listening"),
+/// use [`subscribe`] and then [`Subscribed::serve`].
 pub async fn serve(
     client: async_nats::Client,
     group: &str,
     routes: Vec<(String, Arc<dyn Handler>)>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), BoxError> {
-    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    subscribe(client, group, routes)
+        .await?
+        .serve(shutdown)
+        .await
+}
+
+/// Subscribes each `(subject, handler)` of `routes` in queue group `group`,
+/// and returns once the server has the subscriptions: requests sent from then
+/// on reach them. Serve them with [`Subscribed::serve`].
+pub async fn subscribe(
+    client: async_nats::Client,
+    group: &str,
+    routes: Vec<(String, Arc<dyn Handler>)>,
+) -> Result<Subscribed, BoxError> {
     let mut subscriptions = Vec::new();
     for (subject, handler) in routes {
         let sub = client.queue_subscribe(subject, group.to_owned()).await?;
         subscriptions.push((sub, handler));
     }
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut tasks = tokio::task::JoinSet::new();
-    for (mut sub, handler) in subscriptions {
-        let (client, permits) = (client.clone(), permits.clone());
-        let mut stopped = stopped.clone();
-        tasks.spawn(async move {
-            let mut calls = tokio::task::JoinSet::new();
-            loop {
-                let msg = tokio::select! {
-                    msg = sub.next() => msg,
-                    _ = stopped.wait_for(|s| *s) => None,
-                };
-                let Some(msg) = msg else { break };
-                let Some(reply_to) = msg.reply.clone() else {
-                    continue; // a publish, not a request: nobody waits for an answer
-                };
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
-                };
-                let (client, handler) = (client.clone(), handler.clone());
-                calls.spawn(async move {
-                    let reply = handler.handle(&msg).await;
-                    let _ = client
-                        .publish_with_headers(reply_to, reply.headers, reply.payload)
-                        .await;
-                    drop(permit);
-                });
-                while calls.try_join_next().is_some() {}
-            }
-            // No more requests from this subscription; those in flight are
-            // still answered.
-            let _ = sub.unsubscribe().await;
-            while calls.join_next().await.is_some() {}
-        });
+    // The subscriptions have reached the server once a ping round trip has.
+    client.flush().await?;
+    Ok(Subscribed {
+        client,
+        subscriptions,
+    })
+}
+
+/// Subscriptions in place, not yet served: from [`subscribe`].
+pub struct Subscribed {
+    client: async_nats::Client,
+    subscriptions: Vec<(async_nats::Subscriber, Arc<dyn Handler>)>,
+}
+
+impl std::fmt::Debug for Subscribed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscribed")
+            .field("subscriptions", &self.subscriptions.len())
+            .finish_non_exhaustive()
     }
-    shutdown.await;
-    let _ = stop.send(true);
-    while tasks.join_next().await.is_some() {}
-    let _ = client.flush().await;
-    Ok(())
+}
+
+impl Subscribed {
+    /// Serves the subscriptions until `shutdown` completes; then stops taking
+    /// requests and waits for those in flight to be answered.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), BoxError> {
+        let Subscribed {
+            client,
+            subscriptions,
+        } = self;
+        let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (mut sub, handler) in subscriptions {
+            let (client, permits) = (client.clone(), permits.clone());
+            let mut stopped = stopped.clone();
+            tasks.spawn(async move {
+                let mut calls = tokio::task::JoinSet::new();
+                loop {
+                    let msg = tokio::select! {
+                        msg = sub.next() => msg,
+                        _ = stopped.wait_for(|s| *s) => None,
+                    };
+                    let Some(msg) = msg else { break };
+                    let Some(reply_to) = msg.reply.clone() else {
+                        continue; // a publish, not a request: nobody waits for an answer
+                    };
+                    let Ok(permit) = permits.clone().acquire_owned().await else {
+                        break;
+                    };
+                    let (client, handler) = (client.clone(), handler.clone());
+                    calls.spawn(async move {
+                        let reply = handler.handle(&msg).await;
+                        let _ = client
+                            .publish_with_headers(reply_to, reply.headers, reply.payload)
+                            .await;
+                        drop(permit);
+                    });
+                    while calls.try_join_next().is_some() {}
+                }
+                // No more requests from this subscription; those in flight are
+                // still answered.
+                let _ = sub.unsubscribe().await;
+                while calls.join_next().await.is_some() {}
+            });
+        }
+        shutdown.await;
+        let _ = stop.send(true);
+        while tasks.join_next().await.is_some() {}
+        let _ = client.flush().await;
+        Ok(())
+    }
 }

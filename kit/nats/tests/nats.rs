@@ -10,7 +10,7 @@ use std::time::Duration;
 use kit_endpoint::{
     BoxError, Classified, Context, ErrorClass, Failer, Request, RequestId, endpoint_fn,
 };
-use kit_nats::{Client, Handler, Server, json, serve};
+use kit_nats::{Client, Handler, Server, json, subscribe};
 use kit_tests::nats::Nats;
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
@@ -69,12 +69,11 @@ async fn start(
     let client = async_nats::connect(nats.url()).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let routes = vec![(subject.to_owned(), sum_server(calls))];
-    let served = serve(client.clone(), "sums", routes, async {
+    // Subscribed (the server has the subscription) before any request is sent.
+    let subscribed = subscribe(client, "sums", routes).await.unwrap();
+    tokio::spawn(subscribed.serve(async {
         let _ = stopped.await;
-    });
-    tokio::spawn(served);
-    // The subscription is registered once the server has processed it.
-    client.flush().await.unwrap();
+    }));
     stop
 }
 
@@ -305,8 +304,8 @@ async fn before_after_and_finalizer_hooks_run_on_every_request() {
         });
     let conn = async_nats::connect(nats.url()).await.unwrap();
     let routes: Vec<(String, Arc<dyn Handler>)> = vec![("t.hooks".into(), Arc::new(server))];
-    tokio::spawn(serve(conn.clone(), "hooks", routes, std::future::pending()));
-    conn.flush().await.unwrap();
+    let subscribed = subscribe(conn.clone(), "hooks", routes).await.unwrap();
+    tokio::spawn(subscribed.serve(std::future::pending()));
 
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("X-Tenant", "acme");
@@ -457,10 +456,11 @@ async fn shutdown_answers_the_requests_in_flight() {
         )),
     )];
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(serve(conn.clone(), "held", routes, async {
+    // Subscribed before the call: a request sent earlier would find no responder.
+    let subscribed = subscribe(conn.clone(), "held", routes).await.unwrap();
+    let served = tokio::spawn(subscribed.serve(async {
         let _ = stopped.await;
     }));
-    conn.flush().await.unwrap();
     let call = tokio::spawn(client_held(conn.clone()));
     started.notified().await;
     stop.send(()).unwrap();

@@ -194,12 +194,9 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
             let stopped = async {
                 let _ = nats_stopped.await;
             };
-            Some(tokio::spawn(kit_nats::serve(
-                client,
-                transport::nats::GROUP,
-                routes,
-                stopped,
-            )))
+            // Subscribed before "listening" is logged: requests from then on reach it.
+            let subscribed = kit_nats::subscribe(client, transport::nats::GROUP, routes).await?;
+            Some(tokio::spawn(subscribed.serve(stopped)))
         }
         None => None,
     };
