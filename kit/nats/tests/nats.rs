@@ -462,7 +462,9 @@ async fn shutdown_answers_the_requests_in_flight() {
         let _ = stopped.await;
     }));
     let call = tokio::spawn(client_held(conn.clone()));
-    started.notified().await;
+    tokio::time::timeout(Duration::from_secs(10), started.notified())
+        .await
+        .expect("the call reached the endpoint");
     stop.send(()).unwrap();
     release.notify_one();
     assert_eq!(call.await.unwrap().unwrap().v, 3);
