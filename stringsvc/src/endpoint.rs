@@ -174,14 +174,10 @@ impl<'a> Middlewares<'a> {
         Req: Send + 'static,
         Resp: Failer + Send + 'static,
     {
-        // Span names live as long as the process: one per endpoint, made at start.
-        let span = |t: &Tracer| -> &'static str {
-            Box::leak(format!("{}/{name}", t.service()).into_boxed_str())
-        };
         let tracing = self
             .tracer
             .as_ref()
-            .map(|t| TracingLayer::server(t, span(t)));
+            .map(|t| TracingLayer::server(t, format!("{}/{name}", t.service())));
         BoxEndpoint::new(
             ServiceBuilder::new()
                 .option_layer(tracing) // a span per call, its trace context in the request

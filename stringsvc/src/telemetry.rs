@@ -57,3 +57,22 @@ pub fn tracer(
     });
     Ok(Some(tracer))
 }
+
+/// Parses `--trace-sample-ratio`: a number from 0 to 1.
+pub fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a ratio from 0 to 1")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ratios_are_checked() {
+        assert_eq!(super::parse_ratio("0.25"), Ok(0.25));
+        for bad in ["", "-0.1", "1.5", "NaN", "half"] {
+            assert!(super::parse_ratio(bad).is_err(), "{bad}");
+        }
+    }
+}

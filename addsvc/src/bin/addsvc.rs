@@ -146,7 +146,7 @@ struct Args {
     otlp_endpoint: Option<String>,
     /// The share of new traces recorded (a caller's decision is followed),
     /// from 0 to 1; with `--otlp-endpoint` only.
-    #[arg(long, env = "ADDSVC_TRACE_SAMPLE_RATIO", default_value_t = 1.0, value_parser = parse_ratio)]
+    #[arg(long, env = "ADDSVC_TRACE_SAMPLE_RATIO", default_value_t = 1.0, value_parser = stringsvc::telemetry::parse_ratio)]
     trace_sample_ratio: f64,
     /// Hedge stringsvc calls: send a call to a second instance when the first
     /// has not answered after DELAY (`10ms`), or after the live latency
@@ -365,14 +365,6 @@ async fn events_publisher(url: &str, logger: &Logger) -> Result<NatsEvents, BoxE
         }
     });
     Ok(NatsEvents::new(js))
-}
-
-/// A sample ratio: a number from 0 to 1.
-fn parse_ratio(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
-        _ => Err(format!("{s:?} is not a ratio from 0 to 1")),
-    }
 }
 
 /// A balancing strategy by name.

@@ -26,7 +26,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// class (see [`UpstreamError`]), so retries and breakers work as over HTTP.
 pub struct Client<Req, Resp> {
     nats: async_nats::Client,
-    subject: Arc<str>,
+    /// Made once: a clone is a reference count, not a copy.
+    subject: async_nats::Subject,
     encode: Arc<EncodeFn<Req>>,
     decode: Arc<DecodeFn<Resp>>,
     attempts: u32,
@@ -63,7 +64,7 @@ impl<Req, Resp> Client<Req, Resp> {
     {
         Client {
             nats,
-            subject: Arc::from(subject),
+            subject: async_nats::Subject::from(subject.to_owned()),
             encode: Arc::new(encode),
             decode: Arc::new(decode),
             attempts: 1,
@@ -157,11 +158,7 @@ impl<Req, Resp> Client<Req, Resp> {
             .headers(headers)
             .payload(payload)
             .timeout(Some(timeout));
-        let reply = match self
-            .nats
-            .send_request(self.subject.to_string(), request)
-            .await
-        {
+        let reply = match self.nats.send_request(self.subject.clone(), request).await {
             Ok(reply) => reply,
             Err(e) => {
                 let class = match e.kind() {

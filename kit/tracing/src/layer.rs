@@ -15,7 +15,7 @@ use kit_endpoint::{
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
-use opentelemetry::{KeyValue, Value};
+use opentelemetry::{KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
@@ -26,9 +26,10 @@ use crate::Tracer;
 struct Inner {
     tracer: Tracer,
     /// The span name, `<service>/<method>`.
-    name: &'static str,
-    service: &'static str,
-    method: &'static str,
+    name: Cow<'static, str>,
+    /// The parts of the name, shared by every span (a reference count each).
+    service: Option<StringValue>,
+    method: StringValue,
     kind: SpanKind,
     peer: Option<(Arc<str>, Option<u16>)>,
 }
@@ -81,8 +82,9 @@ pub struct TracingLayer {
 
 impl TracingLayer {
     /// Spans of kind server named `name` (`<service>/<method>`, e.g.
-    /// `addsvc/sum`), for an endpoint a transport serves.
-    pub fn server(tracer: &Tracer, name: &'static str) -> Self {
+    /// `addsvc/sum`), for an endpoint a transport serves. A `&'static str` costs
+    /// nothing per span; a `String` is copied into each sampled span.
+    pub fn server(tracer: &Tracer, name: impl Into<Cow<'static, str>>) -> Self {
         Self::new(tracer, name, SpanKind::Server)
     }
 
@@ -90,12 +92,15 @@ impl TracingLayer {
     /// e.g. `stringsvc/uppercase`), for an outgoing call. Put it *inside*
     /// retries and balancing, around each instance's endpoint, so that every
     /// attempt is a span naming its instance ([`peer`](Self::peer)).
-    pub fn client(tracer: &Tracer, name: &'static str) -> Self {
+    pub fn client(tracer: &Tracer, name: impl Into<Cow<'static, str>>) -> Self {
         Self::new(tracer, name, SpanKind::Client)
     }
 
-    fn new(tracer: &Tracer, name: &'static str, kind: SpanKind) -> Self {
-        let (service, method) = name.split_once('/').unwrap_or(("", name));
+    fn new(tracer: &Tracer, name: impl Into<Cow<'static, str>>, kind: SpanKind) -> Self {
+        let name = name.into();
+        let (service, method) = name.split_once('/').unwrap_or(("", &name));
+        let part = |s: &str| StringValue::from(Arc::<str>::from(s));
+        let (service, method) = ((!service.is_empty()).then(|| part(service)), part(method));
         TracingLayer {
             inner: Arc::new(Inner {
                 tracer: tracer.clone(),
@@ -127,9 +132,9 @@ impl TracingLayer {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let inner = Inner {
             tracer: self.inner.tracer.clone(),
-            name: self.inner.name,
-            service: self.inner.service,
-            method: self.inner.method,
+            name: self.inner.name.clone(),
+            service: self.inner.service.clone(),
+            method: self.inner.method.clone(),
             kind: self.inner.kind.clone(),
             peer: Some((Arc::from(host), port)),
         };
@@ -269,10 +274,10 @@ fn finish(rec: Recording, ended: Ended) {
     let layer = &rec.layer;
     let mut attributes = Vec::with_capacity(8);
     attributes.push(KeyValue::new("rpc.system", "kit"));
-    if !layer.service.is_empty() {
-        attributes.push(KeyValue::new("rpc.service", layer.service));
+    if let Some(service) = &layer.service {
+        attributes.push(KeyValue::new("rpc.service", service.clone()));
     }
-    attributes.push(KeyValue::new("rpc.method", layer.method));
+    attributes.push(KeyValue::new("rpc.method", layer.method.clone()));
     if let Some((host, port)) = &layer.peer {
         attributes.push(KeyValue::new(
             "server.address",
@@ -322,7 +327,8 @@ fn finish(rec: Recording, ended: Ended) {
         parent_span_id: SpanId::from_bytes(rec.parent),
         parent_span_is_remote: rec.parent_remote,
         span_kind: layer.kind.clone(),
-        name: Cow::Borrowed(layer.name),
+        // Free for a static name; a copy of a name made at run time.
+        name: layer.name.clone(),
         start_time: rec.start,
         end_time: SystemTime::now(),
         attributes,

@@ -255,3 +255,14 @@ async fn a_stuck_exporter_drops_spans_beyond_the_queue_and_never_slows_a_call() 
     assert!(stats.dropped >= 10_000 - 16 - 512, "{stats:?}");
     assert_eq!(stats.exported, 0);
 }
+
+#[tokio::test]
+async fn an_otlp_endpoint_must_be_an_http_url() {
+    for bad in ["", "collector:4318", "ftp://h:1", "http://", "not a url"] {
+        let err = Tracer::otlp(bad, "test", 1.0).unwrap_err();
+        assert!(err.to_string().contains("OTLP endpoint"), "{bad}: {err}");
+    }
+    let tracer = Tracer::otlp("http://127.0.0.1:4318", "test", 1.0).unwrap();
+    assert_eq!(tracer.service(), "test");
+    assert!(Tracer::otlp("https://collector.example/custom/path", "test", 0.5).is_ok());
+}

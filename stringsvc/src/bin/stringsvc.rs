@@ -63,7 +63,7 @@ struct Args {
     otlp_endpoint: Option<String>,
     /// The share of new traces recorded (a caller's decision is followed),
     /// from 0 to 1; with `--otlp-endpoint` only.
-    #[arg(long, env = "STRINGSVC_TRACE_SAMPLE_RATIO", default_value_t = 1.0, value_parser = parse_ratio)]
+    #[arg(long, env = "STRINGSVC_TRACE_SAMPLE_RATIO", default_value_t = 1.0, value_parser = stringsvc::telemetry::parse_ratio)]
     trace_sample_ratio: f64,
     /// The most connections the API serves at once; more are closed at once.
     #[arg(long, env = "STRINGSVC_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -395,13 +395,5 @@ mod sd {
 
     pub(crate) async fn deregister(registration: Registration, _: &Logger) {
         match registration {}
-    }
-}
-
-/// A sample ratio: a number from 0 to 1.
-fn parse_ratio(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
-        _ => Err(format!("{s:?} is not a ratio from 0 to 1")),
     }
 }

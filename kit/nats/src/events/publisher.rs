@@ -53,7 +53,8 @@ pub struct Published {
 /// request-reply), so consumers log under the publisher's request ID.
 pub struct Publisher<T> {
     js: jetstream::Context,
-    subject: Arc<str>,
+    /// Made once: a clone is a reference count, not a copy.
+    subject: async_nats::Subject,
     encode: Arc<EncodeFn<T>>,
     attempt_timeout: Duration,
 }
@@ -88,7 +89,7 @@ impl<T> Publisher<T> {
     ) -> Self {
         Publisher {
             js,
-            subject: Arc::from(subject),
+            subject: async_nats::Subject::from(subject.to_owned()),
             encode: Arc::new(encode),
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
         }
@@ -126,10 +127,7 @@ impl<T> Publisher<T> {
                 .message_id(&event.id)
                 .payload(payload.clone());
             let attempt = async {
-                let ack = self
-                    .js
-                    .send_publish(self.subject.to_string(), publish)
-                    .await?;
+                let ack = self.js.send_publish(self.subject.clone(), publish).await?;
                 ack.await
             };
             let error = match tokio::time::timeout_at(attempt_end, attempt).await {
