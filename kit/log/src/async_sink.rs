@@ -13,7 +13,9 @@ use crate::sink::Sink;
 ///
 /// A record is copied into a bounded in-memory buffer (one short lock); a
 /// background thread swaps the buffer out and writes it in one call, every
-/// `flush_interval` or sooner when the buffer is half full. When the buffer is
+/// `flush_interval` or as soon as `wake_bytes` are waiting (64 KiB: so that
+/// under load the two buffers stay small instead of growing to what arrives
+/// in a whole interval). When the buffer is
 /// full, records are **dropped and counted** ([`AsyncSink::dropped`]); the
 /// writer then also writes a `level=warn msg="log records dropped" dropped=N`
 /// line, so losses are visible in the log itself.
@@ -39,11 +41,12 @@ pub struct AsyncSink<W: Write + Send + 'static> {
 #[derive(Debug)]
 struct Shared<W> {
     state: Mutex<State<W>>,
-    /// Wakes the writer (buffer half full, flush, shutdown).
+    /// Wakes the writer (`wake_bytes` waiting, flush, shutdown).
     wake_writer: Condvar,
     /// Wakes `flush` callers when a batch has been written.
     written: Condvar,
     capacity: usize,
+    wake_bytes: usize,
     dropped: AtomicU64,
     /// Whether the records are JSON (else logfmt): the format of the
     /// "log records dropped" line.
@@ -70,6 +73,11 @@ pub struct AsyncConfig {
     pub capacity: usize,
     /// The longest a record waits before it is written. Default: 50 ms.
     pub flush_interval: Duration,
+    /// How many bytes waiting wake the writer before the interval is up.
+    /// Default: 64 KiB, so that at a high rate of records the buffers hold a
+    /// few milliseconds' worth (a whole interval at 100,000 lines a second
+    /// would be ~1 MiB in each of the two buffers).
+    pub wake_bytes: usize,
 }
 
 impl Default for AsyncConfig {
@@ -77,6 +85,7 @@ impl Default for AsyncConfig {
         AsyncConfig {
             capacity: 4 * 1024 * 1024,
             flush_interval: Duration::from_millis(50),
+            wake_bytes: 64 * 1024,
         }
     }
 }
@@ -104,6 +113,7 @@ impl<W: Write + Send + 'static> AsyncSink<W> {
             wake_writer: Condvar::new(),
             written: Condvar::new(),
             capacity: config.capacity,
+            wake_bytes: config.wake_bytes.clamp(1, config.capacity.max(1)),
             dropped: AtomicU64::new(0),
             json: AtomicBool::new(false),
         });
@@ -180,7 +190,10 @@ impl<W: Write + Send + 'static> Sink for AsyncSink<W> {
         }
         state.buf.extend_from_slice(record);
         state.accepted += record.len() as u64;
-        if state.buf.len() >= self.shared.capacity / 2 {
+        // Once per batch: the writer swaps the buffer out when it wakes.
+        if state.buf.len() >= self.shared.wake_bytes
+            && state.buf.len() - record.len() < self.shared.wake_bytes
+        {
             self.shared.wake_writer.notify_one();
         }
     }
@@ -226,6 +239,11 @@ fn write_loop<W: Write>(shared: &Shared<W>, interval: Duration) {
             let _ = writer.write_all(&spare);
             let _ = writer.flush();
             spare.clear();
+            // A burst (the writer was late) grew this buffer: give it back
+            // rather than keep it resident.
+            if spare.capacity() > 4 * shared.wake_bytes.max(64 * 1024) {
+                spare = Vec::with_capacity(64 * 1024);
+            }
         }
         let mut state = lock(&shared.state);
         state.written = target;
@@ -248,6 +266,7 @@ mod tests {
             AsyncConfig {
                 capacity: 1 << 20,
                 flush_interval: Duration::from_secs(3600),
+                ..AsyncConfig::default()
             },
         );
         for i in 0..1000 {
@@ -259,6 +278,41 @@ mod tests {
         assert_eq!(text.lines().count(), 1000);
         assert_eq!(text.lines().last(), Some("n=999"));
         assert_eq!(sink.dropped(), 0);
+    }
+
+    #[test]
+    fn enough_bytes_waiting_wake_the_writer_before_the_interval() {
+        /// Hands each write to the test.
+        struct Sent(std::sync::mpsc::Sender<Vec<u8>>);
+        impl Write for Sent {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                let _ = self.0.send(b.to_vec());
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = AsyncSink::with_config(
+            Sent(tx),
+            AsyncConfig {
+                capacity: 1 << 20,
+                flush_interval: Duration::from_secs(3600),
+                wake_bytes: 100,
+            },
+        );
+        // 11 records of 90 bytes: whatever the writer was doing, each time
+        // 100 bytes are waiting it is woken (or finds them before it waits),
+        // so all but the last record are written within the hour.
+        for _ in 0..11 {
+            sink.write_record(&[b'a'; 90]);
+        }
+        let mut written = 0;
+        while written < 900 {
+            written += rx.recv_timeout(Duration::from_secs(10)).expect("written").len();
+        }
+        sink.shutdown();
     }
 
     /// Overflows a sink of 100 bytes told `format` (a writer that blocks until
@@ -286,6 +340,7 @@ mod tests {
             AsyncConfig {
                 capacity: 100,
                 flush_interval: Duration::from_millis(1),
+                ..AsyncConfig::default()
             },
         );
         sink.use_format(format);
