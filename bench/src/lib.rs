@@ -1,6 +1,8 @@
 //! The load benchmark's baseline handler: addsvc's `POST /sum` JSON work (read
 //! the body, decode `{"a","b"}`, encode `{"v"}`) with nothing else, shared by
-//! the `bare-hyper` and `serve-only` binaries so both do exactly the same work.
+//! the `bare-hyper` and `serve-only` binaries so both do exactly the same work;
+//! and addsvc's API router as its binary builds it by default ([`addsvc_api`]),
+//! for the allocation count and the in-process stack benchmark.
 
 use std::convert::Infallible;
 
@@ -47,4 +49,40 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::new()));
     *resp.status_mut() = code;
     resp
+}
+
+/// addsvc's API as its binary builds it by default (embedded stringsvc): the
+/// logfmt line per call through an async sink writing to `io::sink()`, RED, USE
+/// and HTTP metrics on a Prometheus exporter, request ID, deadline. The
+/// exporter is returned so that the caller keeps its upkeep running.
+pub fn addsvc_api() -> (
+    kit_transport::Router,
+    std::sync::Arc<kit_metrics::prometheus::Exporter>,
+) {
+    use addsvc::endpoint::{Middlewares, Set};
+    use addsvc::service::{BasicService, LoggingMiddleware};
+    use std::sync::Arc;
+    let sink = Arc::new(kit_log::AsyncSink::new(std::io::sink()));
+    let logger = kit_log::logger(kit_log::Format::Logfmt, slog::Level::Info, sink)
+        .new(slog::o!("svc" => "addsvc"));
+    let exporter = Arc::new(kit_metrics::prometheus::Exporter::new());
+    exporter.spawn_upkeep(kit_metrics::prometheus::UPKEEP_INTERVAL);
+    let strings = stringsvc::endpoint::Set::new(stringsvc::service::BasicService);
+    let service = LoggingMiddleware::new(logger.clone(), BasicService::new(strings));
+    let endpoints = Set::instrumented(
+        service,
+        &Middlewares::new(
+            logger.new(slog::o!("transport" => "HTTP")),
+            exporter.recorder(),
+        ),
+    );
+    let api = stringsvc::transport::http::observed(
+        addsvc::transport::http::router_with(
+            endpoints,
+            &addsvc::transport::http::Limits::default(),
+        ),
+        logger.new(slog::o!("transport" => "HTTP")),
+        kit_metrics::HttpMetrics::new(exporter.shared_recorder()),
+    );
+    (api, exporter)
 }

@@ -11,7 +11,6 @@
 //! server's work per request.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -107,29 +106,7 @@ async fn serve_only() -> SocketAddr {
 
 /// addsvc's API as its binary builds it by default (embedded stringsvc).
 async fn addsvc() -> SocketAddr {
-    use addsvc::endpoint::{Middlewares, Set};
-    use addsvc::service::{BasicService, LoggingMiddleware};
-    let sink = Arc::new(kit_log::AsyncSink::new(std::io::sink()));
-    let logger = kit_log::logger(kit_log::Format::Logfmt, slog::Level::Info, sink)
-        .new(slog::o!("svc" => "addsvc"));
-    let exporter = Arc::new(kit_metrics::prometheus::Exporter::new());
-    let strings = stringsvc::endpoint::Set::new(stringsvc::service::BasicService);
-    let service = LoggingMiddleware::new(logger.clone(), BasicService::new(strings));
-    let endpoints = Set::instrumented(
-        service,
-        &Middlewares::new(
-            logger.new(slog::o!("transport" => "HTTP")),
-            exporter.recorder(),
-        ),
-    );
-    let api = stringsvc::transport::http::observed(
-        addsvc::transport::http::router_with(
-            endpoints,
-            &addsvc::transport::http::Limits::default(),
-        ),
-        logger.new(slog::o!("transport" => "HTTP")),
-        kit_metrics::HttpMetrics::new(exporter.shared_recorder()),
-    );
+    let (api, exporter) = kit_bench::addsvc_api();
     std::mem::forget(exporter);
     let (addr, task) = kit_transport::serve_loopback(api).await.expect("serves");
     std::mem::forget(task);

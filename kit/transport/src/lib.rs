@@ -114,6 +114,6 @@ pub use error::{
     json_error,
 };
 pub use health::{Health, Readiness};
-pub use router::{Observation, Router};
+pub use router::{Observation, Router, RouterFuture};
 pub use serve::{PeerAddr, ServeConfig, serve, serve_loopback, serve_with, shutdown_signal};
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_BUDGET, Server};
