@@ -178,8 +178,12 @@ impl fmt::Debug for Context {
 ///
 /// The limits make an ID taken from an incoming header safe to log and to send on:
 /// it cannot carry spaces, quotes or line breaks, and it cannot grow without bound.
+///
+/// It is kept as a ready-made header value ([`RequestId::header_value`]), so
+/// that transports answer with it, or pass it on, without copying it again;
+/// clones share it.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct RequestId(Arc<str>);
+pub struct RequestId(http::HeaderValue);
 
 impl RequestId {
     /// The longest request ID accepted.
@@ -192,7 +196,11 @@ impl RequestId {
             && s.len() <= Self::MAX_LEN
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-        valid.then(|| RequestId(Arc::from(s)))
+        if !valid {
+            return None;
+        }
+        // Visible ASCII, as checked: always a valid header value.
+        http::HeaderValue::from_str(s).ok().map(RequestId)
     }
 
     /// A new ID, unique within this process and unlikely to collide across
@@ -206,26 +214,34 @@ impl RequestId {
         let mut buf = [0u8; 32];
         hex(prefix, &mut buf[..16]);
         hex(n, &mut buf[16..]);
-        // Only ASCII hex digits were written.
-        let id = std::str::from_utf8(&buf).unwrap_or_default();
-        RequestId(Arc::from(id))
+        // One allocation, shared by every clone and by the header value made
+        // from it. Only hex digits were written: always a valid header value.
+        let value = http::HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(buf))
+            .unwrap_or_else(|_| http::HeaderValue::from_static("0"));
+        RequestId(value)
     }
 
     /// The ID as a string.
     pub fn as_str(&self) -> &str {
+        // Checked when the ID was made: visible ASCII.
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// The ID as a header value (`x-request-id`), sharing its bytes.
+    pub fn header_value(&self) -> &http::HeaderValue {
         &self.0
     }
 }
 
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 

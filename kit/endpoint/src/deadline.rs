@@ -198,6 +198,17 @@ impl<F> WithDeadline<F> {
         }
     }
 
+    /// Like [`WithDeadline::new`], for a caller that has just checked that the
+    /// deadline has not passed: the first poll does not read the clock again.
+    pub fn unexpired(inner: F, deadline: Option<Instant>) -> Self {
+        WithDeadline {
+            inner: Some(inner),
+            deadline,
+            first_poll: false,
+            sleep: None,
+        }
+    }
+
     /// Fails with [`DeadlineExceeded`] at once, with no future to run.
     pub fn expired() -> Self {
         WithDeadline {

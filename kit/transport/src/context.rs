@@ -70,9 +70,7 @@ pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration
 /// remaining budget (rounded down to whole milliseconds) and metadata.
 pub fn context_to_headers(ctx: &Context, headers: &mut HeaderMap) {
     if let Some(id) = ctx.request_id() {
-        if let Ok(v) = HeaderValue::from_str(id.as_str()) {
-            headers.insert(REQUEST_ID, v);
-        }
+        headers.insert(REQUEST_ID, id.header_value().clone());
     }
     if let Some(remaining) = ctx.remaining() {
         let ms = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX);

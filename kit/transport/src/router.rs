@@ -401,9 +401,8 @@ fn with_request_id<B>(
         .and_then(|v| v.to_str().ok())
         .and_then(RequestId::parse)
         .unwrap_or_else(RequestId::generate);
-    if let Ok(v) = HeaderValue::from_str(id.as_str()) {
-        resp.headers_mut().insert(REQUEST_ID, v);
-    }
+    resp.headers_mut()
+        .insert(REQUEST_ID, id.header_value().clone());
     let reason = match resp.status() {
         StatusCode::NOT_FOUND => "no route for the path",
         StatusCode::BAD_REQUEST => "missing Host header",

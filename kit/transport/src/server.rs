@@ -336,9 +336,9 @@ where
             };
 
             if let Some(id) = ctx.request_id() {
-                if let Ok(v) = HeaderValue::from_str(id.as_str()) {
-                    resp.headers_mut().insert(REQUEST_ID, v);
-                }
+                // Shared with the context: no copy.
+                resp.headers_mut()
+                    .insert(REQUEST_ID, id.header_value().clone());
             }
             for after in &shared.after {
                 after(&ctx, resp.headers_mut());
@@ -455,8 +455,9 @@ where
         // An endpoint whose budget is spent is not called.
         return Err(Refused::Early(DeadlineExceeded::new().into(), false));
     }
-    // One that runs past its deadline is dropped.
-    let resp = WithDeadline::new(
+    // One that runs past its deadline is dropped (just checked: the race
+    // need not read the clock again before the first poll).
+    let resp = WithDeadline::unexpired(
         endpoint.oneshot(Request::new(ctx.clone(), req)),
         ctx.deadline(),
     )
