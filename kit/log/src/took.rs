@@ -20,8 +20,10 @@ pub struct Took(pub Duration);
 impl Took {
     /// Writes the duration into `buf`, returning the text written.
     fn write<'b>(&self, buf: &'b mut [u8; 32]) -> &'b str {
-        let nanos = self.0.as_nanos();
-        let (whole, frac, unit): (u128, Option<u128>, &str) = if nanos < 1_000 {
+        // u64 arithmetic (u128 division is a slow library call): enough for
+        // 584 years, and a longer duration is written as that.
+        let nanos = u64::try_from(self.0.as_nanos()).unwrap_or(u64::MAX);
+        let (whole, frac, unit): (u64, Option<u64>, &str) = if nanos < 1_000 {
             (nanos, None, "ns")
         } else if nanos < 1_000_000 {
             (nanos / 1_000, Some(nanos % 1_000), "µs")
@@ -36,7 +38,6 @@ impl Took {
             buf[len..end].copy_from_slice(&bytes[..end - len]);
             len = end;
         };
-        let whole = u64::try_from(whole).unwrap_or(u64::MAX);
         push(crate::logfmt::u64_digits(whole, &mut [0; 20]), buf);
         if let Some(frac) = frac {
             let f = frac as u16;
