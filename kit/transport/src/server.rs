@@ -309,7 +309,7 @@ where
             }
 
             // Everything that runs user code is guarded: a panic becomes a 500.
-            let handled = AssertUnwindSafe(handle(&shared, endpoint, &ctx, parts, body))
+            let handled = AssertUnwindSafe(handle(&shared, endpoint, &ctx, &parts, body))
                 .catch_unwind()
                 .await;
             let mut resp = match handled {
@@ -429,7 +429,7 @@ async fn handle<E, Req, Resp, B>(
     shared: &Shared<Req, Resp>,
     endpoint: E,
     ctx: &Context,
-    parts: http::request::Parts,
+    parts: &http::request::Parts,
     body: B,
 ) -> Result<Result<http::Response<Body>, Failed<Resp>>, Refused>
 where
@@ -450,7 +450,7 @@ where
             Refused::Early(e, close)
         }
     })?;
-    let req = (shared.decode)(&parts, bytes).map_err(|e| Refused::Early(e, false))?;
+    let req = (shared.decode)(parts, bytes).map_err(|e| Refused::Early(e, false))?;
     if ctx.is_expired() {
         // An endpoint whose budget is spent is not called.
         return Err(Refused::Early(DeadlineExceeded::new().into(), false));
