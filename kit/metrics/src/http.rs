@@ -48,7 +48,10 @@ pub struct HttpMetrics {
 }
 
 /// Histograms by route, then by (method, status).
-type ByRoute = HashMap<String, HashMap<(&'static str, u16), Histogram>>;
+/// Looked up on every request: by route with foldhash (seeded per process)
+/// rather than SipHash, then a short list of (method, status) searched in
+/// order. Every key is bounded (route patterns, known methods, statuses).
+type ByRoute = HashMap<String, Vec<((&'static str, u16), Histogram)>, foldhash::fast::RandomState>;
 
 impl std::fmt::Debug for HttpMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -85,7 +88,10 @@ impl HttpMetrics {
                 .histograms
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
-            if let Some(h) = histograms.get(route).and_then(|r| r.get(&(method, status))) {
+            if let Some((_, h)) = histograms
+                .get(route)
+                .and_then(|r| r.iter().find(|(k, _)| *k == (method, status)))
+            {
                 h.record(secs);
                 return;
             }
@@ -100,11 +106,15 @@ impl HttpMetrics {
         );
         let histogram = (self.recorder)(&key);
         histogram.record(secs);
-        self.histograms
+        let mut histograms = self
+            .histograms
             .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(route.to_owned())
-            .or_default()
-            .insert((method, status), histogram);
+            .unwrap_or_else(PoisonError::into_inner);
+        let known = histograms.entry(route.to_owned()).or_default();
+        // Another thread may have added it meanwhile (the same registered
+        // histogram: the recorder keeps one per key).
+        if !known.iter().any(|(k, _)| *k == (method, status)) {
+            known.push(((method, status), histogram));
+        }
     }
 }

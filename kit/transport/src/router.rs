@@ -105,7 +105,9 @@ where
 /// ```
 #[derive(Clone, Default)]
 pub struct Router {
-    routes: Arc<HashMap<String, PathRoutes>>,
+    // Looked up on every request: foldhash (seeded per process) rather than
+    // SipHash. The map is built before serving; requests only read it.
+    routes: Arc<HashMap<String, PathRoutes, foldhash::fast::RandomState>>,
     observers: Arc<Vec<Arc<ObserveFn>>>,
 }
 
