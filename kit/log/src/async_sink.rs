@@ -310,7 +310,10 @@ mod tests {
         }
         let mut written = 0;
         while written < 900 {
-            written += rx.recv_timeout(Duration::from_secs(10)).expect("written").len();
+            written += rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("written")
+                .len();
         }
         sink.shutdown();
     }
