@@ -1,5 +1,10 @@
 //! Run with: cargo run --release -p kit-bench --bin allocs
 //!
+//! Where each allocation comes from (one server at a time, dhat's heap profiler
+//! with backtraces; line tables make the frames readable):
+//! `CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo run --release -p kit-bench --bin allocs -- --sites addsvc`
+//! (or `bare`, `serve-only`).
+//!
 //! Heap allocations per `POST /sum`, counted by dhat's global allocator:
 //! bare hyper (`kit_bench::sum`), the same handler served by kit's `serve` and
 //! `Router` (serve-only), and addsvc's default production stack (request
@@ -113,7 +118,76 @@ async fn addsvc() -> SocketAddr {
     addr
 }
 
+/// The allocation sites of one server: each site that allocates at least once
+/// every other request, with its count per request and its innermost frames
+/// outside the allocator and the standard library.
+fn sites(which: &str) {
+    let file = std::env::temp_dir().join(format!("kit-allocs-{}.json", std::process::id()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let profiler = dhat::Profiler::builder()
+        .file_name(&file)
+        .trim_backtraces(Some(60))
+        .build();
+    rt.block_on(async {
+        let addr = match which {
+            "bare" => bare().await,
+            "serve-only" => serve_only().await,
+            "addsvc" => addsvc().await,
+            other => panic!("--sites takes bare, serve-only or addsvc, not {other:?}"),
+        };
+        drive(addr, REQUESTS).await;
+    });
+    drop(profiler);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("dhat wrote its file")).expect("JSON");
+    let _ = std::fs::remove_file(&file);
+    let frames = json["ftbl"].as_array().expect("a frame table");
+    let mut sites: Vec<(u64, Vec<&str>)> = json["pps"]
+        .as_array()
+        .expect("program points")
+        .iter()
+        .filter_map(|pp| {
+            let blocks = pp["tbk"].as_u64()?;
+            (blocks >= REQUESTS / 2).then(|| {
+                let names = pp["fs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| frames.get(i.as_u64()? as usize)?.as_str())
+                    .filter(|f| {
+                        // "0x1234: name (file:line:col)": the file says whose frame it is.
+                        let file = f.rsplit_once(" (").map_or("", |(_, file)| file);
+                        !["alloc/", "core/", "std/", "src/raw_vec", "dhat-", "[root]"]
+                            .iter()
+                            .any(|p| file.starts_with(p) || f.contains("[root]"))
+                    })
+                    .map(|f| f.split_once(": ").map_or(f, |(_, name)| name))
+                    .take(8)
+                    .collect();
+                (blocks, names)
+            })
+        })
+        .collect();
+    sites.sort_by_key(|s| std::cmp::Reverse(s.0));
+    println!("{which}: allocation sites, {REQUESTS} requests");
+    for (blocks, names) in sites {
+        println!("{:>6.2} per request", blocks as f64 / REQUESTS as f64);
+        for name in names {
+            println!("         {name}");
+        }
+    }
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--sites") {
+        sites(args.get(i + 1).map_or("addsvc", String::as_str));
+        return;
+    }
     // Counts every allocation (dhat's heap profiler in testing mode: no file written).
     let _profiler = dhat::Profiler::builder().testing().build();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -3,6 +3,7 @@
 use std::error::Error;
 use std::fmt;
 
+use bytes::Bytes;
 use http::{StatusCode, header};
 use kit_endpoint::{
     BoxError, Cancelled, Classified, DeadlineExceeded, ErrorClass, cause_ref, public_message,
@@ -376,7 +377,8 @@ fn caller_message(err: ErrorRef<'_>) -> Option<String> {
 
 /// A JSON answer with `status` and `body`.
 fn json_body(status: StatusCode, body: &serde_json::Value) -> http::Response<Body> {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| br#"{"error":"error"}"#.to_vec());
+    let bytes = crate::json::to_bytes(body)
+        .unwrap_or_else(|_| Bytes::from_static(br#"{"error":"error"}"#));
     let mut resp = http::Response::new(Body::from(bytes));
     *resp.status_mut() = status;
     resp.headers_mut().insert(

@@ -114,12 +114,42 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for StructsAreObjects<D> {
     }
 }
 
+/// Bodies up to this size are serialized into a per-thread buffer and copied
+/// out at their exact size: one allocation. (`Bytes::from` a `Vec` whose length
+/// is not its capacity allocates a second time, for its reference count.)
+const SMALL_BODY: usize = 4096;
+
+/// `value` as JSON bytes.
+pub(crate) fn to_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, serde_json::Error> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|scratch| {
+        // A value that encodes JSON while it is being encoded gets its own buffer.
+        let Ok(mut buf) = scratch.try_borrow_mut() else {
+            return serde_json::to_vec(value).map(Bytes::from);
+        };
+        buf.clear();
+        let written = serde_json::to_writer(&mut *buf, value);
+        let out = match written {
+            Ok(()) if buf.len() <= SMALL_BODY => Ok(Bytes::copy_from_slice(&buf)),
+            // A large body keeps the buffer it was written in.
+            Ok(()) => Ok(Bytes::from(std::mem::take(&mut *buf))),
+            Err(e) => Err(e),
+        };
+        if buf.capacity() > SMALL_BODY {
+            *buf = Vec::new();
+        }
+        out
+    })
+}
+
 /// Encodes a response as a `200 OK` JSON body.
 pub fn encode_response<T: Serialize>(
     _ctx: &Context,
     resp: T,
 ) -> Result<http::Response<Body>, BoxError> {
-    let body = serde_json::to_vec(&resp)?;
+    let body = to_bytes(&resp)?;
     let mut out = http::Response::new(Body::from(body));
     out.headers_mut()
         .insert(header::CONTENT_TYPE, APPLICATION_JSON);
@@ -129,7 +159,7 @@ pub fn encode_response<T: Serialize>(
 /// Encodes a request as a JSON body, setting `content-type`.
 pub fn encode_request<T: Serialize>(headers: &mut HeaderMap, req: T) -> Result<Bytes, BoxError> {
     headers.insert(header::CONTENT_TYPE, APPLICATION_JSON);
-    Ok(serde_json::to_vec(&req)?.into())
+    Ok(to_bytes(&req)?)
 }
 
 /// Decodes a JSON response body into `T` when the status is a success.
@@ -173,6 +203,34 @@ mod tests {
             b = b.header(header::CONTENT_TYPE, ct);
         }
         b.body(()).unwrap().into_parts().0
+    }
+
+    /// Serializes as a string holding its own inner value's JSON: encoding
+    /// while encoding.
+    struct Nested(serde_json::Value);
+
+    impl Serialize for Nested {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let inner = to_bytes(&self.0).map_err(serde::ser::Error::custom)?;
+            s.serialize_str(std::str::from_utf8(&inner).expect("JSON is UTF-8"))
+        }
+    }
+
+    #[test]
+    fn bodies_small_large_and_nested_encode_whole() {
+        let small = serde_json::json!({"v": 42});
+        assert_eq!(to_bytes(&small).unwrap(), &br#"{"v":42}"#[..]);
+        // Past the per-thread buffer's size: the buffer is handed over, and the
+        // next small body still comes out right.
+        let text = "x".repeat(3 * SMALL_BODY);
+        let large = to_bytes(&serde_json::json!({ "s": text })).unwrap();
+        assert_eq!(large.len(), text.len() + 8);
+        assert!(large.starts_with(br#"{"s":"xxx"#) && large.ends_with(br#"xx"}"#));
+        assert_eq!(to_bytes(&small).unwrap(), &br#"{"v":42}"#[..]);
+        let nested = to_bytes(&[Nested(small.clone()), Nested(small)]).unwrap();
+        assert_eq!(nested, &br#"["{\"v\":42}","{\"v\":42}"]"#[..]);
+        let resp = encode_response(&Context::new(), serde_json::json!({"v": 1})).unwrap();
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
     }
 
     #[test]
