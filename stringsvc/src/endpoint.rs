@@ -174,6 +174,28 @@ impl<'a> Middlewares<'a> {
         Req: Send + 'static,
         Resp: Failer + Send + 'static,
     {
+        let logging = LoggingLayer::new(self.logger.clone(), name); // one line per call
+        let red = RedLayer::new(RedMetrics::new(self.recorder, name)); // rate, errors, duration
+        let use_ = UseLayer::new(UseMetrics::new(self.recorder, name)); // in flight, waiting
+        if self.tracer.is_none()
+            && self.rate_limit.is_none()
+            && self.rate_limit_per_client.is_none()
+            && self.max_in_flight.is_none()
+            && self.faults.is_none()
+        {
+            // The default stack, without the optional layers: an absent
+            // `option_layer` still puts an `Either` around the layers below it,
+            // and moves the call's future once more (1.31 -> 1.19 us per call,
+            // both paths in one build of
+            // `cargo bench -p kit-bench --bench stack`).
+            return BoxEndpoint::new(
+                ServiceBuilder::new()
+                    .layer(logging)
+                    .layer(red)
+                    .layer(use_)
+                    .service(endpoint),
+            );
+        }
         let tracing = self
             .tracer
             .as_ref()
@@ -181,11 +203,11 @@ impl<'a> Middlewares<'a> {
         BoxEndpoint::new(
             ServiceBuilder::new()
                 .option_layer(tracing) // a span per call, its trace context in the request
-                .layer(LoggingLayer::new(self.logger.clone(), name)) // one line per call
-                .layer(RedLayer::new(RedMetrics::new(self.recorder, name))) // rate, errors, duration
+                .layer(logging)
+                .layer(red)
                 .option_layer(self.rate_limit.clone()) // whole-service rate limit
                 .option_layer(self.rate_limit_per_client.clone()) // per-client rate limit
-                .layer(UseLayer::new(UseMetrics::new(self.recorder, name))) // in flight, waiting
+                .layer(use_)
                 .option_layer(self.max_in_flight.map(ConcurrencyLimitLayer::new)) // bounded concurrency
                 .option_layer(self.faults.clone()) // injected latency and failures, if asked
                 .service(endpoint),
