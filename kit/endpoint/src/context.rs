@@ -457,7 +457,11 @@ mod tests {
 
     #[test]
     fn generated_ids_stay_distinct_across_blocks_and_threads() {
-        let mine = || (0..3 * ID_BLOCK).map(|_| RequestId::generate()).collect::<Vec<_>>();
+        let mine = || {
+            (0..3 * ID_BLOCK)
+                .map(|_| RequestId::generate())
+                .collect::<Vec<_>>()
+        };
         let other = std::thread::spawn(mine);
         let mut all = mine();
         all.extend(other.join().unwrap());

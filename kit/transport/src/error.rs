@@ -377,8 +377,8 @@ fn caller_message(err: ErrorRef<'_>) -> Option<String> {
 
 /// A JSON answer with `status` and `body`.
 fn json_body(status: StatusCode, body: &serde_json::Value) -> http::Response<Body> {
-    let bytes = crate::json::to_bytes(body)
-        .unwrap_or_else(|_| Bytes::from_static(br#"{"error":"error"}"#));
+    let bytes =
+        crate::json::to_bytes(body).unwrap_or_else(|_| Bytes::from_static(br#"{"error":"error"}"#));
     let mut resp = http::Response::new(Body::from(bytes));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
