@@ -33,3 +33,5 @@ pub mod s15_challenge;
 pub mod s15_tracing;
 pub mod s16_challenge;
 pub mod s16_grpc;
+pub mod s17_challenge;
+pub mod s17_speed;
