@@ -145,6 +145,9 @@ async fn while_etcd_is_down_the_last_instances_stay_and_changes_are_picked_up_af
     let kept = register(&server, 3001, "1");
     let leaving = register(&server, 3002, "1");
     wait_for(&mut rx, &[&addr(3001), &addr(3002)]).await;
+    // The set is published from the first read, before the watch is in place:
+    // the link says when it is (a loss before that would look like the start).
+    until(&mut link, "the instancer watching etcd", |l| l.connected).await;
 
     server.kill().await;
     let lost = until(&mut link, "the instancer noticing etcd is gone", |l| {
