@@ -3,6 +3,16 @@
 # free_port: a TCP port nobody listens on right now.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# answers URL: waits (10 s at most) until URL/sum answers a sum; fails otherwise.
+answers() {
+  for _ in $(seq 100); do
+    curl -fs -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "$1/sum" && return
+    sleep 0.1
+  done
+  echo "$1 did not answer" >&2
+  return 1
+}
+
 # start_addsvc FLAGS...: the release addsvc on free ports $port (API) and $debug,
 # logging to /dev/null, stopped when the script exits; returns once it answers.
 start_addsvc() {
@@ -11,10 +21,5 @@ start_addsvc() {
   ./target/release/addsvc --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$debug" "$@" >/dev/null 2>&1 &
   pid=$!
   trap 'kill $pid 2>/dev/null || true' EXIT
-  for _ in $(seq 100); do
-    curl -fs -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "http://127.0.0.1:$port/sum" && return
-    sleep 0.1
-  done
-  echo "addsvc did not start" >&2
-  exit 1
+  answers "http://127.0.0.1:$port" || exit 1
 }

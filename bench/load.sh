@@ -64,10 +64,7 @@ taskset -c 0 ./target/release/addsvc --http-addr "127.0.0.1:$kit_port" --debug-a
 kit_pid=$!
 pids+=("$kit_pid")
 kit="http://127.0.0.1:$kit_port"
-for _ in $(seq 100); do
-  curl -fs -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "$kit/sum" && break
-  sleep 0.1
-done
+answers "$kit"
 
 # start_addsvc EXTRA...: addsvc pinned to CPU 0, logging to /dev/null; prints
 # its API URL once it answers.
@@ -76,10 +73,7 @@ start_addsvc() {
   port=$(free_port); dport=$(free_port)
   taskset -c 0 ./target/release/addsvc --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$dport" "$@" >/dev/null 2>&1 &
   pids+=($!)
-  for _ in $(seq 100); do
-    curl -fs -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "http://127.0.0.1:$port/sum" && break
-    sleep 0.1
-  done
+  answers "http://127.0.0.1:$port" >&2
   echo "http://127.0.0.1:$port $dport"
 }
 

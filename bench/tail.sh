@@ -43,10 +43,7 @@ addsvc() {
   port=$(free_port); dport=$(free_port)
   ./target/release/addsvc --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$dport" --shutdown-delay-ms 0 --stringsvc "$urls" "$@" >/dev/null 2>&1 &
   pids+=($!)
-  for _ in $(seq 100); do
-    curl -fs -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "http://127.0.0.1:$port/sum" && break
-    sleep 0.05
-  done
+  answers "http://127.0.0.1:$port" >&2
   echo "http://127.0.0.1:$port"
 }
 

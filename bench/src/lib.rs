@@ -1,8 +1,9 @@
 //! The load benchmark's baseline handler: addsvc's `POST /sum` JSON work (read
 //! the body, decode `{"a","b"}`, encode `{"v"}`) with nothing else, shared by
 //! the `bare-hyper` and `serve-only` binaries so both do exactly the same work;
-//! and addsvc's API router as its binary builds it by default ([`addsvc_api`]),
-//! for the allocation count and the in-process stack benchmark.
+//! bare hyper serving it ([`serve_bare`]), for the `bare-hyper` binary and the
+//! allocation count; and addsvc's API router as its binary builds it by default
+//! ([`addsvc_api`]), for the allocation count and the in-process stack benchmark.
 
 use std::convert::Infallible;
 
@@ -43,6 +44,23 @@ pub async fn sum<B: Body>(req: Request<B>) -> Result<Response<Full<Bytes>>, Infa
         hyper::header::HeaderValue::from_static("application/json"),
     );
     Ok(resp)
+}
+
+/// Serves [`sum`] on bare hyper (HTTP/1.1, `TCP_NODELAY`) to every connection
+/// `listener` accepts: the load benchmark's baseline server.
+pub async fn serve_bare(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(stream),
+                    hyper::service::service_fn(sum),
+                )
+                .await;
+        });
+    }
 }
 
 fn status(code: StatusCode) -> Response<Full<Bytes>> {

@@ -174,15 +174,27 @@ impl<'a> Middlewares<'a> {
         Req: Send + 'static,
         Resp: Failer + Send + 'static,
     {
-        let logging = LoggingLayer::new(self.logger.clone(), name); // one line per call
-        let red = RedLayer::new(RedMetrics::new(self.recorder, name)); // rate, errors, duration
-        let use_ = UseLayer::new(UseMetrics::new(self.recorder, name)); // in flight, waiting
-        if self.tracer.is_none()
-            && self.rate_limit.is_none()
-            && self.rate_limit_per_client.is_none()
-            && self.max_in_flight.is_none()
-            && self.faults.is_none()
-        {
+        // Every field, named: a new one cannot be forgotten on the short path.
+        let Middlewares {
+            logger,
+            recorder,
+            max_in_flight,
+            rate_limit,
+            rate_limit_per_client,
+            tracer,
+            faults,
+        } = self;
+        let logging = LoggingLayer::new(logger.clone(), name); // one line per call
+        let red = RedLayer::new(RedMetrics::new(*recorder, name)); // rate, errors, duration
+        let use_ = UseLayer::new(UseMetrics::new(*recorder, name)); // in flight, waiting
+        let optional = (
+            tracer,
+            rate_limit,
+            rate_limit_per_client,
+            max_in_flight,
+            faults,
+        );
+        if let (None, None, None, None, None) = optional {
             // The default stack, without the optional layers: an absent
             // `option_layer` still puts an `Either` around the layers below it,
             // and moves the call's future once more (1.31 -> 1.19 us per call,
@@ -196,8 +208,7 @@ impl<'a> Middlewares<'a> {
                     .service(endpoint),
             );
         }
-        let tracing = self
-            .tracer
+        let tracing = tracer
             .as_ref()
             .map(|t| TracingLayer::server(t, format!("{}/{name}", t.service())));
         BoxEndpoint::new(
@@ -205,11 +216,11 @@ impl<'a> Middlewares<'a> {
                 .option_layer(tracing) // a span per call, its trace context in the request
                 .layer(logging)
                 .layer(red)
-                .option_layer(self.rate_limit.clone()) // whole-service rate limit
-                .option_layer(self.rate_limit_per_client.clone()) // per-client rate limit
+                .option_layer(rate_limit.clone()) // whole-service rate limit
+                .option_layer(rate_limit_per_client.clone()) // per-client rate limit
                 .layer(use_)
-                .option_layer(self.max_in_flight.map(ConcurrencyLimitLayer::new)) // bounded concurrency
-                .option_layer(self.faults.clone()) // injected latency and failures, if asked
+                .option_layer(max_in_flight.map(ConcurrencyLimitLayer::new)) // bounded concurrency
+                .option_layer(faults.clone()) // injected latency and failures, if asked
                 .service(endpoint),
         )
     }

@@ -27,8 +27,10 @@ async fn logged(svc: &Service, needles: &[&str]) -> String {
     .unwrap_or_else(|_| panic!("no line with {needles:?} in {:#?}", svc.output()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hedge_wins_and_the_slow_instance_drops_the_losing_call() {
+/// Two stringsvc instances, a slow one (every call 1 s) listed first and a
+/// fast one, behind an addsvc that balances them round robin and hedges after
+/// `hedge`, every call allowed a hedge: `(slow, fast, addsvc)`.
+async fn hedged_fleet(hedge: &str) -> (Service, Service, Service) {
     let slow = Service::start_on_loopback("stringsvc", &["--inject-latency", "100%:1000ms"]).await;
     let fast = Service::start_on_loopback("stringsvc", &[]).await;
     let urls = format!("http://{},http://{}", slow.addr("http"), fast.addr("http"));
@@ -40,12 +42,18 @@ async fn a_hedge_wins_and_the_slow_instance_drops_the_losing_call() {
             "--balancer",
             "rr",
             "--hedge",
-            "20ms",
+            hedge,
             "--hedge-budget-percent",
             "100",
         ],
     )
     .await;
+    (slow, fast, add)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hedge_wins_and_the_slow_instance_drops_the_losing_call() {
+    let (slow, _fast, add) = hedged_fleet("20ms").await;
     // Round robin: of two calls, one starts on the slow instance.
     for i in 0..2 {
         let id = format!("x-request-id: hedged-{i}");
@@ -75,7 +83,6 @@ async fn a_hedge_wins_and_the_slow_instance_drops_the_losing_call() {
         .and_then(|t| t.strip_suffix("ms"))
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| panic!("a took= in ms: {line}"));
-    eprintln!("slow instance: {line}");
     assert!(took < 200.0, "dropped soon after the hedge won: {line}");
     // And counted: /metrics shows the hedge that won (refreshed every second).
     let won = tokio::time::timeout(Duration::from_secs(5), async {
@@ -135,24 +142,8 @@ async fn a_caller_hanging_up_cancels_the_work_two_hops_down() {
 /// the other instance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_hedge_is_sent_past_the_deadline() {
-    let slow = Service::start_on_loopback("stringsvc", &["--inject-latency", "100%:1000ms"]).await;
-    let fast = Service::start_on_loopback("stringsvc", &[]).await;
-    // Only the slow one listed first; round robin starts there.
-    let urls = format!("http://{},http://{}", slow.addr("http"), fast.addr("http"));
-    let add = Service::start_on_loopback(
-        "addsvc",
-        &[
-            "--stringsvc",
-            &urls,
-            "--balancer",
-            "rr",
-            "--hedge",
-            "50ms",
-            "--hedge-budget-percent",
-            "100",
-        ],
-    )
-    .await;
+    // The slow one is listed first; round robin starts there.
+    let (slow, fast, add) = hedged_fleet("50ms").await;
     let resp = raw::send(
         add.addr("http"),
         &raw::post_json(

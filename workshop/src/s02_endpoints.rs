@@ -5,8 +5,9 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use kit_endpoint::{BoxEndpoint, Failer, Request, endpoint_fn, take_cause};
+use kit_endpoint::{BoxEndpoint, BoxError, Failer, Request, endpoint_fn, take_cause};
 use serde::{Deserialize, Serialize};
+use tower::Service;
 
 use crate::s01_service::{AddError, AddService};
 
@@ -75,20 +76,7 @@ impl Set {
     /// The endpoints of `svc`.
     pub fn new<S: AddService>(svc: S) -> Set {
         let svc = Arc::new(svc);
-        let for_sum = svc.clone();
-        let sum = endpoint_fn(move |req: Request<SumRequest>| {
-            let svc = for_sum.clone();
-            async move {
-                let (ctx, SumRequest { a, b }) = req.into_parts();
-                match svc.sum(&ctx, a, b).await {
-                    Ok(v) => Ok(SumResponse { v, err: None }),
-                    Err(e) => take_cause(e).map(|err| SumResponse {
-                        v: 0,
-                        err: Some(err),
-                    }),
-                }
-            }
-        });
+        let sum = sum_endpoint(svc.clone());
         let concat = endpoint_fn(move |req: Request<ConcatRequest>| {
             let svc = svc.clone();
             async move {
@@ -107,4 +95,27 @@ impl Set {
             concat: BoxEndpoint::new(concat),
         }
     }
+}
+
+/// The `sum` endpoint of `svc`, before any middleware or boxing.
+pub fn sum_endpoint<S: AddService>(
+    svc: Arc<S>,
+) -> impl Service<Request<SumRequest>, Response = SumResponse, Error = BoxError, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static {
+    endpoint_fn(move |req: Request<SumRequest>| {
+        let svc = svc.clone();
+        async move {
+            let (ctx, SumRequest { a, b }) = req.into_parts();
+            match svc.sum(&ctx, a, b).await {
+                Ok(v) => Ok(SumResponse { v, err: None }),
+                Err(e) => take_cause(e).map(|err| SumResponse {
+                    v: 0,
+                    err: Some(err),
+                }),
+            }
+        }
+    })
 }

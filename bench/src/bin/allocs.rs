@@ -17,7 +17,6 @@
 
 use std::net::SocketAddr;
 
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -81,20 +80,7 @@ async fn per_request(addr: SocketAddr) -> (f64, f64) {
 async fn bare() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let addr = listener.local_addr().expect("an address");
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.expect("accepts");
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(
-                        TokioIo::new(stream),
-                        hyper::service::service_fn(kit_bench::sum),
-                    )
-                    .await;
-            });
-        }
-    });
+    tokio::spawn(kit_bench::serve_bare(listener));
     addr
 }
 

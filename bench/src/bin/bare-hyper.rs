@@ -4,7 +4,6 @@
 //! ([`kit_bench::sum`]) on bare hyper, with nothing else: no routing table, no
 //! context, no limits, no middleware.
 
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -14,16 +13,5 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:8090".into());
     let listener = TcpListener::bind(&addr).await?;
     println!("bare-hyper http=http://{}", listener.local_addr()?);
-    loop {
-        let (stream, _) = listener.accept().await?;
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(async move {
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(
-                    TokioIo::new(stream),
-                    hyper::service::service_fn(kit_bench::sum),
-                )
-                .await;
-        });
-    }
+    kit_bench::serve_bare(listener).await
 }

@@ -337,6 +337,39 @@ impl fmt::Display for Cancelled {
 
 impl Error for Cancelled {}
 
+/// A request that could not be decoded into the endpoint's request (a
+/// malformed payload, a field of the wrong type...): its message is for the
+/// caller. What every transport's decoders return: kit-transport answers it
+/// `400 Bad Request`; [`BadRequest::into_error`] classifies it invalid argument
+/// for transports that map classes (kit-nats, kit-grpc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequest(pub String);
+
+impl BadRequest {
+    /// A new error with a message for the caller.
+    pub fn new(message: impl Into<String>) -> Self {
+        BadRequest(message.into())
+    }
+
+    /// The message for the caller.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+
+    /// The error a decoder returns: classified invalid argument, public.
+    pub fn into_error(self) -> BoxError {
+        Classified::public(ErrorClass::InvalidArgument, self).into()
+    }
+}
+
+impl fmt::Display for BadRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Error for BadRequest {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,27 +422,5 @@ mod tests {
         let err: BoxError = Classified::new(ErrorClass::Internal, Wrap("x".into())).into();
         assert!(crate::is_caused_by::<Wrap>(&*err));
         assert_eq!(err.to_string(), "wrapped: x");
-    }
-}
-
-/// A request that could not be decoded into the endpoint's request (a
-/// malformed payload, a field of the wrong type...): class invalid argument,
-/// its message shown to the caller. What a transport's decoder returns
-/// (kit-nats and kit-grpc use it as is).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadRequest(pub String);
-
-impl fmt::Display for BadRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Error for BadRequest {}
-
-impl BadRequest {
-    /// The error a decoder returns: classified invalid argument, public.
-    pub fn into_error(self) -> BoxError {
-        Classified::public(ErrorClass::InvalidArgument, self).into()
     }
 }

@@ -313,6 +313,26 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_unexpired_race_polls_the_call_first_and_still_cuts_it_off() {
+        // The caller has just checked the deadline: the call is polled even
+        // if the clock reached it since, and answers if it is ready.
+        let deadline = Instant::now();
+        let out = WithDeadline::unexpired(async { Ok::<_, BoxError>(1) }, Some(deadline)).await;
+        assert_eq!(out.unwrap(), 1);
+        // A call that is not ready is cut off at the deadline.
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let started = Instant::now();
+        let err = WithDeadline::unexpired(
+            std::future::pending::<Result<(), BoxError>>(),
+            Some(deadline),
+        )
+        .await
+        .unwrap_err();
+        assert!(is_caused_by::<DeadlineExceeded>(&*err));
+        assert_eq!(started.elapsed(), Duration::from_millis(50));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_default_timeout_applies_only_without_a_deadline() {
         let (svc, mut handle) = mock::pair::<Request<()>, ()>();
         let svc = DeadlineLayer::with_default_timeout(Duration::from_secs(3))

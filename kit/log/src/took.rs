@@ -81,5 +81,11 @@ mod tests {
         assert_eq!(t(12_345), "12.345µs");
         assert_eq!(t(1_234_567), "1.234ms");
         assert_eq!(t(61_000_000_000), "61.000s");
+        // Past u64 nanoseconds (584 years): written as the longest it can be.
+        assert_eq!(
+            Took(Duration::MAX).to_string(),
+            Took(Duration::from_nanos(u64::MAX)).to_string()
+        );
+        assert!(Took(Duration::MAX).to_string().ends_with('s'));
     }
 }

@@ -86,19 +86,9 @@ impl Picker {
         }
     }
 
-    /// Finds the instance with the lowest estimate (not ejected).
+    /// Finds the instance with the lowest estimate (not ejected), and keeps it.
     fn rescan<Req, Resp>(&self, entries: &[Entry<Req, Resp>]) -> Option<usize> {
-        let mut best = None;
-        for (i, entry) in entries.iter().enumerate() {
-            if entry.health.is_ejected() {
-                continue;
-            }
-            let cost = entry.health.raw_estimate();
-            if best.is_none_or(|(_, c)| cost < c) {
-                best = Some((i, cost));
-            }
-        }
-        let i = best.map(|(i, _)| i)?;
+        let i = lowest(entries, |i| !entries[i].health.is_ejected())?;
         self.best.store(i, Ordering::Relaxed);
         Some(i)
     }
@@ -178,23 +168,29 @@ impl Picker {
                     if best < n && untried(best) {
                         best
                     } else {
-                        let mut choice = None;
-                        for (i, entry) in entries.iter().enumerate() {
-                            if !untried(i) {
-                                continue;
-                            }
-                            let cost = entry.health.raw_estimate();
-                            if choice.is_none_or(|(_, c)| cost < c) {
-                                choice = Some((i, cost));
-                            }
-                        }
+                        let choice = lowest(entries, untried);
                         if tried.is_empty() {
                             self.rescan(entries);
                         }
-                        choice.map_or_else(|| first_untried_from(0), |(i, _)| i)
+                        choice.unwrap_or_else(|| first_untried_from(0))
                     }
                 }
             }
         })
     }
+}
+
+/// The entry with the lowest latency estimate among those `keep` accepts.
+fn lowest<Req, Resp>(entries: &[Entry<Req, Resp>], keep: impl Fn(usize) -> bool) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, entry) in entries.iter().enumerate() {
+        if !keep(i) {
+            continue;
+        }
+        let cost = entry.health.raw_estimate();
+        if best.is_none_or(|(_, c)| cost < c) {
+            best = Some((i, cost));
+        }
+    }
+    best.map(|(i, _)| i)
 }

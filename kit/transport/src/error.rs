@@ -44,11 +44,10 @@ macro_rules! simple_error {
     };
 }
 
-simple_error!(
-    /// The request could not be decoded (malformed JSON, a field of the wrong type,
-    /// a missing field...). Answered with `400 Bad Request`.
-    BadRequest
-);
+/// The request could not be decoded (malformed JSON, a field of the wrong type,
+/// a missing field...). Answered with `400 Bad Request`. kit-endpoint's, which
+/// every transport's decoders share.
+pub use kit_endpoint::BadRequest;
 
 simple_error!(
     /// The request's `content-type` is missing or not one the decoder accepts.
@@ -513,6 +512,8 @@ mod tests {
     fn statuses_are_found_through_wrappers() {
         let cases: Vec<(BoxError, u16)> = vec![
             (BadRequest::new("x").into(), 400),
+            // As kit-nats and kit-grpc decoders return it: the same 400.
+            (BadRequest::new("x").into_error(), 400),
             (UnsupportedMediaType::new("x").into(), 415),
             (PayloadTooLarge { limit: 1 }.into(), 413),
             (DeadlineExceeded::new().into(), 504),
