@@ -72,7 +72,7 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
 /// addsvc's API as its binary builds it by default (embedded stringsvc): the
 /// logfmt line per call through an async sink writing to `io::sink()`, RED, USE
 /// and HTTP metrics on a Prometheus exporter, request ID, deadline. The
-/// exporter is returned so that the caller keeps its upkeep running.
+/// exporter is returned so that the caller can render the metrics.
 pub fn addsvc_api() -> (
     kit_transport::Router,
     std::sync::Arc<kit_metrics::prometheus::Exporter>,
@@ -84,7 +84,6 @@ pub fn addsvc_api() -> (
     let logger = kit_log::logger(kit_log::Format::Logfmt, slog::Level::Info, sink)
         .new(slog::o!("svc" => "addsvc"));
     let exporter = Arc::new(kit_metrics::prometheus::Exporter::new());
-    exporter.spawn_upkeep(kit_metrics::prometheus::UPKEEP_INTERVAL);
     let strings = stringsvc::endpoint::Set::new(stringsvc::service::BasicService);
     let service = LoggingMiddleware::new(logger.clone(), BasicService::new(strings));
     let endpoints = Set::instrumented(

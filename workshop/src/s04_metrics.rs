@@ -5,11 +5,10 @@
 
 use http::Method;
 use kit_endpoint::{BoxEndpoint, Failer};
-use kit_metrics::prometheus::MetricsPage;
+use kit_metrics::prometheus::{Handle, MetricsPage};
 use kit_metrics::{RedLayer, RedMetrics, UseLayer, UseMetrics};
 use kit_transport::{Health, Router};
 use metrics::Recorder;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
 
 use crate::s02_endpoints::Set;
@@ -41,7 +40,7 @@ pub fn instrumented(set: Set, recorder: &dyn Recorder) -> Set {
 }
 
 /// The debug listener's routes: `GET /health` and `GET /metrics`.
-pub fn debug_router(metrics: PrometheusHandle) -> Router {
+pub fn debug_router(metrics: Handle) -> Router {
     Router::new()
         .route_service(Method::GET, "/health", Health)
         .route_service(Method::GET, "/metrics", MetricsPage::new(metrics))

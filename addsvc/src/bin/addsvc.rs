@@ -195,7 +195,6 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let exporter = Arc::new(Exporter::new());
-    exporter.spawn_upkeep(kit_metrics::prometheus::UPKEEP_INTERVAL);
     let tracer = stringsvc::telemetry::tracer(
         args.otlp_endpoint.as_deref(),
         "addsvc",

@@ -81,7 +81,6 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let exporter = Arc::new(Exporter::new());
-    exporter.spawn_upkeep(kit_metrics::prometheus::UPKEEP_INTERVAL);
 
     // 1. the domain: the total, rebuilt from the journal.
     let journal = args.journal.clone();

@@ -140,7 +140,6 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         sd::check(spec)?;
     }
     let exporter = Arc::new(Exporter::new());
-    exporter.spawn_upkeep(kit_metrics::prometheus::UPKEEP_INTERVAL);
     let tracer = stringsvc::telemetry::tracer(
         args.otlp_endpoint.as_deref(),
         "stringsvc",
