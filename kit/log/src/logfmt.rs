@@ -79,23 +79,14 @@ impl<S: Sink> Logfmt<S> {
             text,
             starts,
             fields,
+            callsites,
         } = scratch;
         if self.timestamps {
             out.extend_from_slice(b"ts=");
             write_timestamp(SystemTime::now(), out);
             out.push(b' ');
         }
-        out.extend_from_slice(b"level=");
-        out.extend_from_slice(level_name(record.level()).as_bytes());
-        out.extend_from_slice(b" caller=");
-        let file = record.file();
-        let base = match file.bytes().rposition(|b| b == b'/' || b == b'\\') {
-            Some(i) => &file[i + 1..],
-            None => file,
-        };
-        write_value(base, out);
-        out.push(b':');
-        write_u64(u64::from(record.line()), out);
+        out.extend_from_slice(callsites.prefix(record));
         let mut ser = LogfmtSerializer {
             out,
             scratch: text,
@@ -145,6 +136,56 @@ struct Scratch {
     starts: Vec<usize>,
     /// A record's own fields, formatted apart before they are put in order.
     fields: Vec<u8>,
+    callsites: Callsites,
+}
+
+/// `level=... caller=file.rs:N` of the last few call sites, each formatted once:
+/// a call site's location is a `static` of its own (slog's macros make one),
+/// so its address, with the level, names the text.
+#[derive(Default)]
+struct Callsites {
+    /// (location address, level, text), at most [`Callsites::KEPT`].
+    seen: Vec<(usize, usize, Vec<u8>)>,
+    /// The next entry to replace once full.
+    next: usize,
+}
+
+impl Callsites {
+    const KEPT: usize = 8;
+
+    fn prefix(&mut self, record: &Record<'_>) -> &[u8] {
+        let key = (
+            std::ptr::from_ref(record.location()) as usize,
+            record.level().as_usize(),
+        );
+        let i = match self.seen.iter().position(|(a, l, _)| (*a, *l) == key) {
+            Some(i) => i,
+            None => {
+                let mut text = Vec::with_capacity(48);
+                text.extend_from_slice(b"level=");
+                text.extend_from_slice(level_name(record.level()).as_bytes());
+                text.extend_from_slice(b" caller=");
+                let file = record.file();
+                let base = match file.bytes().rposition(|b| b == b'/' || b == b'\\') {
+                    Some(i) => &file[i + 1..],
+                    None => file,
+                };
+                write_value(base, &mut text);
+                text.push(b':');
+                write_u64(u64::from(record.line()), &mut text);
+                if self.seen.len() < Self::KEPT {
+                    self.seen.push((key.0, key.1, text));
+                    self.seen.len() - 1
+                } else {
+                    let i = self.next;
+                    self.next = (i + 1) % Self::KEPT;
+                    self.seen[i] = (key.0, key.1, text);
+                    i
+                }
+            }
+        };
+        &self.seen[i].2
+    }
 }
 
 thread_local! {
@@ -196,7 +237,7 @@ impl LogfmtSerializer<'_> {
     fn key(&mut self, key: &str) {
         self.starts.push(self.out.len());
         self.out.push(b' ');
-        if !key.is_empty() && key.bytes().all(|b| PLAIN[b as usize]) {
+        if !key.is_empty() && all_plain(key.as_bytes()) {
             self.out.extend_from_slice(key.as_bytes());
             self.out.push(b'=');
             return;
@@ -308,6 +349,34 @@ static PLAIN: [bool; 256] = {
     table
 };
 
+/// Whether every byte of `s` is [`PLAIN`], eight bytes at a time: none below
+/// `!`, none from DEL up, none of `=`, `"`, `\`.
+fn all_plain(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Whether some byte of `v` is zero (exact: no false positives).
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // A byte below 0x21 (its high bit clear), one with its high bit set,
+        // or one of the four others.
+        let below = w.wrapping_sub(ONES * 0x21) & !w & HIGH != 0;
+        if below
+            || w & HIGH != 0
+            || has_zero(w ^ (ONES * u64::from(b'=')))
+            || has_zero(w ^ (ONES * u64::from(b'"')))
+            || has_zero(w ^ (ONES * u64::from(b'\\')))
+            || has_zero(w ^ (ONES * 0x7f))
+        {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|b| PLAIN[*b as usize])
+}
+
 /// Whether `c` forces a value into quotes.
 fn needs_quotes(c: char) -> bool {
     c <= ' '
@@ -325,7 +394,7 @@ fn needs_quotes(c: char) -> bool {
 /// Writes `value` as a logfmt value, quoted and escaped when needed.
 pub(crate) fn write_value(value: &str, out: &mut Vec<u8>) {
     // Fast path: printable ASCII other than space, `=`, `"` and `\` goes as it is.
-    if !value.is_empty() && value.bytes().all(|b| PLAIN[b as usize]) {
+    if !value.is_empty() && all_plain(value.as_bytes()) {
         out.extend_from_slice(value.as_bytes());
         return;
     }
@@ -382,10 +451,28 @@ fn write_timestamp(t: SystemTime, out: &mut Vec<u8>) {
         }
         out.extend_from_slice(&cache.1);
     });
-    let mut frac = [b'.', 0, 0, 0, 0, 0, 0, b'Z'];
-    digits(u64::from(d.subsec_micros()), &mut frac[1..7]);
-    out.extend_from_slice(&frac);
+    // Three pairs of digits, each from the same number: no chain of divisions.
+    let us = d.subsec_micros() as usize;
+    let pair = |n: usize| [PAIRS[2 * n], PAIRS[2 * n + 1]];
+    let ([a, b], [c, e], [f, g]) = (
+        pair(us / 10_000 % 100),
+        pair(us / 100 % 100),
+        pair(us % 100),
+    );
+    out.extend_from_slice(&[b'.', a, b, c, e, f, g, b'Z']);
 }
+
+/// "00" to "99", two bytes each.
+static PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Writes `n` as exactly `out.len()` decimal digits (zero-padded, truncated on the left).
 fn digits(mut n: u64, out: &mut [u8]) {
@@ -457,6 +544,54 @@ mod tests {
     }
 
     #[test]
+    fn the_eight_byte_check_agrees_with_the_table() {
+        for b in 0..=255u8 {
+            for at in 0..19 {
+                let mut text = *b"abcdefghijklmnopqrs";
+                text[at] = b;
+                assert_eq!(all_plain(&text), PLAIN[b as usize], "byte {b:#x} at {at}");
+            }
+        }
+        assert!(all_plain(b""));
+    }
+
+    #[test]
+    fn each_call_site_keeps_its_own_caller_when_more_than_are_kept() {
+        use crate::Memory;
+        use slog::{Drain, Logger, info, o, warn};
+        let sink = Memory::new();
+        let log = Logger::root(Logfmt::new(sink.clone()).without_timestamps().fuse(), o!());
+        let mut expected = Vec::new();
+        // One call site per use, and the line it is on (`line!` in a macro is
+        // the line the macro is used on, as slog's own location is).
+        macro_rules! site {
+            ($level:ident, $name:literal) => {{
+                $level!(log, "x");
+                expected.push(($name, line!()));
+            }};
+        }
+        for _ in 0..3 {
+            // More call sites than the cache keeps, and two levels.
+            site!(info, "info");
+            site!(info, "info");
+            site!(warn, "warn");
+            site!(info, "info");
+            site!(info, "info");
+            site!(warn, "warn");
+            site!(info, "info");
+            site!(info, "info");
+            site!(info, "info");
+            site!(warn, "warn");
+        }
+        let lines = sink.lines();
+        assert_eq!(lines.len(), expected.len());
+        for (line, (level, n)) in lines.iter().zip(expected) {
+            let want = format!("level={level} caller=logfmt.rs:{n} ");
+            assert!(line.starts_with(&want), "{line} (want {want})");
+        }
+    }
+
+    #[test]
     fn timestamps_are_rfc3339_utc_with_micros() {
         let t = UNIX_EPOCH + Duration::from_micros(1_795_306_259_123_456);
         let mut out = Vec::new();
@@ -470,6 +605,15 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "2000-02-29T00:00:00.000000Z"
+        );
+        let mut out = Vec::new();
+        write_timestamp(
+            UNIX_EPOCH + Duration::from_micros(1_795_306_259_012_034),
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2026-11-22T00:10:59.012034Z"
         );
     }
 }
