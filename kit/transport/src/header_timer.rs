@@ -25,6 +25,11 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// What one connection has been doing, noted by its IO and its service.
+///
+/// Only the connection's own task writes the counts (its IO's reads, its
+/// service's calls, their futures' ends), one poll at a time; the accept loop
+/// and the watch only read them. So a count goes up with a load and a store,
+/// not a read-modify-write (a locked instruction each, several per request).
 #[derive(Debug, Default)]
 pub(crate) struct Progress {
     /// Bytes of a request head have arrived; the request has not reached the
@@ -44,12 +49,14 @@ impl Progress {
     /// A request has reached the service: its head is complete.
     pub(crate) fn called(&self) {
         self.reading.store(false, Ordering::Relaxed);
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let n = self.in_flight.load(Ordering::Relaxed);
+        self.in_flight.store(n + 1, Ordering::Relaxed);
     }
 
     /// A response is ready (or its request was abandoned).
     pub(crate) fn answered(&self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let n = self.in_flight.load(Ordering::Relaxed);
+        self.in_flight.store(n.saturating_sub(1), Ordering::Relaxed);
     }
 
     /// Whether the connection is idle: no request being read or served.
@@ -78,7 +85,8 @@ impl Progress {
     fn received(&self) {
         if !self.reading.load(Ordering::Relaxed) && self.in_flight.load(Ordering::Relaxed) == 0 {
             self.reading.store(true, Ordering::Relaxed);
-            self.heads.fetch_add(1, Ordering::Relaxed);
+            let n = self.heads.load(Ordering::Relaxed);
+            self.heads.store(n.wrapping_add(1), Ordering::Relaxed);
         }
     }
 }
