@@ -379,6 +379,10 @@ fn all_plain(s: &[u8]) -> bool {
 
 /// Whether `c` forces a value into quotes.
 fn needs_quotes(c: char) -> bool {
+    // ASCII (most of any value, `µs` in `took=` the common exception): the table.
+    if c.is_ascii() {
+        return !PLAIN[c as usize];
+    }
     c <= ' '
         || c == '='
         || c == '"'
