@@ -111,8 +111,8 @@ type Series = (Vec<String>, Arc<Buckets>);
 #[derive(Default)]
 struct Histograms {
     by_key: HashMap<Key, Arc<Buckets>>,
-    /// Descriptions and units by name, as described.
-    described: HashMap<String, (SharedString, Option<Unit>)>,
+    /// Descriptions by name (the exposition's `# HELP` lines).
+    described: HashMap<String, SharedString>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -155,7 +155,7 @@ impl Recorder {
         }
         for (name, mut series) in families {
             series.sort_by(|a, b| a.0.cmp(&b.0));
-            if let Some((desc, _unit)) = histograms.described.get(&name) {
+            if let Some(desc) = histograms.described.get(&name) {
                 write_help_line(&mut out, &name, desc);
             }
             write_type_line(&mut out, &name, "histogram");
@@ -216,11 +216,11 @@ impl metrics::Recorder for Recorder {
         self.prometheus.describe_gauge(key, unit, description);
     }
 
-    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+    /// The unit is not written: metrics-exporter-prometheus leaves units out
+    /// of names by default, and so does this.
+    fn describe_histogram(&self, key: KeyName, _unit: Option<Unit>, description: SharedString) {
         let name = metrics_exporter_prometheus::formatting::sanitize_metric_name(key.as_str());
-        self.histograms()
-            .described
-            .insert(name, (description, unit));
+        self.histograms().described.insert(name, description);
     }
 
     fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
