@@ -41,7 +41,7 @@ count() {
   requests=$(taskset -c 1 wrk -t1 -c4 -d"$DURATION" -s bench/post-sum.lua "http://127.0.0.1:$port/sum" | awk '/requests in/ {print $1}')
   callgrind_control -i off "$server" >/dev/null 2>&1
   callgrind_control -d "$server" >/dev/null 2>&1
-  kill "$server"; wait "$server" 2>/dev/null || true; server=
+  [[ -n ${KEEP:-} ]] && cp "$tmp"/cg.*.1 "$KEEP" 2>/dev/null; kill "$server"; wait "$server" 2>/dev/null || true; server=
   local ir
   ir=$(cat "$tmp"/cg.* | awk '/^totals:/ {s += $2} END {print s}')
   awk -v n="$name" -v r="$requests" -v i="$ir" 'BEGIN {printf "%s: %d requests, %.0f instructions per request\n", n, r, i / r}'
