@@ -30,10 +30,8 @@ count() {
   rm -f "$tmp"/cg.*
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$tmp/cg.%p" "$@" >/dev/null 2>"$tmp/valgrind.err" &
   server=$!
-  for _ in $(seq 300); do
-    curl -fs -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "http://127.0.0.1:$port/sum" && break
-    sleep 0.2
-  done
+  # Under valgrind a server takes much longer to start.
+  answers "http://127.0.0.1:$port" 60
   # Warm (first-call set-up is not counted), then count while the load runs.
   taskset -c 1 wrk -t1 -c4 -d2s -s bench/post-sum.lua "http://127.0.0.1:$port/sum" >/dev/null
   callgrind_control -i on "$server" >/dev/null 2>&1

@@ -3,9 +3,10 @@
 # free_port: a TCP port nobody listens on right now.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# answers URL: waits (10 s at most) until URL/sum answers a sum; fails otherwise.
+# answers URL [SECONDS]: waits (10 s by default) until URL/sum answers a sum;
+# fails otherwise.
 answers() {
-  for _ in $(seq 100); do
+  for _ in $(seq $(( ${2:-10} * 10 ))); do
     curl -fs -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "$1/sum" && return
     sleep 0.1
   done

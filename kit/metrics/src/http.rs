@@ -11,22 +11,21 @@ use crate::METADATA;
 /// The name of the request duration histogram, in seconds.
 pub const HTTP_SERVER_DURATION: &str = "http_server_request_duration_seconds";
 
-/// The `http_request_method` label: the nine standard methods as they are, any
-/// other `_OTHER`, as OpenTelemetry says, so a client cannot mint label values.
-/// (A `match`: compared by length first, with no call per candidate.)
-fn method_label(method: &str) -> &'static str {
-    match method {
-        "GET" => "GET",
-        "HEAD" => "HEAD",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
-        "CONNECT" => "CONNECT",
-        "OPTIONS" => "OPTIONS",
-        "TRACE" => "TRACE",
-        "PATCH" => "PATCH",
-        _ => "_OTHER",
-    }
+/// The `http_request_method` labels: the nine standard methods as they are,
+/// any other `_OTHER` (the last), as OpenTelemetry says, so a client cannot
+/// mint label values.
+const METHOD_LABELS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
+];
+
+/// The index of `method`'s label in [`METHOD_LABELS`]: a number, so that a
+/// (method, status) pair is compared as two integers on every request.
+fn method_index(method: &str) -> u8 {
+    let known = &METHOD_LABELS[..METHOD_LABELS.len() - 1];
+    known
+        .iter()
+        .position(|m| *m == method)
+        .unwrap_or(known.len()) as u8
 }
 
 /// `http_server_request_duration_seconds{http_request_method, http_route,
@@ -63,14 +62,7 @@ pub struct HttpMetrics {
 /// Looked up on every request: by route with foldhash (seeded per process)
 /// rather than SipHash, then a short list of (method, status) searched in
 /// order. Every key is bounded (route patterns, known methods, statuses).
-type ByRoute = HashMap<String, Vec<((&'static str, u16), Histogram)>, foldhash::fast::RandomState>;
-
-/// Whether two (method label, status) pairs are the same: the status, then
-/// the label by address (every label comes from `method_label`), then, should
-/// the compiler have kept two copies of a literal, by content.
-fn same(a: (&'static str, u16), b: (&'static str, u16)) -> bool {
-    a.1 == b.1 && (std::ptr::eq(a.0, b.0) || a.0 == b.0)
-}
+type ByRoute = HashMap<String, Vec<((u8, u16), Histogram)>, foldhash::fast::RandomState>;
 
 impl std::fmt::Debug for HttpMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,7 +87,7 @@ impl HttpMetrics {
 
     /// Records one response.
     pub fn record(&self, method: &str, route: &str, status: u16, duration: Duration) {
-        let method = method_label(method);
+        let method = method_index(method);
         let status = status.min(999);
         let secs = duration.as_secs_f64();
         {
@@ -105,7 +97,7 @@ impl HttpMetrics {
                 .unwrap_or_else(PoisonError::into_inner);
             if let Some((_, h)) = histograms
                 .get(route)
-                .and_then(|r| r.iter().find(|(k, _)| same(*k, (method, status))))
+                .and_then(|r| r.iter().find(|(k, _)| *k == (method, status)))
             {
                 h.record(secs);
                 return;
@@ -114,7 +106,7 @@ impl HttpMetrics {
         let key = Key::from_parts(
             HTTP_SERVER_DURATION,
             vec![
-                Label::new("http_request_method", method),
+                Label::new("http_request_method", METHOD_LABELS[usize::from(method)]),
                 Label::new("http_route", route.to_owned()),
                 Label::new("http_response_status_code", status.to_string()),
             ],
@@ -128,8 +120,48 @@ impl HttpMetrics {
         let known = histograms.entry(route.to_owned()).or_default();
         // Another thread may have added it meanwhile (the same registered
         // histogram: the recorder keeps one per key).
-        if !known.iter().any(|(k, _)| same(*k, (method, status))) {
+        if !known.iter().any(|(k, _)| *k == (method, status)) {
             known.push(((method, status), histogram));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prometheus::Exporter;
+
+    #[test]
+    fn each_method_and_status_of_a_route_is_a_series_of_its_own() {
+        let exporter = Exporter::new();
+        let http = HttpMetrics::new(exporter.shared_recorder());
+        let d = Duration::from_micros(80);
+        for (method, status) in [
+            ("GET", 200),
+            ("POST", 200),
+            ("POST", 200),
+            ("POST", 500),
+            ("BREW", 200),
+            ("PURGE", 200),
+        ] {
+            http.record(method, "/sum", status, d);
+        }
+        let page = exporter.render();
+        let count = |method: &str, status: u16| {
+            let series = format!(
+                r#"http_server_request_duration_seconds_count{{http_request_method="{method}",http_route="/sum",http_response_status_code="{status}"}} "#
+            );
+            page.lines()
+                .find_map(|l| l.strip_prefix(series.as_str()))
+                .map(str::to_owned)
+        };
+        assert_eq!(count("GET", 200).as_deref(), Some("1"), "{page}");
+        assert_eq!(count("POST", 200).as_deref(), Some("2"));
+        assert_eq!(count("POST", 500).as_deref(), Some("1"));
+        // Unknown methods share one label.
+        assert_eq!(count("_OTHER", 200).as_deref(), Some("2"));
+        assert_eq!(count("BREW", 200), None);
+        assert_eq!(method_index("PATCH"), 8);
+        assert_eq!(METHOD_LABELS[usize::from(method_index("BREW"))], "_OTHER");
     }
 }

@@ -161,7 +161,12 @@ impl Recorder {
             write_type_line(&mut out, &name, "histogram");
             for (labels, buckets) in series {
                 let (cumulative, sum) = buckets.snapshot();
-                for (le, count) in DURATION_BUCKETS.iter().zip(&cumulative) {
+                // One line per bound, then +Inf: the counts are cumulative.
+                let les = DURATION_BUCKETS
+                    .iter()
+                    .map(|le| le as &dyn std::fmt::Display)
+                    .chain(std::iter::once(&"+Inf" as &dyn std::fmt::Display));
+                for (le, count) in les.zip(&cumulative) {
                     write_metric_line(
                         &mut out,
                         &name,
@@ -173,15 +178,6 @@ impl Recorder {
                     );
                 }
                 let count = cumulative.last().copied().unwrap_or(0);
-                write_metric_line(
-                    &mut out,
-                    &name,
-                    Some("bucket"),
-                    &labels,
-                    Some(("le", "+Inf")),
-                    count,
-                    None,
-                );
                 write_metric_line::<&str, f64>(
                     &mut out,
                     &name,
