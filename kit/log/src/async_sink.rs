@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::sink::Sink;
 
@@ -60,6 +60,9 @@ struct State<W> {
     /// the second catches up with the first as it was when it was called.
     accepted: u64,
     written: u64,
+    /// `flush` callers waiting: the writer then writes at once, and tells
+    /// them when it has (no wake-up call when nobody waits).
+    flushing: usize,
     closed: bool,
     /// The writer, while the background thread does not hold it.
     writer: Option<W>,
@@ -107,6 +110,7 @@ impl<W: Write + Send + 'static> AsyncSink<W> {
                 buf: Vec::with_capacity(64 * 1024),
                 accepted: 0,
                 written: 0,
+                flushing: 0,
                 closed: false,
                 writer: Some(writer),
             }),
@@ -137,6 +141,10 @@ impl<W: Write + Send + 'static> AsyncSink<W> {
     pub fn flush(&self) {
         let mut state = lock(&self.shared.state);
         let target = state.accepted;
+        if state.written >= target || state.closed {
+            return;
+        }
+        state.flushing += 1;
         self.shared.wake_writer.notify_one();
         while state.written < target && !state.closed {
             state = self
@@ -145,6 +153,7 @@ impl<W: Write + Send + 'static> AsyncSink<W> {
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        state.flushing -= 1;
     }
 
     /// Writes everything accepted so far, stops the background thread and
@@ -214,10 +223,19 @@ fn write_loop<W: Write>(shared: &Shared<W>, interval: Duration) {
     loop {
         let (closed, target) = {
             let mut state = lock(&shared.state);
-            if state.buf.is_empty() && !state.closed {
+            // A batch: until `wake_bytes` are waiting or the interval is up
+            // (unless a flush or shutdown is waiting). Not "until anything is
+            // waiting": under load that is always at once, and the writer
+            // would wake (a context switch and a lock handed over, on the
+            // requests' core) every few records.
+            let deadline = Instant::now() + interval;
+            while state.buf.len() < shared.wake_bytes && state.flushing == 0 && !state.closed {
+                let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                    break;
+                };
                 state = shared
                     .wake_writer
-                    .wait_timeout(state, interval)
+                    .wait_timeout(state, left)
                     .unwrap_or_else(PoisonError::into_inner)
                     .0;
             }
@@ -247,7 +265,9 @@ fn write_loop<W: Write>(shared: &Shared<W>, interval: Duration) {
         }
         let mut state = lock(&shared.state);
         state.written = target;
-        shared.written.notify_all();
+        if state.flushing > 0 {
+            shared.written.notify_all();
+        }
         if closed && state.buf.is_empty() {
             state.writer = Some(writer);
             return;
@@ -315,6 +335,59 @@ mod tests {
                 .expect("written")
                 .len();
         }
+        sink.shutdown();
+    }
+
+    /// Before, a writer that found records waiting when it finished a write
+    /// wrote them at once: under load, a wake-up every few records.
+    #[test]
+    fn records_arriving_during_a_write_wait_for_the_next_batch() {
+        /// Hands each write to the test; the first one waits for the gate.
+        struct Slow(
+            std::sync::mpsc::Sender<Vec<u8>>,
+            std::sync::mpsc::Receiver<()>,
+            bool,
+        );
+        impl Write for Slow {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                let _ = self.0.send(b.to_vec());
+                if !self.2 {
+                    self.2 = true;
+                    let _ = self.1.recv();
+                }
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (open, gate) = std::sync::mpsc::channel();
+        let sink = AsyncSink::with_config(
+            Slow(tx, gate, false),
+            AsyncConfig {
+                capacity: 1 << 20,
+                flush_interval: Duration::from_secs(3600),
+                wake_bytes: 100,
+            },
+        );
+        for _ in 0..10 {
+            sink.write_record(b"msg=12345\n");
+        }
+        let first = rx.recv_timeout(Duration::from_secs(10)).expect("a batch");
+        assert_eq!(first.len(), 100);
+        // The writer is in its write: these three wait for the next batch.
+        for _ in 0..3 {
+            sink.write_record(b"msg=56789\n");
+        }
+        open.send(()).unwrap();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(300)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout),
+            "30 bytes are fewer than wake_bytes and the hour is not up"
+        );
+        sink.flush();
+        assert_eq!(rx.try_recv().unwrap(), b"msg=56789\n".repeat(3));
         sink.shutdown();
     }
 
