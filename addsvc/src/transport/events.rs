@@ -74,7 +74,11 @@ impl NatsEvents {
 }
 
 impl SumEvents for NatsEvents {
-    async fn summed(&self, ctx: &Context, event: Summed) -> Result<(), BoxError> {
+    fn summed(
+        &self,
+        ctx: &Context,
+        event: Summed,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
         // A new ID per sum; the publisher resends it with the same ID, so it is
         // stored once however often it is sent.
         let event = Event {
@@ -82,7 +86,12 @@ impl SumEvents for NatsEvents {
             payload: event,
         };
         let req = Request::new(ctx.clone(), event);
-        self.publisher.clone().oneshot(req).await.map(drop)
+        // Boxed: a publication (its request, retries, acknowledgement) is a
+        // large future, and it would otherwise be part of every `sum` call's
+        // future, published or not. Here the box costs an allocation only
+        // when an event is sent, beside a network round trip.
+        let publisher = self.publisher.clone();
+        Box::pin(async move { publisher.oneshot(req).await.map(drop) })
     }
 }
 
