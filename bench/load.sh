@@ -17,6 +17,9 @@
 # per-round ratios (each round's figure over the same round's bare hyper), the
 # servers' CPU time per request (/proc/PID/stat over wrk's request count) and
 # their peak RSS (VmHWM): figures that drift less than throughput on a shared host.
+# And how often, per request, wrk's CPU had to be woken by another CPU (an IPI):
+# on a virtual machine those wake-ups are dear and land in the server's writev,
+# and a server slower than wrk pays them for most answers, one faster for few.
 #
 # Usage: bash bench/load.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32 TRACING=0)
 set -euo pipefail
@@ -97,41 +100,52 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # peak_rss_kib PID: the process's peak resident memory (VmHWM), in KiB.
 peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 tick_us=$(awk "BEGIN {print 1000000 / $(getconf CLK_TCK)}")
+# client_ipis: inter-processor interrupts taken so far by wrk's CPU (1):
+# rescheduling and function-call interrupts, what it costs another CPU to wake
+# a task sleeping there. Each time wrk sleeps waiting for an answer, the
+# server's `writev` pays for waking it; a server slower than wrk finds it
+# asleep more often, so this cost grows faster than the server's own.
+client_ipis() { awk '$1 == "RES:" || $1 == "CAL:" {s += $3} END {print s + 0}' /proc/interrupts; }
 
-# run URL [PID]: prints "requests_per_second p99_ms cpu_us_per_request" for one
-# wrk round (the CPU figure from PID's /proc/PID/stat, 0 without PID).
+# run URL [PID]: prints "requests_per_second p99_ms cpu_us_per_request
+# client_ipis_per_request" for one wrk round (the CPU figure from PID's
+# /proc/PID/stat, 0 without PID).
 run() {
-  local out rps p99 before after requests
+  local out rps p99 before after requests ipis
   before=$( [[ -n ${2:-} ]] && cpu_ticks "$2" || echo 0 )
+  ipis=$(client_ipis)
   out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post-sum.lua "$1/sum")
+  ipis=$(( $(client_ipis) - ipis ))
   after=$( [[ -n ${2:-} ]] && cpu_ticks "$2" || echo 0 )
   if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers from $1" >&2; echo "$out" >&2; exit 1; fi
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' <<<"$out")
   requests=$(awk '/requests in/ {print $1}' <<<"$out")
-  echo "$rps $p99 $(awk "BEGIN {printf \"%.2f\", ($after - $before) * $tick_us / $requests}")"
+  awk "BEGIN {printf \"%s %s %.2f %.3f\\n\", $rps, $p99, ($after - $before) * $tick_us / $requests, $ipis / $requests}"
 }
 
 best_bare_rps=0; best_bare_p99=0; best_kit_rps=0; best_kit_p99=0; best_served_rps=0
-ratios=(); served_ratios=(); p99_ratios=(); bare_cpu=(); kit_cpu=(); cpu_ratios=()
+ratios=(); served_ratios=(); p99_ratios=(); bare_cpu=(); kit_cpu=(); cpu_ratios=(); bare_ipis=(); kit_ipis=()
 for r in $(seq "$ROUNDS"); do
-  read -r rps p99 cpu < <(run "$bare" "$bare_pid")
-  echo "round $r bare-hyper: $rps req/s, p99 $p99 ms, $cpu us CPU/request"
+  read -r rps p99 cpu ipis < <(run "$bare" "$bare_pid")
+  echo "round $r bare-hyper: $rps req/s, p99 $p99 ms, $cpu us CPU/request, $ipis client IPIs/request"
+  bare_ipis+=("$ipis")
   if awk "BEGIN {exit !($rps > $best_bare_rps)}"; then best_bare_rps=$rps; best_bare_p99=$p99; fi
   round_bare=$rps; round_bare_p99=$p99; round_bare_cpu=$cpu; bare_cpu+=("$cpu")
-  read -r rps p99 cpu < <(run "$served" "$served_pid")
-  echo "round $r serve-only: $rps req/s, p99 $p99 ms, $cpu us CPU/request"
+  read -r rps p99 cpu ipis < <(run "$served" "$served_pid")
+  echo "round $r serve-only: $rps req/s, p99 $p99 ms, $cpu us CPU/request, $ipis client IPIs/request"
   if awk "BEGIN {exit !($rps > $best_served_rps)}"; then best_served_rps=$rps; fi
   served_ratios+=("$(awk "BEGIN {print $rps / $round_bare}")")
-  read -r rps p99 cpu < <(run "$kit" "$kit_pid")
-  echo "round $r addsvc:     $rps req/s, p99 $p99 ms, $cpu us CPU/request"
+  read -r rps p99 cpu ipis < <(run "$kit" "$kit_pid")
+  echo "round $r addsvc:     $rps req/s, p99 $p99 ms, $cpu us CPU/request, $ipis client IPIs/request"
+  kit_ipis+=("$ipis")
   if awk "BEGIN {exit !($rps > $best_kit_rps)}"; then best_kit_rps=$rps; best_kit_p99=$p99; fi
   ratios+=("$(awk "BEGIN {print $rps / $round_bare}")"); kit_cpu+=("$cpu")
   cpu_ratios+=("$(awk "BEGIN {print $cpu / $round_bare_cpu}")")
   p99_ratios+=("$(awk "BEGIN {print $p99 / $round_bare_p99}")")
   for t in "${traced[@]}"; do
     read -r ratio url _ <<<"$t"
-    read -r rps p99 < <(run "$url")
+    read -r rps p99 _ _ < <(run "$url")
     echo "round $r addsvc traced at $ratio: $rps req/s, p99 $p99 ms"
     if awk "BEGIN {exit !($rps > ${best_traced_rps[$ratio]:-0})}"; then
       best_traced_rps[$ratio]=$rps; best_traced_p99[$ratio]=$p99
@@ -164,4 +178,5 @@ printf 'serve-only/bare:        %.2f (%s)\n' "$(median "${served_ratios[@]}")" "
 printf 'addsvc/bare p99:        %.2f (%s)\n' "$(median "${p99_ratios[@]}")" "$(spread "${p99_ratios[@]}")"
 printf 'CPU per request: bare %s us, addsvc %s us (medians)\n' "$(median "${bare_cpu[@]}")" "$(median "${kit_cpu[@]}")"
 printf 'addsvc/bare CPU per request: %.2f (%s)\n' "$(median "${cpu_ratios[@]}")" "$(spread "${cpu_ratios[@]}")"
+printf 'client IPIs per request (waking wrk): bare %s, addsvc %s (medians)\n' "$(median "${bare_ipis[@]}")" "$(median "${kit_ipis[@]}")"
 printf 'peak RSS: bare %s KiB, serve-only %s KiB, addsvc %s KiB\n' "$(peak_rss_kib "$bare_pid")" "$(peak_rss_kib "$served_pid")" "$(peak_rss_kib "$kit_pid")"
