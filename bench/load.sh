@@ -125,7 +125,7 @@ run() {
 }
 
 best_bare_rps=0; best_bare_p99=0; best_kit_rps=0; best_kit_p99=0; best_served_rps=0
-ratios=(); served_ratios=(); p99_ratios=(); bare_cpu=(); kit_cpu=(); cpu_ratios=(); bare_ipis=(); kit_ipis=()
+ratios=(); served_ratios=(); p99_ratios=(); bare_cpu=(); kit_cpu=(); cpu_ratios=(); bare_ipis=(); served_ipis=(); kit_ipis=()
 for r in $(seq "$ROUNDS"); do
   read -r rps p99 cpu ipis < <(run "$bare" "$bare_pid")
   echo "round $r bare-hyper: $rps req/s, p99 $p99 ms, $cpu us CPU/request, $ipis client IPIs/request"
@@ -134,6 +134,7 @@ for r in $(seq "$ROUNDS"); do
   round_bare=$rps; round_bare_p99=$p99; round_bare_cpu=$cpu; bare_cpu+=("$cpu")
   read -r rps p99 cpu ipis < <(run "$served" "$served_pid")
   echo "round $r serve-only: $rps req/s, p99 $p99 ms, $cpu us CPU/request, $ipis client IPIs/request"
+  served_ipis+=("$ipis")
   if awk "BEGIN {exit !($rps > $best_served_rps)}"; then best_served_rps=$rps; fi
   served_ratios+=("$(awk "BEGIN {print $rps / $round_bare}")")
   read -r rps p99 cpu ipis < <(run "$kit" "$kit_pid")
@@ -178,5 +179,5 @@ printf 'serve-only/bare:        %.2f (%s)\n' "$(median "${served_ratios[@]}")" "
 printf 'addsvc/bare p99:        %.2f (%s)\n' "$(median "${p99_ratios[@]}")" "$(spread "${p99_ratios[@]}")"
 printf 'CPU per request: bare %s us, addsvc %s us (medians)\n' "$(median "${bare_cpu[@]}")" "$(median "${kit_cpu[@]}")"
 printf 'addsvc/bare CPU per request: %.2f (%s)\n' "$(median "${cpu_ratios[@]}")" "$(spread "${cpu_ratios[@]}")"
-printf 'client IPIs per request (waking wrk): bare %s, addsvc %s (medians)\n' "$(median "${bare_ipis[@]}")" "$(median "${kit_ipis[@]}")"
+printf 'client IPIs per request (waking wrk): bare %s, serve-only %s, addsvc %s (medians)\n' "$(median "${bare_ipis[@]}")" "$(median "${served_ipis[@]}")" "$(median "${kit_ipis[@]}")"
 printf 'peak RSS: bare %s KiB, serve-only %s KiB, addsvc %s KiB\n' "$(peak_rss_kib "$bare_pid")" "$(peak_rss_kib "$served_pid")" "$(peak_rss_kib "$kit_pid")"

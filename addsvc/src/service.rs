@@ -182,10 +182,16 @@ pub trait SumEvents: Send + Sync + 'static {
 }
 
 /// No events: nothing is published (addsvc without `--events`).
+///
+/// The publisher's future is boxed: a publication (its request, retries,
+/// acknowledgement) can be a large future, and unboxed it would be part of
+/// every `sum` call's future, published or not (addsvc's grew past what the
+/// allocator keeps per thread). The box costs an allocation only when an
+/// event is sent, beside a round trip to wherever it goes.
 impl<P: SumEvents> SumEvents for Option<P> {
     async fn summed(&self, ctx: &Context, event: Summed) -> Result<(), BoxError> {
         match self {
-            Some(events) => events.summed(ctx, event).await,
+            Some(events) => Box::pin(events.summed(ctx, event)).await,
             None => Ok(()),
         }
     }
@@ -231,6 +237,35 @@ mod tests {
     struct Recorded {
         events: std::sync::Mutex<Vec<Summed>>,
         down: std::sync::atomic::AtomicBool,
+    }
+
+    /// A publisher whose publication is a large future.
+    struct Heavy;
+
+    impl SumEvents for Heavy {
+        async fn summed(&self, _: &Context, _: Summed) -> Result<(), BoxError> {
+            let scratch = [0u8; 4096];
+            tokio::task::yield_now().await;
+            std::hint::black_box(&scratch);
+            Ok(())
+        }
+    }
+
+    /// Before, a publisher's future was part of every call's future through
+    /// `Option`, events configured or not.
+    #[tokio::test]
+    async fn an_optional_publishers_future_stays_out_of_the_callers() {
+        let ctx = Context::new();
+        let event = Summed { a: 1, b: 2, v: 3 };
+        assert!(std::mem::size_of_val(&Heavy.summed(&ctx, event)) > 4096);
+        let optional = Some(Heavy);
+        let fut = optional.summed(&ctx, event);
+        assert!(
+            std::mem::size_of_val(&fut) < 256,
+            "{}",
+            std::mem::size_of_val(&fut)
+        );
+        fut.await.unwrap();
     }
 
     impl SumEvents for std::sync::Arc<Recorded> {

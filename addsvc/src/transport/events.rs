@@ -74,11 +74,7 @@ impl NatsEvents {
 }
 
 impl SumEvents for NatsEvents {
-    fn summed(
-        &self,
-        ctx: &Context,
-        event: Summed,
-    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+    async fn summed(&self, ctx: &Context, event: Summed) -> Result<(), BoxError> {
         // A new ID per sum; the publisher resends it with the same ID, so it is
         // stored once however often it is sent.
         let event = Event {
@@ -86,12 +82,7 @@ impl SumEvents for NatsEvents {
             payload: event,
         };
         let req = Request::new(ctx.clone(), event);
-        // Boxed: a publication (its request, retries, acknowledgement) is a
-        // large future, and it would otherwise be part of every `sum` call's
-        // future, published or not. Here the box costs an allocation only
-        // when an event is sent, beside a network round trip.
-        let publisher = self.publisher.clone();
-        Box::pin(async move { publisher.oneshot(req).await.map(drop) })
+        self.publisher.clone().oneshot(req).await.map(drop)
     }
 }
 

@@ -141,12 +141,13 @@ impl<W: Write + Send + 'static> AsyncSink<W> {
     pub fn flush(&self) {
         let mut state = lock(&self.shared.state);
         let target = state.accepted;
-        if state.written >= target || state.closed {
+        let done = |state: &State<W>| state.written >= target || state.closed;
+        if done(&state) {
             return;
         }
         state.flushing += 1;
         self.shared.wake_writer.notify_one();
-        while state.written < target && !state.closed {
+        while !done(&state) {
             state = self
                 .shared
                 .written
