@@ -24,6 +24,11 @@ use crate::sink::Sink;
 /// and stops the thread: no record accepted before shutdown is lost. Records
 /// arriving after shutdown are written directly.
 ///
+/// If the background thread cannot be started, the sink writes every record
+/// directly, as after shutdown. If the writer panics, the thread stops and so
+/// does the sink: `flush` returns, and later records are counted in
+/// [`AsyncSink::dropped`] (the writer went with the thread).
+///
 /// ```
 /// use kit_log::{AsyncSink, Sink};
 ///
@@ -126,6 +131,16 @@ impl<W: Write + Send + 'static> AsyncSink<W> {
             .name("kit-log-writer".into())
             .spawn(move || write_loop(&worker, config.flush_interval))
             .ok();
+        Self::started(shared, thread)
+    }
+
+    /// The sink, given its writer thread if it could be started. Without one,
+    /// records are written directly (as after shutdown), instead of filling
+    /// the buffer and then being dropped, with `flush` waiting forever.
+    fn started(shared: Arc<Shared<W>>, thread: Option<JoinHandle<()>>) -> Self {
+        if thread.is_none() {
+            lock(&shared.state).closed = true;
+        }
         AsyncSink {
             shared,
             thread: Mutex::new(thread),
@@ -187,9 +202,15 @@ impl<W: Write + Send + 'static> Sink for AsyncSink<W> {
     fn write_record(&self, record: &[u8]) {
         let mut state = lock(&self.shared.state);
         if state.closed {
-            // After shutdown: write directly, if the writer is still here.
-            if let Some(w) = state.writer.as_mut() {
-                let _ = w.write_all(record);
+            // After shutdown: write directly, if the writer is still here
+            // (it is not if it panicked).
+            match state.writer.as_mut() {
+                Some(w) => {
+                    let _ = w.write_all(record);
+                }
+                None => {
+                    self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                }
             }
             return;
         }
@@ -215,7 +236,23 @@ impl<W: Write + Send + 'static> Drop for AsyncSink<W> {
     }
 }
 
+/// Stops the sink if the writer thread ends by a panic (the writer's own):
+/// `flush` callers are let go, and records from then on are counted as
+/// dropped, rather than waiting for a thread that is gone.
+struct StopOnPanic<'a, W>(&'a Shared<W>);
+
+impl<W> Drop for StopOnPanic<'_, W> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut state = lock(&self.0.state);
+            state.closed = true;
+            self.0.written.notify_all();
+        }
+    }
+}
+
 fn write_loop<W: Write>(shared: &Shared<W>, interval: Duration) {
+    let _stop = StopOnPanic(shared);
     let mut spare: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut reported_dropped = 0;
     let Some(mut writer) = lock(&shared.state).writer.take() else {
@@ -299,6 +336,62 @@ mod tests {
         assert_eq!(text.lines().count(), 1000);
         assert_eq!(text.lines().last(), Some("n=999"));
         assert_eq!(sink.dropped(), 0);
+    }
+
+    /// Before, a sink without its thread filled its buffer, then dropped every
+    /// record, and `flush` waited forever.
+    #[test]
+    fn without_its_thread_the_sink_writes_directly() {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                buf: Vec::new(),
+                accepted: 0,
+                written: 0,
+                flushing: 0,
+                closed: false,
+                writer: Some(Vec::<u8>::new()),
+            }),
+            wake_writer: Condvar::new(),
+            written: Condvar::new(),
+            capacity: 10,
+            wake_bytes: 10,
+            dropped: AtomicU64::new(0),
+            json: AtomicBool::new(false),
+        });
+        let sink = AsyncSink::started(shared, None);
+        for _ in 0..3 {
+            sink.write_record(b"msg=12345\n");
+        }
+        sink.flush();
+        assert_eq!(sink.dropped(), 0, "30 bytes past a capacity of 10");
+        assert_eq!(sink.shutdown().unwrap(), b"msg=12345\n".repeat(3));
+    }
+
+    /// Before, a writer that panicked left `flush` waiting forever.
+    #[test]
+    fn a_panicking_writer_stops_the_sink_and_flush_returns() {
+        struct Panics;
+        impl Write for Panics {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                panic!("the writer broke");
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = AsyncSink::with_config(
+            Panics,
+            AsyncConfig {
+                flush_interval: Duration::from_secs(3600),
+                ..AsyncConfig::default()
+            },
+        );
+        sink.write_record(b"msg=lost\n");
+        // Wakes the writer, which panics on the write: this returns.
+        sink.flush();
+        sink.write_record(b"msg=after\n");
+        assert_eq!(sink.dropped(), 1, "the record after the panic is counted");
+        assert!(sink.shutdown().is_none(), "the writer went with its thread");
     }
 
     #[test]
