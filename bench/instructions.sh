@@ -7,8 +7,13 @@
 # noise. It does not see what instructions cost (cache misses, atomic operations,
 # the kernel's share): pair it with bench/load.sh.
 #
+# With FOOTPRINT=1 it also prints each server's hot code (bench/footprint.py):
+# the distinct 64-byte lines of code run on most requests, against the
+# instruction cache they have to fit in.
+#
 # Usage: bash bench/instructions.sh            (DURATION=8s)
 #        BINS="/tmp/addsvc-before ./target/release/addsvc" bash bench/instructions.sh
+#        FOOTPRINT=1 bash bench/instructions.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +33,9 @@ trap cleanup EXIT
 count() {
   local name=$1; shift
   rm -f "$tmp"/cg.*
-  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$tmp/cg.%p" "$@" >/dev/null 2>"$tmp/valgrind.err" &
+  local dump=()
+  [[ -n ${FOOTPRINT:-} ]] && dump=(--dump-instr=yes)
+  valgrind --tool=callgrind --instr-atstart=no "${dump[@]}" --callgrind-out-file="$tmp/cg.%p" "$@" >/dev/null 2>"$tmp/valgrind.err" &
   server=$!
   # Under valgrind a server takes much longer to start.
   answers "http://127.0.0.1:$port" 60
@@ -43,6 +50,10 @@ count() {
   local ir
   ir=$(cat "$tmp"/cg.* | awk '/^totals:/ {s += $2} END {print s}')
   awk -v n="$name" -v r="$requests" -v i="$ir" 'BEGIN {printf "%s: %d requests, %.0f instructions per request\n", n, r, i / r}'
+  if [[ -n ${FOOTPRINT:-} ]]; then
+    # The part written at the dump: the counts of the load alone.
+    python3 bench/footprint.py "$(ls "$tmp"/cg.*.1 | head -1)" "$requests" 12
+  fi
 }
 
 port=$(free_port)
