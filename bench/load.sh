@@ -21,17 +21,25 @@
 # on a virtual machine those wake-ups are dear and land in the server's writev,
 # and a server slower than wrk pays them for most answers, one faster for few.
 #
-# Usage: bash bench/load.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32 TRACING=0)
+# With PADDED=1, two calibration servers take turns too (the `padded` binary):
+# bare hyper's handler plus ~6,000 extra instructions per request, from one
+# small function (compact) or from 300 (spread, ~24 KiB more code, about what
+# addsvc's stack adds). Against bare hyper they tell what extra instructions,
+# and extra code on top of them, cost on this host today: compare kit's ratios
+# with theirs.
+#
+# Usage: bash bench/load.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32 TRACING=0 PADDED=0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 TRACING=${TRACING:-0}
+PADDED=${PADDED:-0}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 
-cargo build --release -q -p addsvc --bin addsvc -p kit-bench --bin bare-hyper --bin serve-only
+cargo build --release -q -p addsvc --bin addsvc -p kit-bench --bin bare-hyper --bin serve-only --bin padded
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
@@ -95,6 +103,17 @@ if [[ $TRACING == 1 ]]; then
 fi
 declare -A best_traced_rps best_traced_p99
 
+shapes=()
+declare -A padded_url padded_pid padded_ratios padded_cpu padded_ipis
+if [[ $PADDED == 1 ]]; then
+  for shape in compact spread; do
+    padded_url[$shape]=$(start "padded-$shape" ./target/release/padded "$shape" 127.0.0.1:0)
+    padded_pid[$shape]=$(cat "$tmp/padded-$shape.pid")
+    pids+=("${padded_pid[$shape]}")
+    shapes+=("$shape")
+  done
+fi
+
 # cpu_ticks PID: the process's user + system CPU time so far, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # peak_rss_kib PID: the process's peak resident memory (VmHWM), in KiB.
@@ -144,6 +163,13 @@ for r in $(seq "$ROUNDS"); do
   ratios+=("$(awk "BEGIN {print $rps / $round_bare}")"); kit_cpu+=("$cpu")
   cpu_ratios+=("$(awk "BEGIN {print $cpu / $round_bare_cpu}")")
   p99_ratios+=("$(awk "BEGIN {print $p99 / $round_bare_p99}")")
+  for shape in "${shapes[@]}"; do
+    read -r rps p99 cpu ipis < <(run "${padded_url[$shape]}" "${padded_pid[$shape]}")
+    echo "round $r padded $shape: $rps req/s, p99 $p99 ms, $cpu us CPU/request, $ipis client IPIs/request"
+    padded_ratios[$shape]+="$(awk "BEGIN {print $rps / $round_bare}") "
+    padded_cpu[$shape]+="$cpu "
+    padded_ipis[$shape]+="$ipis "
+  done
   for t in "${traced[@]}"; do
     read -r ratio url _ <<<"$t"
     read -r rps p99 _ _ < <(run "$url")
@@ -181,3 +207,10 @@ printf 'CPU per request: bare %s us, addsvc %s us (medians)\n' "$(median "${bare
 printf 'addsvc/bare CPU per request: %.2f (%s)\n' "$(median "${cpu_ratios[@]}")" "$(spread "${cpu_ratios[@]}")"
 printf 'client IPIs per request (waking wrk): bare %s, serve-only %s, addsvc %s (medians)\n' "$(median "${bare_ipis[@]}")" "$(median "${served_ipis[@]}")" "$(median "${kit_ipis[@]}")"
 printf 'peak RSS: bare %s KiB, serve-only %s KiB, addsvc %s KiB\n' "$(peak_rss_kib "$bare_pid")" "$(peak_rss_kib "$served_pid")" "$(peak_rss_kib "$kit_pid")"
+for shape in "${shapes[@]}"; do
+  # (Word splitting wanted: the values were gathered as one string each.)
+  # shellcheck disable=SC2086
+  printf 'padded %s/bare throughput: %.2f (%s), CPU %s us, client IPIs %s per request (medians)\n' "$shape" \
+    "$(median ${padded_ratios[$shape]})" "$(spread ${padded_ratios[$shape]})" \
+    "$(median ${padded_cpu[$shape]})" "$(median ${padded_ipis[$shape]})"
+done

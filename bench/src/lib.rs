@@ -5,6 +5,8 @@
 //! allocation count; and addsvc's API router as its binary builds it by default
 //! ([`addsvc_api`]), for the allocation count and the in-process stack benchmark.
 
+pub mod padding;
+
 use std::convert::Infallible;
 
 use bytes::Bytes;
@@ -57,6 +59,29 @@ pub async fn serve_bare(listener: tokio::net::TcpListener) -> std::io::Result<()
                 .serve_connection(
                     hyper_util::rt::TokioIo::new(stream),
                     hyper::service::service_fn(sum),
+                )
+                .await;
+        });
+    }
+}
+
+/// [`serve_bare`] with [`padding::pad`] run before each request: the `padded`
+/// binary, a calibration of the host (see its docs).
+pub async fn serve_padded(
+    listener: tokio::net::TcpListener,
+    shape: padding::Shape,
+) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(stream),
+                    hyper::service::service_fn(move |req| {
+                        std::hint::black_box(padding::pad(shape));
+                        sum(req)
+                    }),
                 )
                 .await;
         });
