@@ -23,7 +23,7 @@
 #
 # With PADDED=1, two calibration servers take turns too (the `padded` binary):
 # bare hyper's handler plus ~6,000 extra instructions per request, from one
-# small function (compact) or from 300 (spread, ~24 KiB more code, about what
+# small function (compact) or from 300 (spread, ~30 KiB more code, about what
 # addsvc's stack adds). Against bare hyper they tell what extra instructions,
 # and extra code on top of them, cost on this host today: compare kit's ratios
 # with theirs.

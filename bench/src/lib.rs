@@ -51,18 +51,7 @@ pub async fn sum<B: Body>(req: Request<B>) -> Result<Response<Full<Bytes>>, Infa
 /// Serves [`sum`] on bare hyper (HTTP/1.1, `TCP_NODELAY`) to every connection
 /// `listener` accepts: the load benchmark's baseline server.
 pub async fn serve_bare(listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    loop {
-        let (stream, _) = listener.accept().await?;
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(async move {
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(
-                    hyper_util::rt::TokioIo::new(stream),
-                    hyper::service::service_fn(sum),
-                )
-                .await;
-        });
-    }
+    serve_handler(listener, sum).await
 }
 
 /// [`serve_bare`] with [`padding::pad`] run before each request: the `padded`
@@ -71,6 +60,20 @@ pub async fn serve_padded(
     listener: tokio::net::TcpListener,
     shape: padding::Shape,
 ) -> std::io::Result<()> {
+    serve_handler(listener, move |req| {
+        std::hint::black_box(padding::pad(shape));
+        sum(req)
+    })
+    .await
+}
+
+/// Serves `handler` on bare hyper (HTTP/1.1, `TCP_NODELAY`) to every connection
+/// `listener` accepts.
+async fn serve_handler<H, F>(listener: tokio::net::TcpListener, handler: H) -> std::io::Result<()>
+where
+    H: Fn(Request<hyper::body::Incoming>) -> F + Copy + Send + 'static,
+    F: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
@@ -78,10 +81,7 @@ pub async fn serve_padded(
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(
                     hyper_util::rt::TokioIo::new(stream),
-                    hyper::service::service_fn(move |req| {
-                        std::hint::black_box(padding::pad(shape));
-                        sum(req)
-                    }),
+                    hyper::service::service_fn(handler),
                 )
                 .await;
         });

@@ -1,6 +1,6 @@
 //! Extra work for the `padded` server: a fixed number of instructions per
 //! request, run either from one small function ([`Shape::Compact`]) or from
-//! [`FUNCTIONS`] distinct ones, ~24 KiB of code ([`Shape::Spread`]), about as
+//! [`FUNCTIONS`] distinct ones, ~30 KiB of code ([`Shape::Spread`]), about as
 //! much as kit's stack adds to a request's code. The two shapes run the same
 //! instructions; what tells them apart under load is what the code's size costs
 //! the host (the instruction cache), which the instruction count does not show.
@@ -12,7 +12,7 @@ use std::hint::black_box;
 pub enum Shape {
     /// One function, called [`FUNCTIONS`] times: a few cache lines.
     Compact,
-    /// [`FUNCTIONS`] functions, each called once: ~24 KiB of code.
+    /// [`FUNCTIONS`] functions, each called once: ~30 KiB of code.
     Spread,
 }
 

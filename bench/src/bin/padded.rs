@@ -2,7 +2,7 @@
 //!
 //! A calibration of the host for the load benchmark: bare-hyper's handler
 //! ([`kit_bench::sum`]) with a fixed amount of extra work per request
-//! ([`kit_bench::padding`]), either compact or spread over ~24 KiB of code.
+//! ([`kit_bench::padding`]), either compact or spread over ~30 KiB of code.
 //! Beside bare hyper (`PADDED=1 bash bench/load.sh`), the two tell what extra
 //! instructions cost on this host, and what extra code costs on top of them.
 

@@ -26,8 +26,8 @@ use crate::sink::Sink;
 ///
 /// If the background thread cannot be started, the sink writes every record
 /// directly, as after shutdown. If the writer panics, the thread stops and so
-/// does the sink: `flush` returns, and later records are counted in
-/// [`AsyncSink::dropped`] (the writer went with the thread).
+/// does the sink: `flush` returns, records not yet written are lost with the
+/// writer, and later ones are counted in [`AsyncSink::dropped`].
 ///
 /// ```
 /// use kit_log::{AsyncSink, Sink};
