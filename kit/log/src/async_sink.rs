@@ -22,7 +22,8 @@ use crate::sink::Sink;
 ///
 /// [`AsyncSink::shutdown`] (also run on drop) writes everything accepted so far
 /// and stops the thread: no record accepted before shutdown is lost. Records
-/// arriving after shutdown are written directly.
+/// arriving after shutdown are written directly, or counted as dropped once
+/// `shutdown` has returned the writer.
 ///
 /// If the background thread cannot be started, the sink writes every record
 /// directly, as after shutdown. If the writer panics, the thread stops and so
@@ -98,19 +99,10 @@ impl Default for AsyncConfig {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl<W: Write + Send + 'static> AsyncSink<W> {
-    /// An async sink writing to `writer` with the default [`AsyncConfig`].
-    pub fn new(writer: W) -> Self {
-        Self::with_config(writer, AsyncConfig::default())
-    }
-
-    /// An async sink writing to `writer`.
-    pub fn with_config(writer: W, config: AsyncConfig) -> Self {
-        let shared = Arc::new(Shared {
+impl<W> Shared<W> {
+    /// The state a sink and its writer thread share, nothing accepted yet.
+    fn new(writer: W, config: &AsyncConfig) -> Arc<Self> {
+        Arc::new(Shared {
             state: Mutex::new(State {
                 buf: Vec::with_capacity(64 * 1024),
                 accepted: 0,
@@ -125,7 +117,23 @@ impl<W: Write + Send + 'static> AsyncSink<W> {
             wake_bytes: config.wake_bytes.clamp(1, config.capacity.max(1)),
             dropped: AtomicU64::new(0),
             json: AtomicBool::new(false),
-        });
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<W: Write + Send + 'static> AsyncSink<W> {
+    /// An async sink writing to `writer` with the default [`AsyncConfig`].
+    pub fn new(writer: W) -> Self {
+        Self::with_config(writer, AsyncConfig::default())
+    }
+
+    /// An async sink writing to `writer`.
+    pub fn with_config(writer: W, config: AsyncConfig) -> Self {
+        let shared = Shared::new(writer, &config);
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
             .name("kit-log-writer".into())
@@ -202,8 +210,9 @@ impl<W: Write + Send + 'static> Sink for AsyncSink<W> {
     fn write_record(&self, record: &[u8]) {
         let mut state = lock(&self.shared.state);
         if state.closed {
-            // After shutdown: write directly, if the writer is still here
-            // (it is not if it panicked).
+            // After shutdown (or without a thread): write directly, if the
+            // writer is still here; it is not once `shutdown` has returned
+            // it, or if it panicked. Then the record is counted as dropped.
             match state.writer.as_mut() {
                 Some(w) => {
                     let _ = w.write_all(record);
@@ -336,29 +345,21 @@ mod tests {
         assert_eq!(text.lines().count(), 1000);
         assert_eq!(text.lines().last(), Some("n=999"));
         assert_eq!(sink.dropped(), 0);
+        // The writer has been returned: a record after it is counted, not lost
+        // unseen.
+        sink.write_record(b"n=late\n");
+        assert_eq!(sink.dropped(), 1);
     }
 
     /// Before, a sink without its thread filled its buffer, then dropped every
     /// record, and `flush` waited forever.
     #[test]
     fn without_its_thread_the_sink_writes_directly() {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                buf: Vec::new(),
-                accepted: 0,
-                written: 0,
-                flushing: 0,
-                closed: false,
-                writer: Some(Vec::<u8>::new()),
-            }),
-            wake_writer: Condvar::new(),
-            written: Condvar::new(),
+        let config = AsyncConfig {
             capacity: 10,
-            wake_bytes: 10,
-            dropped: AtomicU64::new(0),
-            json: AtomicBool::new(false),
-        });
-        let sink = AsyncSink::started(shared, None);
+            ..AsyncConfig::default()
+        };
+        let sink = AsyncSink::started(Shared::new(Vec::<u8>::new(), &config), None);
         for _ in 0..3 {
             sink.write_record(b"msg=12345\n");
         }
