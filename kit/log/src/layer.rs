@@ -51,11 +51,7 @@ pub type LoggingFuture<F> = HookedFuture<F, CallLog>;
 impl LoggingLayer {
     /// Logs calls to `logger`, naming the endpoint `method`.
     pub fn new(logger: Logger, method: &'static str) -> Self {
-        LoggingLayer(HookLayer::new(CallLog {
-            logger,
-            method,
-            clock: Clock::new(),
-        }))
+        LoggingLayer(HookLayer::new(CallLog::new(logger, method)))
     }
 }
 
@@ -68,7 +64,25 @@ impl<S> Layer<S> for LoggingLayer {
 }
 
 /// The [`CallHook`] behind [`LoggingLayer`]: notes the request ID and the time
-/// as a call starts, writes the line when it ends.
+/// as a call starts, writes the line when it ends. On its own, it can share one
+/// layer with other hooks (a tuple of hooks is a hook):
+///
+/// ```
+/// use kit_endpoint::{endpoint_fn, BoxError, HookLayer, Request};
+/// use kit_log::{CallLog, Logfmt, Memory};
+/// use slog::{o, Drain, Logger};
+/// use tower::{ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (a, b) = (Memory::new(), Memory::new());
+/// let log = |sink: &Memory| Logger::root(Logfmt::new(sink.clone()).fuse(), o!());
+/// let ep = ServiceBuilder::new()
+///     .layer(HookLayer::new((CallLog::new(log(&a), "double"), CallLog::new(log(&b), "double"))))
+///     .service(endpoint_fn(|_req: Request<i64>| async move { Ok::<_, BoxError>(()) }));
+/// ep.oneshot(Request::from_msg(21)).await.unwrap();
+/// assert!(a.lines()[0].contains("method=double") && b.lines()[0].contains("method=double"));
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct CallLog {
     logger: Logger,
@@ -106,6 +120,18 @@ impl CallHook for CallLog {
             Outcome::Cancelled => {
                 info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => Outcome::CANCELLED, "err_kind" => Outcome::CANCELLED, "trace" => trace)
             }
+        }
+    }
+}
+
+impl CallLog {
+    /// Logs calls to `logger`, naming the endpoint `method` (what
+    /// [`LoggingLayer::new`] runs).
+    pub fn new(logger: Logger, method: &'static str) -> Self {
+        CallLog {
+            logger,
+            method,
+            clock: Clock::new(),
         }
     }
 }

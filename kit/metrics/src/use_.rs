@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, ready};
 
+use kit_endpoint::{CallHook, Context, Outcome};
 use metrics::{Counter, Gauge, Key, KeyName, Label, Recorder};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
@@ -57,6 +58,45 @@ impl UseMetrics {
             in_flight: recorder.register_gauge(&key(IN_FLIGHT), &METADATA),
             waiting: recorder.register_gauge(&key(WAITING), &METADATA),
             errors: recorder.register_counter(&key(RESOURCE_ERRORS), &METADATA),
+        }
+    }
+}
+
+/// USE as a [`CallHook`], for an endpoint whose hooks share one layer (a tuple of
+/// hooks is a hook, see [`HookLayer`](kit_endpoint::HookLayer)): a call is in
+/// flight from its start to its end, and counted in the errors when it failed
+/// (an `Err`; a business error is an answer), as [`Use`] counts them. A hook
+/// sees calls, not readiness: `kit_resource_waiting` stays 0. Use [`UseLayer`]
+/// above anything that can make calls wait (a concurrency limit, a pool).
+///
+/// ```
+/// use kit_endpoint::{endpoint_fn, BoxError, HookLayer, Request};
+/// use kit_metrics::{prometheus::Exporter, RedMetrics, UseMetrics};
+/// use tower::{ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let exporter = Exporter::new();
+/// let r = exporter.recorder();
+/// let ep = ServiceBuilder::new()
+///     .layer(HookLayer::new((RedMetrics::new(r, "sum"), UseMetrics::new(r, "sum"))))
+///     .service(endpoint_fn(|_req: Request<i64>| async { Err::<(), BoxError>("down".into()) }));
+/// assert!(ep.oneshot(Request::from_msg(1)).await.is_err());
+/// let page = exporter.render();
+/// assert!(page.contains(r#"kit_resource_errors_total{resource="sum"} 1"#), "{page}");
+/// assert!(page.contains(r#"kit_resource_in_flight{resource="sum"} 0"#), "{page}");
+/// # }
+/// ```
+impl CallHook for UseMetrics {
+    type Start = ();
+
+    fn start(&self, _ctx: &Context) {
+        self.in_flight.increment(1.0);
+    }
+
+    fn finish(&self, (): (), outcome: Outcome<'_>) {
+        self.in_flight.decrement(1.0);
+        if let Outcome::Failure(_) = outcome {
+            self.errors.increment(1);
         }
     }
 }
