@@ -127,12 +127,12 @@ pub struct Observation<'a> {
     pub status: StatusCode,
     /// From the request's arrival at the router to the response's head.
     pub duration: std::time::Duration,
-    /// The request ID the response carries (`x-request-id`).
-    pub request_id: Option<&'a str>,
     /// Why the request was answered before any endpoint ran (no route, wrong
     /// method, a body over the limit or that does not decode, a spent budget);
     /// `None` when an endpoint was called (its middlewares report on it).
     pub early: Option<&'a str>,
+    /// The response's headers, for [`Observation::request_id`].
+    headers: &'a http::HeaderMap,
 }
 
 /// Put in the extensions of a response given before any endpoint ran, with
@@ -140,9 +140,16 @@ pub struct Observation<'a> {
 #[derive(Debug, Clone)]
 pub(crate) struct EarlyAnswer(pub(crate) Arc<str>);
 
-impl Observation<'_> {
+impl<'a> Observation<'a> {
     /// The route of a request whose path no route serves.
     pub const UNMATCHED: &'static str = "unmatched";
+
+    /// The request ID the response carries (`x-request-id`). Looked up when
+    /// asked: an observer that logs only refusals does not pay for it on
+    /// every request.
+    pub fn request_id(&self) -> Option<&'a str> {
+        self.headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())
+    }
 }
 
 #[derive(Clone, Default)]
@@ -318,14 +325,13 @@ impl Future for RouterFuture {
         let Ok(resp) = std::task::ready!(self.answer.as_mut().poll(cx));
         if let Some(watch) = self.watch.take() {
             let clock = clock();
-            let request_id = resp.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok());
             let seen = Observation {
                 method: &watch.method,
                 route: watch.route.as_deref().unwrap_or(Observation::UNMATCHED),
                 status: resp.status(),
                 duration: clock.delta(watch.started, clock.raw()),
-                request_id,
                 early: resp.extensions().get::<EarlyAnswer>().map(|e| &*e.0),
+                headers: resp.headers(),
             };
             for observe in watch.observers.iter() {
                 observe(&seen);

@@ -713,7 +713,7 @@ async fn every_answer_is_observed_and_early_ones_say_why() {
                 o.method.to_string(),
                 o.route.to_owned(),
                 o.status.as_u16(),
-                o.request_id.map(str::to_owned),
+                o.request_id().map(str::to_owned),
                 o.early.map(str::to_owned),
             ));
         });

@@ -103,7 +103,7 @@ pub fn observed(router: Router, logger: slog::Logger, metrics: kit_metrics::Http
         metrics.record(seen.method.as_str(), seen.route, status, seen.duration);
         if let Some(reason) = seen.early {
             slog::info!(logger, "refused"; "method" => seen.method.as_str(), "route" => seen.route,
-                "status" => status, "request_id" => seen.request_id, "err" => reason);
+                "status" => status, "request_id" => seen.request_id(), "err" => reason);
         }
     })
 }
