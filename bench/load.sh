@@ -28,13 +28,18 @@
 # and extra code on top of them, cost on this host today: compare kit's ratios
 # with theirs.
 #
-# Usage: bash bench/load.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32 TRACING=0 PADDED=0)
+# With BATCHED=1, bare hyper with each connection in kit's BatchedIo takes
+# turns too (`bare-hyper ADDR batched`): what kit's batched answers
+# (ServeConfig::batch_answers, on in kit's serve) would give bare hyper.
+#
+# Usage: bash bench/load.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32 TRACING=0 PADDED=0 BATCHED=0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 TRACING=${TRACING:-0}
 PADDED=${PADDED:-0}
+BATCHED=${BATCHED:-0}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
@@ -103,15 +108,24 @@ if [[ $TRACING == 1 ]]; then
 fi
 declare -A best_traced_rps best_traced_p99
 
+# The calibration servers (PADDED=1, BATCHED=1), by name, in the order run.
 shapes=()
 declare -A padded_url padded_pid padded_ratios padded_cpu padded_ipis
+# calibrate NAME CMD...: starts CMD as a calibration server named NAME.
+calibrate() {
+  local name=$1; shift
+  padded_url[$name]=$(start "$name" "$@")
+  padded_pid[$name]=$(cat "$tmp/$name.pid")
+  pids+=("${padded_pid[$name]}")
+  shapes+=("$name")
+}
 if [[ $PADDED == 1 ]]; then
   for shape in compact spread; do
-    padded_url[$shape]=$(start "padded-$shape" ./target/release/padded "$shape" 127.0.0.1:0)
-    padded_pid[$shape]=$(cat "$tmp/padded-$shape.pid")
-    pids+=("${padded_pid[$shape]}")
-    shapes+=("$shape")
+    calibrate "padded-$shape" ./target/release/padded "$shape" 127.0.0.1:0
   done
+fi
+if [[ $BATCHED == 1 ]]; then
+  calibrate bare-batched ./target/release/bare-hyper 127.0.0.1:0 batched
 fi
 
 # cpu_ticks PID: the process's user + system CPU time so far, in clock ticks.
@@ -165,7 +179,7 @@ for r in $(seq "$ROUNDS"); do
   p99_ratios+=("$(awk "BEGIN {print $p99 / $round_bare_p99}")")
   for shape in "${shapes[@]}"; do
     read -r rps p99 cpu ipis < <(run "${padded_url[$shape]}" "${padded_pid[$shape]}")
-    echo "round $r padded $shape: $rps req/s, p99 $p99 ms, $cpu us CPU/request, $ipis client IPIs/request"
+    echo "round $r $shape: $rps req/s, p99 $p99 ms, $cpu us CPU/request, $ipis client IPIs/request"
     padded_ratios[$shape]+="$(awk "BEGIN {print $rps / $round_bare}") "
     padded_cpu[$shape]+="$cpu "
     padded_ipis[$shape]+="$ipis "
@@ -210,7 +224,7 @@ printf 'peak RSS: bare %s KiB, serve-only %s KiB, addsvc %s KiB\n' "$(peak_rss_k
 for shape in "${shapes[@]}"; do
   # (Word splitting wanted: the values were gathered as one string each.)
   # shellcheck disable=SC2086
-  printf 'padded %s/bare throughput: %.2f (%s), CPU %s us, client IPIs %s per request (medians)\n' "$shape" \
+  printf '%s/bare throughput: %.2f (%s), CPU %s us, client IPIs %s per request (medians)\n' "$shape" \
     "$(median ${padded_ratios[$shape]})" "$(spread ${padded_ratios[$shape]})" \
     "$(median ${padded_cpu[$shape]})" "$(median ${padded_ipis[$shape]})"
 done

@@ -51,7 +51,14 @@ pub async fn sum<B: Body>(req: Request<B>) -> Result<Response<Full<Bytes>>, Infa
 /// Serves [`sum`] on bare hyper (HTTP/1.1, `TCP_NODELAY`) to every connection
 /// `listener` accepts: the load benchmark's baseline server.
 pub async fn serve_bare(listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    serve_handler(listener, sum).await
+    serve_handler(listener, false, sum).await
+}
+
+/// [`serve_bare`] with each connection in kit's
+/// [`BatchedIo`](kit_transport::BatchedIo): `bare-hyper ADDR batched`, a
+/// calibration (what batched answers give bare hyper).
+pub async fn serve_bare_batched(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    serve_handler(listener, true, sum).await
 }
 
 /// [`serve_bare`] with [`padding::pad`] run before each request: the `padded`
@@ -60,7 +67,7 @@ pub async fn serve_padded(
     listener: tokio::net::TcpListener,
     shape: padding::Shape,
 ) -> std::io::Result<()> {
-    serve_handler(listener, move |req| {
+    serve_handler(listener, false, move |req| {
         std::hint::black_box(padding::pad(shape));
         sum(req)
     })
@@ -68,8 +75,14 @@ pub async fn serve_padded(
 }
 
 /// Serves `handler` on bare hyper (HTTP/1.1, `TCP_NODELAY`) to every connection
-/// `listener` accepts.
-async fn serve_handler<H, F>(listener: tokio::net::TcpListener, handler: H) -> std::io::Result<()>
+/// `listener` accepts; with `batched`, each connection's answers go through
+/// kit's [`BatchedIo`](kit_transport::BatchedIo) (a calibration: what kit's
+/// batched answers would give bare hyper).
+async fn serve_handler<H, F>(
+    listener: tokio::net::TcpListener,
+    batched: bool,
+    handler: H,
+) -> std::io::Result<()>
 where
     H: Fn(Request<hyper::body::Incoming>) -> F + Copy + Send + 'static,
     F: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
@@ -77,15 +90,32 @@ where
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
-        tokio::spawn(async move {
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(
-                    hyper_util::rt::TokioIo::new(stream),
-                    hyper::service::service_fn(handler),
-                )
-                .await;
-        });
+        // Bare hyper's connections are the stream itself, not a wrapper that
+        // does nothing.
+        if batched {
+            tokio::spawn(serve_connection(
+                kit_transport::BatchedIo::new(stream, true),
+                handler,
+            ));
+        } else {
+            tokio::spawn(serve_connection(stream, handler));
+        }
     }
+}
+
+/// Serves one connection with hyper's HTTP/1.1 defaults.
+async fn serve_connection<I, H, F>(io: I, handler: H)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<hyper::body::Incoming>) -> F + Copy + Send + 'static,
+    F: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(
+            hyper_util::rt::TokioIo::new(io),
+            hyper::service::service_fn(handler),
+        )
+        .await;
 }
 
 fn status(code: StatusCode) -> Response<Full<Bytes>> {

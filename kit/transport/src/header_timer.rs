@@ -91,41 +91,16 @@ impl Progress {
     }
 }
 
-/// A connection's IO, noting when request bytes arrive; with `batch`, the first
-/// write after they came yields once (see [`ServeConfig::batch_answers`]).
-///
-/// [`ServeConfig::batch_answers`]: crate::ServeConfig::batch_answers
+/// A connection's IO, noting when request bytes arrive.
 #[derive(Debug)]
 pub(crate) struct TrackedIo<T> {
     inner: T,
     progress: Arc<Progress>,
-    batch: bool,
-    /// Request bytes came since the last write: the next write yields first.
-    yield_first: bool,
 }
 
 impl<T> TrackedIo<T> {
-    pub(crate) fn new(inner: T, progress: Arc<Progress>, batch: bool) -> Self {
-        TrackedIo {
-            inner,
-            progress,
-            batch,
-            yield_first: false,
-        }
-    }
-
-    /// Whether this write yields first: once after request bytes came. The
-    /// task wakes itself, so the runtime polls it again after the tasks
-    /// already queued (answers to requests that came with this one are
-    /// computed before any is written). Waking oneself while being polled
-    /// puts a tokio task at the back of its worker's queue.
-    fn yields(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.yield_first {
-            self.yield_first = false;
-            cx.waker().wake_by_ref();
-            return true;
-        }
-        false
+    pub(crate) fn new(inner: T, progress: Arc<Progress>) -> Self {
+        TrackedIo { inner, progress }
     }
 }
 
@@ -139,7 +114,6 @@ impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
             self.progress.received();
-            self.yield_first = self.batch;
         }
         polled
     }
@@ -151,9 +125,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if self.yields(cx) {
-            return Poll::Pending;
-        }
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -162,9 +133,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        if self.yields(cx) {
-            return Poll::Pending;
-        }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -343,62 +311,5 @@ mod tests {
             waited += 1;
         }
         assert!((10..=15).contains(&waited), "idle cut after {waited} s");
-    }
-    /// Counts its wake-ups.
-    #[derive(Default)]
-    struct Wakes(std::sync::atomic::AtomicUsize);
-
-    impl std::task::Wake for Wakes {
-        fn wake(self: Arc<Self>) {
-            self.wake_by_ref();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    #[tokio::test]
-    async fn with_batching_the_first_write_after_a_request_yields_once() {
-        for batch in [true, false] {
-            let (ours, mut theirs) = tokio::io::duplex(1024);
-            let mut io = TrackedIo::new(ours, Arc::new(Progress::default()), batch);
-            let wakes = Arc::new(Wakes::default());
-            let waker = std::task::Waker::from(wakes.clone());
-            let mut cx = Context::from_waker(&waker);
-            let write = |io: &mut TrackedIo<_>, cx: &mut Context<'_>| {
-                Pin::new(io).poll_write(cx, b"answer")
-            };
-            // No request yet: written at once.
-            assert!(matches!(write(&mut io, &mut cx), Poll::Ready(Ok(6))));
-            tokio::io::AsyncWriteExt::write_all(&mut theirs, b"request")
-                .await
-                .unwrap();
-            let mut buf = [0u8; 16];
-            let mut read = ReadBuf::new(&mut buf);
-            assert!(Pin::new(&mut io).poll_read(&mut cx, &mut read).is_ready());
-            assert_eq!(read.filled(), b"request");
-            if batch {
-                // The answer yields once, waking its task to be polled again...
-                assert!(write(&mut io, &mut cx).is_pending());
-                assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
-                let vectored = [io::IoSlice::new(b"answer")];
-                let mut again =
-                    |cx: &mut Context<'_>| Pin::new(&mut io).poll_write_vectored(cx, &vectored);
-                // ...and is written then, the write after it at once.
-                assert!(matches!(again(&mut cx), Poll::Ready(Ok(6))));
-                assert!(matches!(again(&mut cx), Poll::Ready(Ok(6))));
-            } else {
-                assert!(matches!(write(&mut io, &mut cx), Poll::Ready(Ok(6))));
-                assert!(matches!(write(&mut io, &mut cx), Poll::Ready(Ok(6))));
-            }
-            let mut got = vec![0u8; 18];
-            tokio::io::AsyncReadExt::read_exact(&mut theirs, &mut got)
-                .await
-                .unwrap();
-            assert_eq!(got, b"answeransweranswer");
-            if !batch {
-                assert_eq!(wakes.0.load(Ordering::Relaxed), 0);
-            }
-        }
     }
 }

@@ -89,6 +89,7 @@
 //! - `error`: the transport's errors, [`error_status`], [`encode_error`].
 //! - `body`: [`Body`], [`BoxBody`], bounded body reading.
 
+mod batch;
 mod body;
 mod client;
 mod context;
@@ -102,6 +103,7 @@ mod router;
 mod serve;
 mod server;
 
+pub use batch::BatchedIo;
 pub use body::{Body, BoxBody, box_body, read_limited};
 pub use client::{Client, DEFAULT_RESPONSE_LIMIT, HttpClient, pooled, with_path};
 pub use context::{

@@ -16,6 +16,7 @@ use kit_endpoint::BoxError;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::batch::BatchedIo;
 use crate::drain::Drain;
 use crate::header_timer::{Answered, Progress, TrackedIo, Watch};
 use tower::Service;
@@ -54,7 +55,8 @@ pub struct ServeConfig {
     /// context's): needed to rate limit per client IP. Off by default, as it costs
     /// an allocation per request.
     pub peer_addr: bool,
-    /// Whether answers to requests that arrive together are written together:
+    /// Whether answers to requests that arrive together are written together
+    /// (each connection in a [`BatchedIo`](crate::BatchedIo)):
     /// a connection's first write after its request came yields once to the
     /// runtime's other ready tasks, so that the requests read in the same turn
     /// are all answered before any answer is written. A client that reads many
@@ -208,7 +210,10 @@ where
                 let progress = std::sync::Arc::new(Progress::default());
                 let mut watch = Watch::new(config.header_read_timeout);
                 let conn = http.serve_connection(
-                    TokioIo::new(TrackedIo::new(stream, progress.clone(), config.batch_answers)),
+                    TokioIo::new(TrackedIo::new(
+                        BatchedIo::new(stream, config.batch_answers),
+                        progress.clone(),
+                    )),
                     TowerToHyperService::new(WithPeer {
                         inner: service.clone(),
                         peer: config.peer_addr.then_some(PeerAddr(peer)),
