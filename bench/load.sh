@@ -29,7 +29,7 @@
 # with theirs.
 #
 # With BATCHED=1, bare hyper with each connection in kit's BatchedIo takes
-# turns too (`bare-hyper ADDR batched`): what kit's batched answers
+# turns too (the `bare-batched` binary): what kit's batched answers
 # (ServeConfig::batch_answers, on in kit's serve) would give bare hyper.
 #
 # Usage: bash bench/load.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32 TRACING=0 PADDED=0 BATCHED=0)
@@ -44,7 +44,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 
-cargo build --release -q -p addsvc --bin addsvc -p kit-bench --bin bare-hyper --bin serve-only --bin padded
+cargo build --release -q -p addsvc --bin addsvc -p kit-bench --bin bare-hyper --bin serve-only --bin padded --bin bare-batched
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
@@ -125,7 +125,7 @@ if [[ $PADDED == 1 ]]; then
   done
 fi
 if [[ $BATCHED == 1 ]]; then
-  calibrate bare-batched ./target/release/bare-hyper 127.0.0.1:0 batched
+  calibrate bare-batched ./target/release/bare-batched 127.0.0.1:0
 fi
 
 # cpu_ticks PID: the process's user + system CPU time so far, in clock ticks.

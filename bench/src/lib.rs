@@ -51,14 +51,14 @@ pub async fn sum<B: Body>(req: Request<B>) -> Result<Response<Full<Bytes>>, Infa
 /// Serves [`sum`] on bare hyper (HTTP/1.1, `TCP_NODELAY`) to every connection
 /// `listener` accepts: the load benchmark's baseline server.
 pub async fn serve_bare(listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    serve_handler(listener, false, sum).await
+    serve_handler(listener, std::convert::identity, sum).await
 }
 
 /// [`serve_bare`] with each connection in kit's
-/// [`BatchedIo`](kit_transport::BatchedIo): `bare-hyper ADDR batched`, a
+/// [`BatchedIo`](kit_transport::BatchedIo): the `bare-batched` binary, a
 /// calibration (what batched answers give bare hyper).
 pub async fn serve_bare_batched(listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    serve_handler(listener, true, sum).await
+    serve_handler(listener, |s| kit_transport::BatchedIo::new(s, true), sum).await
 }
 
 /// [`serve_bare`] with [`padding::pad`] run before each request: the `padded`
@@ -67,7 +67,7 @@ pub async fn serve_padded(
     listener: tokio::net::TcpListener,
     shape: padding::Shape,
 ) -> std::io::Result<()> {
-    serve_handler(listener, false, move |req| {
+    serve_handler(listener, std::convert::identity, move |req| {
         std::hint::black_box(padding::pad(shape));
         sum(req)
     })
@@ -75,47 +75,32 @@ pub async fn serve_padded(
 }
 
 /// Serves `handler` on bare hyper (HTTP/1.1, `TCP_NODELAY`) to every connection
-/// `listener` accepts; with `batched`, each connection's answers go through
-/// kit's [`BatchedIo`](kit_transport::BatchedIo) (a calibration: what kit's
-/// batched answers would give bare hyper).
-async fn serve_handler<H, F>(
+/// `listener` accepts, each connection's stream wrapped by `wrap` (bare hyper:
+/// [`std::convert::identity`]).
+async fn serve_handler<W, I, H, F>(
     listener: tokio::net::TcpListener,
-    batched: bool,
+    wrap: W,
     handler: H,
 ) -> std::io::Result<()>
 where
+    W: Fn(tokio::net::TcpStream) -> I,
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<hyper::body::Incoming>) -> F + Copy + Send + 'static,
     F: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
 {
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
-        // Bare hyper's connections are the stream itself, not a wrapper that
-        // does nothing.
-        if batched {
-            tokio::spawn(serve_connection(
-                kit_transport::BatchedIo::new(stream, true),
-                handler,
-            ));
-        } else {
-            tokio::spawn(serve_connection(stream, handler));
-        }
+        let io = wrap(stream);
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(io),
+                    hyper::service::service_fn(handler),
+                )
+                .await;
+        });
     }
-}
-
-/// Serves one connection with hyper's HTTP/1.1 defaults.
-async fn serve_connection<I, H, F>(io: I, handler: H)
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    H: Fn(Request<hyper::body::Incoming>) -> F + Copy + Send + 'static,
-    F: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
-{
-    let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(
-            hyper_util::rt::TokioIo::new(io),
-            hyper::service::service_fn(handler),
-        )
-        .await;
 }
 
 fn status(code: StatusCode) -> Response<Full<Bytes>> {
