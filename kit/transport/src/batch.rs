@@ -9,7 +9,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// A connection's IO whose first write after bytes were read yields once to the
 /// runtime's other ready tasks, so that the requests read in the same turn are
 /// all answered before any answer is written. kit's [`serve`](crate::serve)
-/// wraps every connection in one (see [`ServeConfig::batch_answers`]); it is
+/// wraps every connection in one (see
+/// [`ServeConfig::batch_answers`](crate::ServeConfig::batch_answers)); it is
 /// public for servers that run their own hyper accept loop.
 ///
 /// Why: a client that reads many connections from one thread (a proxy, a load
