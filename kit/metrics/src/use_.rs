@@ -60,6 +60,20 @@ impl UseMetrics {
             errors: recorder.register_counter(&key(RESOURCE_ERRORS), &METADATA),
         }
     }
+
+    /// A call starts: one more in flight ([`Use`] and the hook count alike).
+    fn call_started(&self) {
+        self.in_flight.increment(1.0);
+    }
+
+    /// A call ended (or was dropped): one fewer in flight, and an error if it
+    /// `failed`.
+    fn call_ended(&self, failed: bool) {
+        self.in_flight.decrement(1.0);
+        if failed {
+            self.errors.increment(1);
+        }
+    }
 }
 
 /// USE as a [`CallHook`], for an endpoint whose hooks share one layer (a tuple of
@@ -90,14 +104,11 @@ impl CallHook for UseMetrics {
     type Start = ();
 
     fn start(&self, _ctx: &Context) {
-        self.in_flight.increment(1.0);
+        self.call_started();
     }
 
     fn finish(&self, (): (), outcome: Outcome<'_>) {
-        self.in_flight.decrement(1.0);
-        if let Outcome::Failure(_) = outcome {
-            self.errors.increment(1);
-        }
+        self.call_ended(matches!(outcome, Outcome::Failure(_)));
     }
 }
 
@@ -200,7 +211,7 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        self.metrics.in_flight.increment(1.0);
+        self.metrics.call_started();
         UseFuture {
             inner: self.inner.call(req),
             in_flight: InFlight(Some(self.metrics.clone())),
@@ -215,10 +226,7 @@ struct InFlight(Option<Arc<UseMetrics>>);
 impl InFlight {
     fn done(&mut self, failed: bool) {
         if let Some(m) = self.0.take() {
-            m.in_flight.decrement(1.0);
-            if failed {
-                m.errors.increment(1);
-            }
+            m.call_ended(failed);
         }
     }
 }
