@@ -17,11 +17,14 @@ pub fn logged_sum(logger: &Logger) -> BoxEndpoint<SumRequest, SumResponse> {
 
 /// Heap allocations per call of `endpoint`, over 10,000 calls after 1,000 to
 /// warm up (the log line's buffer grows to its size once), one after the other
-/// on a runtime of this thread.
+/// on a runtime of this thread: the fewest of three such rounds.
 ///
 /// The process must count with dhat's allocator
 /// (`#[global_allocator] static ALLOC: dhat::Alloc = dhat::Alloc;`), and it
 /// counts every thread's allocations: call it from a test binary's only test.
+/// Even so the test harness's own thread may allocate now and then (a CI run
+/// once counted 4 more in 10,000 calls, which no run alone repeated): the
+/// fewest of three rounds is the calls' own count.
 pub fn allocations_per_call<E>(mut endpoint: E) -> f64
 where
     E: Service<Request<SumRequest>, Response = SumResponse, Error = BoxError>,
@@ -32,9 +35,13 @@ where
     let _profiler = dhat::Profiler::builder().testing().build();
     rt.block_on(async {
         call_n(&mut endpoint, 1_000).await;
-        let before = dhat::HeapStats::get().total_blocks;
-        call_n(&mut endpoint, 10_000).await;
-        (dhat::HeapStats::get().total_blocks - before) as f64 / 10_000.0
+        let mut fewest = u64::MAX;
+        for _ in 0..3 {
+            let before = dhat::HeapStats::get().total_blocks;
+            call_n(&mut endpoint, 10_000).await;
+            fewest = fewest.min(dhat::HeapStats::get().total_blocks - before);
+        }
+        fewest as f64 / 10_000.0
     })
 }
 
