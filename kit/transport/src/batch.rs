@@ -2,9 +2,12 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::header_timer::Progress;
 
 /// A connection's IO whose first write after bytes were read yields once to the
 /// runtime's other ready tasks, so that the requests read in the same turn are
@@ -48,6 +51,9 @@ pub struct BatchedIo<T> {
     enabled: bool,
     /// Bytes were read since the last write: the next write yields first.
     yield_first: bool,
+    /// In kit's `serve`: told when request bytes arrive (the header read
+    /// timer's progress), so that a connection has one IO wrapper, not two.
+    progress: Option<Arc<Progress>>,
 }
 
 impl<T> BatchedIo<T> {
@@ -58,6 +64,15 @@ impl<T> BatchedIo<T> {
             inner,
             enabled,
             yield_first: false,
+            progress: None,
+        }
+    }
+
+    /// [`BatchedIo::new`] that also tells `progress` when bytes arrive.
+    pub(crate) fn tracked(inner: T, enabled: bool, progress: Arc<Progress>) -> Self {
+        BatchedIo {
+            progress: Some(progress),
+            ..BatchedIo::new(inner, enabled)
         }
     }
 
@@ -88,6 +103,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for BatchedIo<T> {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
             self.yield_first = self.enabled;
+            if let Some(progress) = &self.progress {
+                progress.received();
+            }
         }
         polled
     }
@@ -131,7 +149,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for BatchedIo<T> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::atomic::Ordering;
 
     use super::*;

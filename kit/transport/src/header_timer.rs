@@ -15,14 +15,11 @@
 //! and one and a half timeouts in all. Nothing is armed per request.
 
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
-
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// What one connection has been doing, noted by its IO and its service.
 ///
@@ -82,70 +79,12 @@ impl Progress {
     }
 
     /// Bytes arrived: if no request is being read or served, a new head starts.
-    fn received(&self) {
+    pub(crate) fn received(&self) {
         if !self.reading.load(Ordering::Relaxed) && self.in_flight.load(Ordering::Relaxed) == 0 {
             self.reading.store(true, Ordering::Relaxed);
             let n = self.heads.load(Ordering::Relaxed);
             self.heads.store(n.wrapping_add(1), Ordering::Relaxed);
         }
-    }
-}
-
-/// A connection's IO, noting when request bytes arrive.
-#[derive(Debug)]
-pub(crate) struct TrackedIo<T> {
-    inner: T,
-    progress: Arc<Progress>,
-}
-
-impl<T> TrackedIo<T> {
-    pub(crate) fn new(inner: T, progress: Arc<Progress>) -> Self {
-        TrackedIo { inner, progress }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.progress.received();
-        }
-        polled
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

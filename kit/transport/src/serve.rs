@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::batch::BatchedIo;
 use crate::drain::Drain;
-use crate::header_timer::{Answered, Progress, TrackedIo, Watch};
+use crate::header_timer::{Answered, Progress, Watch};
 use tower::Service;
 
 /// How [`serve_with`] treats connections.
@@ -210,8 +210,9 @@ where
                 let progress = std::sync::Arc::new(Progress::default());
                 let mut watch = Watch::new(config.header_read_timeout);
                 let conn = http.serve_connection(
-                    TokioIo::new(TrackedIo::new(
-                        BatchedIo::new(stream, config.batch_answers),
+                    TokioIo::new(BatchedIo::tracked(
+                        stream,
+                        config.batch_answers,
                         progress.clone(),
                     )),
                     TowerToHyperService::new(WithPeer {
