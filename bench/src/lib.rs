@@ -48,6 +48,15 @@ pub async fn sum<B: Body>(req: Request<B>) -> Result<Response<Full<Bytes>>, Infa
     Ok(resp)
 }
 
+/// A listener on `addr` (default `127.0.0.1:0`), announced on stdout as
+/// `NAME http=http://ADDR`, the line `bench/load.sh` waits for.
+pub async fn listen(name: &str, addr: Option<String>) -> std::io::Result<tokio::net::TcpListener> {
+    let addr = addr.unwrap_or_else(|| "127.0.0.1:0".into());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!("{name} http=http://{}", listener.local_addr()?);
+    Ok(listener)
+}
+
 /// Serves [`sum`] on bare hyper (HTTP/1.1, `TCP_NODELAY`) to every connection
 /// `listener` accepts: the load benchmark's baseline server.
 pub async fn serve_bare(listener: tokio::net::TcpListener) -> std::io::Result<()> {

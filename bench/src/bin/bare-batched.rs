@@ -5,14 +5,8 @@
 //! batched answers (`ServeConfig::batch_answers`) would give bare hyper. A
 //! binary of its own, so that bare hyper's stays as it was.
 
-use tokio::net::TcpListener;
-
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8090".into());
-    let listener = TcpListener::bind(&addr).await?;
-    println!("bare-batched http=http://{}", listener.local_addr()?);
+    let listener = kit_bench::listen("bare-batched", std::env::args().nth(1)).await?;
     kit_bench::serve_bare_batched(listener).await
 }

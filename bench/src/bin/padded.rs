@@ -6,8 +6,6 @@
 //! Beside bare hyper (`PADDED=1 bash bench/load.sh`), the two tell what extra
 //! instructions cost on this host, and what extra code costs on top of them.
 
-use tokio::net::TcpListener;
-
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -22,8 +20,6 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
-    let addr = args.next().unwrap_or_else(|| "127.0.0.1:0".into());
-    let listener = TcpListener::bind(&addr).await?;
-    println!("padded http=http://{}", listener.local_addr()?);
+    let listener = kit_bench::listen("padded", args.next()).await?;
     kit_bench::serve_padded(listener, shape).await
 }

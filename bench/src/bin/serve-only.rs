@@ -6,12 +6,9 @@
 //! layer costs (connection handling, header read timeout, drain, routing, a boxed
 //! request body); against addsvc, what kit's server and endpoint stack cost.
 
-use tokio::net::TcpListener;
-
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    println!("serve-only http=http://{}", listener.local_addr()?);
+    let listener = kit_bench::listen("serve-only", None).await?;
     let router = kit_transport::Router::new().route_service(
         http::Method::POST,
         "/sum",
