@@ -798,3 +798,75 @@ async fn a_full_server_refuses_new_connections_only_when_all_are_busy() {
     }
     assert!(served);
 }
+
+/// `serve` batches answers (`ServeConfig::batch_answers`): two requests that
+/// are waiting when the server runs are both handled before either answer is
+/// written. The second handler looks at the other client's socket: with
+/// batching the first answer is not there yet; without, it is.
+#[tokio::test(flavor = "current_thread")]
+async fn answers_to_requests_that_arrive_together_are_written_together() {
+    use std::io::Write;
+    for batch in [true, false] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Two clients, their requests sent before the server first runs (a
+        // blocking connect and write: the kernel completes both unaccepted).
+        let mut clients: Vec<std::net::TcpStream> = (0..2)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        for (i, c) in clients.iter_mut().enumerate() {
+            let req = format!(
+                "GET /peek HTTP/1.1\r\nhost: x\r\nx-client: {i}\r\nconnection: close\r\n\r\n"
+            );
+            c.write_all(req.as_bytes()).unwrap();
+        }
+        // The handlers' view of the clients' sockets (non-blocking peeks).
+        let peeks: Arc<Vec<std::net::TcpStream>> = Arc::new(
+            clients
+                .iter()
+                .map(|c| {
+                    let c = c.try_clone().unwrap();
+                    c.set_nonblocking(true).unwrap();
+                    c
+                })
+                .collect(),
+        );
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (p, s) = (peeks.clone(), seen.clone());
+        let router = Router::new().route_service(
+            Method::GET,
+            "/peek",
+            tower::service_fn(move |req: http::Request<kit_transport::BoxBody>| {
+                let me: usize = req.headers()["x-client"].to_str().unwrap().parse().unwrap();
+                // Has the other client's answer arrived?
+                let other_answered = p[1 - me].peek(&mut [0u8; 1]).is_ok();
+                s.lock().unwrap().push(other_answered);
+                async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(
+                        kit_transport::Body::default(),
+                    ))
+                }
+            }),
+        );
+        let config = ServeConfig::default().batch_answers(batch);
+        let server = tokio::spawn(serve_with(listener, router, config, std::future::pending()));
+        for c in clients {
+            c.set_nonblocking(true).unwrap();
+            let mut c = TcpStream::from_std(c).unwrap();
+            let mut answer = String::new();
+            c.read_to_string(&mut answer).await.unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+        server.abort();
+        let seen = seen.lock().unwrap().clone();
+        if batch {
+            assert_eq!(seen, [false, false], "both handled before either answer");
+        } else {
+            assert_eq!(
+                seen,
+                [false, true],
+                "the first answered before the second ran"
+            );
+        }
+    }
+}
