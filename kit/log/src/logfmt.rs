@@ -80,6 +80,7 @@ impl<S: Sink> Logfmt<S> {
             starts,
             fields,
             callsites,
+            keys,
         } = scratch;
         if self.timestamps {
             out.extend_from_slice(b"ts=");
@@ -91,6 +92,7 @@ impl<S: Sink> Logfmt<S> {
             out,
             scratch: text,
             starts,
+            keys,
         };
         let msg = record.msg();
         if let Some(s) = msg.as_str() {
@@ -111,6 +113,7 @@ impl<S: Sink> Logfmt<S> {
             out: fields,
             scratch: ser.scratch,
             starts: ser.starts,
+            keys: ser.keys,
         };
         apart.starts.clear();
         let _ = record.kv().serialize(record, &mut apart);
@@ -122,6 +125,7 @@ impl<S: Sink> Logfmt<S> {
             out: ser.out,
             scratch: apart.scratch,
             starts: apart.starts,
+            keys: apart.keys,
         };
         let _ = values.serialize(record, &mut ser);
         out.push(b'\n');
@@ -137,6 +141,48 @@ struct Scratch {
     /// A record's own fields, formatted apart before they are put in order.
     fields: Vec<u8>,
     callsites: Callsites,
+    keys: Keys,
+}
+
+/// ` key=` of the keys written last, each checked and rendered once. A key is a
+/// `&'static str` (slog's [`Key`]): its address and length name its text for
+/// as long as the program runs.
+struct Keys {
+    slots: [KeySlot; Keys::SLOTS],
+}
+
+#[derive(Clone, Copy)]
+struct KeySlot {
+    addr: usize,
+    len: usize,
+    /// ` key=`, then padding: copied whole (a fixed-size copy, no call), then cut.
+    text: [u8; KeySlot::TEXT],
+}
+
+impl KeySlot {
+    const TEXT: usize = 32;
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys {
+            slots: [KeySlot {
+                addr: 0,
+                len: 0,
+                text: [0; KeySlot::TEXT],
+            }; Keys::SLOTS],
+        }
+    }
+}
+
+impl Keys {
+    const SLOTS: usize = 16;
+
+    /// The slot `key` belongs in (direct-mapped: a key replaces the one before).
+    fn slot(&mut self, key: &'static str) -> &mut KeySlot {
+        let addr = key.as_ptr() as usize;
+        &mut self.slots[(addr ^ addr >> 5 ^ key.len()) % Self::SLOTS]
+    }
 }
 
 /// `level=... caller=file.rs:N` of the last few call sites, each formatted once:
@@ -231,15 +277,29 @@ struct LogfmtSerializer<'a> {
     scratch: &'a mut String,
     /// Where each field starts in `out`, to reorder a record's fields.
     starts: &'a mut Vec<usize>,
+    keys: &'a mut Keys,
 }
 
 impl LogfmtSerializer<'_> {
-    fn key(&mut self, key: &str) {
+    fn key(&mut self, key: &'static str) {
         self.starts.push(self.out.len());
+        let slot = self.keys.slot(key);
+        if slot.addr == key.as_ptr() as usize && slot.len == key.len() {
+            let end = self.out.len() + key.len() + 2;
+            self.out.extend_from_slice(&slot.text);
+            self.out.truncate(end);
+            return;
+        }
+        let start = self.out.len();
         self.out.push(b' ');
         if !key.is_empty() && all_plain(key.as_bytes()) {
             self.out.extend_from_slice(key.as_bytes());
             self.out.push(b'=');
+            if key.len() + 2 <= KeySlot::TEXT {
+                slot.text[..key.len() + 2].copy_from_slice(&self.out[start..]);
+                slot.addr = key.as_ptr() as usize;
+                slot.len = key.len();
+            }
             return;
         }
         if key.is_empty() {
@@ -256,12 +316,12 @@ impl LogfmtSerializer<'_> {
         self.out.push(b'=');
     }
 
-    fn field(&mut self, key: &str, value: &str) {
+    fn field(&mut self, key: &'static str, value: &str) {
         self.key(key);
         write_value(value, self.out);
     }
 
-    fn field_scratch(&mut self, key: &str) {
+    fn field_scratch(&mut self, key: &'static str) {
         let value = std::mem::take(self.scratch);
         self.field(key, &value);
         *self.scratch = value;
@@ -557,6 +617,51 @@ mod tests {
             }
         }
         assert!(all_plain(b""));
+    }
+
+    #[test]
+    fn remembered_keys_are_written_as_the_first_time() {
+        // One text sliced several ways (same address, other lengths; 7 and 23
+        // fall in the same slot), lengths either side of what a slot holds,
+        // keys that need `_`, and more keys than there are slots, so that they
+        // replace one another.
+        static TEXT: &str = "request_id_and_a_rather_long_key_name";
+        let mut keys: Vec<&'static str> = vec![
+            &TEXT[..7],
+            &TEXT[..23],
+            &TEXT[..10],
+            &TEXT[..29],
+            &TEXT[..30],
+            &TEXT[..31],
+            TEXT,
+            "two words",
+            "a=b",
+            "",
+        ];
+        for i in 0..40 {
+            keys.push(Box::leak(format!("k{i}").into_boxed_str()));
+        }
+        let write = |key: &'static str, remembered: &mut Keys| {
+            let (mut out, mut text, mut starts) = (Vec::new(), String::new(), Vec::new());
+            let mut ser = LogfmtSerializer {
+                out: &mut out,
+                scratch: &mut text,
+                starts: &mut starts,
+                keys: remembered,
+            };
+            ser.key(key);
+            String::from_utf8(out).unwrap()
+        };
+        let mut remembered = Keys::default();
+        for round in 0..3 {
+            for &key in &keys {
+                let fresh = write(key, &mut Keys::default());
+                assert_eq!(write(key, &mut remembered), fresh, "round {round}");
+            }
+        }
+        assert_eq!(write(&TEXT[..7], &mut remembered), " request=");
+        assert_eq!(write("two words", &mut remembered), " two_words=");
+        assert_eq!(write("", &mut remembered), " _=");
     }
 
     #[test]
