@@ -272,19 +272,32 @@ fn id_block(n: u64) -> bytes::Bytes {
     let prefix = *PREFIX.get_or_init(|| RandomState::new().build_hasher().finish());
     let first = COUNTER.fetch_add(n, Ordering::Relaxed);
     let mut buf = vec![0u8; ID_LEN * n as usize];
+    let prefix = hex(prefix);
     for (i, id) in buf.chunks_exact_mut(ID_LEN).enumerate() {
-        hex(prefix, &mut id[..16]);
-        hex(first + i as u64, &mut id[16..]);
+        id[..16].copy_from_slice(&prefix);
+        id[16..].copy_from_slice(&hex(first + i as u64));
     }
     bytes::Bytes::from(buf)
 }
 
-/// Writes `n` as 16 lower-case hex digits into `out`.
-fn hex(n: u64, out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (i, byte) in out.iter_mut().enumerate().take(16) {
-        *byte = DIGITS[((n >> (60 - 4 * i)) & 0xf) as usize];
+/// `n` as 16 lower-case hex digits, a byte (two digits) at a time.
+fn hex(n: u64) -> [u8; 16] {
+    /// Each byte's two hex digits.
+    static PAIRS: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut pairs = [[0; 2]; 256];
+        let mut b = 0;
+        while b < 256 {
+            pairs[b] = [DIGITS[b >> 4], DIGITS[b & 15]];
+            b += 1;
+        }
+        pairs
+    };
+    let mut out = [0; 16];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(n.to_be_bytes()) {
+        pair.copy_from_slice(&PAIRS[byte as usize]);
     }
+    out
 }
 
 /// Caller metadata: a few string pairs that travel with a request across hops.
@@ -444,6 +457,20 @@ mod tests {
         assert!(RequestId::parse("é").is_none());
         assert!(RequestId::parse(&"a".repeat(128)).is_some());
         assert!(RequestId::parse(&"a".repeat(129)).is_none());
+    }
+
+    #[test]
+    fn hex_writes_sixteen_digits_most_significant_first() {
+        assert_eq!(&hex(0x0123_4567_89ab_cdef), b"0123456789abcdef");
+        assert_eq!(&hex(0), b"0000000000000000");
+        assert_eq!(&hex(u64::MAX), b"ffffffffffffffff");
+        assert_eq!(&hex(0xa0), b"00000000000000a0");
+        // The IDs of one block: one prefix, counters that follow one another.
+        let block = id_block(2);
+        let (a, b) = block.split_at(ID_LEN);
+        assert_eq!(a[..16], b[..16]);
+        let counter = |id: &[u8]| u64::from_str_radix(std::str::from_utf8(&id[16..]).unwrap(), 16);
+        assert_eq!(counter(b).unwrap(), counter(a).unwrap() + 1);
     }
 
     #[test]
