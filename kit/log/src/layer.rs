@@ -105,22 +105,69 @@ impl CallHook for CallLog {
 
     fn finish(&self, (start, request_id, trace): Self::Start, outcome: Outcome<'_>) {
         let took = self.clock.delta(start, self.clock.raw());
-        let (log, method) = (&self.logger, self.method);
-        let id = request_id.as_ref().map(RequestId::as_str);
+        let log = &self.logger;
+        let fields = |err| CallFields {
+            method: self.method,
+            request_id: request_id.as_ref().map(RequestId::as_str),
+            took: Took(took),
+            err,
+            trace,
+        };
         match outcome {
-            Outcome::Success => {
-                info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => None::<&str>, "trace" => trace)
+            Outcome::Success => info!(log, ""; fields(CallErr::None)),
+            Outcome::Business(e) => info!(log, ""; fields(CallErr::Error(e, Outcome::BUSINESS))),
+            Outcome::Failure(e) => warn!(log, ""; fields(CallErr::Error(e, Outcome::FAILURE))),
+            Outcome::Cancelled => info!(log, ""; fields(CallErr::Cancelled)),
+        }
+    }
+}
+
+/// A call's fields, `method request_id took err [err_kind] [trace_id span_id]`,
+/// as one group: serialized in one call (slog's macros nest a pair per field,
+/// each serialized in a call of its own).
+struct CallFields<'a> {
+    method: &'static str,
+    request_id: Option<&'a str>,
+    took: Took,
+    err: CallErr<'a>,
+    trace: TraceFields,
+}
+
+/// How a call ended, as its `err` and `err_kind` fields.
+enum CallErr<'a> {
+    /// `err=null`.
+    None,
+    /// `err="..." err_kind=...`.
+    Error(&'a (dyn std::error::Error + 'static), &'static str),
+    /// `err=cancelled err_kind=cancelled`.
+    Cancelled,
+}
+
+impl slog::KV for CallFields<'_> {
+    fn serialize(
+        &self,
+        record: &slog::Record<'_>,
+        serializer: &mut dyn slog::Serializer,
+    ) -> slog::Result {
+        // Emitted in reverse: the drains write a record's fields last to first.
+        slog::Value::serialize(&self.trace, record, "trace", serializer)?;
+        match self.err {
+            CallErr::None => serializer.emit_none("err")?,
+            CallErr::Error(e, kind) => {
+                serializer.emit_str("err_kind", kind)?;
+                serializer.emit_arguments("err", &format_args!("{e}"))?;
             }
-            Outcome::Business(e) => {
-                info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => %e, "err_kind" => Outcome::BUSINESS, "trace" => trace)
-            }
-            Outcome::Failure(e) => {
-                warn!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => %e, "err_kind" => Outcome::FAILURE, "trace" => trace)
-            }
-            Outcome::Cancelled => {
-                info!(log, ""; "method" => method, "request_id" => id, "took" => Took(took), "err" => Outcome::CANCELLED, "err_kind" => Outcome::CANCELLED, "trace" => trace)
+            CallErr::Cancelled => {
+                serializer.emit_str("err_kind", Outcome::CANCELLED)?;
+                serializer.emit_str("err", Outcome::CANCELLED)?;
             }
         }
+        slog::Value::serialize(&self.took, record, "took", serializer)?;
+        match self.request_id {
+            Some(id) => serializer.emit_str("request_id", id)?,
+            None => serializer.emit_none("request_id")?,
+        }
+        serializer.emit_str("method", self.method)
     }
 }
 
