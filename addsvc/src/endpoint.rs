@@ -116,8 +116,10 @@ pub fn make_sum_endpoint<S: AddService>(
 + 'static {
     endpoint_fn(move |req: Request<SumRequest>| {
         let svc = svc.clone();
+        // Taken apart before the future: it then holds the parts, not the
+        // request as well (a smaller future to move into its box).
+        let (ctx, SumRequest { a, b }) = req.into_parts();
         async move {
-            let (ctx, SumRequest { a, b }) = req.into_parts();
             match svc.sum(&ctx, a, b).await {
                 Ok(v) => Ok(SumResponse { v, err: None }),
                 Err(e) => take_cause(e).map(|err| SumResponse {
@@ -139,8 +141,10 @@ pub fn make_concat_endpoint<S: AddService>(
 + 'static {
     endpoint_fn(move |req: Request<ConcatRequest>| {
         let svc = svc.clone();
+        // Taken apart before the future: it then holds the parts, not the
+        // request as well (a smaller future to move into its box).
+        let (ctx, ConcatRequest { a, b }) = req.into_parts();
         async move {
-            let (ctx, ConcatRequest { a, b }) = req.into_parts();
             match svc.concat(&ctx, a, b).await {
                 Ok(v) => Ok(ConcatResponse { v, err: None }),
                 Err(e) => take_cause(e).map(|err| ConcatResponse {

@@ -276,8 +276,10 @@ pub fn make_uppercase_endpoint<S: StringService>(
 + 'static {
     endpoint_fn(move |req: Request<UppercaseRequest>| {
         let svc = svc.clone();
+        // Taken apart before the future: it then holds the parts, not the
+        // request as well (a smaller future to move into its box).
+        let (ctx, req) = req.into_parts();
         async move {
-            let (ctx, req) = req.into_parts();
             match svc.uppercase(&ctx, req.s).await {
                 Ok(v) => Ok(UppercaseResponse { v, err: None }),
                 Err(e) => take_cause(e).map(|err| UppercaseResponse {
@@ -299,8 +301,10 @@ pub fn make_count_endpoint<S: StringService>(
 + 'static {
     endpoint_fn(move |req: Request<CountRequest>| {
         let svc = svc.clone();
+        // Taken apart before the future: it then holds the parts, not the
+        // request as well (a smaller future to move into its box).
+        let (ctx, req) = req.into_parts();
         async move {
-            let (ctx, req) = req.into_parts();
             match svc.count(&ctx, req.s).await {
                 Ok(v) => Ok(CountResponse { v, err: None }),
                 Err(e) => take_cause(e).map(|err| CountResponse {

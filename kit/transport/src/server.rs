@@ -298,8 +298,10 @@ where
     {
         let shared = self.shared.clone();
         let endpoint = self.endpoint.clone();
+        // Taken apart before the future: it then holds the parts, not the
+        // request as well (a smaller future to move into its box).
+        let (parts, body) = req.into_parts();
         Box::pin(async move {
-            let (parts, body) = req.into_parts();
             let mut ctx = context_from_headers(&parts.headers, shared.default_budget);
             if let Some(peer) = parts.extensions.get::<PeerAddr>() {
                 ctx.extensions_mut().insert(*peer);
