@@ -144,9 +144,10 @@ struct Scratch {
     keys: Keys,
 }
 
-/// ` key=` of the keys written last, each checked and rendered once. A key is a
-/// `&'static str` (slog's [`Key`]): its address and length name its text for
-/// as long as the program runs.
+/// ` key=` of the keys written, each checked and rendered once (64 per thread;
+/// past that, new ones replace old ones). A key is a `&'static str` (slog's
+/// [`Key`]): its address and length name its text for as long as the program
+/// runs.
 struct Keys {
     slots: [KeySlot; Keys::SLOTS],
 }
@@ -176,12 +177,46 @@ impl Default for Keys {
 }
 
 impl Keys {
-    const SLOTS: usize = 16;
+    const SLOTS: usize = 64;
+    /// Slots looked at from a key's own: a few keys may share one.
+    const PROBES: usize = 4;
 
-    /// The slot `key` belongs in (direct-mapped: a key replaces the one before).
-    fn slot(&mut self, key: &'static str) -> &mut KeySlot {
-        let addr = key.as_ptr() as usize;
-        &mut self.slots[(addr ^ addr >> 5 ^ key.len()) % Self::SLOTS]
+    /// A key's first slot, from its address alone (keys sliced from one text
+    /// start at one slot and are told apart by length).
+    fn home(key: &'static str) -> usize {
+        // Fibonacci hashing: the product's top bits mix all of the address's.
+        let mixed = (key.as_ptr() as usize as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed >> (64 - Self::SLOTS.trailing_zeros())) as usize
+    }
+
+    /// The slot holding `key`, if it is remembered.
+    fn find(&self, key: &'static str) -> Option<&KeySlot> {
+        let home = Self::home(key);
+        for i in 0..Self::PROBES {
+            let slot = &self.slots[(home + i) % Self::SLOTS];
+            if slot.addr == key.as_ptr() as usize && slot.len == key.len() {
+                return Some(slot);
+            }
+            if slot.addr == 0 {
+                // Slots fill in probe order and are never emptied.
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Remembers `key`'s ` key=` text: in a free slot among its probes, or in
+    /// place of the one in its first slot.
+    fn remember(&mut self, key: &'static str, text: &[u8]) {
+        let home = Self::home(key);
+        let i = (0..Self::PROBES)
+            .map(|i| (home + i) % Self::SLOTS)
+            .find(|&i| self.slots[i].addr == 0)
+            .unwrap_or(home);
+        let slot = &mut self.slots[i];
+        slot.text[..text.len()].copy_from_slice(text);
+        slot.addr = key.as_ptr() as usize;
+        slot.len = key.len();
     }
 }
 
@@ -283,8 +318,7 @@ struct LogfmtSerializer<'a> {
 impl LogfmtSerializer<'_> {
     fn key(&mut self, key: &'static str) {
         self.starts.push(self.out.len());
-        let slot = self.keys.slot(key);
-        if slot.addr == key.as_ptr() as usize && slot.len == key.len() {
+        if let Some(slot) = self.keys.find(key) {
             let end = self.out.len() + key.len() + 2;
             self.out.extend_from_slice(&slot.text);
             self.out.truncate(end);
@@ -296,9 +330,7 @@ impl LogfmtSerializer<'_> {
             self.out.extend_from_slice(key.as_bytes());
             self.out.push(b'=');
             if key.len() + 2 <= KeySlot::TEXT {
-                slot.text[..key.len() + 2].copy_from_slice(&self.out[start..]);
-                slot.addr = key.as_ptr() as usize;
-                slot.len = key.len();
+                self.keys.remember(key, &self.out[start..]);
             }
             return;
         }
@@ -621,8 +653,8 @@ mod tests {
 
     #[test]
     fn remembered_keys_are_written_as_the_first_time() {
-        // One text sliced several ways (same address, other lengths; 7 and 23
-        // fall in the same slot), lengths either side of what a slot holds,
+        // One text sliced several ways (same address, so the same first slot,
+        // and other lengths), lengths either side of what a slot holds,
         // keys that need `_`, and more keys than there are slots, so that they
         // replace one another.
         static TEXT: &str = "request_id_and_a_rather_long_key_name";
@@ -638,7 +670,7 @@ mod tests {
             "a=b",
             "",
         ];
-        for i in 0..40 {
+        for i in 0..100 {
             keys.push(Box::leak(format!("k{i}").into_boxed_str()));
         }
         let write = |key: &'static str, remembered: &mut Keys| {
