@@ -268,6 +268,19 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> RouterFuture {
+        self.answer(req)
+    }
+}
+
+impl Router {
+    /// What [`Service::call`] does, through a shared reference: kit's `serve`
+    /// calls a router this way, without the clone per request tower's
+    /// `&mut self` asks for.
+    pub(crate) fn answer<B>(&self, req: http::Request<B>) -> RouterFuture
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         if self.observers.is_empty() {
             return RouterFuture {
                 answer: self.dispatch(req).0,

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use http_body::Body as HttpBody;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use kit_endpoint::BoxError;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -215,11 +214,11 @@ where
                         config.batch_answers,
                         progress.clone(),
                     )),
-                    TowerToHyperService::new(WithPeer {
+                    WithPeer {
                         inner: service.clone(),
                         peer: config.peer_addr.then_some(PeerAddr(peer)),
                         progress: progress.clone(),
-                    }),
+                    },
                 );
                 let mut signal = drain.signal();
                 live.push_back((signal.id(), progress.clone()));
@@ -321,27 +320,78 @@ struct WithPeer<S> {
     progress: std::sync::Arc<Progress>,
 }
 
-impl<S, B, RB> Service<http::Request<B>> for WithPeer<S>
+/// hyper calls a connection's service through a shared reference; tower's
+/// services take `&mut self` and must be ready first. A [`Router`](crate::Router)
+/// answers through a shared reference, with no clone and no `oneshot` per
+/// request; any other service is cloned and called through tower's `oneshot`,
+/// as hyper-util's `TowerToHyperService` does.
+impl<S, RB> hyper::service::Service<http::Request<Incoming>> for WithPeer<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S: Service<http::Request<Incoming>, Response = http::Response<RB>> + Clone + 'static,
+    S::Future: 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Answered<S::Future>;
+    type Future = Answered<Called<S, http::Request<Incoming>>>;
 
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+    fn call(&self, mut req: http::Request<Incoming>) -> Self::Future {
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(peer);
         }
         self.progress.called();
-        Answered::new(self.inner.call(req), self.progress.clone())
+        Answered::new(Called::new(&self.inner, req), self.progress.clone())
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request handed to a tower service on hyper's behalf.
+    #[project = CalledProj]
+    pub(crate) enum Called<S: Service<R>, R> {
+        /// A router's answer (a router is always ready).
+        Calling { #[pin] fut: S::Future },
+        /// Any other service's: tower's `oneshot` makes it ready, then calls it.
+        Waiting { #[pin] oneshot: tower::util::Oneshot<S, R> },
+    }
+}
+
+impl<S, R> Called<S, R>
+where
+    S: Service<R> + Clone + 'static,
+    S::Future: 'static,
+    R: 'static,
+{
+    fn new(service: &S, req: R) -> Self {
+        if let Some(router) = (service as &dyn std::any::Any).downcast_ref::<crate::Router>() {
+            // `S` is the router, so `R` is a request it takes and `S::Future` is
+            // its future: both are moved across as what they are.
+            let mut req = Some(req);
+            let req = (&mut req as &mut dyn std::any::Any)
+                .downcast_mut::<Option<http::Request<Incoming>>>()
+                .and_then(Option::take);
+            let mut fut = req.map(|req| router.answer(req));
+            if let Some(fut) = (&mut fut as &mut dyn std::any::Any)
+                .downcast_mut::<Option<S::Future>>()
+                .and_then(Option::take)
+            {
+                return Called::Calling { fut };
+            }
+            unreachable!("a router's request and future are its own types");
+        }
+        // Any other service: cloned, made ready, then called.
+        Called::Waiting {
+            oneshot: tower::util::Oneshot::new(service.clone(), req),
+        }
+    }
+}
+
+impl<S: Service<R>, R> Future for Called<S, R> {
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            CalledProj::Calling { fut } => fut.poll(cx),
+            CalledProj::Waiting { oneshot } => oneshot.poll(cx),
+        }
     }
 }
 

@@ -870,3 +870,72 @@ async fn answers_to_requests_that_arrive_together_are_written_together() {
         }
     }
 }
+
+/// A service that is ready only once its gate is opened, and says when it was
+/// asked while closed.
+#[derive(Clone, Default)]
+struct Gate {
+    open: Arc<std::sync::atomic::AtomicBool>,
+    asked_while_closed: Arc<Notify>,
+    waker: Arc<std::sync::Mutex<Option<std::task::Waker>>>,
+}
+
+impl tower::Service<http::Request<hyper::body::Incoming>> for Gate {
+    type Response = http::Response<kit_transport::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        if self.open.load(Ordering::SeqCst) {
+            return std::task::Poll::Ready(Ok(()));
+        }
+        *self.waker.lock().unwrap() = Some(cx.waker().clone());
+        self.asked_while_closed.notify_one();
+        std::task::Poll::Pending
+    }
+
+    fn call(&mut self, _: http::Request<hyper::body::Incoming>) -> Self::Future {
+        // Called only once ready: an answer that says so.
+        let state = if self.open.load(Ordering::SeqCst) {
+            "open"
+        } else {
+            "closed"
+        };
+        std::future::ready(Ok(http::Response::new(kit_transport::Body::from(state))))
+    }
+}
+
+/// `serve` takes any tower service, not only a `Router` (which it calls without
+/// a clone, being always ready): others are made ready before each call, and
+/// one that is not ready is waited for with the connection's waker.
+#[tokio::test]
+async fn a_service_that_is_not_ready_is_waited_for() {
+    let gate = Gate::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve_with(
+        listener,
+        gate.clone(),
+        ServeConfig::default(),
+        std::future::pending(),
+    ));
+    let answer = tokio::spawn(async move {
+        send_raw(
+            addr,
+            b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await
+    });
+    // The request has come, and the service said it is not ready.
+    gate.asked_while_closed.notified().await;
+    assert!(!answer.is_finished());
+    gate.open.store(true, Ordering::SeqCst);
+    gate.waker.lock().unwrap().take().unwrap().wake();
+    let resp = answer.await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, "open");
+    server.abort();
+}
