@@ -354,28 +354,23 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<S, R> Called<S, R>
+impl<S> Called<S, http::Request<Incoming>>
 where
-    S: Service<R> + Clone + 'static,
+    S: Service<http::Request<Incoming>> + Clone + 'static,
     S::Future: 'static,
-    R: 'static,
 {
-    fn new(service: &S, req: R) -> Self {
+    fn new(service: &S, req: http::Request<Incoming>) -> Self {
         if let Some(router) = (service as &dyn std::any::Any).downcast_ref::<crate::Router>() {
-            // `S` is the router, so `R` is a request it takes and `S::Future` is
-            // its future: both are moved across as what they are.
-            let mut req = Some(req);
-            let req = (&mut req as &mut dyn std::any::Any)
-                .downcast_mut::<Option<http::Request<Incoming>>>()
-                .and_then(Option::take);
-            let mut fut = req.map(|req| router.answer(req));
+            // `S` is the router, so `S::Future` is its future: moved across as
+            // what it is.
+            let mut fut = Some(router.answer(req));
             if let Some(fut) = (&mut fut as &mut dyn std::any::Any)
                 .downcast_mut::<Option<S::Future>>()
                 .and_then(Option::take)
             {
                 return Called::Calling { fut };
             }
-            unreachable!("a router's request and future are its own types");
+            unreachable!("a router's future is its own type");
         }
         // Any other service: cloned, made ready, then called.
         Called::Waiting {
