@@ -282,7 +282,15 @@ fn id_block(n: u64) -> bytes::Bytes {
 
 /// `n` as 16 lower-case hex digits, a byte (two digits) at a time.
 fn hex(n: u64) -> [u8; 16] {
-    /// Each byte's two hex digits.
+    let mut out = [0; 16];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(n.to_be_bytes()) {
+        pair.copy_from_slice(&hex_pair(byte));
+    }
+    out
+}
+
+/// `byte`'s two lower-case hex digits, from a table (request and trace IDs).
+pub(crate) fn hex_pair(byte: u8) -> [u8; 2] {
     static PAIRS: [[u8; 2]; 256] = {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut pairs = [[0; 2]; 256];
@@ -293,11 +301,7 @@ fn hex(n: u64) -> [u8; 16] {
         }
         pairs
     };
-    let mut out = [0; 16];
-    for (pair, byte) in out.chunks_exact_mut(2).zip(n.to_be_bytes()) {
-        pair.copy_from_slice(&PAIRS[byte as usize]);
-    }
-    out
+    PAIRS[byte as usize]
 }
 
 /// Caller metadata: a few string pairs that travel with a request across hops.

@@ -172,10 +172,10 @@ fn hex_byte(pair: &[u8]) -> Option<u8> {
 }
 
 fn push_hex(out: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(HEX[(b >> 4) as usize] as char);
-        out.push(HEX[(b & 15) as usize] as char);
+    for &b in bytes {
+        let [high, low] = crate::context::hex_pair(b);
+        out.push(char::from(high));
+        out.push(char::from(low));
     }
 }
 

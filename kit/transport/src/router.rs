@@ -382,16 +382,10 @@ impl Router {
             Some((_, route)) => {
                 // Requests from `serve` carry hyper's body type: hand it over as it is
                 // rather than boxing it (an allocation per request saved).
-                let mut slot = Some(req);
-                let any: &mut dyn Any = &mut slot;
-                if let Some(req) = any
-                    .downcast_mut::<Option<http::Request<Incoming>>>()
-                    .and_then(Option::take)
-                {
-                    return (route.call_incoming(req), pattern);
+                match cast::<_, http::Request<Incoming>>(req) {
+                    Ok(req) => (route.call_incoming(req), pattern),
+                    Err(req) => (route.call(req.map(box_body)), pattern),
                 }
-                let req = slot.expect("the request leaves its slot only as hyper's");
-                (route.call(req.map(box_body)), pattern)
             }
             None => {
                 let msg = format!(
@@ -408,6 +402,19 @@ impl Router {
             }
         }
     }
+}
+
+/// `value` as a `U` when `T` is `U` (a generic caller's type, found at run time
+/// to be a concrete one it has a faster path for), or back as it was.
+pub(crate) fn cast<T: 'static, U: 'static>(value: T) -> Result<U, T> {
+    let mut slot = Some(value);
+    if let Some(same) = (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<U>>()
+        .and_then(Option::take)
+    {
+        return Ok(same);
+    }
+    Err(slot.expect("the value leaves its slot only as a U"))
 }
 
 /// A response the router gives itself, with the request's ID (the caller's if
@@ -431,4 +438,21 @@ fn with_request_id<B>(
     };
     resp.extensions_mut().insert(EarlyAnswer(Arc::from(reason)));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cast;
+
+    #[test]
+    fn cast_moves_a_value_to_its_own_type_and_hands_back_any_other() {
+        assert_eq!(
+            cast::<String, String>("same".to_owned()),
+            Ok("same".to_owned())
+        );
+        assert_eq!(
+            cast::<String, Vec<u8>>("kept".to_owned()),
+            Err("kept".to_owned())
+        );
+    }
 }

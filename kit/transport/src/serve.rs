@@ -361,16 +361,11 @@ where
 {
     fn new(service: &S, req: http::Request<Incoming>) -> Self {
         if let Some(router) = (service as &dyn std::any::Any).downcast_ref::<crate::Router>() {
-            // `S` is the router, so `S::Future` is its future: moved across as
-            // what it is.
-            let mut fut = Some(router.answer(req));
-            if let Some(fut) = (&mut fut as &mut dyn std::any::Any)
-                .downcast_mut::<Option<S::Future>>()
-                .and_then(Option::take)
-            {
-                return Called::Calling { fut };
-            }
-            unreachable!("a router's future is its own type");
+            // `S` is the router, so `S::Future` is its future.
+            return match crate::router::cast::<_, S::Future>(router.answer(req)) {
+                Ok(fut) => Called::Calling { fut },
+                Err(_) => unreachable!("a router's future is its own type"),
+            };
         }
         // Any other service: cloned, made ready, then called.
         Called::Waiting {
