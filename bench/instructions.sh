@@ -14,6 +14,8 @@
 # Usage: bash bench/instructions.sh            (DURATION=8s)
 #        BINS="/tmp/addsvc-before ./target/release/addsvc" bash bench/instructions.sh
 #        FOOTPRINT=1 bash bench/instructions.sh
+#        PGO=1 bash bench/instructions.sh   (the profile-guided builds of bench/pgo.sh;
+#                                            PGO=built: the ones it made last)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +24,13 @@ command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install -
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 source bench/lib.sh
 
-cargo build --release -q -p addsvc --bin addsvc -p kit-bench --bin bare-hyper
+bin=./target/release
+if [[ ${PGO:-0} != 0 ]]; then
+  [[ $PGO == built ]] || bash bench/pgo.sh
+  bin=./target/pgo/release
+else
+  cargo build --release -q -p addsvc --bin addsvc -p kit-bench --bin bare-hyper
+fi
 tmp=$(mktemp -d)
 server=
 cleanup() { [[ -n $server ]] && kill "$server" 2>/dev/null; rm -rf "$tmp"; }
@@ -57,8 +65,8 @@ count() {
 }
 
 port=$(free_port)
-count "bare hyper" ./target/release/bare-hyper "127.0.0.1:$port"
-for bin in ${BINS:-./target/release/addsvc}; do
+count "bare hyper" "$bin/bare-hyper" "127.0.0.1:$port"
+for addsvc in ${BINS:-$bin/addsvc}; do
   port=$(free_port)
-  count "addsvc ($bin)" "$bin" --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$(free_port)"
+  count "addsvc ($addsvc)" "$addsvc" --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$(free_port)"
 done

@@ -32,7 +32,13 @@
 # turns too (the `bare-batched` binary): what kit's batched answers
 # (ServeConfig::batch_answers, on in kit's serve) would give bare hyper.
 #
-# Usage: bash bench/load.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32 TRACING=0 PADDED=0 BATCHED=0)
+# With PGO=1, the servers are the profile-guided builds of bench/pgo.sh (which
+# it runs first): bare hyper, serve-only, addsvc and bare-batched each built
+# with the profile of its own run under this load. Not with PADDED=1 (the padded
+# servers calibrate plain builds) or TRACING=1. PGO=built measures the builds
+# bench/pgo.sh made last.
+#
+# Usage: bash bench/load.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32 TRACING=0 PADDED=0 BATCHED=0 PGO=0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,11 +46,19 @@ ROUNDS=${ROUNDS:-3}
 TRACING=${TRACING:-0}
 PADDED=${PADDED:-0}
 BATCHED=${BATCHED:-0}
+PGO=${PGO:-0}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 
-cargo build --release -q -p addsvc --bin addsvc -p kit-bench --bin bare-hyper --bin serve-only --bin padded --bin bare-batched
+bin=./target/release
+if [[ $PGO != 0 ]]; then
+  [[ $PADDED == 1 || $TRACING == 1 ]] && { echo "PGO goes with neither PADDED=1 nor TRACING=1" >&2; exit 1; }
+  [[ $PGO == built ]] || bash bench/pgo.sh
+  bin=./target/pgo/release
+else
+  cargo build --release -q -p addsvc --bin addsvc -p kit-bench --bin bare-hyper --bin serve-only --bin padded --bin bare-batched
+fi
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
@@ -68,15 +82,15 @@ start() {
   echo "$name did not start" >&2; cat "$tmp/$name.out" >&2; exit 1
 }
 
-bare=$(start bare ./target/release/bare-hyper 127.0.0.1:0)
-served=$(start served ./target/release/serve-only)
+bare=$(start bare "$bin/bare-hyper" 127.0.0.1:0)
+served=$(start served "$bin/serve-only")
 bare_pid=$(cat "$tmp/bare.pid"); served_pid=$(cat "$tmp/served.pid")
 pids+=("$bare_pid" "$served_pid")
 # addsvc logs every request: to /dev/null, through its async sink, so that the
 # log file does not fill the disk. Its address is known in advance.
 kit_port=$(free_port)
 debug_port=$(free_port)
-taskset -c 0 ./target/release/addsvc --http-addr "127.0.0.1:$kit_port" --debug-addr "127.0.0.1:$debug_port" >/dev/null 2>&1 &
+taskset -c 0 "$bin/addsvc" --http-addr "127.0.0.1:$kit_port" --debug-addr "127.0.0.1:$debug_port" >/dev/null 2>&1 &
 kit_pid=$!
 pids+=("$kit_pid")
 kit="http://127.0.0.1:$kit_port"
@@ -125,7 +139,7 @@ if [[ $PADDED == 1 ]]; then
   done
 fi
 if [[ $BATCHED == 1 ]]; then
-  calibrate bare-batched ./target/release/bare-batched 127.0.0.1:0
+  calibrate bare-batched "$bin/bare-batched" 127.0.0.1:0
 fi
 
 # cpu_ticks PID: the process's user + system CPU time so far, in clock ticks.

@@ -53,6 +53,13 @@ pub async fn sum<B: Body>(req: Request<B>) -> Result<Response<Full<Bytes>>, Infa
 pub async fn listen(name: &str, addr: Option<String>) -> std::io::Result<tokio::net::TcpListener> {
     let addr = addr.unwrap_or_else(|| "127.0.0.1:0".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
+    // SIGTERM ends the process through `exit` rather than the signal's default
+    // action: a build made to collect a profile (bench/pgo.sh) writes it then.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::spawn(async move {
+        term.recv().await;
+        std::process::exit(0);
+    });
     println!("{name} http=http://{}", listener.local_addr()?);
     Ok(listener)
 }
