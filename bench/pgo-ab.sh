@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# What a profile-guided build (bench/pgo.sh) changes, for bare hyper and for
+# addsvc alike: the plain release builds and the profile-guided ones of both,
+# four servers pinned to CPU 0 taking turns under wrk on CPU 1 (POST /sum, 32
+# connections). Per round it prints each server's requests per second and CPU
+# time per request, then addsvc over bare hyper for each kind of build; at the
+# end the medians. Measures the builds bench/pgo.sh made last (run it first).
+#
+# Usage: bash bench/pgo-ab.sh          (ROUNDS=6 DURATION=3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-6}
+DURATION=${DURATION:-3}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+[[ -x target/pgo/release/addsvc && -x target/pgo/release/bare-hyper ]] ||
+  { echo "no profile-guided builds: run bash bench/pgo.sh first" >&2; exit 1; }
+source bench/lib.sh
+cargo build --release -q -p addsvc --bin addsvc -p kit-bench --bin bare-hyper
+
+tick=$(getconf CLK_TCK)
+names=(bare addsvc bare-pgo addsvc-pgo)
+declare -A url pid
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+# serve NAME BINARY ARGS...: BINARY pinned to CPU 0, serving on a free port.
+serve() {
+  local name=$1 bin=$2 port
+  port=$(free_port)
+  if [[ $name == addsvc* ]]; then
+    taskset -c 0 "$bin" --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$(free_port)" >/dev/null 2>&1 &
+  else
+    taskset -c 0 "$bin" "127.0.0.1:$port" >/dev/null 2>&1 &
+  fi
+  pid[$name]=$!; pids+=($!)
+  url[$name]=http://127.0.0.1:$port
+  answers "${url[$name]}" 30
+}
+serve bare target/release/bare-hyper
+serve addsvc target/release/addsvc
+serve bare-pgo target/pgo/release/bare-hyper
+serve addsvc-pgo target/pgo/release/addsvc
+for name in "${names[@]}"; do
+  taskset -c 1 wrk -t1 -c32 -d1s -s bench/post-sum.lua "${url[$name]}/sum" >/dev/null
+done
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+plain=(); pgo=(); plain_cpu=(); pgo_cpu=()
+for r in $(seq "$ROUNDS"); do
+  declare -A rps cpu
+  line="round $r:"
+  for name in "${names[@]}"; do
+    before=$(cpu_ticks "${pid[$name]}")
+    out=$(taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" -s bench/post-sum.lua "${url[$name]}/sum")
+    after=$(cpu_ticks "${pid[$name]}")
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    rps[$name]=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    cpu[$name]=$(awk -v c=$((after - before)) -v q="$requests" -v t="$tick" 'BEGIN {printf "%.2f", c / t * 1e6 / q}')
+    line+=$(printf " %s %.0f/s %s us," "$name" "${rps[$name]}" "${cpu[$name]}")
+  done
+  plain+=("$(awk "BEGIN {print ${rps[addsvc]} / ${rps[bare]}}")")
+  pgo+=("$(awk "BEGIN {print ${rps[addsvc-pgo]} / ${rps[bare-pgo]}}")")
+  plain_cpu+=("$(awk "BEGIN {print ${cpu[addsvc]} / ${cpu[bare]}}")")
+  pgo_cpu+=("$(awk "BEGIN {print ${cpu[addsvc-pgo]} / ${cpu[bare-pgo]}}")")
+  printf '%s addsvc/bare %.2f (plain), %.2f (PGO)\n' "$line" "${plain[-1]}" "${pgo[-1]}"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f (%.2f-%.2f)", m, v[1], v[NR]}'; }
+echo
+echo "addsvc/bare throughput, plain builds:          $(median "${plain[@]}")"
+echo "addsvc/bare throughput, profile-guided builds: $(median "${pgo[@]}")"
+echo "addsvc/bare CPU per request, plain:            $(median "${plain_cpu[@]}")"
+echo "addsvc/bare CPU per request, profile-guided:   $(median "${pgo_cpu[@]}")"
