@@ -33,8 +33,8 @@
 # (ServeConfig::batch_answers, on in kit's serve) would give bare hyper.
 #
 # With PGO=1, the servers are the profile-guided builds of bench/pgo.sh (which
-# it runs first): bare hyper, serve-only, addsvc and bare-batched each built
-# with the profile of its own run under this load. Not with PADDED=1 (the padded
+# it runs first): bare hyper, serve-only, addsvc and bare-batched, built with
+# one profile merged from their runs under this load. Not with PADDED=1 (the padded
 # servers calibrate plain builds) or TRACING=1. PGO=built measures the builds
 # bench/pgo.sh made last.
 #

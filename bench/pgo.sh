@@ -13,8 +13,10 @@
 # 3. merges the profiles with llvm-profdata (rustup's llvm-tools component, which
 #    matches rustc's LLVM; installed here if missing);
 # 4. builds the servers again with the merged profile (-Cprofile-use), in
-#    target/pgo. Code the servers share (hyper, tokio) is instantiated for each
-#    server's own types, so each server's hot code is laid out from its own run.
+#    target/pgo. Generic code (hyper's connection, tokio's tasks) is
+#    instantiated for each server's own types, so it is laid out from that
+#    server's run; the little they share as it is (the runtime's scheduler,
+#    httparse) from all four runs together, the same for each.
 #
 # The profile tells LLVM which branches and calls are taken: hot code is
 # inlined and laid out together, cold code moved away. For addsvc that is the
