@@ -49,7 +49,9 @@ pub async fn sum<B: Body>(req: Request<B>) -> Result<Response<Full<Bytes>>, Infa
 }
 
 /// A listener on `addr` (default `127.0.0.1:0`), announced on stdout as
-/// `NAME http=http://ADDR`, the line `bench/load.sh` waits for.
+/// `NAME http=http://ADDR`, the line `bench/load.sh` waits for; from then on
+/// SIGTERM ends the process through `exit` (so that a profiling build writes
+/// its profile, see `bench/pgo.sh`).
 pub async fn listen(name: &str, addr: Option<String>) -> std::io::Result<tokio::net::TcpListener> {
     let addr = addr.unwrap_or_else(|| "127.0.0.1:0".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
