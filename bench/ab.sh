@@ -16,7 +16,6 @@ source bench/lib.sh
 A=$1; B=$2; ROUNDS=${ROUNDS:-4}; DURATION=${DURATION:-3}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 tick=$(getconf CLK_TCK)
-ipis() { awk '$1 == "RES:" || $1 == "CAL:" {s += $3} END {print s + 0}' /proc/interrupts; }
 # one BUILD: one run, one line.
 one() {
   local port; port=$(free_port)
@@ -26,9 +25,9 @@ one() {
   # Warm up, then measure.
   taskset -c 1 wrk -t1 -c32 -d1s -s bench/post-sum.lua "http://127.0.0.1:$port/sum" >/dev/null
   local c0 i0 out c1 i1
-  c0=$(awk '{print $14 + $15}' "/proc/$pid/stat"); i0=$(ipis)
+  c0=$(cpu_ticks "$pid"); i0=$(client_ipis)
   out=$(taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" --latency -s bench/post-sum.lua "http://127.0.0.1:$port/sum")
-  c1=$(awk '{print $14 + $15}' "/proc/$pid/stat"); i1=$(ipis)
+  c1=$(cpu_ticks "$pid"); i1=$(client_ipis)
   kill "$pid"; wait "$pid" 2>/dev/null || true
   local n p99
   n=$(awk '/requests in/ {print $1}' <<<"$out")

@@ -64,7 +64,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-# free_port: a TCP port nobody listens on right now.
+# free_port, answers, announced, wrk_round, median, spread.
 source bench/lib.sh
 
 # start NAME CMD...: runs CMD pinned to CPU 0 and prints the address it reports.
@@ -73,13 +73,7 @@ start() {
   taskset -c 0 "$@" >"$tmp/$name.out" 2>&1 &
   # (A command substitution runs this in a subshell: the pid goes to a file.)
   echo $! >"$tmp/$name.pid"
-  for _ in $(seq 100); do
-    local url
-    url=$(grep -o 'http=http://[0-9.:]*' "$tmp/$name.out" | head -1 | cut -d= -f2 || true)
-    [[ -n $url ]] && { echo "$url"; return; }
-    sleep 0.1
-  done
-  echo "$name did not start" >&2; cat "$tmp/$name.out" >&2; exit 1
+  announced "$tmp/$name.out" || exit 1
 }
 
 bare=$(start bare "$bin/bare-hyper" 127.0.0.1:0)
@@ -142,49 +136,23 @@ if [[ $BATCHED == 1 ]]; then
   calibrate bare-batched "$bin/bare-batched" 127.0.0.1:0
 fi
 
-# cpu_ticks PID: the process's user + system CPU time so far, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # peak_rss_kib PID: the process's peak resident memory (VmHWM), in KiB.
 peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
-tick_us=$(awk "BEGIN {print 1000000 / $(getconf CLK_TCK)}")
-# client_ipis: inter-processor interrupts taken so far by wrk's CPU (1):
-# rescheduling and function-call interrupts, what it costs another CPU to wake
-# a task sleeping there. Each time wrk sleeps waiting for an answer, the
-# server's `writev` pays for waking it; a server slower than wrk finds it
-# asleep more often, so this cost grows faster than the server's own.
-client_ipis() { awk '$1 == "RES:" || $1 == "CAL:" {s += $3} END {print s + 0}' /proc/interrupts; }
-
-# run URL [PID]: prints "requests_per_second p99_ms cpu_us_per_request
-# client_ipis_per_request" for one wrk round (the CPU figure from PID's
-# /proc/PID/stat, 0 without PID).
-run() {
-  local out rps p99 before after requests ipis
-  before=$( [[ -n ${2:-} ]] && cpu_ticks "$2" || echo 0 )
-  ipis=$(client_ipis)
-  out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post-sum.lua "$1/sum")
-  ipis=$(( $(client_ipis) - ipis ))
-  after=$( [[ -n ${2:-} ]] && cpu_ticks "$2" || echo 0 )
-  if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers from $1" >&2; echo "$out" >&2; exit 1; fi
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' <<<"$out")
-  requests=$(awk '/requests in/ {print $1}' <<<"$out")
-  awk "BEGIN {printf \"%s %s %.2f %.3f\\n\", $rps, $p99, ($after - $before) * $tick_us / $requests, $ipis / $requests}"
-}
 
 best_bare_rps=0; best_bare_p99=0; best_kit_rps=0; best_kit_p99=0; best_served_rps=0
 ratios=(); served_ratios=(); p99_ratios=(); bare_cpu=(); kit_cpu=(); cpu_ratios=(); bare_ipis=(); served_ipis=(); kit_ipis=()
 for r in $(seq "$ROUNDS"); do
-  read -r rps p99 cpu ipis < <(run "$bare" "$bare_pid")
+  read -r rps p99 cpu ipis < <(wrk_round "$bare" "$bare_pid")
   echo "round $r bare-hyper: $rps req/s, p99 $p99 ms, $cpu us CPU/request, $ipis client IPIs/request"
   bare_ipis+=("$ipis")
   if awk "BEGIN {exit !($rps > $best_bare_rps)}"; then best_bare_rps=$rps; best_bare_p99=$p99; fi
   round_bare=$rps; round_bare_p99=$p99; round_bare_cpu=$cpu; bare_cpu+=("$cpu")
-  read -r rps p99 cpu ipis < <(run "$served" "$served_pid")
+  read -r rps p99 cpu ipis < <(wrk_round "$served" "$served_pid")
   echo "round $r serve-only: $rps req/s, p99 $p99 ms, $cpu us CPU/request, $ipis client IPIs/request"
   served_ipis+=("$ipis")
   if awk "BEGIN {exit !($rps > $best_served_rps)}"; then best_served_rps=$rps; fi
   served_ratios+=("$(awk "BEGIN {print $rps / $round_bare}")")
-  read -r rps p99 cpu ipis < <(run "$kit" "$kit_pid")
+  read -r rps p99 cpu ipis < <(wrk_round "$kit" "$kit_pid")
   echo "round $r addsvc:     $rps req/s, p99 $p99 ms, $cpu us CPU/request, $ipis client IPIs/request"
   kit_ipis+=("$ipis")
   if awk "BEGIN {exit !($rps > $best_kit_rps)}"; then best_kit_rps=$rps; best_kit_p99=$p99; fi
@@ -192,7 +160,7 @@ for r in $(seq "$ROUNDS"); do
   cpu_ratios+=("$(awk "BEGIN {print $cpu / $round_bare_cpu}")")
   p99_ratios+=("$(awk "BEGIN {print $p99 / $round_bare_p99}")")
   for shape in "${shapes[@]}"; do
-    read -r rps p99 cpu ipis < <(run "${padded_url[$shape]}" "${padded_pid[$shape]}")
+    read -r rps p99 cpu ipis < <(wrk_round "${padded_url[$shape]}" "${padded_pid[$shape]}")
     echo "round $r $shape: $rps req/s, p99 $p99 ms, $cpu us CPU/request, $ipis client IPIs/request"
     padded_ratios[$shape]+="$(awk "BEGIN {print $rps / $round_bare}") "
     padded_cpu[$shape]+="$cpu "
@@ -200,7 +168,7 @@ for r in $(seq "$ROUNDS"); do
   done
   for t in "${traced[@]}"; do
     read -r ratio url _ <<<"$t"
-    read -r rps p99 _ _ < <(run "$url")
+    read -r rps p99 _ _ < <(wrk_round "$url")
     echo "round $r addsvc traced at $ratio: $rps req/s, p99 $p99 ms"
     if awk "BEGIN {exit !($rps > ${best_traced_rps[$ratio]:-0})}"; then
       best_traced_rps[$ratio]=$rps; best_traced_p99[$ratio]=$p99
@@ -223,9 +191,6 @@ for t in "${traced[@]}"; do
   awk "BEGIN {printf \"addsvc traced at %s: %s req/s (%.2fx bare), p99 %s ms (%.2fx bare)\n\", \"$ratio\", ${best_traced_rps[$ratio]}, ${best_traced_rps[$ratio]} / $best_bare_rps, ${best_traced_p99[$ratio]}, ${best_traced_p99[$ratio]} / $best_bare_p99}"
 done
 
-# median VALUES...: the median; spread VALUES...: "min-max".
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
-spread() { printf '%s\n' "$@" | sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%.2f-%.2f", lo, hi}'; }
 echo
 echo "per-round ratios (each round's figure over the same round's bare hyper), median (spread):"
 printf 'addsvc/bare throughput: %.2f (%s)\n' "$(median "${ratios[@]}")" "$(spread "${ratios[@]}")"

@@ -6,19 +6,18 @@
 # time per request, then addsvc over bare hyper for each kind of build; at the
 # end the medians. Measures the builds bench/pgo.sh made last (run it first).
 #
-# Usage: bash bench/pgo-ab.sh          (ROUNDS=6 DURATION=3)
+# Usage: bash bench/pgo-ab.sh          (ROUNDS=6 DURATION=3s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-6}
-DURATION=${DURATION:-3}
+DURATION=${DURATION:-3s}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 [[ -x target/pgo/release/addsvc && -x target/pgo/release/bare-hyper ]] ||
   { echo "no profile-guided builds: run bash bench/pgo.sh first" >&2; exit 1; }
 source bench/lib.sh
 cargo build --release -q -p addsvc --bin addsvc -p kit-bench --bin bare-hyper
 
-tick=$(getconf CLK_TCK)
 names=(bare addsvc bare-pgo addsvc-pgo)
 declare -A url pid
 pids=()
@@ -44,18 +43,12 @@ for name in "${names[@]}"; do
   taskset -c 1 wrk -t1 -c32 -d1s -s bench/post-sum.lua "${url[$name]}/sum" >/dev/null
 done
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 plain=(); pgo=(); plain_cpu=(); pgo_cpu=()
 for r in $(seq "$ROUNDS"); do
   declare -A rps cpu
   line="round $r:"
   for name in "${names[@]}"; do
-    before=$(cpu_ticks "${pid[$name]}")
-    out=$(taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" -s bench/post-sum.lua "${url[$name]}/sum")
-    after=$(cpu_ticks "${pid[$name]}")
-    requests=$(awk '/requests in/ {print $1}' <<<"$out")
-    rps[$name]=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    cpu[$name]=$(awk -v c=$((after - before)) -v q="$requests" -v t="$tick" 'BEGIN {printf "%.2f", c / t * 1e6 / q}')
+    read -r rps[$name] _ cpu[$name] _ < <(wrk_round "${url[$name]}" "${pid[$name]}")
     line+=$(printf " %s %.0f/s %s us," "$name" "${rps[$name]}" "${cpu[$name]}")
   done
   plain+=("$(awk "BEGIN {print ${rps[addsvc]} / ${rps[bare]}}")")
@@ -64,9 +57,9 @@ for r in $(seq "$ROUNDS"); do
   pgo_cpu+=("$(awk "BEGIN {print ${cpu[addsvc-pgo]} / ${cpu[bare-pgo]}}")")
   printf '%s addsvc/bare %.2f (plain), %.2f (PGO)\n' "$line" "${plain[-1]}" "${pgo[-1]}"
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f (%.2f-%.2f)", m, v[1], v[NR]}'; }
 echo
-echo "addsvc/bare throughput, plain builds:          $(median "${plain[@]}")"
-echo "addsvc/bare throughput, profile-guided builds: $(median "${pgo[@]}")"
-echo "addsvc/bare CPU per request, plain:            $(median "${plain_cpu[@]}")"
-echo "addsvc/bare CPU per request, profile-guided:   $(median "${pgo_cpu[@]}")"
+both() { printf '%.2f (%s)' "$(median "$@")" "$(spread "$@")"; }
+echo "addsvc/bare throughput, plain builds:          $(both "${plain[@]}")"
+echo "addsvc/bare throughput, profile-guided builds: $(both "${pgo[@]}")"
+echo "addsvc/bare CPU per request, plain:            $(both "${plain_cpu[@]}")"
+echo "addsvc/bare CPU per request, profile-guided:   $(both "${pgo_cpu[@]}")"

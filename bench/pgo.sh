@@ -84,13 +84,7 @@ for server in "${servers[@]}"; do
     out=$profiles/$server.out
     taskset -c 0 "$bin" "${args[@]}" >"$out" 2>&1 &
     pid=$!
-    url=
-    for _ in $(seq 100); do
-      url=$(grep -o 'http=http://[0-9.:]*' "$out" | head -1 | cut -d= -f2 || true)
-      [[ -n $url ]] && break
-      sleep 0.1
-    done
-    [[ -n $url ]] || { echo "$server did not start" >&2; cat "$out" >&2; exit 1; }
+    url=$(announced "$out")
     answers "$url" 30
   fi
   train "$server" "$url"
