@@ -32,13 +32,17 @@
 # turns too (the `bare-batched` binary): what kit's batched answers
 # (ServeConfig::batch_answers, on in kit's serve) would give bare hyper.
 #
+# With NOLINE=1, addsvc with its log line filtered out (`--log-level warn`)
+# takes turns too: what the full stack costs without the line, to tell the
+# line's share of the gap from the rest's.
+#
 # With PGO=1, the servers are the profile-guided builds of bench/pgo.sh (which
 # it runs first): bare hyper, serve-only, addsvc and bare-batched, built with
 # one profile merged from their runs under this load. Not with PADDED=1 (the padded
 # servers calibrate plain builds) or TRACING=1. PGO=built measures the builds
 # bench/pgo.sh made last.
 #
-# Usage: bash bench/load.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32 TRACING=0 PADDED=0 BATCHED=0 PGO=0)
+# Usage: bash bench/load.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32 TRACING=0 PADDED=0 BATCHED=0 NOLINE=0 PGO=0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +50,7 @@ ROUNDS=${ROUNDS:-3}
 TRACING=${TRACING:-0}
 PADDED=${PADDED:-0}
 BATCHED=${BATCHED:-0}
+NOLINE=${NOLINE:-0}
 PGO=${PGO:-0}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
@@ -90,13 +95,15 @@ pids+=("$kit_pid")
 kit="http://127.0.0.1:$kit_port"
 answers "$kit"
 
-# start_addsvc EXTRA...: addsvc pinned to CPU 0, logging to /dev/null; prints
-# its API URL once it answers.
-start_addsvc() {
-  local port dport
+# pinned_addsvc NAME EXTRA...: another addsvc pinned to CPU 0, logging to
+# /dev/null, its pid in $tmp/NAME.pid; prints its API URL and debug port once it
+# answers. (Called in a command substitution, a subshell: the caller adds the
+# pid to pids.)
+pinned_addsvc() {
+  local name=$1 port dport; shift
   port=$(free_port); dport=$(free_port)
-  taskset -c 0 ./target/release/addsvc --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$dport" "$@" >/dev/null 2>&1 &
-  pids+=($!)
+  taskset -c 0 "$bin/addsvc" --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$dport" "$@" >/dev/null 2>&1 &
+  echo $! >"$tmp/$name.pid"
   answers "http://127.0.0.1:$port" >&2
   echo "http://127.0.0.1:$port $dport"
 }
@@ -110,13 +117,14 @@ if [[ $TRACING == 1 ]]; then
     --otlp-grpc-endpoint "127.0.0.1:$(free_port)" --pid-file /dev/null --log-file /dev/null >/dev/null 2>&1 &
   pids+=($!)
   for ratio in 0.01 1; do
-    read -r url dport < <(start_addsvc --otlp-endpoint "http://127.0.0.1:$otlp_port" --trace-sample-ratio "$ratio")
+    read -r url dport < <(pinned_addsvc "traced-$ratio" --otlp-endpoint "http://127.0.0.1:$otlp_port" --trace-sample-ratio "$ratio")
+    pids+=("$(cat "$tmp/traced-$ratio.pid")")
     traced+=("$ratio $url $dport")
   done
 fi
 declare -A best_traced_rps best_traced_p99
 
-# The calibration servers (PADDED=1, BATCHED=1), by name, in the order run.
+# The calibration servers (PADDED=1, BATCHED=1, NOLINE=1), by name, in the order run.
 shapes=()
 declare -A padded_url padded_pid padded_ratios padded_cpu padded_ipis
 # calibrate NAME CMD...: starts CMD as a calibration server named NAME.
@@ -134,6 +142,15 @@ if [[ $PADDED == 1 ]]; then
 fi
 if [[ $BATCHED == 1 ]]; then
   calibrate bare-batched "$bin/bare-batched" 127.0.0.1:0
+fi
+if [[ $NOLINE == 1 ]]; then
+  # addsvc with its log line filtered out (`--log-level warn`: the hook still
+  # runs, slog drops the record before it is formatted), everything else the same.
+  read -r url _ < <(pinned_addsvc addsvc-noline --log-level warn)
+  padded_url[addsvc-noline]=$url
+  padded_pid[addsvc-noline]=$(cat "$tmp/addsvc-noline.pid")
+  pids+=("${padded_pid[addsvc-noline]}")
+  shapes+=(addsvc-noline)
 fi
 
 # peak_rss_kib PID: the process's peak resident memory (VmHWM), in KiB.
