@@ -97,7 +97,7 @@ answers "$kit"
 
 # pinned_addsvc NAME EXTRA...: another addsvc pinned to CPU 0, logging to
 # /dev/null, its pid in $tmp/NAME.pid; prints its API URL and debug port once it
-# answers. (Called in a command substitution, a subshell: the caller adds the
+# answers. (Run in a process substitution, a subshell: the caller adds the
 # pid to pids.)
 pinned_addsvc() {
   local name=$1 port dport; shift
