@@ -18,15 +18,13 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2
 tick=$(getconf CLK_TCK)
 # one BUILD: one run, one line.
 one() {
-  local port; port=$(free_port)
-  taskset -c 0 "$1" --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$(free_port)" >/dev/null 2>&1 &
-  local pid=$!
-  answers "http://127.0.0.1:$port" >/dev/null
+  # (Run in $(...): launch_addsvc's $port and $pid are this subshell's.)
+  PIN_CPU=0 launch_addsvc "$1"
   # Warm up, then measure.
-  taskset -c 1 wrk -t1 -c32 -d1s -s bench/post-sum.lua "http://127.0.0.1:$port/sum" >/dev/null
+  taskset -c 1 wrk -t1 -c32 -d1s -s bench/post-sum.lua "$url/sum" >/dev/null
   local c0 i0 out c1 i1
   c0=$(cpu_ticks "$pid"); i0=$(client_ipis)
-  out=$(taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" --latency -s bench/post-sum.lua "http://127.0.0.1:$port/sum")
+  out=$(taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" --latency -s bench/post-sum.lua "$url/sum")
   c1=$(cpu_ticks "$pid"); i1=$(client_ipis)
   kill "$pid"; wait "$pid" 2>/dev/null || true
   local n p99

@@ -14,15 +14,29 @@ answers() {
   return 1
 }
 
-# start_addsvc FLAGS...: the release addsvc on free ports $port (API) and $debug,
-# logging to /dev/null, stopped when the script exits; returns once it answers.
-start_addsvc() {
+# launch_addsvc BIN FLAGS...: BIN (addsvc, or a build of it) on free loopback
+# ports, logging to /dev/null, pinned to CPU $PIN_CPU when that is set
+# (`PIN_CPU=0 launch_addsvc ...`). Sets $port (API), $debug, $url and $pid, the
+# server's own process: call it in the script's shell, not inside $(...) or
+# <(...), whose variables the script never sees. Returns once the server
+# answers (30 s at most; fails otherwise).
+launch_addsvc() {
+  local bin=$1 pin=()
+  shift
+  [[ -n ${PIN_CPU:-} ]] && pin=(taskset -c "$PIN_CPU")
   port=$(free_port)
   debug=$(free_port)
-  ./target/release/addsvc --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$debug" "$@" >/dev/null 2>&1 &
+  url=http://127.0.0.1:$port
+  "${pin[@]}" "$bin" --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$debug" "$@" >/dev/null 2>&1 &
   pid=$!
-  trap 'kill $pid 2>/dev/null || true' EXIT
-  answers "http://127.0.0.1:$port" || exit 1
+  answers "$url" 30
+}
+
+# start_addsvc FLAGS...: the release addsvc, launched as launch_addsvc does,
+# stopped when the script exits.
+start_addsvc() {
+  trap 'kill ${pid:-} 2>/dev/null || true' EXIT
+  launch_addsvc ./target/release/addsvc "$@" || exit 1
 }
 
 # announced FILE: the URL a bench server announced in FILE (its output), as

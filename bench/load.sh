@@ -69,7 +69,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-# free_port, answers, announced, wrk_round, median, spread.
+# free_port, answers, announced, launch_addsvc, wrk_round, median, spread.
 source bench/lib.sh
 
 # start NAME CMD...: runs CMD pinned to CPU 0 and prints the address it reports.
@@ -85,28 +85,15 @@ bare=$(start bare "$bin/bare-hyper" 127.0.0.1:0)
 served=$(start served "$bin/serve-only")
 bare_pid=$(cat "$tmp/bare.pid"); served_pid=$(cat "$tmp/served.pid")
 pids+=("$bare_pid" "$served_pid")
-# addsvc logs every request: to /dev/null, through its async sink, so that the
-# log file does not fill the disk. Its address is known in advance.
-kit_port=$(free_port)
-debug_port=$(free_port)
-taskset -c 0 "$bin/addsvc" --http-addr "127.0.0.1:$kit_port" --debug-addr "127.0.0.1:$debug_port" >/dev/null 2>&1 &
-kit_pid=$!
-pids+=("$kit_pid")
-kit="http://127.0.0.1:$kit_port"
-answers "$kit"
-
-# pinned_addsvc NAME EXTRA...: another addsvc pinned to CPU 0, logging to
-# /dev/null, its pid in $tmp/NAME.pid; prints its API URL and debug port once it
-# answers. (Run in a process substitution, a subshell: the caller adds the
-# pid to pids.)
+# pinned_addsvc FLAGS...: addsvc pinned to CPU 0, stopped when the script exits;
+# sets $url, $debug and $pid (launch_addsvc). It logs every request through its
+# async sink to /dev/null, so that a log file does not fill the disk.
 pinned_addsvc() {
-  local name=$1 port dport; shift
-  port=$(free_port); dport=$(free_port)
-  taskset -c 0 "$bin/addsvc" --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$dport" "$@" >/dev/null 2>&1 &
-  echo $! >"$tmp/$name.pid"
-  answers "http://127.0.0.1:$port" >&2
-  echo "http://127.0.0.1:$port $dport"
+  PIN_CPU=0 launch_addsvc "$bin/addsvc" "$@"
+  pids+=("$pid")
 }
+pinned_addsvc
+kit=$url; kit_pid=$pid; debug_port=$debug
 
 traced=()
 if [[ $TRACING == 1 ]]; then
@@ -117,23 +104,28 @@ if [[ $TRACING == 1 ]]; then
     --otlp-grpc-endpoint "127.0.0.1:$(free_port)" --pid-file /dev/null --log-file /dev/null >/dev/null 2>&1 &
   pids+=($!)
   for ratio in 0.01 1; do
-    read -r url dport < <(pinned_addsvc "traced-$ratio" --otlp-endpoint "http://127.0.0.1:$otlp_port" --trace-sample-ratio "$ratio")
-    pids+=("$(cat "$tmp/traced-$ratio.pid")")
-    traced+=("$ratio $url $dport")
+    pinned_addsvc --otlp-endpoint "http://127.0.0.1:$otlp_port" --trace-sample-ratio "$ratio"
+    traced+=("$ratio $url $debug")
   done
 fi
 declare -A best_traced_rps best_traced_p99
 
 # The calibration servers (PADDED=1, BATCHED=1, NOLINE=1), by name, in the order run.
-shapes=()
-declare -A padded_url padded_pid padded_ratios padded_cpu padded_ipis
+calibs=()
+declare -A calib_url calib_pid calib_ratios calib_cpu calib_ipis
+# register NAME URL PID: the server at URL (process PID, stopped at the end)
+# takes its turns as a calibration server named NAME.
+register() {
+  calib_url[$1]=$2
+  calib_pid[$1]=$3
+  pids+=("$3")
+  calibs+=("$1")
+}
 # calibrate NAME CMD...: starts CMD as a calibration server named NAME.
 calibrate() {
-  local name=$1; shift
-  padded_url[$name]=$(start "$name" "$@")
-  padded_pid[$name]=$(cat "$tmp/$name.pid")
-  pids+=("${padded_pid[$name]}")
-  shapes+=("$name")
+  local name=$1 url; shift
+  url=$(start "$name" "$@")
+  register "$name" "$url" "$(cat "$tmp/$name.pid")"
 }
 if [[ $PADDED == 1 ]]; then
   for shape in compact spread; do
@@ -146,11 +138,8 @@ fi
 if [[ $NOLINE == 1 ]]; then
   # addsvc with its log line filtered out (`--log-level warn`: the hook still
   # runs, slog drops the record before it is formatted), everything else the same.
-  read -r url _ < <(pinned_addsvc addsvc-noline --log-level warn)
-  padded_url[addsvc-noline]=$url
-  padded_pid[addsvc-noline]=$(cat "$tmp/addsvc-noline.pid")
-  pids+=("${padded_pid[addsvc-noline]}")
-  shapes+=(addsvc-noline)
+  PIN_CPU=0 launch_addsvc "$bin/addsvc" --log-level warn
+  register addsvc-noline "$url" "$pid"
 fi
 
 # peak_rss_kib PID: the process's peak resident memory (VmHWM), in KiB.
@@ -176,12 +165,12 @@ for r in $(seq "$ROUNDS"); do
   ratios+=("$(awk "BEGIN {print $rps / $round_bare}")"); kit_cpu+=("$cpu")
   cpu_ratios+=("$(awk "BEGIN {print $cpu / $round_bare_cpu}")")
   p99_ratios+=("$(awk "BEGIN {print $p99 / $round_bare_p99}")")
-  for shape in "${shapes[@]}"; do
-    read -r rps p99 cpu ipis < <(wrk_round "${padded_url[$shape]}" "${padded_pid[$shape]}")
-    echo "round $r $shape: $rps req/s, p99 $p99 ms, $cpu us CPU/request, $ipis client IPIs/request"
-    padded_ratios[$shape]+="$(awk "BEGIN {print $rps / $round_bare}") "
-    padded_cpu[$shape]+="$cpu "
-    padded_ipis[$shape]+="$ipis "
+  for name in "${calibs[@]}"; do
+    read -r rps p99 cpu ipis < <(wrk_round "${calib_url[$name]}" "${calib_pid[$name]}")
+    echo "round $r $name: $rps req/s, p99 $p99 ms, $cpu us CPU/request, $ipis client IPIs/request"
+    calib_ratios[$name]+="$(awk "BEGIN {print $rps / $round_bare}") "
+    calib_cpu[$name]+="$cpu "
+    calib_ipis[$name]+="$ipis "
   done
   for t in "${traced[@]}"; do
     read -r ratio url _ <<<"$t"
@@ -217,10 +206,10 @@ printf 'CPU per request: bare %s us, addsvc %s us (medians)\n' "$(median "${bare
 printf 'addsvc/bare CPU per request: %.2f (%s)\n' "$(median "${cpu_ratios[@]}")" "$(spread "${cpu_ratios[@]}")"
 printf 'client IPIs per request (waking wrk): bare %s, serve-only %s, addsvc %s (medians)\n' "$(median "${bare_ipis[@]}")" "$(median "${served_ipis[@]}")" "$(median "${kit_ipis[@]}")"
 printf 'peak RSS: bare %s KiB, serve-only %s KiB, addsvc %s KiB\n' "$(peak_rss_kib "$bare_pid")" "$(peak_rss_kib "$served_pid")" "$(peak_rss_kib "$kit_pid")"
-for shape in "${shapes[@]}"; do
+for name in "${calibs[@]}"; do
   # (Word splitting wanted: the values were gathered as one string each.)
   # shellcheck disable=SC2086
-  printf '%s/bare throughput: %.2f (%s), CPU %s us, client IPIs %s per request (medians)\n' "$shape" \
-    "$(median ${padded_ratios[$shape]})" "$(spread ${padded_ratios[$shape]})" \
-    "$(median ${padded_cpu[$shape]})" "$(median ${padded_ipis[$shape]})"
+  printf '%s/bare throughput: %.2f (%s), CPU %s us, client IPIs %s per request (medians)\n' "$name" \
+    "$(median ${calib_ratios[$name]})" "$(spread ${calib_ratios[$name]})" \
+    "$(median ${calib_cpu[$name]})" "$(median ${calib_ipis[$name]})"
 done

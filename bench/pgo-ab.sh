@@ -19,28 +19,31 @@ source bench/lib.sh
 cargo build --release -q -p addsvc --bin addsvc -p kit-bench --bin bare-hyper
 
 names=(bare addsvc bare-pgo addsvc-pgo)
-declare -A url pid
+declare -A urls server_pid
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
-# serve NAME BINARY ARGS...: BINARY pinned to CPU 0, serving on a free port.
+# serve NAME BINARY: BINARY (addsvc or bare hyper) pinned to CPU 0, serving on a
+# free port.
 serve() {
-  local name=$1 bin=$2 port
-  port=$(free_port)
+  local name=$1 bin=$2
   if [[ $name == addsvc* ]]; then
-    taskset -c 0 "$bin" --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$(free_port)" >/dev/null 2>&1 &
+    PIN_CPU=0 launch_addsvc "$bin"
   else
+    port=$(free_port)
+    url=http://127.0.0.1:$port
     taskset -c 0 "$bin" "127.0.0.1:$port" >/dev/null 2>&1 &
+    pid=$!
+    answers "$url" 30
   fi
-  pid[$name]=$!; pids+=($!)
-  url[$name]=http://127.0.0.1:$port
-  answers "${url[$name]}" 30
+  server_pid[$name]=$pid; pids+=("$pid")
+  urls[$name]=$url
 }
 serve bare target/release/bare-hyper
 serve addsvc target/release/addsvc
 serve bare-pgo target/pgo/release/bare-hyper
 serve addsvc-pgo target/pgo/release/addsvc
 for name in "${names[@]}"; do
-  taskset -c 1 wrk -t1 -c32 -d1s -s bench/post-sum.lua "${url[$name]}/sum" >/dev/null
+  taskset -c 1 wrk -t1 -c32 -d1s -s bench/post-sum.lua "${urls[$name]}/sum" >/dev/null
 done
 
 plain=(); pgo=(); plain_cpu=(); pgo_cpu=()
@@ -48,7 +51,7 @@ for r in $(seq "$ROUNDS"); do
   declare -A rps cpu
   line="round $r:"
   for name in "${names[@]}"; do
-    read -r rps[$name] _ cpu[$name] _ < <(wrk_round "${url[$name]}" "${pid[$name]}")
+    read -r rps[$name] _ cpu[$name] _ < <(wrk_round "${urls[$name]}" "${server_pid[$name]}")
     line+=$(printf " %s %.0f/s %s us," "$name" "${rps[$name]}" "${cpu[$name]}")
   done
   plain+=("$(awk "BEGIN {print ${rps[addsvc]} / ${rps[bare]}}")")

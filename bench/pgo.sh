@@ -67,11 +67,8 @@ for server in "${servers[@]}"; do
   bin=target/pgo-gen/release/$server
   export LLVM_PROFILE_FILE="$profiles/run/$server-%p.profraw"
   if [[ $server == addsvc ]]; then
-    port=$(free_port)
-    taskset -c 0 "$bin" --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$(free_port)" --shutdown-delay-ms 0 >/dev/null 2>&1 &
-    pid=$!
-    url="http://127.0.0.1:$port"
-    answers "$url" 30
+    # (Sets $pid and $url.)
+    PIN_CPU=0 launch_addsvc "$bin" --shutdown-delay-ms 0
     # Its other paths, so that they are not laid out as if never taken.
     for _ in $(seq 100); do
       curl -s -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,' "$url/sum"
