@@ -146,10 +146,8 @@ pub fn addsvc_api() -> (
     let service = LoggingMiddleware::new(logger.clone(), BasicService::new(strings));
     let endpoints = Set::instrumented(
         service,
-        &Middlewares::new(
-            logger.new(slog::o!("transport" => "HTTP")),
-            exporter.recorder(),
-        ),
+        // The call's line says transport=HTTP from its context.
+        &Middlewares::new(logger.clone(), exporter.recorder()),
     );
     let api = stringsvc::transport::http::observed(
         addsvc::transport::http::router_with(

@@ -265,7 +265,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
             rate_limit_per_client: NonZeroU32::new(args.rate_limit_per_ip)
                 .map(|n| client_limit(Quota::per_second(n), 100_000, args.rate_limit_ipv6_prefix)),
             tracer: tracer.clone(), // a server span per call, with --otlp-endpoint
-            ..Middlewares::new(logger.new(o!("transport" => "HTTP")), exporter.recorder())
+            ..Middlewares::new(logger.clone(), exporter.recorder())  // transport= from each call
         },
     );
     // 4b. the same endpoints over gRPC, if asked, with the health protocol.

@@ -60,8 +60,8 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// The class of `err`: the first class found down its source chain
-    /// ([`Classified`] wrappers, and kit-endpoint's own [`DeadlineExceeded`] and
-    /// [`Cancelled`]), [`ErrorClass::Internal`] if none is.
+    /// ([`Classified`] wrappers, and kit-endpoint's own [`DeadlineExceeded`],
+    /// [`Cancelled`] and [`BadRequest`]), [`ErrorClass::Internal`] if none is.
     ///
     /// ```
     /// use kit_endpoint::{BoxError, Classified, ErrorClass};
@@ -88,6 +88,8 @@ impl ErrorClass {
             Some(ErrorClass::DeadlineExceeded)
         } else if err.is::<Cancelled>() {
             Some(ErrorClass::Cancelled)
+        } else if err.is::<BadRequest>() {
+            Some(ErrorClass::InvalidArgument)
         } else {
             None
         }
@@ -310,7 +312,8 @@ impl Error for Classified {
 pub fn public_message(err: &(dyn Error + 'static)) -> Option<String> {
     crate::sources(err).find_map(|e| match e.downcast_ref::<Classified>() {
         Some(c) => c.is_public().then(|| c.to_string()),
-        None => (e.is::<DeadlineExceeded>() || e.is::<Cancelled>()).then(|| e.to_string()),
+        None => (e.is::<DeadlineExceeded>() || e.is::<Cancelled>() || e.is::<BadRequest>())
+            .then(|| e.to_string()),
     })
 }
 
@@ -339,9 +342,10 @@ impl Error for Cancelled {}
 
 /// A request that could not be decoded into the endpoint's request (a
 /// malformed payload, a field of the wrong type...): its message is for the
-/// caller. What every transport's decoders return: kit-transport answers it
-/// `400 Bad Request`; [`BadRequest::into_error`] classifies it invalid argument
-/// for transports that map classes (kit-nats, kit-grpc).
+/// caller. What every transport's decoders return. Its class is invalid
+/// argument and its message public, however it is wrapped: kit-transport
+/// answers it `400 Bad Request`, kit-grpc `INVALID_ARGUMENT`, kit-nats
+/// `invalid_argument`, with its message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRequest(pub String);
 
@@ -356,7 +360,8 @@ impl BadRequest {
         &self.0
     }
 
-    /// The error a decoder returns: classified invalid argument, public.
+    /// The error a decoder returns: classified invalid argument, public (as
+    /// the plain `BadRequest` is).
     pub fn into_error(self) -> BoxError {
         Classified::public(ErrorClass::InvalidArgument, self).into()
     }

@@ -60,6 +60,9 @@ pub struct Context {
     metadata: Metadata,
     /// The W3C trace context: which trace the request is part of.
     trace: Option<TraceContext>,
+    /// The transport the request came in by (`HTTP`, `gRPC`, `NATS`), set by
+    /// its server: log lines and metrics say which.
+    transport: Option<&'static str>,
     /// Typed values added by middlewares for later layers, unknown to the transport.
     extensions: http::Extensions,
 }
@@ -87,6 +90,17 @@ impl Context {
     pub fn with_trace(mut self, trace: TraceContext) -> Self {
         self.trace = Some(trace);
         self
+    }
+
+    /// The transport the request came in by (`"HTTP"`, `"gRPC"`, `"NATS"`),
+    /// if a transport server set it.
+    pub fn transport(&self) -> Option<&'static str> {
+        self.transport
+    }
+
+    /// Sets the transport the request came in by (transport servers do).
+    pub fn set_transport(&mut self, transport: &'static str) {
+        self.transport = Some(transport);
     }
 
     /// The request ID, if one was set.
@@ -170,6 +184,7 @@ impl fmt::Debug for Context {
             .field("remaining", &self.remaining())
             .field("metadata", &self.metadata)
             .field("trace", &self.trace)
+            .field("transport", &self.transport)
             .finish_non_exhaustive()
     }
 }

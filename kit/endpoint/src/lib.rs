@@ -85,6 +85,7 @@
 //! - `deadline`: [`Deadline`] (and its [`DeadlineFuture`]), the middleware that enforces the context's deadline; [`WithDeadline`], kit's one deadline race.
 //! - `failer`: [`Failer`], business errors inside responses; [`Outcome`].
 //! - `hook`: [`CallHook`], [`HookLayer`]: something told when each call starts and how it ended (kit's logging and RED middlewares).
+//! - `server`: the one call path every transport's server runs ([`serve_call`]) and the server hooks around it ([`ServerHooks`]: before, error handler, error encoder, after, finalizer), [`DEFAULT_BUDGET`], [`Panicked`].
 //! - `class`: [`ErrorClass`], [`Classified`], [`Cancelled`]: transport-neutral error classes.
 //! - `error`: [`BoxError`], [`cause_ref`], [`is_caused_by`], [`take_cause`], [`DeadlineExceeded`].
 
@@ -95,6 +96,7 @@ mod endpoint;
 mod error;
 mod failer;
 mod hook;
+mod server;
 mod trace;
 
 pub use class::{BadRequest, Cancelled, Classified, ErrorClass, public_message};
@@ -106,4 +108,8 @@ pub use endpoint::{BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, endpoint_f
 pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by, sources, take_cause};
 pub use failer::{Failer, Outcome};
 pub use hook::{CallHook, HookLayer, Hooked, HookedFuture};
+pub use server::{
+    Answer, DEFAULT_BUDGET, ErrorRef, LostBusinessError, Panicked, ServerHooks, run_endpoint,
+    serve_call,
+};
 pub use trace::{MAX_TRACESTATE, TraceContext};

@@ -6,8 +6,9 @@ use std::fmt;
 use kit_endpoint::{BoxError, Classified, Context, ErrorClass, public_message};
 use tonic::{Code, Status};
 
-/// An error as the error encoder sees it.
-pub type ErrorRef<'a> = &'a (dyn Error + Send + Sync + 'static);
+/// An error as the error encoder sees it (kit-endpoint's, shared by every
+/// transport).
+pub use kit_endpoint::ErrorRef;
 
 /// The status code of an error class: one code per class.
 pub fn class_code(class: ErrorClass) -> Code {

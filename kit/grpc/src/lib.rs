@@ -67,6 +67,7 @@ pub use context::{
     context_to_metadata, format_grpc_timeout, parse_grpc_timeout,
 };
 pub use error::{BadRequest, ErrorRef, UpstreamError, class_code, code_class, encode_error};
-pub use server::{DEFAULT_BUDGET, ItemStream, Router, Server, StreamingServer, health, serve};
+pub use kit_endpoint::DEFAULT_BUDGET;
+pub use server::{ItemStream, Router, Server, StreamingServer, TRANSPORT, health, serve};
 pub use tonic::{Code, Status};
 pub use tonic_health::ServingStatus;

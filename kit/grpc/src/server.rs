@@ -9,40 +9,119 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use kit_endpoint::{BoxError, Context, DeadlineExceeded, Failer, Request, WithDeadline};
+use kit_endpoint::{
+    BoxError, Context, DEFAULT_BUDGET, DeadlineExceeded, ErrorRef, Failer, Request, ServerHooks,
+    run_endpoint, serve_call,
+};
 use tonic::metadata::MetadataMap;
 use tonic::{Response, Status};
-use tower::{Service, ServiceExt};
+use tower::Service;
 
 use crate::context::{REQUEST_ID, context_from_metadata};
-use crate::error::{ErrorRef, encode_error};
+use crate::error::encode_error;
 
 type DecodeFn<P, Req> = dyn Fn(P) -> Result<Req, BoxError> + Send + Sync;
 type EncodeFn<Resp, P> = dyn Fn(&Context, Resp) -> Result<P, BoxError> + Send + Sync;
-type ErrorEncoderFn = dyn Fn(&Context, ErrorRef<'_>) -> Status + Send + Sync;
-type BeforeFn = dyn Fn(&MetadataMap, &mut Context) + Send + Sync;
-type AfterFn = dyn Fn(&Context, &mut MetadataMap) + Send + Sync;
-type FinalizerFn = dyn Fn(&Context, Result<(), &Status>) + Send + Sync;
 
-/// The budget of calls that arrive without `grpc-timeout`: 30 s.
-pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
+/// What the gRPC server names itself in the request context (and so on log
+/// lines): `gRPC`.
+pub const TRANSPORT: &str = "gRPC";
+
+/// The hooks of a gRPC server answering `T`: before hooks see the request's
+/// metadata, after hooks the answer's, finalizers the answer.
+type Hooks<T> = ServerHooks<MetadataMap, MetadataMap, Result<Response<T>, Status>>;
+
+/// The metadata of an answer, a message or a status.
+fn metadata_of<T>(out: &mut Result<Response<T>, Status>) -> &mut MetadataMap {
+    match out {
+        Ok(resp) => resp.metadata_mut(),
+        Err(status) => status.metadata_mut(),
+    }
+}
+
+/// The request's context from its metadata, marked as come by gRPC.
+fn context_of(metadata: &MetadataMap) -> Context {
+    let mut ctx = context_from_metadata(metadata, Some(DEFAULT_BUDGET));
+    ctx.set_transport(TRANSPORT);
+    ctx
+}
+
+/// The hook methods, the same on [`Server`] and [`StreamingServer`]: each
+/// hands its closure to the server's [`ServerHooks`].
+macro_rules! hook_methods {
+    ($answer:ty) => {
+        /// Replaces the error encoder, which answers every refusal, failure
+        /// and business error with a status (go-kit's `ServerErrorEncoder`):
+        /// map your business errors to statuses, fall back on
+        /// [`encode_error`].
+        pub fn error_encoder(
+            mut self,
+            f: impl Fn(&Context, ErrorRef<'_>) -> Status + Send + Sync + 'static,
+        ) -> Self {
+            self.hooks.error_encoder(move |ctx, err| Err(f(ctx, err)));
+            self
+        }
+
+        /// Adds a hook told of every error answered (a message that does not
+        /// decode, a spent deadline, a failed endpoint or encoder, a panic, a
+        /// business error), with the request's context, before the error
+        /// encoder answers it (go-kit's `ServerErrorHandler`).
+        pub fn error_handler(
+            mut self,
+            f: impl Fn(&Context, ErrorRef<'_>) + Send + Sync + 'static,
+        ) -> Self {
+            self.hooks.error_handler(f);
+            self
+        }
+
+        /// Adds a hook run before decoding, to add to the context from the
+        /// metadata (go-kit's `ServerBefore`).
+        pub fn before(
+            mut self,
+            f: impl Fn(&MetadataMap, &mut Context) + Send + Sync + 'static,
+        ) -> Self {
+            self.hooks.before(f);
+            self
+        }
+
+        /// Adds a hook run on every answer, to set response metadata from the
+        /// context (go-kit's `ServerAfter`).
+        pub fn after(
+            mut self,
+            f: impl Fn(&Context, &mut MetadataMap) + Send + Sync + 'static,
+        ) -> Self {
+            self.hooks.after(f);
+            self
+        }
+
+        /// Adds a hook told of every answer (ok, or the status), for access
+        /// logs and metrics (go-kit's `ServerFinalizer`).
+        pub fn finalizer(
+            mut self,
+            f: impl Fn(&Context, Result<(), &Status>) + Send + Sync + 'static,
+        ) -> Self {
+            self.hooks
+                .finalizer(move |ctx, out: &$answer| f(ctx, out.as_ref().map(drop)));
+            self
+        }
+    };
+}
 
 /// Serves one endpoint as a unary gRPC method (go-kit's `transport/grpc.Server`):
 /// the context comes from the metadata and every **before** hook, the message
 /// is decoded, the endpoint called within the deadline (not at all if it has
-/// passed), the response encoded; failures and business errors go to the
-/// **error encoder**, which answers a status ([`encode_error`]: one code per
-/// error class). **After** hooks set response metadata from the context,
-/// **finalizers** are told of every answer. The request ID comes back in the
-/// response's metadata.
+/// passed), the response encoded; failures and business errors go to every
+/// **error handler**, then to the **error encoder**, which answers a status
+/// ([`encode_error`]: one code per error class). **After** hooks set response
+/// metadata from the context, **finalizers** are told of every answer. The
+/// request ID comes back in the response's metadata. All of it is
+/// kit-endpoint's call path ([`serve_call`](kit_endpoint::serve_call),
+/// [`ServerHooks`]), the one kit's HTTP and NATS servers run.
 pub struct Server<E, PReq, Req, Resp, PResp> {
     endpoint: E,
     decode: Arc<DecodeFn<PReq, Req>>,
     encode: Arc<EncodeFn<Resp, PResp>>,
-    error_encoder: Arc<ErrorEncoderFn>,
-    before: Vec<Arc<BeforeFn>>,
-    after: Vec<Arc<AfterFn>>,
-    finalizers: Vec<Arc<FinalizerFn>>,
+    hooks: Hooks<PResp>,
 }
 
 impl<E: Clone, PReq, Req, Resp, PResp> Clone for Server<E, PReq, Req, Resp, PResp> {
@@ -51,10 +130,7 @@ impl<E: Clone, PReq, Req, Resp, PResp> Clone for Server<E, PReq, Req, Resp, PRes
             endpoint: self.endpoint.clone(),
             decode: self.decode.clone(),
             encode: self.encode.clone(),
-            error_encoder: self.error_encoder.clone(),
-            before: self.before.clone(),
-            after: self.after.clone(),
-            finalizers: self.finalizers.clone(),
+            hooks: self.hooks.clone(),
         }
     }
 }
@@ -85,97 +161,28 @@ where
             endpoint,
             decode: Arc::new(decode),
             encode: Arc::new(encode),
-            error_encoder: Arc::new(encode_error),
-            before: Vec::new(),
-            after: Vec::new(),
-            finalizers: Vec::new(),
+            hooks: ServerHooks::new(|ctx, err| Err(encode_error(ctx, err))),
         }
     }
 
-    /// Replaces the error encoder: map your business errors to statuses, fall
-    /// back on [`encode_error`].
-    pub fn error_encoder(
-        mut self,
-        f: impl Fn(&Context, ErrorRef<'_>) -> Status + Send + Sync + 'static,
-    ) -> Self {
-        self.error_encoder = Arc::new(f);
-        self
-    }
-
-    /// Adds a hook run before decoding, to add to the context from the
-    /// metadata (go-kit's `ServerBefore`).
-    pub fn before(
-        mut self,
-        f: impl Fn(&MetadataMap, &mut Context) + Send + Sync + 'static,
-    ) -> Self {
-        self.before.push(Arc::new(f));
-        self
-    }
-
-    /// Adds a hook run on every answer, to set response metadata from the
-    /// context (go-kit's `ServerAfter`).
-    pub fn after(mut self, f: impl Fn(&Context, &mut MetadataMap) + Send + Sync + 'static) -> Self {
-        self.after.push(Arc::new(f));
-        self
-    }
-
-    /// Adds a hook told of every answer (ok, or the status), for access logs
-    /// and metrics (go-kit's `ServerFinalizer`).
-    pub fn finalizer(
-        mut self,
-        f: impl Fn(&Context, Result<(), &Status>) + Send + Sync + 'static,
-    ) -> Self {
-        self.finalizers.push(Arc::new(f));
-        self
-    }
+    hook_methods!(Result<Response<PResp>, Status>);
 
     /// The answer to one call.
-    pub async fn answer(&self, req: tonic::Request<PReq>) -> Result<Response<PResp>, Status> {
+    pub async fn serve(&self, req: tonic::Request<PReq>) -> Result<Response<PResp>, Status> {
         let (metadata, _, msg) = req.into_parts();
-        let mut ctx = context_from_metadata(&metadata, Some(DEFAULT_BUDGET));
-        for before in &self.before {
-            before(&metadata, &mut ctx);
-        }
-        let mut out = match self.call(&ctx, msg).await {
-            Ok(Ok(msg)) => Ok(Response::new(msg)),
-            Ok(Err(business)) => Err((self.error_encoder)(
-                &ctx,
-                business
-                    .failed()
-                    .unwrap_or(&crate::error::BadRequest(String::new())),
-            )),
-            Err(err) => Err((self.error_encoder)(&ctx, &*err)),
-        };
-        let metadata = match &mut out {
-            Ok(resp) => resp.metadata_mut(),
-            Err(status) => status.metadata_mut(),
-        };
+        let mut ctx = context_of(&metadata);
+        self.hooks.run_before(&metadata, &mut ctx);
+        let decode = std::future::ready((self.decode)(msg));
+        let answer = serve_call(self.endpoint.clone(), &ctx, decode, |ctx, resp| {
+            (self.encode)(ctx, resp).map(|p| Ok(Response::new(p)))
+        })
+        .await;
+        let mut out = self.hooks.reply(&ctx, answer);
         if let Some(Ok(id)) = ctx.request_id().map(|id| id.as_str().parse()) {
-            metadata.insert(REQUEST_ID, id);
+            metadata_of(&mut out).insert(REQUEST_ID, id);
         }
-        for after in &self.after {
-            after(&ctx, metadata);
-        }
-        for finalizer in &self.finalizers {
-            finalizer(&ctx, out.as_ref().map(drop));
-        }
+        self.hooks.finish(&ctx, &mut out, metadata_of);
         out
-    }
-
-    async fn call(&self, ctx: &Context, msg: PReq) -> Result<Result<PResp, Resp>, BoxError> {
-        let req = (self.decode)(msg)?;
-        if ctx.is_expired() {
-            return Err(DeadlineExceeded::new().into());
-        }
-        let call = self
-            .endpoint
-            .clone()
-            .oneshot(Request::new(ctx.clone(), req));
-        let resp = WithDeadline::new(call, ctx.deadline()).await?;
-        if resp.failed().is_some() {
-            return Ok(Err(resp));
-        }
-        (self.encode)(ctx, resp).map(Ok)
     }
 }
 
@@ -202,7 +209,7 @@ where
 
     fn call(&mut self, req: tonic::Request<PReq>) -> Self::Future {
         let server = self.0.clone();
-        Box::pin(async move { server.answer(req).await })
+        Box::pin(async move { server.serve(req).await })
     }
 }
 
@@ -214,15 +221,17 @@ type ItemEncodeFn<Item, P> = dyn Fn(Item) -> Result<P, BoxError> + Send + Sync;
 
 /// Serves an endpoint answering a stream as a server-streaming gRPC method
 /// (what go-kit never did): the context and deadline come from the metadata as
-/// for [`Server`]; the endpoint's stream is sent message by message, each item
-/// encoded; an item that is an error ends the stream with that error's status;
-/// the deadline ends it with `DEADLINE_EXCEEDED`. When the client goes away,
-/// the stream is dropped at once: the work behind it stops.
+/// for [`Server`], with the same hooks; the endpoint's stream is sent message
+/// by message, each item encoded; an item that is an error ends the stream with
+/// that error's status (told to every error handler first); the deadline ends
+/// it with `DEADLINE_EXCEEDED`. When the client goes away, the stream is
+/// dropped at once: the work behind it stops. Finalizers are told how the call
+/// began (the stream, or the status it was refused with).
 pub struct StreamingServer<E, PReq, Req, Item, PItem> {
     endpoint: E,
     decode: Arc<DecodeFn<PReq, Req>>,
     encode: Arc<ItemEncodeFn<Item, PItem>>,
-    error_encoder: Arc<ErrorEncoderFn>,
+    hooks: Hooks<ReplyStream<PItem>>,
 }
 
 impl<E, PReq, Req, Item, PItem> std::fmt::Debug for StreamingServer<E, PReq, Req, Item, PItem> {
@@ -255,45 +264,44 @@ where
             endpoint,
             decode: Arc::new(decode),
             encode: Arc::new(encode),
-            error_encoder: Arc::new(encode_error),
+            hooks: ServerHooks::new(|ctx, err| Err(encode_error(ctx, err))),
         }
     }
 
-    /// Replaces the error encoder.
-    pub fn error_encoder(
-        mut self,
-        f: impl Fn(&Context, ErrorRef<'_>) -> Status + Send + Sync + 'static,
-    ) -> Self {
-        self.error_encoder = Arc::new(f);
-        self
-    }
+    hook_methods!(Result<Response<ReplyStream<PItem>>, Status>);
 
-    async fn answer(
+    /// The answer to one call: the stream of messages, or the status the call
+    /// was refused with.
+    pub async fn serve(
         self: Arc<Self>,
         req: tonic::Request<PReq>,
     ) -> Result<Response<ReplyStream<PItem>>, Status> {
+        let (metadata, _, msg) = req.into_parts();
+        let mut ctx = context_of(&metadata);
+        self.hooks.run_before(&metadata, &mut ctx);
+        let started = match (self.decode)(msg) {
+            Ok(req) => run_endpoint(self.endpoint.clone(), &ctx, req).await,
+            Err(err) => Err(err),
+        };
+        let mut out = match started {
+            Ok(items) => Ok(Response::new(self.clone().encoded(items, ctx.clone()))),
+            Err(err) => self.hooks.reply_error(&ctx, &*err),
+        };
+        if let Some(Ok(id)) = ctx.request_id().map(|id| id.as_str().parse()) {
+            metadata_of(&mut out).insert(REQUEST_ID, id);
+        }
+        self.hooks.finish(&ctx, &mut out, metadata_of);
+        out
+    }
+
+    /// `items` encoded, an error item or the deadline ending the stream with
+    /// its status.
+    fn encoded(self: Arc<Self>, items: ItemStream<Item>, ctx: Context) -> ReplyStream<PItem> {
         use futures_util::StreamExt;
 
-        let (metadata, _, msg) = req.into_parts();
-        let ctx = context_from_metadata(&metadata, Some(DEFAULT_BUDGET));
-        let fail = |e: BoxError| (self.error_encoder)(&ctx, &*e);
-        let req = (self.decode)(msg).map_err(fail)?;
-        if ctx.is_expired() {
-            return Err(fail(DeadlineExceeded::new().into()));
-        }
-        let call = self
-            .endpoint
-            .clone()
-            .oneshot(Request::new(ctx.clone(), req));
-        let items = WithDeadline::new(call, ctx.deadline())
-            .await
-            .map_err(fail)?;
         let deadline = ctx.deadline();
-        let request_id = ctx.request_id().cloned();
-        let this = self.clone();
-        // Each item encoded, an error item or the deadline ending the stream.
         let stream = futures_util::stream::unfold((items, Some(ctx)), move |(mut items, ctx)| {
-            let this = this.clone();
+            let this = self.clone();
             async move {
                 let ctx = ctx?;
                 let next = match deadline {
@@ -309,18 +317,15 @@ where
                 };
                 match out {
                     Ok(p) => Some((Ok(p), (items, Some(ctx)))),
-                    Err(e) => {
-                        let status = (this.error_encoder)(&ctx, &*e);
-                        Some((Err(status), (items, None)))
-                    }
+                    Err(e) => match this.hooks.reply_error(&ctx, &*e) {
+                        Err(status) => Some((Err(status), (items, None))),
+                        // An error encoder answers errors with a status.
+                        Ok(_) => None,
+                    },
                 }
             }
         });
-        let mut resp = Response::new(Box::pin(stream) as ReplyStream<PItem>);
-        if let Some(Ok(id)) = request_id.map(|id| id.as_str().parse()) {
-            resp.metadata_mut().insert(REQUEST_ID, id);
-        }
-        Ok(resp)
+        Box::pin(stream)
     }
 }
 
@@ -436,7 +441,7 @@ impl Router {
                 let codec = Checked(tonic_prost::ProstCodec::<PItem, PReq>::default());
                 let mut grpc = tonic::server::Grpc::new(codec);
                 let svc =
-                    tower::service_fn(move |req: tonic::Request<PReq>| server.clone().answer(req));
+                    tower::service_fn(move |req: tonic::Request<PReq>| server.clone().serve(req));
                 Ok::<_, Infallible>(grpc.server_streaming(svc, req).await)
             }
         });

@@ -18,6 +18,10 @@ use crate::Took;
 /// level=warn caller=layer.rs:97 method=concat request_id=7f3a... took=1.2ms err="upstream unreachable: ..." err_kind=failure
 /// ```
 ///
+/// The transport the call came in by (`transport=HTTP`, `gRPC`, `NATS`) is the
+/// context's ([`Context::transport`]), so one logger serves endpoints shared by
+/// several transports.
+///
 /// A business error (carried in an `Ok` response that is a `Failer`) is logged at
 /// `info` with `err_kind=business`; a failed call at `warn` with `err_kind=failure`;
 /// a call dropped before it ended (its caller gave up, an outer deadline cut it
@@ -92,7 +96,7 @@ pub struct CallLog {
 }
 
 impl CallHook for CallLog {
-    type Start = (u64, Option<RequestId>, TraceFields);
+    type Start = (u64, Option<RequestId>, TraceFields, Option<&'static str>);
 
     fn start(&self, ctx: &Context) -> Self::Start {
         let trace = TraceFields(
@@ -100,10 +104,11 @@ impl CallHook for CallLog {
                 .filter(|t| t.is_sampled())
                 .map(|t| (t.trace_id(), t.span_id())),
         );
-        (self.clock.raw(), ctx.request_id().cloned(), trace)
+        let id = ctx.request_id().cloned();
+        (self.clock.raw(), id, trace, ctx.transport())
     }
 
-    fn finish(&self, (start, request_id, trace): Self::Start, outcome: Outcome<'_>) {
+    fn finish(&self, (start, request_id, trace, transport): Self::Start, outcome: Outcome<'_>) {
         let took = self.clock.delta(start, self.clock.raw());
         let log = &self.logger;
         let fields = |err| CallFields {
@@ -112,6 +117,7 @@ impl CallHook for CallLog {
             took: Took(took),
             err,
             trace,
+            transport,
         };
         match outcome {
             Outcome::Success => info!(log, ""; fields(CallErr::None)),
@@ -122,7 +128,8 @@ impl CallHook for CallLog {
     }
 }
 
-/// A call's fields, `method request_id took err [err_kind] [trace_id span_id]`,
+/// A call's fields, `method request_id took err [err_kind] [trace_id span_id]
+/// [transport]`,
 /// as one group: serialized in one call (slog's macros nest a pair per field,
 /// each serialized in a call of its own).
 struct CallFields<'a> {
@@ -131,6 +138,7 @@ struct CallFields<'a> {
     took: Took,
     err: CallErr<'a>,
     trace: TraceFields,
+    transport: Option<&'static str>,
 }
 
 /// How a call ended, as its `err` and `err_kind` fields.
@@ -150,6 +158,9 @@ impl slog::KV for CallFields<'_> {
         serializer: &mut dyn slog::Serializer,
     ) -> slog::Result {
         // Emitted in reverse: the drains write a record's fields last to first.
+        if let Some(transport) = self.transport {
+            serializer.emit_str("transport", transport)?;
+        }
         slog::Value::serialize(&self.trace, record, "trace", serializer)?;
         match self.err {
             CallErr::None => serializer.emit_none("err")?,

@@ -12,8 +12,9 @@ use crate::Reply;
 /// The header carrying a failed call's [`ErrorClass`] (`invalid_argument`...).
 pub const ERROR_CLASS: &str = "Kit-Error-Class";
 
-/// An error as the error encoder sees it.
-pub type ErrorRef<'a> = &'a (dyn Error + Send + Sync + 'static);
+/// An error as the error encoder sees it (kit-endpoint's, shared by every
+/// transport).
+pub use kit_endpoint::ErrorRef;
 
 /// A request that could not be decoded: class invalid argument (kit-endpoint's).
 pub use kit_endpoint::BadRequest;

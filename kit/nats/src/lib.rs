@@ -63,6 +63,5 @@ pub use context::{
     context_to_headers,
 };
 pub use error::{BadRequest, ERROR_CLASS, ErrorRef, UpstreamError, encode_error, reply_error};
-pub use server::{
-    DEFAULT_BUDGET, Handler, MAX_IN_FLIGHT, Reply, Server, Subscribed, serve, subscribe,
-};
+pub use kit_endpoint::DEFAULT_BUDGET;
+pub use server::{Handler, MAX_IN_FLIGHT, Reply, Server, Subscribed, TRANSPORT, serve, subscribe};

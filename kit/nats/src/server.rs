@@ -4,17 +4,18 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_nats::{HeaderMap, Message};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use kit_endpoint::{BoxError, Context, DeadlineExceeded, Failer, Request, WithDeadline};
+use kit_endpoint::{
+    BoxError, Context, DEFAULT_BUDGET, ErrorRef, Failer, Request, ServerHooks, serve_call,
+};
 use tokio::sync::Semaphore;
-use tower::{Service, ServiceExt};
+use tower::Service;
 
 use crate::context::{REQUEST_ID, context_from_headers};
-use crate::error::{ErrorRef, encode_error};
+use crate::error::encode_error;
 
 /// An answer: headers and payload, published on the request's reply subject.
 #[derive(Debug, Clone, Default)]
@@ -25,31 +26,31 @@ pub struct Reply {
     pub payload: Bytes,
 }
 
+/// What the NATS server names itself in the request context (and so on log
+/// lines): `NATS`.
+pub const TRANSPORT: &str = "NATS";
+
 type DecodeFn<Req> = dyn Fn(Option<&HeaderMap>, &[u8]) -> Result<Req, BoxError> + Send + Sync;
 type EncodeFn<Resp> = dyn Fn(&Context, Resp) -> Result<Bytes, BoxError> + Send + Sync;
-type ErrorEncoderFn = dyn Fn(&Context, ErrorRef<'_>) -> Reply + Send + Sync;
-type BeforeFn = dyn Fn(&Message, &mut Context) + Send + Sync;
-type AfterFn = dyn Fn(&Context, &mut HeaderMap) + Send + Sync;
-type FinalizerFn = dyn Fn(&Context, &Reply) + Send + Sync;
 
-/// The budget of requests that arrive without `Kit-Budget-Ms`: 30 s.
-pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
+/// The hooks of a NATS server: before hooks see the request message, after
+/// hooks the reply's headers, finalizers the reply.
+type Hooks = ServerHooks<Message, HeaderMap, Reply>;
 
 /// Serves one endpoint on a subject, the way kit's HTTP `Server` serves it on
 /// a route (go-kit's `transport/nats.Subscriber`): the context comes from the
 /// headers and every **before** hook, the payload is decoded, the endpoint
 /// called within the budget (not at all if it is spent), the response encoded;
-/// failures and business errors go to the **error encoder**, which answers with
-/// the error's class. **After** hooks set reply headers from the context, and
-/// **finalizers** are told of every reply.
+/// failures and business errors go to every **error handler**, then to the
+/// **error encoder**, which answers with the error's class. **After** hooks set
+/// reply headers from the context, and **finalizers** are told of every reply.
+/// All of it is kit-endpoint's call path ([`serve_call`](kit_endpoint::serve_call),
+/// [`ServerHooks`]), the one kit's HTTP and gRPC servers run.
 pub struct Server<E, Req, Resp> {
     endpoint: E,
     decode: Arc<DecodeFn<Req>>,
     encode: Arc<EncodeFn<Resp>>,
-    error_encoder: Arc<ErrorEncoderFn>,
-    before: Vec<Arc<BeforeFn>>,
-    after: Vec<Arc<AfterFn>>,
-    finalizers: Vec<Arc<FinalizerFn>>,
+    hooks: Hooks,
 }
 
 impl<E: Clone, Req, Resp> Clone for Server<E, Req, Resp> {
@@ -58,10 +59,7 @@ impl<E: Clone, Req, Resp> Clone for Server<E, Req, Resp> {
             endpoint: self.endpoint.clone(),
             decode: self.decode.clone(),
             encode: self.encode.clone(),
-            error_encoder: self.error_encoder.clone(),
-            before: self.before.clone(),
-            after: self.after.clone(),
-            finalizers: self.finalizers.clone(),
+            hooks: self.hooks.clone(),
         }
     }
 }
@@ -90,24 +88,21 @@ where
             endpoint,
             decode: Arc::new(decode),
             encode: Arc::new(encode),
-            error_encoder: Arc::new(encode_error),
-            before: Vec::new(),
-            after: Vec::new(),
-            finalizers: Vec::new(),
+            hooks: ServerHooks::new(encode_error),
         }
     }
 
     /// Adds a hook run before decoding, to add to the request's context from
     /// the message (go-kit's `SubscriberBefore`).
     pub fn before(mut self, f: impl Fn(&Message, &mut Context) + Send + Sync + 'static) -> Self {
-        self.before.push(Arc::new(f));
+        self.hooks.before(f);
         self
     }
 
     /// Adds a hook run on every reply, errors included, to set headers from the
     /// context (go-kit's `SubscriberAfter`).
     pub fn after(mut self, f: impl Fn(&Context, &mut HeaderMap) + Send + Sync + 'static) -> Self {
-        self.after.push(Arc::new(f));
+        self.hooks.after(f);
         self
     }
 
@@ -115,7 +110,19 @@ where
     /// the request's context: for access logs and metrics (go-kit's
     /// `SubscriberFinalizer`).
     pub fn finalizer(mut self, f: impl Fn(&Context, &Reply) + Send + Sync + 'static) -> Self {
-        self.finalizers.push(Arc::new(f));
+        self.hooks.finalizer(f);
+        self
+    }
+
+    /// Adds a hook told of every error answered (a request that does not
+    /// decode, a spent budget, a failed endpoint or encoder, a panic, a
+    /// business error), with the request's context, before the error encoder
+    /// answers it (go-kit's `SubscriberErrorHandler`).
+    pub fn error_handler(
+        mut self,
+        f: impl Fn(&Context, ErrorRef<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.hooks.error_handler(f);
         self
     }
 
@@ -125,65 +132,32 @@ where
         mut self,
         f: impl Fn(&Context, ErrorRef<'_>) -> Reply + Send + Sync + 'static,
     ) -> Self {
-        self.error_encoder = Arc::new(f);
+        self.hooks.error_encoder(f);
         self
     }
 
     /// The reply to one request message.
-    pub async fn reply(&self, msg: &Message) -> Reply {
+    pub async fn serve(&self, msg: &Message) -> Reply {
         let mut ctx = context_from_headers(msg.headers.as_ref(), Some(DEFAULT_BUDGET));
-        for before in &self.before {
-            before(msg, &mut ctx);
-        }
-        let mut reply = match self.call(&ctx, msg).await {
-            Ok(Ok(payload)) => Reply {
+        ctx.set_transport(TRANSPORT);
+        self.hooks.run_before(msg, &mut ctx);
+        let decode = std::future::ready((self.decode)(msg.headers.as_ref(), &msg.payload));
+        let answer = serve_call(self.endpoint.clone(), &ctx, decode, |ctx, resp| {
+            let payload = (self.encode)(ctx, resp)?;
+            Ok(Reply {
                 headers: HeaderMap::new(),
                 payload,
-            },
-            Ok(Err(business)) => (self.error_encoder)(&ctx, business.failed().unwrap_or(&Unknown)),
-            Err(err) => (self.error_encoder)(&ctx, &*err),
-        };
+            })
+        })
+        .await;
+        let mut reply = self.hooks.reply(&ctx, answer);
         if let Some(id) = ctx.request_id() {
             reply.headers.insert(REQUEST_ID, id.as_str());
         }
-        for after in &self.after {
-            after(&ctx, &mut reply.headers);
-        }
-        for finalizer in &self.finalizers {
-            finalizer(&ctx, &reply);
-        }
+        self.hooks.finish(&ctx, &mut reply, |r| &mut r.headers);
         reply
     }
-
-    /// Decode, call, encode; `Ok(Err(resp))` for a business error.
-    async fn call(&self, ctx: &Context, msg: &Message) -> Result<Result<Bytes, Resp>, BoxError> {
-        let req = (self.decode)(msg.headers.as_ref(), &msg.payload)?;
-        if ctx.is_expired() {
-            return Err(DeadlineExceeded::new().into());
-        }
-        let call = self
-            .endpoint
-            .clone()
-            .oneshot(Request::new(ctx.clone(), req));
-        let resp = WithDeadline::new(call, ctx.deadline()).await?;
-        if resp.failed().is_some() {
-            return Ok(Err(resp));
-        }
-        (self.encode)(ctx, resp).map(Ok)
-    }
 }
-
-/// Stands in for a business error a response no longer has.
-#[derive(Debug)]
-struct Unknown;
-
-impl std::fmt::Display for Unknown {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("internal error")
-    }
-}
-
-impl std::error::Error for Unknown {}
 
 /// Something that answers request messages: a [`Server`], type-erased so that
 /// several endpoints are served on one connection.
@@ -200,7 +174,7 @@ where
     Resp: Failer + Send + 'static,
 {
     fn handle<'a>(&'a self, msg: &'a Message) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>> {
-        Box::pin(self.reply(msg))
+        Box::pin(self.serve(msg))
     }
 }
 

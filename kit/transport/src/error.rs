@@ -13,8 +13,8 @@ use kit_endpoint::{
 use crate::Body;
 
 /// An error as the error encoder sees it: borrowed, possibly a business error
-/// inside a successful response.
-pub type ErrorRef<'a> = &'a (dyn Error + Send + Sync + 'static);
+/// inside a successful response (kit-endpoint's, shared by every transport).
+pub use kit_endpoint::ErrorRef;
 
 macro_rules! simple_error {
     ($(#[$doc:meta])* $name:ident) => {
@@ -102,17 +102,9 @@ impl fmt::Display for PayloadTooLarge {
 impl Error for PayloadTooLarge {}
 
 /// The endpoint (or a decoder or encoder) panicked. Answered with
-/// `500 Internal Server Error`; the server goes on serving other requests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Panicked;
-
-impl fmt::Display for Panicked {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("internal error")
-    }
-}
-
-impl Error for Panicked {}
+/// `500 Internal Server Error`; the server goes on serving other requests
+/// (kit-endpoint's: every transport's call path catches panics).
+pub use kit_endpoint::Panicked;
 
 /// An error an endpoint returns to answer with a status of its choosing.
 #[derive(Debug, Clone, PartialEq, Eq)]

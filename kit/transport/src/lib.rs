@@ -116,6 +116,7 @@ pub use error::{
     json_error,
 };
 pub use health::{Health, Readiness};
+pub use kit_endpoint::DEFAULT_BUDGET;
 pub use router::{Observation, Router, RouterFuture};
 pub use serve::{PeerAddr, ServeConfig, serve, serve_loopback, serve_with, shutdown_signal};
-pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_BUDGET, Server};
+pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, Server, TRANSPORT};

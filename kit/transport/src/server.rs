@@ -3,24 +3,25 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::FutureExt;
 use http::HeaderValue;
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
-use kit_endpoint::{BoxError, Context, DeadlineExceeded, Failer, Request, WithDeadline, cause_ref};
-use tower::{Service, ServiceExt};
+use kit_endpoint::{
+    Answer, BoxError, Context, DEFAULT_BUDGET, ErrorRef, Failer, Request, ServerHooks, cause_ref,
+    serve_call,
+};
+use tower::Service;
 
 use crate::Body;
 use crate::body::read_limited;
 use crate::context::{REQUEST_ID, context_from_headers};
-use crate::error::{BadRequest, ErrorRef, Panicked, RequestTimeout, encode_error};
+use crate::error::{BadRequest, RequestTimeout, encode_error};
 use crate::serve::PeerAddr;
 
 /// The default limit on request bodies: 1 MiB.
@@ -30,17 +31,17 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// for it: 10 s (1 MiB, the default body limit, at 100 KB/s).
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The budget given to requests that arrive without `x-request-budget-ms`: 30 s.
-pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
+/// What transport servers name themselves in the request context (and so on
+/// log lines): `HTTP`.
+pub const TRANSPORT: &str = "HTTP";
 
 type DecodeFn<Req> = dyn Fn(&http::request::Parts, Bytes) -> Result<Req, BoxError> + Send + Sync;
 type EncodeFn<Resp> =
     dyn Fn(&Context, Resp) -> Result<http::Response<Body>, BoxError> + Send + Sync;
-type BeforeFn = dyn Fn(&http::request::Parts, &mut Context) + Send + Sync;
-type AfterFn = dyn Fn(&Context, &mut http::HeaderMap) + Send + Sync;
-type ErrorEncoderFn = dyn Fn(&Context, ErrorRef<'_>) -> http::Response<Body> + Send + Sync;
-type FinalizerFn = dyn Fn(&Context, &http::Response<Body>) + Send + Sync;
-type ErrorHandlerFn = dyn Fn(&Context, ErrorRef<'_>) + Send + Sync;
+
+/// The hooks of an HTTP server: before hooks see the request's parts, after
+/// hooks the response's headers, finalizers the response.
+type Hooks = ServerHooks<http::request::Parts, http::HeaderMap, http::Response<Body>>;
 
 /// Serves one endpoint over HTTP, the way go-kit's `transport/http.Server` does.
 ///
@@ -52,10 +53,15 @@ type ErrorHandlerFn = dyn Fn(&Context, ErrorRef<'_>) + Send + Sync;
 /// 3. the **decoder** turns it into the endpoint's request (415, 400 on bad input);
 /// 4. the **endpoint** is called, unless the deadline has already passed (504),
 ///    and raced against the deadline; a panic becomes a 500;
-/// 5. a business error in the response ([`Failer`]) goes to the **error encoder**,
-///    like every failure above; a success goes to the **encoder**;
+/// 5. a success goes to the **encoder**; every failure above, and a business
+///    error in the response ([`Failer`]), goes to every **error handler** and
+///    then to the **error encoder**;
 /// 6. the `x-request-id` header is set and every **after** hook may add headers;
 /// 7. every **finalizer** sees the context and the final response.
+///
+/// Steps 4 and 5 and the hooks are kit-endpoint's call path
+/// ([`serve_call`](kit_endpoint::serve_call), [`ServerHooks`]), which kit's
+/// gRPC and NATS servers run too.
 ///
 /// `Server` is a `tower::Service<http::Request<B>>` for any body `B`, so it can be
 /// served on its own, put in a kit [`Router`](crate::Router), or mounted in an
@@ -98,11 +104,7 @@ pub struct Server<E, Req, Resp> {
 struct Shared<Req, Resp> {
     decode: Arc<DecodeFn<Req>>,
     encode: Arc<EncodeFn<Resp>>,
-    before: Vec<Arc<BeforeFn>>,
-    after: Vec<Arc<AfterFn>>,
-    error_encoder: Arc<ErrorEncoderFn>,
-    finalizers: Vec<Arc<FinalizerFn>>,
-    error_handlers: Vec<Arc<ErrorHandlerFn>>,
+    hooks: Hooks,
     body_limit: usize,
     body_timeout: Duration,
     default_budget: Option<Duration>,
@@ -113,11 +115,7 @@ impl<Req, Resp> Clone for Shared<Req, Resp> {
         Shared {
             decode: self.decode.clone(),
             encode: self.encode.clone(),
-            before: self.before.clone(),
-            after: self.after.clone(),
-            error_encoder: self.error_encoder.clone(),
-            finalizers: self.finalizers.clone(),
-            error_handlers: self.error_handlers.clone(),
+            hooks: self.hooks.clone(),
             body_limit: self.body_limit,
             body_timeout: self.body_timeout,
             default_budget: self.default_budget,
@@ -160,11 +158,7 @@ where
             shared: Arc::new(Shared {
                 decode: Arc::new(decode),
                 encode: Arc::new(encode),
-                before: Vec::new(),
-                after: Vec::new(),
-                error_encoder: Arc::new(encode_error),
-                finalizers: Vec::new(),
-                error_handlers: Vec::new(),
+                hooks: ServerHooks::new(encode_error),
                 body_limit: DEFAULT_BODY_LIMIT,
                 body_timeout: DEFAULT_BODY_TIMEOUT,
                 default_budget: Some(DEFAULT_BUDGET),
@@ -184,7 +178,7 @@ impl<E, Req, Resp> Server<E, Req, Resp> {
         mut self,
         f: impl Fn(&http::request::Parts, &mut Context) + Send + Sync + 'static,
     ) -> Self {
-        self.shared_mut().before.push(Arc::new(f));
+        self.shared_mut().hooks.before(f);
         self
     }
 
@@ -194,7 +188,7 @@ impl<E, Req, Resp> Server<E, Req, Resp> {
         mut self,
         f: impl Fn(&Context, &mut http::HeaderMap) + Send + Sync + 'static,
     ) -> Self {
-        self.shared_mut().after.push(Arc::new(f));
+        self.shared_mut().hooks.after(f);
         self
     }
 
@@ -205,7 +199,7 @@ impl<E, Req, Resp> Server<E, Req, Resp> {
         mut self,
         f: impl Fn(&Context, ErrorRef<'_>) -> http::Response<Body> + Send + Sync + 'static,
     ) -> Self {
-        self.shared_mut().error_encoder = Arc::new(f);
+        self.shared_mut().hooks.error_encoder(f);
         self
     }
 
@@ -215,20 +209,20 @@ impl<E, Req, Resp> Server<E, Req, Resp> {
         mut self,
         f: impl Fn(&Context, &http::Response<Body>) + Send + Sync + 'static,
     ) -> Self {
-        self.shared_mut().finalizers.push(Arc::new(f));
+        self.shared_mut().hooks.finalizer(f);
         self
     }
 
-    /// Adds a hook told of every request answered **before its endpoint ran**
-    /// (a body over the limit, a wrong content type, a body that does not
-    /// decode, a budget already spent), with the request's context (and so its
-    /// request ID) and the error: go-kit's `ServerErrorHandler`. The endpoint's
-    /// own failures are its middlewares' to report (kit-log's `LoggingLayer`).
+    /// Adds a hook told of every error answered, with the request's context
+    /// (and so its request ID): a body over the limit, a wrong content type, a
+    /// body that does not decode, a budget already spent, a failed endpoint or
+    /// encoder, a panic, a business error (go-kit's `ServerErrorHandler`). It
+    /// runs before the error encoder.
     pub fn error_handler(
         mut self,
         f: impl Fn(&Context, ErrorRef<'_>) + Send + Sync + 'static,
     ) -> Self {
-        self.shared_mut().error_handlers.push(Arc::new(f));
+        self.shared_mut().hooks.error_handler(f);
         self
     }
 
@@ -303,63 +297,44 @@ where
         let (parts, body) = req.into_parts();
         Box::pin(async move {
             let mut ctx = context_from_headers(&parts.headers, shared.default_budget);
+            ctx.set_transport(TRANSPORT);
             if let Some(peer) = parts.extensions.get::<PeerAddr>() {
                 ctx.extensions_mut().insert(*peer);
             }
-            for before in &shared.before {
-                before(&parts, &mut ctx);
-            }
+            shared.hooks.run_before(&parts, &mut ctx);
 
-            // Everything that runs user code is guarded: a panic becomes a 500.
-            let handled = AssertUnwindSafe(handle(&shared, endpoint, &ctx, &parts, body))
-                .catch_unwind()
-                .await;
-            let mut resp = match handled {
-                Ok(Ok(Ok(resp))) => resp,
-                Ok(Ok(Err(failed))) => (shared.error_encoder)(&ctx, failed.as_ref()),
-                Ok(Err(Refused::Early(err, close))) => {
-                    for handle in &shared.error_handlers {
-                        handle(&ctx, &*err);
-                    }
-                    let mut resp = (shared.error_encoder)(&ctx, &*err);
-                    if close {
-                        // The rest of the body may never come, or cannot be
-                        // framed: this connection cannot carry another request.
-                        resp.headers_mut()
-                            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-                    }
-                    // Tells the router's observers why no endpoint ran.
-                    resp.extensions_mut()
-                        .insert(crate::router::EarlyAnswer(err.to_string().into()));
-                    resp
+            let decode = read_and_decode(&shared, &parts, body);
+            let answer = serve_call(endpoint, &ctx, decode, |ctx, resp| {
+                (shared.encode)(ctx, resp)
+            })
+            .await;
+            // Why no endpoint ran, for the router's observers, and whether the
+            // connection can carry another request.
+            let refused = match &answer {
+                Answer::Refused(err) => {
+                    Some((err.to_string(), cause_ref::<Closing>(&**err).is_some()))
                 }
-                Ok(Err(Refused::Failed(err))) => (shared.error_encoder)(&ctx, &*err),
-                Err(_panic) => (shared.error_encoder)(&ctx, &Panicked),
+                _ => None,
             };
-
+            let mut resp = shared.hooks.reply(&ctx, answer);
+            if let Some((why, close)) = refused {
+                if close {
+                    // The rest of the body may never come, or cannot be
+                    // framed: this connection cannot carry another request.
+                    resp.headers_mut()
+                        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                resp.extensions_mut()
+                    .insert(crate::router::EarlyAnswer(why.into()));
+            }
             if let Some(id) = ctx.request_id() {
                 // Shared with the context: no copy.
                 resp.headers_mut()
                     .insert(REQUEST_ID, id.header_value().clone());
             }
-            for after in &shared.after {
-                after(&ctx, resp.headers_mut());
-            }
-            for finalizer in &shared.finalizers {
-                finalizer(&ctx, &resp);
-            }
+            shared.hooks.finish(&ctx, &mut resp, |r| r.headers_mut());
             Ok(resp)
         })
-    }
-}
-
-/// A business error found in a successful response, kept with the response it
-/// came from so the encoder can borrow it.
-struct Failed<Resp>(Resp);
-
-impl<Resp: Failer> Failed<Resp> {
-    fn as_ref(&self) -> ErrorRef<'_> {
-        self.0.failed().unwrap_or(&Panicked)
     }
 }
 
@@ -416,57 +391,48 @@ where
     }
 }
 
-/// Why a request got no response from the endpoint.
-enum Refused {
-    /// Answered before the endpoint ran: body, decoding, spent budget; and
-    /// whether the connection must close (the body was not read to its end).
-    Early(BoxError, bool),
-    /// The endpoint failed, or the encoder did.
-    Failed(BoxError),
+/// A refusal after which the connection closes (a body that timed out or
+/// cannot be framed): answered as the error it wraps.
+#[derive(Debug)]
+struct Closing(BoxError);
+
+impl fmt::Display for Closing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
 }
 
-/// Steps 2 to 5: read, decode, call, encode. The outer `Result` is a failure;
-/// the inner one tells a response from a business error.
-async fn handle<E, Req, Resp, B>(
+impl std::error::Error for Closing {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// Steps 2 and 3: reads the body (within the limit and the timeout), then
+/// decodes it: the call path's decoder.
+async fn read_and_decode<Req, Resp, B>(
     shared: &Shared<Req, Resp>,
-    endpoint: E,
-    ctx: &Context,
     parts: &http::request::Parts,
     body: B,
-) -> Result<Result<http::Response<Body>, Failed<Resp>>, Refused>
+) -> Result<Req, BoxError>
 where
-    E: Service<Request<Req>, Response = Resp, Error = BoxError>,
-    Resp: Failer,
     B: HttpBody<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
     let body = body.map_err(|e| -> BoxError { MalformedBody(e.into()).into() });
     let read = read_limited(&parts.headers, body, shared.body_limit);
-    let bytes = Within::new(read, shared.body_timeout).await.map_err(|e| {
-        if let Some(m) = cause_ref::<MalformedBody>(&*e) {
-            // A body that cannot be read (bad chunk size, truncated chunk)
-            // is the client's mistake.
-            Refused::Early(BadRequest::new(m.to_string()).into(), true)
-        } else {
-            let close = cause_ref::<RequestTimeout>(&*e).is_some();
-            Refused::Early(e, close)
-        }
-    })?;
-    let req = (shared.decode)(parts, bytes).map_err(|e| Refused::Early(e, false))?;
-    if ctx.is_expired() {
-        // An endpoint whose budget is spent is not called.
-        return Err(Refused::Early(DeadlineExceeded::new().into(), false));
-    }
-    // One that runs past its deadline is dropped (just checked: the race
-    // need not read the clock again before the first poll).
-    let resp = WithDeadline::unexpired(
-        endpoint.oneshot(Request::new(ctx.clone(), req)),
-        ctx.deadline(),
-    )
-    .await
-    .map_err(Refused::Failed)?;
-    if resp.failed().is_some() {
-        return Ok(Err(Failed(resp)));
-    }
-    (shared.encode)(ctx, resp).map(Ok).map_err(Refused::Failed)
+    let bytes = Within::new(read, shared.body_timeout)
+        .await
+        .map_err(|e| -> BoxError {
+            if let Some(m) = cause_ref::<MalformedBody>(&*e) {
+                // A body that cannot be read (bad chunk size, truncated chunk)
+                // is the client's mistake.
+                Closing(BadRequest::new(m.to_string()).into()).into()
+            } else if cause_ref::<RequestTimeout>(&*e).is_some() {
+                Closing(e).into()
+            } else {
+                e
+            }
+        })?;
+    (shared.decode)(parts, bytes)
 }

@@ -180,7 +180,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
             max_in_flight: (args.max_in_flight > 0).then_some(args.max_in_flight),
             tracer: tracer.clone(), // a span per call, with --otlp-endpoint
             faults,                 // --inject-latency, --inject-errors
-            ..Middlewares::new(logger.new(o!("transport" => "HTTP")), exporter.recorder())
+            ..Middlewares::new(logger.clone(), exporter.recorder())  // transport= from each call
         },
     );
     // 4b. the same endpoints over NATS, if asked: served until the HTTP side
