@@ -84,6 +84,16 @@ async fn stringsvc_over_nats_answers_bad_input_errors_and_context_as_over_http()
         }
     }
 
+    // A publish on a request subject: nobody to answer, so not served, but
+    // counted and logged (the request below, on the same subscription, is
+    // handled after it).
+    let mut map = HeaderMap::new();
+    map.insert("Kit-Request-Id", "nats-no-reply");
+    client
+        .publish_with_headers("stringsvc.uppercase", map, r#"{"s": "x"}"#.into())
+        .await
+        .unwrap();
+
     // The context crosses: the request ID comes back and reaches the log.
     let (headers, body) = request(
         &client,
@@ -120,6 +130,16 @@ async fn stringsvc_over_nats_answers_bad_input_errors_and_context_as_over_http()
     .await;
     assert_eq!(after, calls, "the endpoint was not called");
 
+    // The four payloads that did not decode and the publish, counted per
+    // subject.
+    let debug = strings.addr("debug");
+    let refused = |subject: &str| {
+        let series = format!(r#"kit_nats_requests_refused_total{{subject="{subject}"}}"#);
+        async move { metric(debug, &series).await }
+    };
+    assert_eq!(refused("stringsvc.uppercase").await, 4.0);
+    assert_eq!(refused("stringsvc.count").await, 1.0);
+
     // Many at once, each answered with its own result.
     let calls: Vec<_> = (0..200)
         .map(|i| {
@@ -146,10 +166,22 @@ async fn stringsvc_over_nats_answers_bad_input_errors_and_context_as_over_http()
     strings.terminate().await.unwrap();
     assert!(strings.wait().await.unwrap().success());
     let lines = strings.output();
+    let call = lines
+        .iter()
+        .find(|l| l.contains("method=uppercase request_id=nats-ctx-1 "));
     assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("method=uppercase request_id=nats-ctx-1 ")),
+        call.is_some_and(|l| l.contains(" transport=NATS ")),
+        "the call's line names its transport: {lines:#?}"
+    );
+    let refused = lines
+        .iter()
+        .filter(|l| l.contains("level=warn") && l.contains("msg=refused transport=NATS"))
+        .count();
+    assert_eq!(refused, 5, "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("msg=refused")
+            && l.contains("request_id=nats-no-reply")
+            && l.contains("without a reply subject")),
         "{lines:#?}"
     );
 }

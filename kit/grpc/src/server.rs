@@ -17,8 +17,8 @@ use tonic::metadata::MetadataMap;
 use tonic::{Response, Status};
 use tower::Service;
 
-use crate::context::{REQUEST_ID, context_from_metadata};
-use crate::error::encode_error;
+use crate::context::{GRPC_TIMEOUT, REQUEST_ID, context_from_metadata, parse_grpc_timeout};
+use crate::error::{BadRequest, encode_error};
 
 type DecodeFn<P, Req> = dyn Fn(P) -> Result<Req, BoxError> + Send + Sync;
 type EncodeFn<Resp, P> = dyn Fn(&Context, Resp) -> Result<P, BoxError> + Send + Sync;
@@ -44,6 +44,23 @@ fn context_of(metadata: &MetadataMap) -> Context {
     let mut ctx = context_from_metadata(metadata, Some(DEFAULT_BUDGET));
     ctx.set_transport(TRANSPORT);
     ctx
+}
+
+/// A `grpc-timeout` that is there but does not parse (`-1S`, `abc`, more
+/// than 8 digits) refuses the call `INVALID_ARGUMENT`: running it with the
+/// default budget would hide the caller's bug, and with none would run it
+/// unbounded.
+fn check_timeout(metadata: &MetadataMap) -> Result<(), BoxError> {
+    let Some(value) = metadata.get(GRPC_TIMEOUT) else {
+        return Ok(());
+    };
+    match value.to_str().ok().and_then(parse_grpc_timeout) {
+        Some(_) => Ok(()),
+        None => Err(BadRequest::new(
+            "malformed grpc-timeout: 1 to 8 digits and a unit (H, M, S, m, u, n)",
+        )
+        .into()),
+    }
 }
 
 /// The hook methods, the same on [`Server`] and [`StreamingServer`]: each
@@ -172,7 +189,7 @@ where
         let (metadata, _, msg) = req.into_parts();
         let mut ctx = context_of(&metadata);
         self.hooks.run_before(&metadata, &mut ctx);
-        let decode = std::future::ready((self.decode)(msg));
+        let decode = std::future::ready(check_timeout(&metadata).and_then(|()| (self.decode)(msg)));
         let answer = serve_call(self.endpoint.clone(), &ctx, decode, |ctx, resp| {
             (self.encode)(ctx, resp).map(|p| Ok(Response::new(p)))
         })
@@ -279,7 +296,7 @@ where
         let (metadata, _, msg) = req.into_parts();
         let mut ctx = context_of(&metadata);
         self.hooks.run_before(&metadata, &mut ctx);
-        let started = match (self.decode)(msg) {
+        let started = match check_timeout(&metadata).and_then(|()| (self.decode)(msg)) {
             Ok(req) => run_endpoint(self.endpoint.clone(), &ctx, req).await,
             Err(err) => Err(err),
         };
@@ -371,6 +388,45 @@ impl<D: tonic::codec::Decoder<Error = Status>> tonic::codec::Decoder for Checked
     }
 }
 
+/// The answer to a request that is not gRPC (its `content-type` does not
+/// begin with `application/grpc`), if it is not: HTTP 415, as the gRPC
+/// protocol says, with `grpc-status` `INVALID_ARGUMENT` for gRPC clients.
+fn not_grpc<B>(req: &http::Request<B>) -> Option<http::Response<tonic::body::Body>> {
+    let grpc = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/grpc"));
+    if grpc {
+        return None;
+    }
+    let mut resp = Status::invalid_argument("content-type must be application/grpc").into_http();
+    *resp.status_mut() = http::StatusCode::UNSUPPORTED_MEDIA_TYPE;
+    Some(resp)
+}
+
+/// tonic answers a request message over the size limit `OUT_OF_RANGE`; the
+/// convention (grpc-go, grpc-java) is `RESOURCE_EXHAUSTED`. kit's own servers
+/// never answer `OUT_OF_RANGE` (no error class maps to it), so every one is
+/// tonic's.
+fn too_large_is_exhausted<B>(mut resp: http::Response<B>) -> http::Response<B> {
+    const OUT_OF_RANGE: &str = "11";
+    if resp.headers().get("grpc-status").map(|v| v.as_bytes()) == Some(OUT_OF_RANGE.as_bytes()) {
+        let exhausted = http::HeaderValue::from(tonic::Code::ResourceExhausted as i32);
+        resp.headers_mut().insert("grpc-status", exhausted);
+    }
+    resp
+}
+
+/// The answer to a method no route serves: `UNIMPLEMENTED`, as the gRPC
+/// protocol says (not a bare HTTP 404).
+async fn unimplemented(
+    req: http::Request<GrpcBody>,
+) -> Result<http::Response<tonic::body::Body>, Infallible> {
+    let status = Status::unimplemented(format!("unknown method {}", req.uri().path()));
+    Ok(status.into_http())
+}
+
 /// Methods and services served on one listener: kit [`Server`]s by their full
 /// method path (`/stringsvc.Strings/Uppercase`), tonic services (generated
 /// ones, or the health service) beside them.
@@ -407,9 +463,12 @@ impl Router {
         let method = tower::service_fn(move |req: http::Request<GrpcBody>| {
             let server = server.clone();
             async move {
+                if let Some(refused) = not_grpc(&req) {
+                    return Ok::<_, Infallible>(refused);
+                }
                 let codec = Checked(tonic_prost::ProstCodec::<PResp, PReq>::default());
                 let mut grpc = tonic::server::Grpc::new(codec);
-                Ok::<_, Infallible>(grpc.unary(Unary(server), req).await)
+                Ok(too_large_is_exhausted(grpc.unary(Unary(server), req).await))
             }
         });
         self.routes = self.routes.route_service(path, method);
@@ -438,11 +497,16 @@ impl Router {
         let method = tower::service_fn(move |req: http::Request<GrpcBody>| {
             let server = server.clone();
             async move {
+                if let Some(refused) = not_grpc(&req) {
+                    return Ok::<_, Infallible>(refused);
+                }
                 let codec = Checked(tonic_prost::ProstCodec::<PItem, PReq>::default());
                 let mut grpc = tonic::server::Grpc::new(codec);
                 let svc =
                     tower::service_fn(move |req: tonic::Request<PReq>| server.clone().serve(req));
-                Ok::<_, Infallible>(grpc.server_streaming(svc, req).await)
+                Ok(too_large_is_exhausted(
+                    grpc.server_streaming(svc, req).await,
+                ))
             }
         });
         self.routes = self.routes.route_service(path, method);
@@ -489,7 +553,8 @@ pub fn health() -> (
 
 /// Serves `router` on `listener` (HTTP/2, gRPC) until `shutdown` completes,
 /// then stops accepting and waits for the calls in flight to be answered
-/// (their connections told to go away).
+/// (their connections told to go away). A method no route serves is answered
+/// `UNIMPLEMENTED`; a request whose `content-type` is not gRPC's, HTTP 415.
 ///
 /// Served on hyper directly rather than tonic's transport server: tonic
 /// enforces `grpc-timeout` with a timer of its own that answers `CANCELLED`
@@ -504,7 +569,10 @@ pub async fn serve(
     use hyper_util::service::TowerToHyperService;
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let service = TowerToHyperService::new(router.routes);
+    let routes = router
+        .routes
+        .fallback_service(tower::service_fn(unimplemented));
+    let service = TowerToHyperService::new(routes);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {

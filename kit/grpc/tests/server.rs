@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use kit_endpoint::{BoxError, Classified, ErrorClass, Failer, Request, endpoint_fn};
 use kit_grpc::{Client, Code, Router, Server, class_code, code_class, serve};
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct Num {
@@ -129,4 +129,95 @@ fn every_class_has_one_code_and_comes_back_as_the_caller_sees_it() {
             "{class:?} round-trips as the caller sees it"
         );
     }
+}
+
+/// A request message of any size (field 1, bytes).
+#[derive(Clone, PartialEq, prost::Message)]
+struct Blob {
+    #[prost(bytes = "vec", tag = "1")]
+    b: Vec<u8>,
+}
+
+/// Calls that break gRPC's conventions get the conventional answers, and
+/// the endpoint never runs for them: an unknown method `UNIMPLEMENTED`, a
+/// message over the size limit `RESOURCE_EXHAUSTED`, a malformed
+/// `grpc-timeout` `INVALID_ARGUMENT` (told to the error handler), a
+/// `content-type` that is not gRPC's HTTP 415.
+#[tokio::test]
+async fn calls_that_break_the_conventions_get_the_conventional_codes() {
+    let calls = Arc::new(Mutex::new(0));
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let (count, errors) = (calls.clone(), handled.clone());
+    let double = endpoint_fn(move |req: Request<i64>| {
+        *count.lock().unwrap() += 1;
+        async move { Ok::<_, BoxError>(V(req.msg() * 2)) }
+    });
+    let server = Server::new(double, |m: Num| Ok(m.v), |_, v: V| Ok(Num { v: v.0 }))
+        .error_handler(move |_, err| errors.lock().unwrap().push(err.to_string()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(
+        listener,
+        Router::new().unary("/t.T/Double", server),
+        std::future::pending(),
+    ));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    let call = |grpc: &mut tonic::client::Grpc<tonic::transport::Channel>,
+                path: &'static str,
+                req: tonic::Request<Blob>| {
+        let path = http::uri::PathAndQuery::from_static(path);
+        let codec = tonic_prost::ProstCodec::<Blob, Num>::default();
+        let mut grpc = grpc.clone();
+        async move {
+            grpc.ready().await.unwrap();
+            grpc.unary(req, path, codec).await.map(|r| r.into_inner().v)
+        }
+    };
+
+    // The same call, well formed, works (field 1 as bytes is not an int64: use
+    // an empty message, v = 0).
+    let ok = call(
+        &mut grpc,
+        "/t.T/Double",
+        tonic::Request::new(Blob::default()),
+    )
+    .await;
+    assert_eq!(ok.unwrap(), 0);
+
+    let unknown = call(&mut grpc, "/t.T/Nope", tonic::Request::new(Blob::default())).await;
+    assert_eq!(unknown.unwrap_err().code(), Code::Unimplemented);
+    let service = call(&mut grpc, "/u.U/Nope", tonic::Request::new(Blob::default())).await;
+    assert_eq!(service.unwrap_err().code(), Code::Unimplemented);
+
+    let huge = Blob {
+        b: vec![7; 4 * 1024 * 1024 + 1],
+    };
+    let too_large = call(&mut grpc, "/t.T/Double", tonic::Request::new(huge)).await;
+    assert_eq!(too_large.unwrap_err().code(), Code::ResourceExhausted);
+
+    for bad in ["-1S", "abc", "123456789S", "5x"] {
+        let mut req = tonic::Request::new(Blob::default());
+        req.metadata_mut()
+            .insert("grpc-timeout", bad.parse().unwrap());
+        let refused = call(&mut grpc, "/t.T/Double", req).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{bad}");
+        assert!(refused.message().contains("grpc-timeout"), "{refused:?}");
+    }
+
+    let mut raw = channel.clone();
+    let req = http::Request::post(format!("http://{addr}/t.T/Double"))
+        .header("content-type", "application/json")
+        .header("te", "trailers")
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    let resp = raw.ready().await.unwrap().call(req).await.unwrap();
+    assert_eq!(resp.status(), http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    assert_eq!(*calls.lock().unwrap(), 1, "only the well-formed call ran");
+    let handled = handled.lock().unwrap();
+    assert_eq!(handled.len(), 4, "{handled:?}");
+    assert!(handled.iter().all(|h| h.contains("grpc-timeout")));
 }

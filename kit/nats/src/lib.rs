@@ -64,4 +64,6 @@ pub use context::{
 };
 pub use error::{BadRequest, ERROR_CLASS, ErrorRef, UpstreamError, encode_error, reply_error};
 pub use kit_endpoint::DEFAULT_BUDGET;
-pub use server::{Handler, MAX_IN_FLIGHT, Reply, Server, Subscribed, TRANSPORT, serve, subscribe};
+pub use server::{
+    Handler, MAX_IN_FLIGHT, NoReplySubject, Reply, Server, Subscribed, TRANSPORT, serve, subscribe,
+};

@@ -164,7 +164,27 @@ where
 pub trait Handler: Send + Sync + 'static {
     /// The reply to `msg`.
     fn handle<'a>(&'a self, msg: &'a Message) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
+
+    /// `msg` came without a reply subject: nobody can be answered, and it is
+    /// not served. A [`Server`] tells its error handlers ([`NoReplySubject`]).
+    fn unanswerable(&self, msg: &Message) {
+        let _ = msg;
+    }
 }
+
+/// A request message came without a reply subject (a publish on a request
+/// subject): it is not served, since nobody could be answered. Class invalid
+/// argument; told to the server's error handlers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoReplySubject;
+
+impl std::fmt::Display for NoReplySubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request without a reply subject")
+    }
+}
+
+impl std::error::Error for NoReplySubject {}
 
 impl<E, Req, Resp> Handler for Server<E, Req, Resp>
 where
@@ -175,6 +195,18 @@ where
 {
     fn handle<'a>(&'a self, msg: &'a Message) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>> {
         Box::pin(self.serve(msg))
+    }
+
+    fn unanswerable(&self, msg: &Message) {
+        let mut ctx = context_from_headers(msg.headers.as_ref(), Some(DEFAULT_BUDGET));
+        ctx.set_transport(TRANSPORT);
+        self.hooks.run_before(msg, &mut ctx);
+        let refused = kit_endpoint::Classified::new(
+            kit_endpoint::ErrorClass::InvalidArgument,
+            NoReplySubject,
+        );
+        // Nobody reads the reply; the error handlers are told.
+        drop(self.hooks.reply_error(&ctx, &refused));
     }
 }
 
@@ -259,7 +291,9 @@ impl Subscribed {
                     };
                     let Some(msg) = msg else { break };
                     let Some(reply_to) = msg.reply.clone() else {
-                        continue; // a publish, not a request: nobody waits for an answer
+                        // A publish, not a request: nobody waits for an answer.
+                        handler.unanswerable(&msg);
+                        continue;
                     };
                     let Ok(permit) = permits.clone().acquire_owned().await else {
                         break;

@@ -262,7 +262,9 @@ async fn a_queue_group_shares_the_calls() {
 }
 
 /// The hooks: a before hook adds to the context from the message, an after
-/// hook sets reply headers, a finalizer sees every reply, failures included.
+/// hook sets reply headers, a finalizer sees every reply, failures included;
+/// the error handler is told of every error, a payload that does not decode
+/// and a request without a reply subject (never served) among them.
 #[tokio::test]
 async fn before_after_and_finalizer_hooks_run_on_every_request() {
     let Some(nats) = Nats::start().await else {
@@ -283,7 +285,14 @@ async fn before_after_and_finalizer_hooks_run_on_every_request() {
     });
     let finalized = Arc::new(Mutex::new(Vec::new()));
     let seen = finalized.clone();
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let errors = handled.clone();
     let server = Server::new(endpoint, json::decode_request, json::encode_response)
+        .error_handler(move |ctx, err| {
+            let id = ctx.request_id().map(|i| i.to_string()).unwrap_or_default();
+            let class = ErrorClass::of(err).as_str();
+            errors.lock().unwrap().push(format!("{id} {class}"));
+        })
         .before(|msg, ctx| {
             let tenant = msg.headers.as_ref().and_then(|h| h.get("X-Tenant"));
             if let Some(tenant) = tenant {
@@ -341,6 +350,36 @@ async fn before_after_and_finalizer_hooks_run_on_every_request() {
             ("hooks-1".to_owned(), None),
             ("hooks-2".to_owned(), Some("invalid_argument".to_owned()))
         ]
+    );
+
+    // A publish (no reply subject), then a payload that does not decode: the
+    // subscription handles its messages in order, so once the second is
+    // answered the first has been seen.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Kit-Request-Id", "hooks-3");
+    conn.publish_with_headers("t.hooks", headers, r#"{"a":1,"b":2}"#.into())
+        .await
+        .unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Kit-Request-Id", "hooks-4");
+    let reply = conn
+        .request_with_headers("t.hooks", headers, "{".into())
+        .await
+        .unwrap();
+    let class = reply.headers.as_ref().unwrap().get(kit_nats::ERROR_CLASS);
+    assert_eq!(class.unwrap().as_str(), "invalid_argument");
+    assert_eq!(
+        *handled.lock().unwrap(),
+        [
+            "hooks-2 invalid_argument",
+            "hooks-3 invalid_argument",
+            "hooks-4 invalid_argument"
+        ]
+    );
+    assert_eq!(
+        finalized.lock().unwrap().len(),
+        3,
+        "the publish got no reply"
     );
 }
 

@@ -268,7 +268,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> RouterFuture {
-        self.answer(req)
+        self.serve(req)
     }
 }
 
@@ -276,7 +276,7 @@ impl Router {
     /// What [`Service::call`] does, through a shared reference: kit's `serve`
     /// calls a router this way, without the clone per request tower's
     /// `&mut self` asks for.
-    pub(crate) fn answer<B>(&self, req: http::Request<B>) -> RouterFuture
+    pub(crate) fn serve<B>(&self, req: http::Request<B>) -> RouterFuture
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,

@@ -362,7 +362,7 @@ where
     fn new(service: &S, req: http::Request<Incoming>) -> Self {
         if let Some(router) = (service as &dyn std::any::Any).downcast_ref::<crate::Router>() {
             // `S` is the router, so `S::Future` is its future.
-            return match crate::router::cast::<_, S::Future>(router.answer(req)) {
+            return match crate::router::cast::<_, S::Future>(router.serve(req)) {
                 Ok(fut) => Called::Calling { fut },
                 Err(_) => unreachable!("a router's future is its own type"),
             };

@@ -189,7 +189,9 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let nats = match &args.nats {
         Some(url) => {
             let client = async_nats::connect(url.as_str()).await?;
-            let routes = transport::nats::routes(endpoints.clone());
+            // Requests refused before their endpoint ran are logged and counted.
+            let refused = transport::nats::log_refusals(logger.clone(), &exporter);
+            let routes = transport::nats::routes_with(endpoints.clone(), refused);
             let stopped = async {
                 let _ = nats_stopped.await;
             };

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
-use kit_endpoint::{BoxEndpoint, BoxError, Context, cause_ref};
+use kit_endpoint::{BoxEndpoint, BoxError, Context, ErrorClass, cause_ref};
 use kit_nats::{Client, ErrorRef, Handler, Reply, Server, json};
+use slog::Logger;
 
 use crate::endpoint::{CountRequest, CountResponse, Set, UppercaseRequest, UppercaseResponse};
 use crate::service::StringError;
@@ -28,6 +29,28 @@ pub const BUSINESS_ERROR: &str = "Stringsvc-Business-Error";
 
 /// The NATS routes of stringsvc's endpoints, for `kit_nats::serve`.
 pub fn routes(set: Set) -> Vec<(String, Arc<dyn Handler>)> {
+    routes_with(set, Arc::new(|_: &str, _: &Context, _: ErrorRef<'_>| {}))
+}
+
+/// Told of a request refused before its endpoint ran, with its subject: a
+/// payload that does not decode, a request without a reply subject.
+pub type OnRefused = Arc<dyn Fn(&str, &Context, ErrorRef<'_>) + Send + Sync>;
+
+/// [`routes`], each telling `refused` of the requests it refuses (see
+/// [`log_refusals`]): the endpoints' own failures are their logging layer's.
+pub fn routes_with(set: Set, refused: OnRefused) -> Vec<(String, Arc<dyn Handler>)> {
+    let on = |subject: &'static str| {
+        let refused = refused.clone();
+        move |ctx: &Context, err: ErrorRef<'_>| {
+            // A decoder's or the server's refusal: invalid argument, and not
+            // the domain's own business error.
+            let refusal = ErrorClass::of(err) == ErrorClass::InvalidArgument
+                && cause_ref::<StringError>(err).is_none();
+            if refusal {
+                refused(subject, ctx, err);
+            }
+        }
+    };
     vec![
         (
             UPPERCASE.to_owned(),
@@ -37,7 +60,8 @@ pub fn routes(set: Set) -> Vec<(String, Arc<dyn Handler>)> {
                     json::decode_request::<UppercaseRequest>,
                     json::encode_response,
                 )
-                .error_encoder(encode_error),
+                .error_encoder(encode_error)
+                .error_handler(on(UPPERCASE)),
             ),
         ),
         (
@@ -48,10 +72,36 @@ pub fn routes(set: Set) -> Vec<(String, Arc<dyn Handler>)> {
                     json::decode_request::<CountRequest>,
                     json::encode_response,
                 )
-                .error_encoder(encode_error),
+                .error_encoder(encode_error)
+                .error_handler(on(COUNT)),
             ),
         ),
     ]
+}
+
+/// Logs each refused request at `warn` (so the service logger's throttle
+/// bounds them: a flood of bad messages cannot flood the log) and counts it
+/// in `kit_nats_requests_refused_total{subject}` on `exporter`.
+pub fn log_refusals(logger: Logger, exporter: &kit_metrics::prometheus::Exporter) -> OnRefused {
+    use metrics::Recorder;
+    let counter = |subject: &'static str| {
+        exporter.recorder().register_counter(
+            &metrics::Key::from_parts(
+                "kit_nats_requests_refused_total",
+                vec![metrics::Label::new("subject", subject)],
+            ),
+            &metrics::Metadata::new("kit_nats", metrics::Level::INFO, None),
+        )
+    };
+    let (uppercase, count) = (counter(UPPERCASE), counter(COUNT));
+    Arc::new(move |subject: &str, ctx: &Context, err: ErrorRef<'_>| {
+        match subject {
+            UPPERCASE => uppercase.increment(1),
+            _ => count.increment(1),
+        }
+        slog::warn!(logger, "refused"; "transport" => kit_nats::TRANSPORT, "subject" => subject,
+            "request_id" => ctx.request_id().map(|id| id.as_str()), "err" => %err);
+    })
 }
 
 /// Business errors with [`BUSINESS_ERROR`], the rest as kit-nats does.
