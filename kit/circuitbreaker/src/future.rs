@@ -4,13 +4,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, ready};
+use std::time::Duration;
 
 use failsafe::{FailurePolicy, Instrument, StateMachine};
 use kit_endpoint::BoxError;
 use pin_project_lite::pin_project;
 
 use crate::Open;
-use crate::gate::{Gated, Probe};
+use crate::gate::{Gated, Probe, Timed};
 use crate::layer::Classify;
 
 pin_project! {
@@ -24,11 +25,12 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, P, I> {
-        Open,
+        // Refused: the next probe is due after this long, if known.
+        Open { retry_after: Option<Duration> },
         Called {
             #[pin]
             inner: F,
-            breaker: StateMachine<P, Gated<I>>,
+            breaker: StateMachine<Timed<P>, Gated<I>>,
             classify: Arc<Classify>,
             // Held while this call is the half-open probe.
             probe: Option<Probe>,
@@ -37,13 +39,15 @@ pin_project! {
 }
 
 impl<F, P, I> CircuitBreakerFuture<F, P, I> {
-    pub(crate) fn open() -> Self {
-        CircuitBreakerFuture { state: State::Open }
+    pub(crate) fn open(retry_after: Option<Duration>) -> Self {
+        CircuitBreakerFuture {
+            state: State::Open { retry_after },
+        }
     }
 
     pub(crate) fn called(
         inner: F,
-        breaker: StateMachine<P, Gated<I>>,
+        breaker: StateMachine<Timed<P>, Gated<I>>,
         classify: Arc<Classify>,
         probe: Option<Probe>,
     ) -> Self {
@@ -75,7 +79,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Open => Poll::Ready(Err(Open.into_error())),
+            StateProj::Open { retry_after } => {
+                Poll::Ready(Err(Open.into_error_after(*retry_after)))
+            }
             StateProj::Called {
                 inner,
                 breaker,

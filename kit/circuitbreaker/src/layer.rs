@@ -9,7 +9,7 @@ use kit_endpoint::{BoxError, ErrorClass};
 use tower::{Layer, Service};
 
 use crate::future::CircuitBreakerFuture;
-use crate::gate::{Gate, Gated};
+use crate::gate::{Gate, Gated, Timed};
 
 /// Decides whether an error counts against the breaker.
 pub(crate) type Classify = dyn Fn(&BoxError) -> bool + Send + Sync;
@@ -17,7 +17,7 @@ pub(crate) type Classify = dyn Fn(&BoxError) -> bool + Send + Sync;
 /// Wraps an endpoint in a failsafe circuit breaker; see the crate docs.
 pub struct CircuitBreaker<S, P, I> {
     inner: S,
-    breaker: StateMachine<P, Gated<I>>,
+    breaker: StateMachine<Timed<P>, Gated<I>>,
     gate: Arc<Gate>,
     classify: Arc<Classify>,
 }
@@ -59,7 +59,7 @@ impl<S, P, I> CircuitBreaker<S, P, I> {
 /// Applies [`CircuitBreaker`]. Every endpoint this layer (and its clones) wraps
 /// shares one breaker.
 pub struct CircuitBreakerLayer<P, I> {
-    breaker: StateMachine<P, Gated<I>>,
+    breaker: StateMachine<Timed<P>, Gated<I>>,
     gate: Arc<Gate>,
     classify: Arc<Classify>,
 }
@@ -100,7 +100,10 @@ impl<P: FailurePolicy, I: Instrument> CircuitBreakerLayer<P, I> {
     pub fn with_instrument(policy: P, instrument: I) -> Self {
         let gate = Gate::new();
         CircuitBreakerLayer {
-            breaker: StateMachine::new(policy, Gated::new(instrument, gate.clone())),
+            breaker: StateMachine::new(
+                Timed::new(policy, gate.clone()),
+                Gated::new(instrument, gate.clone()),
+            ),
             gate,
             classify: Arc::new(|err: &BoxError| ErrorClass::of(&**err).counts_as_failure()),
         }
@@ -146,7 +149,7 @@ where
 
     fn call(&mut self, req: R) -> Self::Future {
         if !self.breaker.is_call_permitted() {
-            return CircuitBreakerFuture::open();
+            return CircuitBreakerFuture::open(self.gate.until_probe());
         }
         match self.gate.enter() {
             Ok(probe) => CircuitBreakerFuture::called(
@@ -156,7 +159,7 @@ where
                 probe,
             ),
             // Half-open, and another call is the probe.
-            Err(()) => CircuitBreakerFuture::open(),
+            Err(()) => CircuitBreakerFuture::open(self.gate.until_probe()),
         }
     }
 }

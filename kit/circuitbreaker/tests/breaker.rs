@@ -67,17 +67,27 @@ fn opens_sheds_probes_then_closes_or_reopens() {
         }
         assert_eq!(*states.lock().unwrap(), [State::Closed, State::Open]);
 
-        // Open: 100 calls fail at once, none reaches the backend.
+        // Open: 100 calls fail at once, none reaches the backend; each says
+        // to come back when the next probe is due.
         for _ in 0..100 {
             assert!(is_caused_by::<Open>(&*call().unwrap_err()));
         }
         assert_eq!(backend.calls.load(Ordering::SeqCst), 3);
+        let hint = |err: BoxError| ErrorClass::of(&*err).retry_after();
+        assert_eq!(hint(call().unwrap_err()), Some(Duration::from_secs(10)));
+        clock.advance(Duration::from_millis(7_500));
+        assert_eq!(
+            hint(call().unwrap_err()),
+            Some(Duration::from_millis(2_500))
+        );
+        clock.advance(Duration::from_millis(2_500));
 
         // After the backoff one probe goes through; it fails: open again.
-        clock.advance(Duration::from_secs(11));
+        clock.advance(Duration::from_secs(1));
         assert_eq!(call().unwrap_err().to_string(), "connection refused");
         assert_eq!(backend.calls.load(Ordering::SeqCst), 4);
         assert!(is_caused_by::<Open>(&*call().unwrap_err()));
+        assert_eq!(hint(call().unwrap_err()), Some(Duration::from_secs(10)));
 
         // Next probe succeeds: closed, and calls flow again.
         clock.advance(Duration::from_secs(11));
@@ -285,9 +295,41 @@ fn caller_faults_do_not_count_by_class() {
             .block_on(down.clone().oneshot(Request::from_msg(())))
             .unwrap_err();
         assert!(is_caused_by::<Open>(&*err));
-        assert_eq!(
+        assert!(matches!(
             ErrorClass::of(&*err),
-            ErrorClass::Unavailable { retry_after: None }
-        );
+            ErrorClass::Unavailable { retry_after: Some(_) }
+        ));
+    });
+}
+
+/// With a backoff that doubles (1 s, 2 s, 4 s...), each refusal's retry-after
+/// hint is the time left until the next probe, not a fixed second.
+#[test]
+fn the_retry_after_hint_is_the_time_until_the_next_probe() {
+    let rt = runtime();
+    failsafe::clock::freeze(|clock| {
+        let layer = CircuitBreakerLayer::new(failure_policy::consecutive_failures(
+            1,
+            backoff::exponential(Duration::from_secs(1), Duration::from_secs(30)),
+        ));
+        let ep = layer.layer(endpoint_fn(|_req: Request<()>| async {
+            Err::<Resp, BoxError>("connection refused".into())
+        }));
+        let call = || rt.block_on(ep.clone().oneshot(Request::from_msg(())));
+        let hint = |err: BoxError| {
+            assert!(is_caused_by::<Open>(&*err), "{err}");
+            ErrorClass::of(&*err).retry_after()
+        };
+        assert!(!is_caused_by::<Open>(&*call().unwrap_err()));
+        let mut open_for = Duration::from_secs(1);
+        for _ in 0..4 {
+            assert_eq!(hint(call().unwrap_err()), Some(open_for));
+            clock.advance(open_for - Duration::from_millis(1));
+            assert_eq!(hint(call().unwrap_err()), Some(Duration::from_millis(1)));
+            clock.advance(Duration::from_millis(2));
+            // The probe fails: open again, for twice as long.
+            assert!(!is_caused_by::<Open>(&*call().unwrap_err()));
+            open_for *= 2;
+        }
     });
 }
