@@ -297,7 +297,9 @@ fn caller_faults_do_not_count_by_class() {
         assert!(is_caused_by::<Open>(&*err));
         assert!(matches!(
             ErrorClass::of(&*err),
-            ErrorClass::Unavailable { retry_after: Some(_) }
+            ErrorClass::Unavailable {
+                retry_after: Some(_)
+            }
         ));
     });
 }

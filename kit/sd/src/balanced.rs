@@ -15,7 +15,7 @@ use tower::{Service, ServiceExt};
 
 use crate::balancer::{Picker, Strategy};
 use crate::eject::Ejection;
-use crate::endpointer::Endpointer;
+use crate::endpointer::{Endpointer, Entry};
 use crate::hedge::{Budget, HedgeDelay, Hedging, Latencies, RetryBudget, RetryTokens};
 
 /// There was no instance to call. Its class is [`ErrorClass::Unavailable`]
@@ -113,6 +113,7 @@ struct Counters {
     retries_denied: AtomicU64,
     hedges: AtomicU64,
     hedges_denied: AtomicU64,
+    hedges_unsent: AtomicU64,
     hedges_won: AtomicU64,
 }
 
@@ -129,6 +130,9 @@ pub struct BalancedStats {
     pub hedges: u64,
     /// Hedges the hedge budget refused (the delay had passed).
     pub hedges_denied: u64,
+    /// Hedges not sent because every instance was already tried for the call
+    /// (one instance left): no budget token is taken for them.
+    pub hedges_unsent: u64,
     /// Calls whose hedge answered first.
     pub hedges_won: u64,
 }
@@ -161,6 +165,7 @@ impl<Req, Resp> Balanced<Req, Resp> {
             retries_denied: get(&c.retries_denied),
             hedges: get(&c.hedges),
             hedges_denied: get(&c.hedges_denied),
+            hedges_unsent: get(&c.hedges_unsent),
             hedges_won: get(&c.hedges_won),
         }
     }
@@ -355,16 +360,16 @@ where
             let mut tried = Vec::with_capacity(shared.max_attempts);
             let mut attempts: Vec<(String, BoxError)> = Vec::new();
             let mut in_flight = FuturesUnordered::new();
-            // Starts an attempt on a new instance (an untried one, if `distinct`).
-            let start = {
-                let (shared, entries, ctx) = (shared.clone(), entries.clone(), ctx.clone());
-                move |tried: &mut Vec<usize>,
-                      in_flight: &mut FuturesUnordered<_>,
-                      distinct: bool| {
-                    let i = shared.picker.pick(&entries, tried)?;
-                    if distinct && tried.contains(&i) {
-                        return None;
-                    }
+            // The instance for the next attempt: an untried one while any is
+            // left, one already tried only if `distinct` is not asked.
+            let pick = |tried: &[usize], distinct: bool| {
+                let i = shared.picker.pick(&entries, tried)?;
+                (!distinct || !tried.contains(&i)).then_some(i)
+            };
+            // Starts an attempt on instance `i`.
+            let launch = {
+                let (entries, ctx) = (entries.clone(), ctx.clone());
+                move |i: usize, tried: &mut Vec<usize>, in_flight: &mut FuturesUnordered<_>| {
                     tried.push(i);
                     let entry = entries[i].clone();
                     let req = Request::new(ctx.clone(), msg.clone());
@@ -375,13 +380,14 @@ where
                         let result = entry.endpoint.clone().oneshot(req).await;
                         (i, started.elapsed(), result)
                     });
-                    Some(i)
                 }
             };
             if ctx.is_expired() {
                 return Err(DeadlineExceeded::new().into());
             }
-            start(&mut tried, &mut in_flight, false);
+            if let Some(i) = pick(&tried, false) {
+                launch(i, &mut tried, &mut in_flight);
+            }
             let first = tried.first().copied();
             let mut hedge_at = shared
                 .hedging
@@ -396,12 +402,19 @@ where
                         _ = tokio::time::sleep_until(at) => {
                             hedge_at = None;
                             let hedging = shared.hedging.as_ref().map(|h| &h.budget);
-                            if hedging.is_some_and(Budget::withdraw) {
-                                if start(&mut tried, &mut in_flight, true).is_some() {
+                            // A token is taken only for a hedge that can be
+                            // sent: to an instance not tried yet.
+                            match pick(&tried, true) {
+                                None => {
+                                    stats.hedges_unsent.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Some(i) if hedging.is_some_and(Budget::withdraw) => {
+                                    launch(i, &mut tried, &mut in_flight);
                                     stats.hedges.fetch_add(1, Ordering::Relaxed);
                                 }
-                            } else {
-                                stats.hedges_denied.fetch_add(1, Ordering::Relaxed);
+                                Some(_) => {
+                                    stats.hedges_denied.fetch_add(1, Ordering::Relaxed);
+                                }
                             }
                             continue;
                         }
@@ -413,7 +426,13 @@ where
                 };
                 let entry = &entries[i];
                 if observe {
-                    entry.health.observe(took);
+                    let sample = match &result {
+                        Err(err) if ErrorClass::of(&**err).counts_as_failure() => {
+                            failure_sample(&entries, took)
+                        }
+                        _ => took,
+                    };
+                    entry.health.observe(sample);
                     shared.picker.observed(&entries, i);
                 }
                 match result {
@@ -457,7 +476,8 @@ where
                             stats.retries_denied.fetch_add(1, Ordering::Relaxed);
                             break;
                         }
-                        if start(&mut tried, &mut in_flight, false).is_some() {
+                        if let Some(i) = pick(&tried, false) {
+                            launch(i, &mut tried, &mut in_flight);
                             stats.retries.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -476,4 +496,22 @@ where
             Err(RetriesExhausted { attempts }.into())
         })
     }
+}
+
+/// The least a failed attempt counts as in an instance's latency estimate.
+const FAILURE_PENALTY_FLOOR: Duration = Duration::from_millis(100);
+
+/// What a failed attempt that took `took` counts as in its instance's latency
+/// estimate: at least twice the slowest estimate among `entries`, and at
+/// least [`FAILURE_PENALTY_FLOOR`]. An instance that fails *fast* would
+/// otherwise look fastest to peak EWMA and epsilon-greedy and draw the
+/// traffic (with ejection off, the library's default); this way it looks
+/// slowest, and its estimate decays (over about 10 s) until it is tried again.
+fn failure_sample<Req, Resp>(entries: &[Entry<Req, Resp>], took: Duration) -> Duration {
+    let slowest = entries
+        .iter()
+        .map(|e| e.health.raw_estimate())
+        .fold(0.0, f64::max);
+    let doubled = Duration::from_nanos((2.0 * slowest).min(u64::MAX as f64) as u64);
+    took.max(doubled).max(FAILURE_PENALTY_FLOOR)
 }

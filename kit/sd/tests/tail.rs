@@ -237,3 +237,61 @@ async fn epsilon_greedy_prefers_the_fastest_and_keeps_exploring() {
         "explores: {calls:?}"
     );
 }
+
+/// With ejection off (the library's default), an instance that fails at once
+/// must not look fastest: with two healthy instances beside it, it gets at
+/// most 15% of 300 calls under peak EWMA and under epsilon-greedy (without
+/// the failure penalty it drew about two thirds and nine tenths of them).
+#[tokio::test(start_paused = true)]
+async fn an_instance_that_fails_fast_does_not_draw_the_traffic() {
+    for strategy in [Strategy::PeakEwma, Strategy::EpsilonGreedy] {
+        let fleet = Arc::new(Fleet::default());
+        let svc = balanced(&fleet, &["10ms-a", "10ms-b", "bad-c"], |b| {
+            b.strategy(strategy).max_attempts(1)
+        });
+        for _ in 0..300 {
+            let _ = svc.clone().oneshot(Request::from_msg(0)).await;
+        }
+        let started = fleet.started.lock().unwrap().clone();
+        let bad = started.get("bad-c").copied().unwrap_or(0);
+        assert_eq!(started.values().sum::<usize>(), 300);
+        assert!(bad <= 45, "{strategy:?}: {started:?}");
+        assert!(bad >= 1, "{strategy:?}: it is still tried: {started:?}");
+    }
+}
+
+/// With one instance, a hedge has nowhere to go: it is counted as unsent and
+/// takes no budget token, so the one token the budget starts with is still
+/// there for the first hedge that can be sent once a second instance comes.
+#[tokio::test(start_paused = true)]
+async fn a_hedge_with_nowhere_to_go_takes_no_token() {
+    let fleet = Arc::new(Fleet::default());
+    let instancer = StaticInstancer::new(vec![Instance::new("100ms-a")]);
+    let endpointer = Endpointer::new(&instancer, factory(fleet.clone()), None);
+    let ep = Balanced::builder(endpointer)
+        .strategy(Strategy::RoundRobin)
+        .hedging(Hedging {
+            delay: HedgeDelay::Fixed(Duration::from_millis(10)),
+            budget_percent: 0.0,
+        })
+        .build();
+    for _ in 0..3 {
+        ep.clone().oneshot(Request::from_msg(1)).await.unwrap();
+    }
+    let stats = ep.stats();
+    assert_eq!(
+        (stats.hedges, stats.hedges_denied, stats.hedges_unsent),
+        (0, 0, 3),
+        "{stats:?}"
+    );
+
+    instancer.set(vec![Instance::new("100ms-a"), Instance::new("1ms-b")]);
+    tokio::task::yield_now().await;
+    // Round robin: the next call starts on whichever; call until one starts
+    // on the slow instance and is hedged with the token kept so far.
+    for _ in 0..2 {
+        ep.clone().oneshot(Request::from_msg(1)).await.unwrap();
+    }
+    let stats = ep.stats();
+    assert_eq!((stats.hedges, stats.hedges_unsent), (1, 3), "{stats:?}");
+}

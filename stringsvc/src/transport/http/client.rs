@@ -452,6 +452,7 @@ fn report_stats<Req: 'static, Resp: 'static>(
     let hedges = counter("kit_sd_hedges_total", Some("sent"));
     let hedges_denied = counter("kit_sd_hedges_total", Some("denied"));
     let hedges_won = counter("kit_sd_hedges_total", Some("won"));
+    let hedges_unsent = counter("kit_sd_hedges_total", Some("unsent"));
     let balanced = balanced.clone();
     if let Ok(rt) = tokio::runtime::Handle::try_current() {
         rt.spawn(async move {
@@ -465,6 +466,7 @@ fn report_stats<Req: 'static, Resp: 'static>(
                 hedges.absolute(s.hedges);
                 hedges_denied.absolute(s.hedges_denied);
                 hedges_won.absolute(s.hedges_won);
+                hedges_unsent.absolute(s.hedges_unsent);
             }
         });
     }
