@@ -879,3 +879,55 @@ async fn the_body_limit_flag_sets_the_limit() {
         .unwrap();
     assert_eq!(resp.status, 200);
 }
+
+/// A flag that cannot apply is refused at start-up with an error naming it,
+/// never accepted to do nothing: over NATS the queue group picks the member,
+/// so there is no instance to balance, hedge to or pin; a hedge budget below
+/// the share of calls that outlast the hedge's percentile could never pay for
+/// the hedges. (No NATS server is needed: addsvc refuses before connecting.)
+#[tokio::test]
+async fn flags_that_cannot_apply_are_refused_at_start_up() {
+    let nats = "nats://127.0.0.1:9";
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--stringsvc", nats, "--hedge", "10ms"],
+            "--hedge cannot apply",
+        ),
+        (
+            &["--stringsvc", nats, "--balancer", "rr"],
+            "--balancer cannot apply",
+        ),
+        (
+            &["--stringsvc", nats, "--stringsvc-version", "2"],
+            "--stringsvc-version cannot apply",
+        ),
+        (
+            &[
+                "--stringsvc",
+                "http://127.0.0.1:9",
+                "--hedge",
+                "p95",
+                "--hedge-budget-percent",
+                "2",
+            ],
+            "--hedge-budget-percent: 5% of calls outlast p95",
+        ),
+        (&["--hedge-budget-percent", "10"], "--hedge"),
+    ];
+    for (args, needle) in cases {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_addsvc"))
+            .args(["--http-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{args:?} was accepted: {said}");
+        assert!(said.contains(needle), "{args:?}: {needle:?} not in {said}");
+        assert!(!said.contains("listening"), "{args:?}: {said}");
+    }
+}

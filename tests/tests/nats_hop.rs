@@ -1,7 +1,8 @@
 //! addsvc calls stringsvc over NATS, both as real binaries on a real
 //! nats-server: `/concat` works with the request ID carried across, a business
 //! error comes back as such, the HTTP side of stringsvc keeps working, and with
-//! stringsvc gone `/concat` fails fast as unavailable (503), not after a timeout.
+//! stringsvc gone `/concat` fails fast as unavailable (503), not after a timeout,
+//! and then the circuit breaker opens, as over HTTP.
 
 use kit_tests::nats::Nats;
 use kit_tests::process::Service;
@@ -61,6 +62,15 @@ async fn addsvc_calls_stringsvc_over_nats() {
     assert_eq!(resp.status, 503, "{resp:?}");
     assert_eq!(resp.header("retry-after"), Some("1"));
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // The breaker applies over NATS as over HTTP: after its failures (5, each
+    // attempt counting), calls are refused without a request to NATS.
+    let mut open = false;
+    for _ in 0..5 {
+        let resp = concat(r#"{"a": "go", "b": "kit"}"#).await;
+        assert_eq!(resp.status, 503, "{resp:?}");
+        open |= resp.body.contains("circuit breaker is open");
+    }
+    assert!(open, "the breaker never opened over NATS");
     add.terminate().await.unwrap();
     assert!(add.wait().await.unwrap().success());
 }

@@ -16,8 +16,10 @@
 //! (ADDSVC_RATE_LIMIT_IPV6_PREFIX, default 64: IPv6 clients share a limit per /64),
 //! `--breaker-failures` and `--breaker-backoff-ms` (the circuit breaker around each
 //! stringsvc instance; the client is `stringsvc::transport::http::client`),
-//! `--hedge 10ms|p95`, `--hedge-budget-percent` (5), `--retry-budget-percent`
-//! (20), `--balancer rr|least-pending|peak-ewma|epsilon-greedy` (stringsvc calls),
+//! `--hedge 10ms|p95`, `--hedge-budget-percent` (5; 10 at p95), `--retry-budget-percent`
+//! (20), `--balancer rr|least-pending|peak-ewma|epsilon-greedy` (stringsvc calls;
+//! with `--stringsvc nats://`, breaker, retry budget and attempts apply, and
+//! the flags that choose instances are refused),
 //! `--grpc-addr ADDR` (ADDSVC_GRPC_ADDR: serve over gRPC too; `--stringsvc
 //! grpc://HOST:PORT` calls stringsvc over gRPC),
 //! `--events nats://HOST:PORT` (ADDSVC_EVENTS: an event per sum on NATS JetStream,
@@ -154,17 +156,20 @@ struct Args {
     /// by default.
     #[arg(long, env = "ADDSVC_HEDGE", value_parser = HedgeDelay::parse)]
     hedge: Option<HedgeDelay>,
-    /// With `--hedge`: hedges per 100 calls, at most.
-    #[arg(long, env = "ADDSVC_HEDGE_BUDGET_PERCENT", default_value_t = 5.0)]
-    hedge_budget_percent: f64,
+    /// With `--hedge`: hedges per 100 calls, at most (default: 5, or twice the
+    /// share of calls that outlast a percentile: 10 for p95). A budget below
+    /// that share (p95 with less than 5) is refused: it could never pay for
+    /// the hedges the percentile calls for.
+    #[arg(long, env = "ADDSVC_HEDGE_BUDGET_PERCENT", requires = "hedge")]
+    hedge_budget_percent: Option<f64>,
     /// Retries of stringsvc calls per 100 calls, at most (plus 10 a second);
     /// 0 turns the budget off.
     #[arg(long, env = "ADDSVC_RETRY_BUDGET_PERCENT", default_value_t = 20.0)]
     retry_budget_percent: f64,
-    /// How stringsvc calls pick an instance: rr, least-pending, peak-ewma or
-    /// epsilon-greedy.
-    #[arg(long, env = "ADDSVC_BALANCER", default_value = "least-pending", value_parser = parse_balancer)]
-    balancer: Strategy,
+    /// How stringsvc calls pick an instance: rr, least-pending (the default),
+    /// peak-ewma or epsilon-greedy.
+    #[arg(long, env = "ADDSVC_BALANCER", value_parser = parse_balancer)]
+    balancer: Option<Strategy>,
     /// Consecutive failed stringsvc calls that open the circuit breaker.
     #[arg(long, env = "ADDSVC_BREAKER_FAILURES", default_value_t = 5)]
     breaker_failures: u32,
@@ -213,6 +218,33 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         }),
         (None, discovery) => discovery.clone(),
     };
+    // A flag accepted must do something: refused if it cannot apply.
+    if let Some(discovery) = &discovery {
+        let given = [
+            ("--balancer", args.balancer.is_some()),
+            ("--hedge", args.hedge.is_some()),
+            ("--stringsvc-version", args.stringsvc_version.is_some()),
+            ("--canary-version", args.canary_version.is_some()),
+        ];
+        for (flag, _) in given.iter().filter(|(_, given)| *given) {
+            if let Some(why) = discovery.unsupported(flag) {
+                return Err(why.into());
+            }
+        }
+    }
+    let hedging = match args.hedge {
+        Some(delay) => {
+            let mut hedging = Hedging::new(delay);
+            if let Some(percent) = args.hedge_budget_percent {
+                hedging.budget_percent = percent;
+            }
+            hedging
+                .check()
+                .map_err(|why| format!("--hedge-budget-percent: {why}"))?;
+            Some(hedging)
+        }
+        None => None,
+    };
     let strings = match &discovery {
         None => stringsvc::endpoint::Set::new(stringsvc::service::BasicService),
         Some(discovery) => {
@@ -224,11 +256,8 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
                     version: args.stringsvc_version.clone(),
                     canary: args.canary_version.clone().zip(args.canary_percent),
                     tracer: tracer.clone(), // a client span per attempt
-                    strategy: args.balancer,
-                    hedging: args.hedge.map(|delay| Hedging {
-                        delay,
-                        budget_percent: args.hedge_budget_percent,
-                    }),
+                    strategy: args.balancer.unwrap_or(Strategy::LeastPending),
+                    hedging,
                     retry_budget: (args.retry_budget_percent > 0.0).then(|| RetryBudget {
                         ratio: args.retry_budget_percent / 100.0,
                         ..RetryBudget::default()

@@ -54,22 +54,88 @@ impl HedgeDelay {
 /// call, within the call's deadline, and only while the budget allows:
 /// hedges stay under `budget_percent` of calls (plus a small burst), so a
 /// slow fleet is not doubled. Only for endpoints that are safe to call twice.
+///
+/// At a live percentile, the budget must leave room for the hedges the
+/// percentile itself calls for: by definition 1 - q of calls outlast the q-th
+/// percentile, so at p95 a 5% budget is spent on ordinary calls before a slow
+/// instance's (BENCHMARKS.md measured it starved). [`Hedging::new`] gives such
+/// a delay twice its complement (p95: 10%), and [`Hedging::check`] refuses a
+/// budget below the complement itself.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hedging {
     /// When the hedge is sent.
     pub delay: HedgeDelay,
-    /// Hedges per 100 calls, at most (on average; default 5).
+    /// Hedges per 100 calls, at most (on average; default 5, or twice the
+    /// percentile's complement for a percentile delay: see [`Hedging::new`]).
     pub budget_percent: f64,
 }
 
 impl Hedging {
-    /// Hedging after `delay`, within a 5% budget.
+    /// Hedging after `delay`, within the budget that fits it
+    /// ([`Hedging::default_budget`]).
+    ///
+    /// ```
+    /// use kit_sd::{HedgeDelay, Hedging};
+    /// assert_eq!(Hedging::new(HedgeDelay::parse("p95").unwrap()).budget_percent, 10.0);
+    /// assert_eq!(Hedging::new(HedgeDelay::parse("p99").unwrap()).budget_percent, 5.0);
+    /// assert_eq!(Hedging::new(HedgeDelay::parse("10ms").unwrap()).budget_percent, 5.0);
+    /// ```
     pub fn new(delay: HedgeDelay) -> Self {
         Hedging {
             delay,
-            budget_percent: 5.0,
+            budget_percent: Self::default_budget(delay),
         }
     }
+
+    /// The budget that fits `delay`, in hedges per 100 calls: 5 for a fixed
+    /// delay; for a percentile, twice the share of calls that outlast it, and
+    /// at least 5 (p95: 10, p99: 5).
+    pub fn default_budget(delay: HedgeDelay) -> f64 {
+        match delay {
+            HedgeDelay::Fixed(_) => 5.0,
+            HedgeDelay::Percentile(q) => thousandths(200.0 * (1.0 - q)).max(5.0),
+        }
+    }
+
+    /// Refuses a pairing that cannot work: a budget that does not cover the
+    /// share of calls that outlast a percentile delay (p95 with less than 5%),
+    /// or a budget that is not a share of calls (negative, not a number).
+    ///
+    /// ```
+    /// use kit_sd::{HedgeDelay, Hedging};
+    /// let p95 = HedgeDelay::parse("p95").unwrap();
+    /// assert!(Hedging { delay: p95, budget_percent: 10.0 }.check().is_ok());
+    /// let err = Hedging { delay: p95, budget_percent: 2.0 }.check().unwrap_err();
+    /// assert!(err.contains("5% of calls outlast p95"), "{err}");
+    /// ```
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.budget_percent >= 0.0 && self.budget_percent <= 100.0) {
+            return Err(format!(
+                "a hedge budget is a share of calls, 0 to 100 percent (not {})",
+                self.budget_percent
+            ));
+        }
+        if let HedgeDelay::Percentile(q) = self.delay {
+            let outlast = thousandths(100.0 * (1.0 - q));
+            if self.budget_percent < outlast {
+                let p = thousandths(100.0 * q);
+                return Err(format!(
+                    "{outlast}% of calls outlast p{p}: a hedge budget of {}% is spent on \
+                     ordinary calls before a slow instance's; give at least {outlast}% \
+                     (the default fits: {}%)",
+                    self.budget_percent,
+                    Self::default_budget(self.delay)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `x` rounded to thousandths (percentiles and budgets as people write them:
+/// `p99.9`, not `p99.90000000000001`).
+fn thousandths(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 /// A token bucket in thousandths of a token: calls deposit, hedges or retries

@@ -107,6 +107,28 @@ impl Discovery {
     }
 }
 
+impl Discovery {
+    /// Why `flag` cannot apply to this discovery, if it cannot: over NATS the
+    /// queue group picks the member, so there is no instance to choose
+    /// (`--balancer`), no second one to hedge to (`--hedge`), and no version
+    /// to pin or to try (`--stringsvc-version`, `--canary-version`). A flag
+    /// that would be accepted and do nothing is refused instead.
+    pub fn unsupported(&self, flag: &str) -> Option<String> {
+        let why = match (self, flag) {
+            (Discovery::Nats(_), "--balancer") => "NATS's queue group picks the instance",
+            (Discovery::Nats(_), "--hedge" | "--hedge-budget-percent") => {
+                "NATS's queue group picks the instance, so there is no second one to hedge to"
+            }
+            (
+                Discovery::Nats(_),
+                "--stringsvc-version" | "--canary-version" | "--canary-percent",
+            ) => "NATS's queue group does not tell versions apart",
+            _ => return None,
+        };
+        Some(format!("{flag} cannot apply to --stringsvc {self}: {why}"))
+    }
+}
+
 impl std::fmt::Display for Discovery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -202,20 +224,20 @@ impl ClientOptions {
 pub async fn client(discovery: &Discovery, options: &ClientOptions) -> Result<Set, BoxError> {
     match discovery {
         Discovery::Nats(url) => {
-            // NATS balances over the queue group itself; calls fail fast with
-            // the unavailable class when no instance listens.
+            // The queue group is one "instance": NATS picks the member per
+            // request. Behind one breaker, each call is tried up to
+            // `attempts` times within the retry budget, each attempt waiting
+            // at most `attempt_timeout` (a member that died holding it makes
+            // the attempt fail as unavailable, and the next goes to another).
+            // Hedging, version pins and canaries need instances to choose
+            // from: addsvc refuses them with `--stringsvc nats://`
+            // (`Discovery::unsupported`).
             let nats = async_nats::connect(url.as_str()).await?;
-            let set = crate::transport::nats::client_set(
-                &nats,
-                options.attempts,
-                options.attempt_timeout,
-            );
-            // NATS picks the instance: one client span per call.
-            let tracer = options.tracer.as_ref();
-            Ok(Set {
-                uppercase: traced(tracer, "stringsvc/uppercase", None, set.uppercase),
-                count: traced(tracer, "stringsvc/count", None, set.count),
-            })
+            let (timeout, instance) = (options.attempt_timeout, url.clone());
+            let instancer = StaticInstancer::new(vec![Instance::new(instance)]);
+            Ok(balanced_over(&instancer, options, move |_: &str| {
+                Ok(crate::transport::nats::client_set(&nats, 1, timeout))
+            }))
         }
         Discovery::Urls(urls) => {
             let instancer =
@@ -281,7 +303,7 @@ fn balanced_set(instancer: &dyn Instancer, options: &ClientOptions) -> Set {
 fn balanced_over(
     instancer: &dyn Instancer,
     options: &ClientOptions,
-    make: fn(&str) -> Result<Set, BoxError>,
+    make: impl Fn(&str) -> Result<Set, BoxError> + Send + Sync + 'static,
 ) -> Set {
     let logger = options.logger.clone();
     let (failures, backoff) = (options.breaker_failures, options.breaker_backoff);
