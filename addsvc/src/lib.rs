@@ -29,6 +29,8 @@
 //! - [`transport::events`]: the NATS JetStream adapter of the domain's
 //!   [`SumEvents`](service::SumEvents) port (`--events`), and the consumer that
 //!   feeds addtally.
+//! - [`idempotency`]: `Idempotency-Key` for sums: a retried sum is served, and
+//!   its event published, once per key.
 //! - [`tally`]: addtally's domain: a running total applied once per event,
 //!   journaled, and its `GET /total`.
 //! - [`pact_states`]: the provider-state route for Pact verifiers run against the
@@ -38,6 +40,7 @@
 //! - `src/bin/addtally.rs`: the consumer of addsvc's events, counting its sums.
 
 pub mod endpoint;
+pub mod idempotency;
 pub mod pact_states;
 pub mod service;
 pub mod tally;

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use addsvc::endpoint::{Middlewares, Set, client_limit};
+use addsvc::idempotency::{Idempotency, IdempotentMiddleware};
 use addsvc::service::{BasicService, EventsMiddleware, LoggingMiddleware};
 use addsvc::transport;
 use addsvc::transport::events::{NatsEvents, connect, ensure_streams};
@@ -142,6 +143,16 @@ struct Args {
     /// while NATS is unreachable, sums fail with 503. Off by default.
     #[arg(long, env = "ADDSVC_EVENTS")]
     events: Option<String>,
+    /// How long a sum's `Idempotency-Key` and answer are remembered: a retry
+    /// with the key within it gets the first answer (and publishes no second
+    /// event). Humantime: `24h`, `90m`.
+    #[arg(long, env = "ADDSVC_IDEMPOTENCY_WINDOW", default_value = "24h", value_parser = parse_duration)]
+    idempotency_window: Duration,
+    /// The most idempotency keys remembered at once; past it, the oldest are
+    /// forgotten early (their events are still stored once within the
+    /// stream's duplicate window).
+    #[arg(long, env = "ADDSVC_IDEMPOTENCY_MAX_KEYS", default_value_t = addsvc::idempotency::DEFAULT_MAX_KEYS)]
+    idempotency_max_keys: usize,
     /// Send spans to this OpenTelemetry collector over OTLP/HTTP (its base
     /// URL, e.g. `http://127.0.0.1:4318`). Off by default.
     #[arg(long, env = "ADDSVC_OTLP_ENDPOINT")]
@@ -282,7 +293,9 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
 
     // The onion, from the inside out. Requests meet these layers in reverse order.
     let service = BasicService::new(strings); // 1. the domain
-    let service = EventsMiddleware::new(events, service); // 2. service middleware: an event per sum (with --events)
+    let service = EventsMiddleware::new(events, service); // 2. service middleware: an event per sum (with --events),
+    let keys = Idempotency::new(args.idempotency_window, args.idempotency_max_keys);
+    let service = IdempotentMiddleware::new(Arc::new(keys), service); //    a sum once per Idempotency-Key,
     let service = LoggingMiddleware::new(logger.clone(), service); //    and domain logging (debug)
     let endpoints = Set::instrumented(
         service,
@@ -393,6 +406,11 @@ async fn events_publisher(url: &str, logger: &Logger) -> Result<NatsEvents, BoxE
         }
     });
     Ok(NatsEvents::new(js))
+}
+
+/// A duration such as `24h`, `90m`, `30s`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (e.g. 24h, 90m, 30s)"))
 }
 
 /// A balancing strategy by name.

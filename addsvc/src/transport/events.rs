@@ -4,7 +4,8 @@
 //!
 //! One event per successful sum, JSON `{"a":..,"b":..,"v":..}` on subject
 //! [`SUMMED`], stored in stream [`STREAM`]; its ID (`Nats-Msg-Id`) is unique per
-//! sum and the same on every retry of its publication. Events a consumer
+//! sum and the same on every retry of its publication, and it is the sum's
+//! `Idempotency-Key` when the client sent one (see [`crate::idempotency`]). Events a consumer
 //! cannot apply go to [`DEAD_LETTER`], stored in [`DEAD_STREAM`].
 
 use std::time::Duration;
@@ -16,6 +17,7 @@ use kit_nats::json;
 use slog::{Logger, debug, info, warn};
 use tower::ServiceExt;
 
+use crate::idempotency::KeyHeader;
 use crate::service::{SumEvents, Summed};
 
 /// The stream that stores addsvc's events.
@@ -75,12 +77,15 @@ impl NatsEvents {
 
 impl SumEvents for NatsEvents {
     async fn summed(&self, ctx: &Context, event: Summed) -> Result<(), BoxError> {
-        // A new ID per sum; the publisher resends it with the same ID, so it is
-        // stored once however often it is sent.
-        let event = Event {
-            id: RequestId::generate().to_string(),
-            payload: event,
+        // A new ID per sum, or the sum's idempotency key: the publisher
+        // resends it with the same ID, and a client retrying with the same
+        // key sends it with the same ID too, so it is stored once however
+        // often it is sent (within the stream's duplicate window).
+        let id = match KeyHeader::key(ctx) {
+            Some(key) => format!("key-{}", key.as_str()),
+            None => RequestId::generate().to_string(),
         };
+        let event = Event { id, payload: event };
         let req = Request::new(ctx.clone(), event);
         self.publisher.clone().oneshot(req).await.map(drop)
     }

@@ -10,6 +10,7 @@ use kit_grpc::{Client, Code, ErrorRef, Router, Server, Status};
 use tonic::transport::Channel;
 
 use crate::endpoint::{ConcatRequest, ConcatResponse, Set, SumRequest, SumResponse};
+use crate::idempotency::{IDEMPOTENCY_KEY, KeyHeader, KeyInFlight};
 use crate::service::AddError;
 
 /// The protobuf messages, generated from `proto/addsvc.proto` by prost-build
@@ -33,6 +34,11 @@ pub fn router(set: Set) -> Router {
         |m: pb::SumRequest| Ok(SumRequest { a: m.a, b: m.b }),
         |_: &Context, r: SumResponse| Ok(pb::SumResponse { v: r.v }),
     )
+    // A retried sum is served once per `idempotency-key`.
+    .before(|md, ctx| {
+        let key = md.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes());
+        KeyHeader::insert(ctx, key);
+    })
     .error_encoder(encode_error);
     let concat = Server::new(
         set.concat,
@@ -43,13 +49,17 @@ pub fn router(set: Set) -> Router {
     Router::new().unary(SUM, sum).unary(CONCAT, concat)
 }
 
-/// Business errors as `FAILED_PRECONDITION` with their message, the rest as
-/// kit-grpc does.
+/// Business errors as `FAILED_PRECONDITION` with their message, an
+/// idempotency key in use as `ABORTED` (retry later), the rest as kit-grpc
+/// does (a key used for another request: `INVALID_ARGUMENT`).
 pub fn encode_error(ctx: &Context, err: ErrorRef<'_>) -> Status {
-    match cause_ref::<AddError>(err) {
-        Some(e) => Status::new(Code::FailedPrecondition, e.to_string()),
-        None => kit_grpc::encode_error(ctx, err),
+    if let Some(e) = cause_ref::<AddError>(err) {
+        return Status::new(Code::FailedPrecondition, e.to_string());
     }
+    if let Some(e) = cause_ref::<KeyInFlight>(err) {
+        return Status::new(Code::Aborted, e.to_string());
+    }
+    kit_grpc::encode_error(ctx, err)
 }
 
 fn business_error(status: &Status) -> Option<AddError> {

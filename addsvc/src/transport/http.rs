@@ -18,6 +18,7 @@ use kit_endpoint::{BoxEndpoint, BoxError, Context, cause_ref};
 use kit_transport::{Client, ErrorRef, HttpClient, Router, Server, json};
 
 use crate::endpoint::{ConcatRequest, ConcatResponse, Set, SumRequest, SumResponse};
+use crate::idempotency::{IDEMPOTENCY_KEY, KeyHeader, KeyInFlight, KeyReused};
 use crate::service::AddError;
 
 /// The status of every business error.
@@ -43,6 +44,11 @@ pub fn router_with(set: Set, limits: &Limits) -> Router {
                     json::decode_request::<SumRequest>,
                     json::encode_response,
                 )
+                // A retried sum is served once per Idempotency-Key.
+                .before(|parts, ctx| {
+                    let key = parts.headers.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes());
+                    KeyHeader::insert(ctx, key);
+                })
                 .error_encoder(encode_error),
             ),
         )
@@ -60,12 +66,20 @@ pub fn router_with(set: Set, limits: &Limits) -> Router {
         )
 }
 
-/// Maps errors to answers: business errors to `422`, the rest as kit does.
+/// Maps errors to answers: business errors to `422`; an `Idempotency-Key`
+/// used for another request `422` and one in use `409` (as the IETF draft
+/// says); the rest as kit does.
 pub fn encode_error(ctx: &Context, err: ErrorRef<'_>) -> ::http::Response<kit_transport::Body> {
-    match cause_ref::<AddError>(err) {
-        Some(e) => kit_transport::json_error(BUSINESS_ERROR_STATUS, &e.to_string()),
-        None => kit_transport::encode_error(ctx, err),
+    if let Some(e) = cause_ref::<AddError>(err) {
+        return kit_transport::json_error(BUSINESS_ERROR_STATUS, &e.to_string());
     }
+    if let Some(e) = cause_ref::<KeyReused>(err) {
+        return kit_transport::json_error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string());
+    }
+    if let Some(e) = cause_ref::<KeyInFlight>(err) {
+        return kit_transport::json_error(StatusCode::CONFLICT, &e.to_string());
+    }
+    kit_transport::encode_error(ctx, err)
 }
 
 /// A client [`Set`] that calls the addsvc at `base` (e.g. `http://127.0.0.1:8081`)
