@@ -102,39 +102,70 @@ async fn a_hedge_wins_and_the_slow_instance_drops_the_losing_call() {
     assert!(won.is_ok(), "the won hedge is counted on /metrics");
 }
 
+/// A caller that hangs up on addsvc stops stringsvc's work two hops down,
+/// whichever transport addsvc calls stringsvc by: over HTTP the request is
+/// abandoned, over gRPC the stream reset, over NATS a cancellation sent on
+/// `kit.cancel.<subject>`; each time stringsvc drops the call (its line says
+/// `err=cancelled`) long before its 2 s of injected latency.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_hanging_up_cancels_the_work_two_hops_down() {
-    let slow = Service::start_on_loopback("stringsvc", &["--inject-latency", "100%:2000ms"]).await;
-    let target = format!("http://{}", slow.addr("http"));
-    let add = Service::start_on_loopback("addsvc", &["--stringsvc", &target]).await;
-    let mut conn = tokio::net::TcpStream::connect(add.addr("http"))
+    let nats = kit_tests::nats::Nats::start().await;
+    let mut transports = vec!["http", "grpc"];
+    if nats.is_some() {
+        transports.push("nats");
+    }
+    for transport in transports {
+        let slow_args = ["--inject-latency", "100%:2000ms"];
+        let grpc = kit_tests::process::free_addr().to_string();
+        let (slow, target) = match (transport, &nats) {
+            ("grpc", _) => {
+                let args = [&slow_args[..], &["--grpc-addr", &grpc]].concat();
+                let slow = Service::start_on_loopback("stringsvc", &args).await;
+                (slow, format!("grpc://{grpc}"))
+            }
+            ("nats", Some(nats)) => {
+                let url = nats.url();
+                let args = [&slow_args[..], &["--nats", &url]].concat();
+                (Service::start_on_loopback("stringsvc", &args).await, url)
+            }
+            _ => {
+                let slow = Service::start_on_loopback("stringsvc", &slow_args).await;
+                let target = format!("http://{}", slow.addr("http"));
+                (slow, target)
+            }
+        };
+        let add = Service::start_on_loopback("addsvc", &["--stringsvc", &target]).await;
+        let mut conn = tokio::net::TcpStream::connect(add.addr("http"))
+            .await
+            .unwrap();
+        let id = format!("x-request-id: hang-up-{transport}");
+        conn.write_all(&raw::post_json(
+            "/concat",
+            &[id.as_str()],
+            r#"{"a": "a", "b": "b"}"#,
+        ))
         .await
         .unwrap();
-    conn.write_all(&raw::post_json(
-        "/concat",
-        &["x-request-id: hang-up-1"],
-        r#"{"a": "a", "b": "b"}"#,
-    ))
-    .await
-    .unwrap();
-    // The caller gives up after 100 ms.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let hung_up = Instant::now();
-    drop(conn);
-    logged(
-        &add,
-        &["method=concat", "request_id=hang-up-1", "err=cancelled"],
-    )
-    .await;
-    let line = logged(
-        &slow,
-        &["method=uppercase", "request_id=hang-up-1", "err=cancelled"],
-    )
-    .await;
-    assert!(
-        hung_up.elapsed() < Duration::from_millis(1500),
-        "stringsvc dropped the work well before its 2 s: {line}"
-    );
+        // The caller gives up once stringsvc holds the call.
+        let debug = slow.addr("debug");
+        let series = r#"kit_resource_in_flight{resource="uppercase"}"#;
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while kit_tests::process::metric(debug, series).await < 1.0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{transport}: the call never reached stringsvc"));
+        let hung_up = Instant::now();
+        drop(conn);
+        let request_id = format!("request_id=hang-up-{transport}");
+        logged(&add, &["method=concat", &request_id, "err=cancelled"]).await;
+        let line = logged(&slow, &["method=uppercase", &request_id, "err=cancelled"]).await;
+        assert!(
+            hung_up.elapsed() < Duration::from_millis(1500),
+            "{transport}: stringsvc dropped the work well before its 2 s: {line}"
+        );
+    }
 }
 
 /// A hedge never goes past the call's deadline: with a 30 ms budget and a

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use async_nats::{HeaderMap, RequestErrorKind};
 use bytes::Bytes;
-use kit_endpoint::{BoxError, BoxFuture, Classified, ErrorClass, Request, WithDeadline};
+use kit_endpoint::{BoxError, BoxFuture, Classified, ErrorClass, Request, RequestId, WithDeadline};
 use tower::Service;
 
-use crate::context::context_to_headers;
+use crate::context::{CALL_ID, cancel_subject, context_to_headers};
 use crate::error::{UpstreamError, reply_error};
 
 type EncodeFn<Req> = dyn Fn(Req) -> Result<Bytes, BoxError> + Send + Sync;
@@ -154,11 +154,26 @@ impl<Req, Resp> Client<Req, Resp> {
             Some(t) if t < budget => (t, true),
             _ => (budget, false),
         };
+        // The attempt's own ID: if it is given up (its future dropped, its
+        // attempt timeout passed), the server is told to drop the call.
+        let mut headers = headers;
+        let call_id = RequestId::generate();
+        headers.insert(CALL_ID, call_id.as_str());
+        let mut abandoned = Abandoned {
+            nats: self.nats.clone(),
+            subject: &self.subject,
+            call_id: Some(call_id),
+        };
         let request = async_nats::Request::new()
             .headers(headers)
             .payload(payload)
             .timeout(Some(timeout));
-        let reply = match self.nats.send_request(self.subject.clone(), request).await {
+        let sent = self.nats.send_request(self.subject.clone(), request).await;
+        if !matches!(&sent, Err(e) if e.kind() == RequestErrorKind::TimedOut) {
+            // Answered (or never delivered): nothing to cancel.
+            abandoned.call_id = None;
+        }
+        let reply = match sent {
             Ok(reply) => reply,
             Err(e) => {
                 let class = match e.kind() {
@@ -182,5 +197,34 @@ impl<Req, Resp> Client<Req, Resp> {
             return Err(err);
         }
         (self.decode)(reply.headers.as_ref(), reply.payload)
+    }
+}
+
+/// Tells the server to drop an attempt's call when the attempt is given up:
+/// dropped before its reply, or timed out. Sent from `Drop`, so on a task of
+/// its own (when there is a runtime to run it).
+struct Abandoned<'a> {
+    nats: async_nats::Client,
+    subject: &'a async_nats::Subject,
+    /// The attempt's ID while it may still be running on a server.
+    call_id: Option<RequestId>,
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        let Some(id) = self.call_id.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (nats, subject) = (self.nats.clone(), cancel_subject(self.subject.as_str()));
+        runtime.spawn(async move {
+            let mut headers = HeaderMap::new();
+            headers.insert(CALL_ID, id.as_str());
+            let _ = nats
+                .publish_with_headers(subject, headers, Bytes::new())
+                .await;
+        });
     }
 }

@@ -9,6 +9,17 @@ use tokio::time::Instant;
 
 /// The request ID header.
 pub const REQUEST_ID: &str = "Kit-Request-Id";
+/// The header naming one attempt of a call (random, unique): a caller that
+/// gives up sends it on [`cancel_subject`], and the server drops the call.
+pub const CALL_ID: &str = "Kit-Call-Id";
+
+/// Where a caller that gives up on a request to `subject` says so: a message
+/// carrying the attempt's [`CALL_ID`] header. Every server of `subject`
+/// listens there (not in a queue group: the caller does not know which
+/// member holds the call), and the one holding it drops the endpoint's future.
+pub fn cancel_subject(subject: &str) -> String {
+    format!("kit.cancel.{subject}")
+}
 /// The caller's remaining time budget, in milliseconds.
 pub const BUDGET_MS: &str = "Kit-Budget-Ms";
 /// The prefix of caller metadata headers (`Kit-Meta-<key>`).

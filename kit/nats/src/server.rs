@@ -14,7 +14,7 @@ use kit_endpoint::{
 use tokio::sync::Semaphore;
 use tower::Service;
 
-use crate::context::{REQUEST_ID, context_from_headers};
+use crate::context::{CALL_ID, REQUEST_ID, cancel_subject, context_from_headers};
 use crate::error::encode_error;
 
 /// An answer: headers and payload, published on the request's reply subject.
@@ -233,9 +233,10 @@ pub async fn serve(
         .await
 }
 
-/// Subscribes each `(subject, handler)` of `routes` in queue group `group`,
-/// and returns once the server has the subscriptions: requests sent from then
-/// on reach them. Serve them with [`Subscribed::serve`].
+/// Subscribes each `(subject, handler)` of `routes` in queue group `group`
+/// (and to the subject's cancellations, [`cancel_subject`]), and returns once
+/// the server has the subscriptions: requests sent from then on reach them.
+/// Serve them with [`Subscribed::serve`].
 pub async fn subscribe(
     client: async_nats::Client,
     group: &str,
@@ -243,8 +244,9 @@ pub async fn subscribe(
 ) -> Result<Subscribed, BoxError> {
     let mut subscriptions = Vec::new();
     for (subject, handler) in routes {
+        let cancels = client.subscribe(cancel_subject(&subject)).await?;
         let sub = client.queue_subscribe(subject, group.to_owned()).await?;
-        subscriptions.push((sub, handler));
+        subscriptions.push((sub, cancels, handler));
     }
     // The subscriptions have reached the server once a ping round trip has.
     client.flush().await?;
@@ -257,7 +259,11 @@ pub async fn subscribe(
 /// Subscriptions in place, not yet served: from [`subscribe`].
 pub struct Subscribed {
     client: async_nats::Client,
-    subscriptions: Vec<(async_nats::Subscriber, Arc<dyn Handler>)>,
+    subscriptions: Vec<(
+        async_nats::Subscriber,
+        async_nats::Subscriber,
+        Arc<dyn Handler>,
+    )>,
 }
 
 impl std::fmt::Debug for Subscribed {
@@ -268,9 +274,72 @@ impl std::fmt::Debug for Subscribed {
     }
 }
 
+/// The longest [`CALL_ID`] honoured; a longer one is ignored.
+const MAX_CALL_ID: usize = 128;
+
+/// The calls in flight that a caller may cancel, by call ID, and the IDs
+/// cancelled before their call was seen (a cancellation and its request
+/// arrive on two subscriptions, in either order). Both are bounded: the first
+/// by the in-flight limit, the second to [`MAX_EARLY_CANCELS`].
+#[derive(Default)]
+struct Cancels {
+    calls: std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>,
+    early: std::collections::HashSet<String>,
+    /// `early` in the order it was filled, to forget the oldest first.
+    early_order: std::collections::VecDeque<String>,
+}
+
+/// Cancellations remembered before their request arrives, at most (every
+/// member of a queue group hears every cancellation, and most never see the
+/// request it names).
+const MAX_EARLY_CANCELS: usize = 1024;
+
+impl Cancels {
+    /// Registers the call `id`; `None` if it was cancelled already.
+    fn register(&mut self, id: &str) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        if self.early.remove(id) {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.calls.insert(id.to_owned(), tx);
+        Some(rx)
+    }
+
+    fn cancel(&mut self, id: &str) {
+        if let Some(tx) = self.calls.remove(id) {
+            let _ = tx.send(());
+            return;
+        }
+        if self.early_order.len() >= MAX_EARLY_CANCELS {
+            if let Some(old) = self.early_order.pop_front() {
+                self.early.remove(&old);
+            }
+        }
+        if self.early.insert(id.to_owned()) {
+            self.early_order.push_back(id.to_owned());
+        }
+    }
+}
+
+type SharedCancels = Arc<std::sync::Mutex<Cancels>>;
+
+fn lock(cancels: &SharedCancels) -> std::sync::MutexGuard<'_, Cancels> {
+    cancels
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The call ID of `msg`, if it carries a usable one.
+fn call_id(msg: &Message) -> Option<String> {
+    let id = msg.headers.as_ref()?.get(CALL_ID)?.as_str();
+    (!id.is_empty() && id.len() <= MAX_CALL_ID).then(|| id.to_owned())
+}
+
 impl Subscribed {
     /// Serves the subscriptions until `shutdown` completes; then stops taking
-    /// requests and waits for those in flight to be answered.
+    /// requests and waits for those in flight to be answered. A call whose
+    /// caller gave up ([`cancel_subject`]) is dropped, endpoint and all, and
+    /// not answered.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), BoxError> {
         let Subscribed {
             client,
@@ -279,14 +348,21 @@ impl Subscribed {
         let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
-        for (mut sub, handler) in subscriptions {
+        for (mut sub, mut cancel_sub, handler) in subscriptions {
             let (client, permits) = (client.clone(), permits.clone());
             let mut stopped = stopped.clone();
+            let cancels = SharedCancels::default();
             tasks.spawn(async move {
                 let mut calls = tokio::task::JoinSet::new();
                 loop {
                     let msg = tokio::select! {
                         msg = sub.next() => msg,
+                        Some(cancel) = cancel_sub.next() => {
+                            if let Some(id) = call_id(&cancel) {
+                                lock(&cancels).cancel(&id);
+                            }
+                            continue;
+                        }
                         _ = stopped.wait_for(|s| *s) => None,
                     };
                     let Some(msg) = msg else { break };
@@ -295,15 +371,45 @@ impl Subscribed {
                         handler.unanswerable(&msg);
                         continue;
                     };
+                    let id = call_id(&msg);
+                    let cancelled = match &id {
+                        Some(id) => match lock(&cancels).register(id) {
+                            Some(rx) => Some(rx),
+                            None => continue, // given up before it arrived
+                        },
+                        None => None,
+                    };
                     let Ok(permit) = permits.clone().acquire_owned().await else {
                         break;
                     };
-                    let (client, handler) = (client.clone(), handler.clone());
+                    let (client, handler, cancels) =
+                        (client.clone(), handler.clone(), cancels.clone());
                     calls.spawn(async move {
-                        let reply = handler.handle(&msg).await;
-                        let _ = client
-                            .publish_with_headers(reply_to, reply.headers, reply.payload)
-                            .await;
+                        let cancelled = async {
+                            match cancelled {
+                                // Dropping the sender (the call ended) is no
+                                // cancellation.
+                                Some(rx) => {
+                                    if rx.await.is_err() {
+                                        std::future::pending::<()>().await
+                                    }
+                                }
+                                None => std::future::pending().await,
+                            }
+                        };
+                        tokio::select! {
+                            reply = handler.handle(&msg) => {
+                                let _ = client
+                                    .publish_with_headers(reply_to, reply.headers, reply.payload)
+                                    .await;
+                            }
+                            // The caller gave up: the endpoint's future is
+                            // dropped here, and nobody is answered.
+                            () = cancelled => {}
+                        }
+                        if let Some(id) = id {
+                            lock(&cancels).calls.remove(&id);
+                        }
                         drop(permit);
                     });
                     while calls.try_join_next().is_some() {}
@@ -311,6 +417,7 @@ impl Subscribed {
                 // No more requests from this subscription; those in flight are
                 // still answered.
                 let _ = sub.unsubscribe().await;
+                let _ = cancel_sub.unsubscribe().await;
                 while calls.join_next().await.is_some() {}
             });
         }

@@ -516,3 +516,68 @@ async fn client_held(conn: async_nats::Client) -> Result<Answer, BoxError> {
     let ctx = Context::new().with_timeout(Duration::from_secs(10));
     held.oneshot(Request::new(ctx, Sum { a: 1, b: 2 })).await
 }
+
+/// Tells its channel when it is dropped: the endpoint's work went away.
+struct DroppedGuard(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for DroppedGuard {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A caller that gives up (its call's future dropped) stops the server's
+/// work: the client sends a cancellation on `kit.cancel.<subject>`, and the
+/// server drops the endpoint's future at once, instead of at the end of the
+/// call's 30 s budget. A call that does not give up is answered as before.
+#[tokio::test]
+async fn a_caller_giving_up_drops_the_servers_work() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+    let (dropped_tx, dropped) = tokio::sync::oneshot::channel();
+    let dropped_tx = Arc::new(Mutex::new(Some(dropped_tx)));
+    let held = endpoint_fn(move |req: Request<Sum>| {
+        let (started, dropped) = (started_tx.clone(), dropped_tx.clone());
+        async move {
+            if req.msg().a == 0 {
+                // Held until dropped.
+                let _guard = DroppedGuard(dropped.lock().unwrap().take());
+                let _ = started.send(());
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, BoxError>(Answer {
+                v: req.msg().a + req.msg().b,
+                request_id: String::new(),
+                budget_ms: 0,
+                tenant: None,
+            })
+        }
+    });
+    let server = Server::new(held, json::decode_request, json::encode_response);
+    let conn = async_nats::connect(nats.url()).await.unwrap();
+    let routes: Vec<(String, Arc<dyn Handler>)> = vec![("t.held".into(), Arc::new(server))];
+    let subscribed = subscribe(conn.clone(), "held", routes).await.unwrap();
+    tokio::spawn(subscribed.serve(std::future::pending()));
+
+    let call = client(&conn, "t.held").oneshot(Request::new(
+        Context::new().with_timeout(Duration::from_secs(30)),
+        Sum { a: 0, b: 0 },
+    ));
+    let caller = tokio::spawn(call);
+    started.recv().await.unwrap();
+    caller.abort(); // the caller gives up
+    tokio::time::timeout(Duration::from_secs(10), dropped)
+        .await
+        .expect("the server dropped the endpoint's work")
+        .unwrap();
+
+    let answer = client(&conn, "t.held")
+        .oneshot(Request::from_msg(Sum { a: 1, b: 2 }))
+        .await
+        .unwrap();
+    assert_eq!(answer.v, 3, "the next call is served");
+}
