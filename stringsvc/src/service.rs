@@ -139,7 +139,7 @@ impl<S: StringService> StringService for Validating<S> {
 }
 
 /// Service middleware: logs every call at `debug` level with its input, output,
-/// error and duration (go-kit's `loggingMiddleware`). It sees domain values, so it
+/// error, duration and the budget it came with (go-kit's `loggingMiddleware`). It sees domain values, so it
 /// can log what the endpoint-level logging cannot: the strings themselves.
 #[derive(Debug, Clone)]
 pub struct LoggingMiddleware<S> {
@@ -160,11 +160,13 @@ impl<S> LoggingMiddleware<S> {
         ctx: &Context,
         input: &str,
         out: &Result<T, BoxError>,
-        start: Instant,
+        (start, budget): (Instant, Option<std::time::Duration>),
     ) {
         debug!(self.logger, "";
             "method" => method,
             "request_id" => ctx.request_id().map(RequestId::as_str),
+            // The budget the call came with: what the caller's deadline left.
+            "budget_ms" => budget.map(|b| b.as_millis() as u64),
             "s" => input,
             "v" => out.as_ref().ok(),
             "err" => out.as_ref().err().map(ToString::to_string),
@@ -177,7 +179,7 @@ impl<S: StringService> StringService for LoggingMiddleware<S> {
         if !self.logger.is_debug_enabled() {
             return self.next.uppercase(ctx, s).await;
         }
-        let (start, input) = (Instant::now(), s.clone());
+        let (start, input) = ((Instant::now(), ctx.remaining()), s.clone());
         let out = self.next.uppercase(ctx, s).await;
         self.log("uppercase", ctx, &input, &out, start);
         out
@@ -187,7 +189,7 @@ impl<S: StringService> StringService for LoggingMiddleware<S> {
         if !self.logger.is_debug_enabled() {
             return self.next.count(ctx, s).await;
         }
-        let (start, input) = (Instant::now(), s.clone());
+        let (start, input) = ((Instant::now(), ctx.remaining()), s.clone());
         let out = self.next.count(ctx, s).await;
         self.log("count", ctx, &input, &out, start);
         out

@@ -361,3 +361,192 @@ async fn a_server_stream_answers_and_stops_when_the_client_goes_away() {
     assert!((3..50).contains(&sent), "stopped promptly: {line}");
     assert!(line.contains("of=500"), "{line}");
 }
+
+/// A stringsvc (debug log, gRPC, `extra`) and an addsvc calling it over gRPC.
+async fn debug_pair(extra_strings: &[&str]) -> (Service, Service) {
+    let mut args = vec![
+        "--http-addr",
+        "127.0.0.1:0",
+        "--debug-addr",
+        "127.0.0.1:0",
+        "--grpc-addr",
+        "127.0.0.1:0",
+        "--shutdown-delay-ms",
+        "0",
+        "--log-level",
+        "debug",
+    ];
+    args.extend_from_slice(extra_strings);
+    let strings = Service::start(
+        &kit_tests::process::workspace_binary("stringsvc"),
+        &args,
+        &["http", "debug", "grpc"],
+    )
+    .await
+    .unwrap();
+    let target = format!("grpc://{}", strings.addr("grpc"));
+    let add = Service::start(
+        &kit_tests::process::workspace_binary("addsvc"),
+        &[
+            "--http-addr",
+            "127.0.0.1:0",
+            "--debug-addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--shutdown-delay-ms",
+            "0",
+            "--stringsvc",
+            &target,
+        ],
+        &["http", "debug", "grpc"],
+    )
+    .await
+    .unwrap();
+    (strings, add)
+}
+
+/// The line of `svc` with every one of `needles`, waited for (10 s at most).
+async fn line_with(svc: &Service, needles: &[&str]) -> String {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let found = svc
+                .output()
+                .into_iter()
+                .find(|l| needles.iter().all(|n| l.contains(n)));
+            if let Some(line) = found {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no line with {needles:?} in {:#?}", svc.output()))
+}
+
+/// Across addsvc -> stringsvc over gRPC: the caller's `grpc-timeout` reaches
+/// stringsvc as what is left of it (stringsvc's domain line says its budget,
+/// not the 30 s default), and one trace spans both services (the caller's
+/// sampled `traceparent`: both call lines carry its `trace_id`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_and_the_trace_cross_the_grpc_hop() {
+    let (strings, add) = debug_pair(&[]).await;
+    let svc = addsvc::transport::grpc::client_set(channel(&add));
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let trace =
+        kit_endpoint::TraceContext::parse(&format!("00-{trace_id}-00f067aa0ba902b7-01"), None)
+            .unwrap();
+    let ctx = Context::new()
+        .with_request_id(RequestId::parse("grpc-deadline-1").unwrap())
+        .with_timeout(Duration::from_millis(3000))
+        .with_trace(trace);
+    assert_eq!(
+        svc.concat(&ctx, "a".into(), "b".into()).await.unwrap(),
+        "AB"
+    );
+
+    let domain = line_with(&strings, &["level=debug", "request_id=grpc-deadline-1"]).await;
+    let budget: u64 = domain
+        .split(" budget_ms=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no budget in {domain}"));
+    assert!((1..=3000).contains(&budget), "stringsvc's budget: {domain}");
+
+    let id = format!("trace_id={trace_id}");
+    let strings_line = line_with(
+        &strings,
+        &[
+            "level=info",
+            "method=uppercase",
+            "request_id=grpc-deadline-1",
+        ],
+    )
+    .await;
+    let add_line = line_with(&add, &["method=concat", "request_id=grpc-deadline-1"]).await;
+    assert!(strings_line.contains(&id), "{strings_line}");
+    assert!(add_line.contains(&id), "{add_line}");
+    assert!(add_line.contains(" transport=gRPC"), "{add_line}");
+    assert!(strings_line.contains(" transport=gRPC"), "{strings_line}");
+}
+
+/// A gRPC caller that gives up on addsvc stops stringsvc's work two hops
+/// down (both hops over gRPC): stringsvc's call line says `err=cancelled`
+/// long before its 2 s of injected latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_caller_giving_up_cancels_the_work_two_hops_down() {
+    let (strings, add) = debug_pair(&["--inject-latency", "100%:2000ms"]).await;
+    let svc = addsvc::transport::grpc::client_set(channel(&add));
+    let call = tokio::spawn(async move {
+        let ctx = Context::new().with_request_id(RequestId::parse("grpc-gone-1").unwrap());
+        svc.concat(&ctx, "a".into(), "b".into()).await
+    });
+    let debug = strings.addr("debug");
+    let series = r#"kit_resource_in_flight{resource="uppercase"}"#;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while kit_tests::process::metric(debug, series).await < 1.0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the call reached stringsvc");
+    let gave_up = std::time::Instant::now();
+    call.abort();
+    let line = line_with(
+        &strings,
+        &[
+            "method=uppercase",
+            "request_id=grpc-gone-1",
+            "err=cancelled",
+        ],
+    )
+    .await;
+    assert!(
+        gave_up.elapsed() < Duration::from_millis(1500),
+        "stringsvc dropped the work well before its 2 s: {line}"
+    );
+    line_with(
+        &add,
+        &["method=concat", "request_id=grpc-gone-1", "err=cancelled"],
+    )
+    .await;
+}
+
+/// `--inject-errors 100%`: every call fails as unavailable (HTTP 503 with
+/// `Retry-After`, gRPC `UNAVAILABLE`), and the endpoint's line says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_errors_fail_calls_as_unavailable() {
+    let (strings, _add) = debug_pair(&["--inject-errors", "100%"]).await;
+    let resp = kit_tests::raw::send(
+        strings.addr("http"),
+        &kit_tests::raw::post_json("/uppercase", &["x-request-id: injected-1"], r#"{"s": "a"}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status, 503, "{resp:?}");
+    assert!(resp.header("retry-after").is_some(), "{resp:?}");
+    let svc = stringsvc::transport::grpc::client_set(
+        Channel::from_shared(format!("http://{}", strings.addr("grpc")))
+            .unwrap()
+            .connect_lazy(),
+    );
+    use stringsvc::service::StringService;
+    let err = svc
+        .uppercase(&Context::new(), "a".into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(ErrorClass::of(&*err), ErrorClass::Unavailable { .. }),
+        "{err}"
+    );
+    line_with(
+        &strings,
+        &[
+            "method=uppercase",
+            "request_id=injected-1",
+            "err_kind=failure",
+        ],
+    )
+    .await;
+}

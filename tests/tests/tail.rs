@@ -198,3 +198,65 @@ async fn no_hedge_is_sent_past_the_deadline() {
     )
     .await;
 }
+
+/// Hedging at the live p95 with its default budget (10%: twice the share of
+/// calls that outlast the p95) works: once 100 calls have set the percentile,
+/// the calls an instance holds for 300 ms (2% of its calls) are hedged to the
+/// other and answered fast, and the hedges show on /metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hedging_at_the_live_p95_answers_the_slow_calls_fast() {
+    let flaky = Service::start_on_loopback(
+        "stringsvc",
+        &["--inject-latency", "2%:300ms", "--inject-seed", "7"],
+    )
+    .await;
+    let steady = Service::start_on_loopback("stringsvc", &[]).await;
+    let urls = format!(
+        "http://{},http://{}",
+        flaky.addr("http"),
+        steady.addr("http")
+    );
+    let add = Service::start_on_loopback(
+        "addsvc",
+        &["--stringsvc", &urls, "--balancer", "rr", "--hedge", "p95"],
+    )
+    .await;
+    let concat = || async {
+        let started = Instant::now();
+        let resp = raw::send(
+            add.addr("http"),
+            &raw::post_json("/concat", &[], r#"{"a": "a", "b": "b"}"#),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status, 200, "{resp:?}");
+        started.elapsed()
+    };
+    // The percentile is known after 100 answers.
+    for _ in 0..150 {
+        concat().await;
+    }
+    let mut slowest = Duration::ZERO;
+    for _ in 0..400 {
+        slowest = slowest.max(concat().await);
+    }
+    let sent = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let sent = kit_tests::process::metric(
+                add.addr("debug"),
+                r#"kit_sd_hedges_total{endpoint="stringsvc.uppercase",outcome="sent"}"#,
+            )
+            .await;
+            if sent >= 1.0 {
+                return sent;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(sent.is_ok(), "no hedge was sent at the live p95");
+    assert!(
+        slowest < Duration::from_millis(250),
+        "a slow call was not hedged: {slowest:?}"
+    );
+}
