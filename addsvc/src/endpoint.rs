@@ -1,5 +1,6 @@
 //! Endpoints: each domain method as request -> response, and the [`Set`] of them.
 
+use service_stack::Middlewares;
 use std::error::Error;
 use std::sync::Arc;
 
@@ -102,9 +103,6 @@ impl Set {
         }
     }
 }
-
-// The endpoint middleware stack is written once, in stringsvc, and shared.
-pub use stringsvc::endpoint::{ClientLimit, Middlewares, client_key, client_limit};
 
 /// The `sum` endpoint of `svc`.
 pub fn make_sum_endpoint<S: AddService>(

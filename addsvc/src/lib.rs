@@ -35,7 +35,7 @@
 //!   journaled, and its `GET /total`.
 //! - [`pact_states`]: the provider-state route for Pact verifiers run against the
 //!   binary (its `--pact-provider-states` flag exists only with feature `pact-states`).
-//! - `src/bin/addsvc.rs`: builds the onion and serves it.
+//! - `src/bin/addsvc/main.rs`: builds the onion and serves it.
 //! - `src/bin/addcli.rs`: a command-line client built on the client `Set`.
 //! - `src/bin/addtally.rs`: the consumer of addsvc's events, counting its sums.
 

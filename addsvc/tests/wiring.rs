@@ -10,7 +10,7 @@ use kit_endpoint::{Context, cause_ref};
 use kit_transport::memory;
 use tower::ServiceExt;
 
-/// addsvc's production onion over a remote stringsvc, as `src/bin/addsvc.rs`
+/// addsvc's production onion over a remote stringsvc, as `src/bin/addsvc/main.rs`
 /// builds it with `--stringsvc`; the remote is stringsvc's own production onion.
 fn stack() -> kit_transport::Router {
     let stringsvc_router = stringsvc::transport::http::router(stringsvc::endpoint::Set::new(

@@ -135,8 +135,9 @@ pub fn addsvc_api() -> (
     kit_transport::Router,
     std::sync::Arc<kit_metrics::prometheus::Exporter>,
 ) {
-    use addsvc::endpoint::{Middlewares, Set};
+    use addsvc::endpoint::Set;
     use addsvc::service::{BasicService, LoggingMiddleware};
+    use service_stack::Middlewares;
     use std::sync::Arc;
     let sink = Arc::new(kit_log::AsyncSink::new(std::io::sink()));
     let logger = kit_log::logger(kit_log::Format::Logfmt, slog::Level::Info, sink)
@@ -149,10 +150,10 @@ pub fn addsvc_api() -> (
         // The call's line says transport=HTTP from its context.
         &Middlewares::new(logger.clone(), exporter.recorder()),
     );
-    let api = stringsvc::transport::http::observed(
+    let api = service_stack::observed(
         addsvc::transport::http::router_with(
             endpoints,
-            &addsvc::transport::http::Limits::default(),
+            &service_stack::Limits::default(),
         ),
         logger.new(slog::o!("transport" => "HTTP")),
         kit_metrics::HttpMetrics::new(exporter.shared_recorder()),

@@ -23,12 +23,20 @@
 //! - [`endpoint`]: request/response types and the endpoint [`Set`](endpoint::Set),
 //!   which is also a `StringService`.
 //! - [`transport::http`]: the HTTP router (server side) and client `Set`.
-//! - [`transport::nats`]: the same endpoints over NATS request-reply.
-//! - [`telemetry`]: the tracer of `--otlp-endpoint` and its figures.
-//! - `src/bin/stringsvc.rs`: builds the onion and serves it.
+//! - [`transport::nats`], [`transport::grpc`]: the same endpoints over NATS
+//!   request-reply and gRPC.
+//! - [`client`]: the client over discovered instances (URLs, etcd, DNS SRV,
+//!   gRPC, NATS), balanced, retried, broken and measured: what addsvc uses.
+//!
+//! The middlewares, limits and listeners both example services share are in
+//! the `service-stack` crate, not here: addsvc depends on stringsvc only for
+//! its domain and its client.
+//! - [`registration`]: the instance's registration in etcd (`--sd`; feature `etcd`).
+//! - `src/bin/stringsvc/main.rs`: builds the onion and serves it.
 
+pub mod client;
 pub mod endpoint;
 pub mod pact_states;
+pub mod registration;
 pub mod service;
-pub mod telemetry;
 pub mod transport;

@@ -12,7 +12,7 @@ use stringsvc::service::{BasicService, StringError, StringService, Validating};
 use stringsvc::transport::http::{client_set, router};
 use tower::ServiceExt;
 
-/// The production onion, as `src/bin/stringsvc.rs` builds it.
+/// The production onion, as `src/bin/stringsvc/main.rs` builds it.
 fn stack() -> kit_transport::Router {
     router(Set::new(Validating::new(BasicService)))
 }

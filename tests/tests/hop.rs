@@ -217,15 +217,15 @@ async fn start_logged_pair(
     let strings_log = logger(str_log, "stringsvc");
     let strings_set = stringsvc::endpoint::Set::instrumented(
         stringsvc::service::LoggingMiddleware::new(strings_log.clone(), BasicService),
-        &stringsvc::endpoint::Middlewares {
+        &service_stack::Middlewares {
             max_in_flight: Some(16),
-            ..stringsvc::endpoint::Middlewares::new(strings_log, exporter.recorder())
+            ..service_stack::Middlewares::new(strings_log, exporter.recorder())
         },
     );
     let add_log = logger(add_log, "addsvc");
-    let add_middlewares = addsvc::endpoint::Middlewares {
+    let add_middlewares = service_stack::Middlewares {
         max_in_flight: Some(16),
-        ..addsvc::endpoint::Middlewares::new(add_log.clone(), exporter.recorder())
+        ..service_stack::Middlewares::new(add_log.clone(), exporter.recorder())
     };
     serve_pair(stringsvc::transport::http::router(strings_set), |strings| {
         addsvc::transport::http::router(addsvc::endpoint::Set::instrumented(

@@ -22,7 +22,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use addsvc::endpoint::Middlewares;
 use addsvc::tally::{Tally, endpoint, router};
 use addsvc::transport::events::{ConsumerOptions, connect, consumer, ensure_streams};
 use clap::Parser;
@@ -31,6 +30,7 @@ use kit_endpoint::BoxError;
 use kit_log::{AsyncSink, Format};
 use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_transport::{Health, serve, shutdown_signal};
+use service_stack::Middlewares;
 use slog::{Level, Logger, info, o};
 use tokio::net::TcpListener;
 

@@ -67,6 +67,24 @@ pub struct NatsEvents {
 }
 
 impl NatsEvents {
+    /// The publisher of addsvc's events on the NATS server at `url`
+    /// (`--events`). NATS may be down: the connection and the streams are
+    /// made in the background, and sums fail with 503 until they are.
+    pub async fn start(url: &str, logger: &Logger) -> Result<NatsEvents, BoxError> {
+        let js = jetstream::new(connect(url).await?);
+        let (setup, logger) = (js.clone(), logger.clone());
+        tokio::spawn(async move {
+            let mut warned = false;
+            while let Err(e) = ensure_streams(&setup).await {
+                if !std::mem::replace(&mut warned, true) {
+                    warn!(logger, "events streams not ready, retrying"; "err" => %e);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        Ok(NatsEvents::new(js))
+    }
+
     /// Publishes through `js` (see [`ensure_streams`]).
     pub fn new(js: jetstream::Context) -> Self {
         NatsEvents {

@@ -16,6 +16,7 @@ use ::http::{Method, StatusCode, Uri};
 use bytes::Bytes;
 use kit_endpoint::{BoxEndpoint, BoxError, Context, cause_ref};
 use kit_transport::{Client, ErrorRef, HttpClient, Router, Server, json};
+use service_stack::Limits;
 
 use crate::endpoint::{ConcatRequest, ConcatResponse, Set, SumRequest, SumResponse};
 use crate::idempotency::{IDEMPOTENCY_KEY, KeyHeader, KeyInFlight, KeyReused};
@@ -23,9 +24,6 @@ use crate::service::AddError;
 
 /// The status of every business error.
 pub const BUSINESS_ERROR_STATUS: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
-
-/// The per-request limits, shared with stringsvc.
-pub use stringsvc::transport::http::Limits;
 
 /// The HTTP routes of addsvc's endpoints, with the default [`Limits`].
 pub fn router(set: Set) -> Router {

@@ -23,6 +23,9 @@ pub mod pb {
     include!("grpc/pb.rs");
 }
 
+/// The gRPC service, as the health protocol names it.
+pub const SERVICE: &str = "stringsvc.Strings";
+
 /// The path of the `Uppercase` method.
 pub const UPPERCASE: &str = "/stringsvc.Strings/Uppercase";
 /// The path of the `Count` method.

@@ -1,6 +1,6 @@
-//! stringsvc over HTTP with JSON bodies: the server's router, the client `Set`
-//! of one instance ([`client_set`]), and the client over discovered instances
-//! ([`client`]: balanced, retried, broken, measured).
+//! stringsvc over HTTP with JSON bodies: the server's router and the client
+//! `Set` of one instance ([`client_set`]); the client over discovered
+//! instances is [`crate::client`].
 //!
 //! | route | request | response |
 //! |---|---|---|
@@ -21,42 +21,10 @@ use kit_transport::{Client, ErrorRef, HttpClient, Router, Server, json};
 use crate::endpoint::{CountRequest, CountResponse, Set, UppercaseRequest, UppercaseResponse};
 use crate::service::StringError;
 
-mod client;
-
-pub use client::{ClientOptions, Discovery, client};
-
 /// The status of every business error.
 pub const BUSINESS_ERROR_STATUS: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
 
-/// Per-request limits of the HTTP servers of kit's example services (addsvc
-/// uses these too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// The largest request body accepted; larger ones get `413`.
-    pub body_bytes: usize,
-    /// How long a request body may take to arrive; slower ones get `408` and
-    /// their connection is closed.
-    pub body_timeout: std::time::Duration,
-}
-
-impl Default for Limits {
-    /// kit's defaults: 1 MiB, 10 s.
-    fn default() -> Self {
-        Limits {
-            body_bytes: kit_transport::DEFAULT_BODY_LIMIT,
-            body_timeout: kit_transport::DEFAULT_BODY_TIMEOUT,
-        }
-    }
-}
-
-impl Limits {
-    /// `server` with these limits.
-    pub fn apply<E, Req, Resp>(&self, server: Server<E, Req, Resp>) -> Server<E, Req, Resp> {
-        server
-            .body_limit(self.body_bytes)
-            .body_timeout(self.body_timeout)
-    }
-}
+pub use service_stack::Limits;
 
 /// The HTTP routes of stringsvc's endpoints, with the default [`Limits`].
 pub fn router(set: Set) -> Router {
@@ -90,22 +58,6 @@ pub fn router_with(set: Set, limits: &Limits) -> Router {
                 .error_encoder(encode_error),
             ),
         )
-}
-
-/// `router` with every answer observed (kit's example services share it): each
-/// response recorded in `http_server_request_duration_seconds` by method, route
-/// and status, and each request answered before an endpoint ran (404, 405,
-/// 400, 413, 415, a spent budget's 504) logged with its request ID, so a flood
-/// of bad requests is visible (endpoint calls are logged by their own layer).
-pub fn observed(router: Router, logger: slog::Logger, metrics: kit_metrics::HttpMetrics) -> Router {
-    router.observe(move |seen: &kit_transport::Observation<'_>| {
-        let status = seen.status.as_u16();
-        metrics.record(seen.method.as_str(), seen.route, status, seen.duration);
-        if let Some(reason) = seen.early {
-            slog::info!(logger, "refused"; "method" => seen.method.as_str(), "route" => seen.route,
-                "status" => status, "request_id" => seen.request_id(), "err" => reason);
-        }
-    })
 }
 
 /// Maps errors to answers: business errors to `422`, the rest as kit does.

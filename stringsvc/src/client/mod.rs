@@ -13,10 +13,22 @@
 //! Each instance gets its client endpoints, breaker and metrics when it first
 //! appears; they are dropped when it is no longer listed.
 
+//!
+//! # Layout
+//! - `discovery`: [`Discovery`], where the instances are (`--stringsvc`).
+//! - `etcd`: following the instances registered in etcd (feature `etcd`).
+//! - here: [`ClientOptions`], [`client`], and the layers around each
+//!   instance (breaker, USE metrics, client span) and each operation
+//!   (balancing, retries, hedging, version pins, canaries).
+
+mod discovery;
+mod etcd;
+
+pub use discovery::Discovery;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::http::Uri;
 use kit_circuitbreaker::{
     Change, CircuitBreakerLayer, ExponentialBackoff, Observer, exponential_backoff, failure_policy,
 };
@@ -35,117 +47,6 @@ use slog::{Logger, o, warn};
 use tower::Layer;
 
 use crate::endpoint::Set;
-
-/// Where the stringsvc instances are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Discovery {
-    /// A fixed list of base URLs (`http://HOST:PORT`).
-    Urls(Vec<String>),
-    /// Instances registered in etcd: the spec `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`
-    /// (prefix default `/kit/services/stringsvc/`). Needs feature `etcd`.
-    Etcd(String),
-    /// Over NATS request-reply at this server (`nats://HOST:PORT`): the
-    /// stringsvc instances' queue group shares the calls.
-    Nats(String),
-    /// Over gRPC, to these instances (`grpc://HOST:PORT[,HOST:PORT...]`),
-    /// balanced and retried like HTTP URLs; held as `http://HOST:PORT`.
-    Grpc(Vec<String>),
-    /// The DNS SRV records of `name` (e.g. `_http._tcp.stringsvc.example.`),
-    /// asked of `server` (default: the system's resolver), looked up again
-    /// every `refresh`.
-    Srv {
-        /// The SRV name.
-        name: String,
-        /// The DNS server to ask, if not the system's.
-        server: Option<std::net::SocketAddr>,
-        /// How often the records are looked up again.
-        refresh: Duration,
-    },
-}
-
-impl Discovery {
-    /// Parses `--stringsvc`: comma-separated `http://` URLs, an `etcd://` spec,
-    /// a `nats://` server, or `grpc://HOST:PORT[,HOST:PORT...]`.
-    pub fn parse(spec: &str) -> Result<Discovery, BoxError> {
-        if let Some(rest) = spec.strip_prefix("grpc://") {
-            let mut urls = Vec::new();
-            for addr in rest.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-                let url = format!("http://{}", addr.trim_start_matches("grpc://"));
-                let uri: Uri = url.parse().map_err(|e| format!("{addr:?}: {e}"))?;
-                if uri.authority().is_none() || uri.path() != "/" {
-                    return Err(format!("{addr:?} is not a HOST:PORT").into());
-                }
-                urls.push(url);
-            }
-            if urls.is_empty() {
-                return Err("no stringsvc gRPC address given".into());
-            }
-            return Ok(Discovery::Grpc(urls));
-        }
-        if let Some(rest) = spec.strip_prefix("nats://") {
-            if rest.is_empty() || rest.contains(',') {
-                return Err(format!("{spec:?} is not a nats://HOST:PORT URL").into());
-            }
-            return Ok(Discovery::Nats(spec.to_owned()));
-        }
-        if spec.starts_with("etcd://") {
-            etcd::check(spec)?;
-            return Ok(Discovery::Etcd(spec.to_owned()));
-        }
-        let mut urls = Vec::new();
-        for url in spec.split(',').map(str::trim).filter(|u| !u.is_empty()) {
-            let uri: Uri = url.parse().map_err(|e| format!("{url:?}: {e}"))?;
-            if uri.scheme_str() != Some("http") || uri.authority().is_none() {
-                return Err(format!("{url:?} is not an http://HOST:PORT URL").into());
-            }
-            urls.push(url.trim_end_matches('/').to_owned());
-        }
-        if urls.is_empty() {
-            return Err("no stringsvc URL given".into());
-        }
-        Ok(Discovery::Urls(urls))
-    }
-}
-
-impl Discovery {
-    /// Why `flag` cannot apply to this discovery, if it cannot: over NATS the
-    /// queue group picks the member, so there is no instance to choose
-    /// (`--balancer`), no second one to hedge to (`--hedge`), and no version
-    /// to pin or to try (`--stringsvc-version`, `--canary-version`). A flag
-    /// that would be accepted and do nothing is refused instead.
-    pub fn unsupported(&self, flag: &str) -> Option<String> {
-        let why = match (self, flag) {
-            (Discovery::Nats(_), "--balancer") => "NATS's queue group picks the instance",
-            (Discovery::Nats(_), "--hedge" | "--hedge-budget-percent") => {
-                "NATS's queue group picks the instance, so there is no second one to hedge to"
-            }
-            (
-                Discovery::Nats(_),
-                "--stringsvc-version" | "--canary-version" | "--canary-percent",
-            ) => "NATS's queue group does not tell versions apart",
-            _ => return None,
-        };
-        Some(format!("{flag} cannot apply to --stringsvc {self}: {why}"))
-    }
-}
-
-impl std::fmt::Display for Discovery {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Discovery::Urls(urls) => f.write_str(&urls.join(",")),
-            Discovery::Grpc(urls) => {
-                let addrs: Vec<&str> = urls
-                    .iter()
-                    .map(|u| u.trim_start_matches("http://"))
-                    .collect();
-                write!(f, "grpc://{}", addrs.join(","))
-            }
-            Discovery::Etcd(spec) | Discovery::Nats(spec) => f.write_str(spec),
-            Discovery::Srv { name, .. } => write!(f, "srv:{name}"),
-        }
-    }
-}
-
 /// How the client calls the instances, and what it reports to.
 #[derive(Clone)]
 pub struct ClientOptions {
@@ -282,7 +183,7 @@ pub async fn client(discovery: &Discovery, options: &ClientOptions) -> Result<Se
 /// The client `Set` of one instance over HTTP.
 fn http_instance(addr: &str) -> Result<Set, BoxError> {
     static HTTP: std::sync::OnceLock<kit_transport::HttpClient> = std::sync::OnceLock::new();
-    super::client_set(HTTP.get_or_init(pooled).clone(), &addr.parse()?)
+    crate::transport::http::client_set(HTTP.get_or_init(pooled).clone(), &addr.parse()?)
 }
 
 /// The client `Set` of one instance over gRPC: a channel of its own, connected
@@ -491,80 +392,5 @@ fn report_stats<Req: 'static, Resp: 'static>(
                 hedges_unsent.absolute(s.hedges_unsent);
             }
         });
-    }
-}
-
-/// Discovery in etcd, built with feature `etcd` (it needs `protoc` to build, so
-/// the default build does without).
-#[cfg(feature = "etcd")]
-mod etcd {
-    use kit_endpoint::BoxError;
-    use kit_sd::{Etcd, EtcdInstancer};
-    use slog::{Logger, info, o, warn};
-
-    /// Where stringsvc instances register when the spec names no prefix.
-    const PREFIX: &str = "/kit/services/stringsvc/";
-
-    /// Refuses a spec that is not `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`.
-    pub(super) fn check(spec: &str) -> Result<(), BoxError> {
-        Etcd::parse(spec).map(|_| ())
-    }
-
-    /// Follows the instances registered under the spec's prefix, logging every
-    /// change of the link to etcd (lost, back).
-    pub(super) fn follow(spec: &str, logger: &Logger) -> Result<EtcdInstancer, BoxError> {
-        let (etcd, prefix) = Etcd::parse(spec)?;
-        let registry = EtcdInstancer::spawn(etcd, prefix.as_deref().unwrap_or(PREFIX));
-        let mut link = registry.link();
-        let logger = logger.new(o!("sd" => "etcd"));
-        tokio::spawn(async move {
-            while link.changed().await.is_ok() {
-                let now = link.borrow_and_update().clone();
-                if now.connected {
-                    info!(logger, "following the registry");
-                } else {
-                    warn!(logger, "registry unreachable; keeping the last known instances";
-                        "failures" => now.failures, "err" => now.last_error);
-                }
-            }
-        });
-        Ok(registry)
-    }
-}
-
-/// Without feature `etcd`: etcd specs are refused, saying how to get them.
-#[cfg(not(feature = "etcd"))]
-mod etcd {
-    use kit_endpoint::BoxError;
-    use slog::Logger;
-
-    const MISSING: &str = "built without etcd support: build with `--features etcd`";
-
-    pub(super) fn check(_spec: &str) -> Result<(), BoxError> {
-        Err(MISSING.into())
-    }
-
-    pub(super) fn follow(_spec: &str, _: &Logger) -> Result<kit_sd::StaticInstancer, BoxError> {
-        Err(MISSING.into())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn specs_parse_or_say_what_is_wrong() {
-        assert_eq!(
-            Discovery::parse("http://a:1, http://b:2/").unwrap(),
-            Discovery::Urls(vec!["http://a:1".into(), "http://b:2".into()])
-        );
-        assert_eq!(
-            Discovery::parse("nats://127.0.0.1:4222").unwrap(),
-            Discovery::Nats("nats://127.0.0.1:4222".into())
-        );
-        for bad in ["nats://", "nats://a:1,b:2", "ftp://x", "", "http://"] {
-            assert!(Discovery::parse(bad).is_err(), "{bad}");
-        }
     }
 }

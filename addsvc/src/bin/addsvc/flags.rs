@@ -1,0 +1,169 @@
+//! addsvc's flags, each with its environment variable and default.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use kit_log::Format;
+use kit_sd::{HedgeDelay, Strategy};
+use slog::Level;
+use stringsvc::client::Discovery;
+
+/// addsvc: sums and concatenations over HTTP.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub(crate) struct Args {
+    /// Address of the HTTP API.
+    #[arg(long, env = "ADDSVC_HTTP_ADDR", default_value = "127.0.0.1:8081")]
+    pub(crate) http_addr: SocketAddr,
+    /// Address of the debug listener (/health, /metrics).
+    #[arg(long, env = "ADDSVC_DEBUG_ADDR", default_value = "127.0.0.1:9081")]
+    pub(crate) debug_addr: SocketAddr,
+    /// Also serve the endpoints over gRPC on this address (service
+    /// `addsvc.Add`, with the gRPC health service). Off by default.
+    #[arg(long, env = "ADDSVC_GRPC_ADDR")]
+    pub(crate) grpc_addr: Option<SocketAddr>,
+    /// Where stringsvc is: base URLs, comma-separated, a NATS server
+    /// `nats://HOST:PORT` (stringsvc run with `--nats`), its gRPC listeners
+    /// `grpc://HOST:PORT[,HOST:PORT...]` (stringsvc run with `--grpc-addr`), or (built with
+    /// `--features etcd`) an etcd spec `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`
+    /// (prefix default `/kit/services/stringsvc/`). Calls are balanced and retried across the
+    /// instances. Without it (and without `--stringsvc-srv`), stringsvc runs
+    /// in-process.
+    #[arg(long, env = "ADDSVC_STRINGSVC", value_parser = Discovery::parse)]
+    pub(crate) stringsvc: Option<Discovery>,
+    /// Discover the stringsvc instances from the DNS SRV records of this name
+    /// (e.g. `_http._tcp.stringsvc.example.`), refreshed every 5 s.
+    #[arg(long, env = "ADDSVC_STRINGSVC_SRV", conflicts_with = "stringsvc")]
+    pub(crate) stringsvc_srv: Option<String>,
+    /// The DNS server to ask for `--stringsvc-srv` (default: the system's).
+    #[arg(long, env = "ADDSVC_DNS_SERVER", requires = "stringsvc_srv")]
+    pub(crate) dns_server: Option<SocketAddr>,
+    /// How often `--stringsvc-srv` is looked up again, in milliseconds.
+    #[arg(long, env = "ADDSVC_SRV_REFRESH_MS", default_value_t = 5000)]
+    pub(crate) srv_refresh_ms: u64,
+    /// Call only the stringsvc instances that announce this version.
+    #[arg(
+        long,
+        env = "ADDSVC_STRINGSVC_VERSION",
+        conflicts_with = "canary_version"
+    )]
+    pub(crate) stringsvc_version: Option<String>,
+    /// A new stringsvc version to try on a share of the calls (`--canary-percent`).
+    #[arg(long, env = "ADDSVC_CANARY_VERSION", requires = "canary_percent")]
+    pub(crate) canary_version: Option<String>,
+    /// The share of calls, in percent, that go to `--canary-version`.
+    #[arg(long, env = "ADDSVC_CANARY_PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub(crate) canary_percent: Option<u8>,
+    /// Log line format: logfmt or json.
+    #[arg(long, env = "ADDSVC_LOG_FORMAT", default_value = "logfmt")]
+    pub(crate) log_format: Format,
+    /// Lowest level logged: error, warn, info, debug, trace.
+    #[arg(long, env = "ADDSVC_LOG_LEVEL", default_value = "info", value_parser = kit_log::parse_level)]
+    pub(crate) log_level: Level,
+    /// The largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, env = "ADDSVC_BODY_LIMIT_BYTES", default_value_t = kit_transport::DEFAULT_BODY_LIMIT)]
+    pub(crate) body_limit_bytes: usize,
+    /// How long a request body may take to arrive, in milliseconds; slower
+    /// ones get 408 and their connection is closed.
+    #[arg(long, env = "ADDSVC_BODY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub(crate) body_timeout_ms: u64,
+    /// After SIGTERM, how long the API goes on serving (while `/ready` answers
+    /// 503, so load balancers stop sending), in milliseconds, before it stops
+    /// accepting and drains.
+    #[arg(long, env = "ADDSVC_SHUTDOWN_DELAY_MS", default_value_t = 5000)]
+    pub(crate) shutdown_delay_ms: u64,
+    /// The most connections the API serves at once; more are closed at once.
+    #[arg(long, env = "ADDSVC_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub(crate) max_connections: usize,
+    /// Serve Pact's provider-state setup call at `POST /_pact/provider-state` on
+    /// the debug listener, for Pact verifiers run against this binary (built
+    /// with `--features pact-states` only; never in production builds).
+    #[cfg(feature = "pact-states")]
+    #[arg(long)]
+    pub(crate) pact_provider_states: bool,
+    /// Calls each endpoint serves at once; more wait (0: no limit).
+    #[arg(long, env = "ADDSVC_MAX_IN_FLIGHT", default_value_t = 0)]
+    pub(crate) max_in_flight: usize,
+    /// Requests per second for the whole service; more get 429 (0: no limit).
+    #[arg(long, env = "ADDSVC_RATE_LIMIT", default_value_t = 0)]
+    pub(crate) rate_limit: u32,
+    /// Requests per second per client IP address; more get 429 (0: no limit).
+    #[arg(long, env = "ADDSVC_RATE_LIMIT_PER_IP", default_value_t = 0)]
+    pub(crate) rate_limit_per_ip: u32,
+    /// For `--rate-limit-per-ip`, IPv6 clients share a limit per prefix of this
+    /// many bits (64: one limit per /64, which one host usually controls).
+    #[arg(long, env = "ADDSVC_RATE_LIMIT_IPV6_PREFIX", default_value_t = 64,
+          value_parser = clap::value_parser!(u8).range(0..=128))]
+    pub(crate) rate_limit_ipv6_prefix: u8,
+    /// Publish an event per successful sum to this NATS server's JetStream
+    /// (`nats://HOST:PORT`; stream `ADDSVC_EVENTS`, subject
+    /// `addsvc.events.summed`). A sum answers only once its event is stored;
+    /// while NATS is unreachable, sums fail with 503. Off by default.
+    #[arg(long, env = "ADDSVC_EVENTS")]
+    pub(crate) events: Option<String>,
+    /// How long a sum's `Idempotency-Key` and answer are remembered: a retry
+    /// with the key within it gets the first answer (and publishes no second
+    /// event). Humantime: `24h`, `90m`.
+    #[arg(long, env = "ADDSVC_IDEMPOTENCY_WINDOW", default_value = "24h", value_parser = parse_duration)]
+    pub(crate) idempotency_window: Duration,
+    /// The most idempotency keys remembered at once; past it, the oldest are
+    /// forgotten early (their events are still stored once within the
+    /// stream's duplicate window).
+    #[arg(long, env = "ADDSVC_IDEMPOTENCY_MAX_KEYS", default_value_t = addsvc::idempotency::DEFAULT_MAX_KEYS)]
+    pub(crate) idempotency_max_keys: usize,
+    /// Send spans to this OpenTelemetry collector over OTLP/HTTP (its base
+    /// URL, e.g. `http://127.0.0.1:4318`). Off by default.
+    #[arg(long, env = "ADDSVC_OTLP_ENDPOINT")]
+    pub(crate) otlp_endpoint: Option<String>,
+    /// The share of new traces recorded (a caller's decision is followed),
+    /// from 0 to 1; with `--otlp-endpoint` only.
+    #[arg(long, env = "ADDSVC_TRACE_SAMPLE_RATIO", default_value_t = 1.0, value_parser = service_stack::parse_ratio)]
+    pub(crate) trace_sample_ratio: f64,
+    /// Hedge stringsvc calls: send a call to a second instance when the first
+    /// has not answered after DELAY (`10ms`), or after the live latency
+    /// percentile (`p95`); the first answer wins, the other is cancelled. Off
+    /// by default.
+    #[arg(long, env = "ADDSVC_HEDGE", value_parser = HedgeDelay::parse)]
+    pub(crate) hedge: Option<HedgeDelay>,
+    /// With `--hedge`: hedges per 100 calls, at most (default: 5, or twice the
+    /// share of calls that outlast a percentile: 10 for p95). A budget below
+    /// that share (p95 with less than 5) is refused: it could never pay for
+    /// the hedges the percentile calls for.
+    #[arg(long, env = "ADDSVC_HEDGE_BUDGET_PERCENT", requires = "hedge")]
+    pub(crate) hedge_budget_percent: Option<f64>,
+    /// Retries of stringsvc calls per 100 calls, at most (plus 10 a second);
+    /// 0 turns the budget off.
+    #[arg(long, env = "ADDSVC_RETRY_BUDGET_PERCENT", default_value_t = 20.0)]
+    pub(crate) retry_budget_percent: f64,
+    /// How stringsvc calls pick an instance: rr, least-pending (the default),
+    /// peak-ewma or epsilon-greedy.
+    #[arg(long, env = "ADDSVC_BALANCER", value_parser = parse_balancer)]
+    pub(crate) balancer: Option<Strategy>,
+    /// Consecutive failed stringsvc calls that open the circuit breaker.
+    #[arg(long, env = "ADDSVC_BREAKER_FAILURES", default_value_t = 5)]
+    pub(crate) breaker_failures: u32,
+    /// How long the breaker stays open at first, in milliseconds; it doubles up to
+    /// 30 s while stringsvc keeps failing.
+    #[arg(long, env = "ADDSVC_BREAKER_BACKOFF_MS", default_value_t = 1000)]
+    pub(crate) breaker_backoff_ms: u64,
+}
+
+/// A duration such as `24h`, `90m`, `30s`.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (e.g. 24h, 90m, 30s)"))
+}
+
+/// A balancing strategy by name.
+pub(crate) fn parse_balancer(s: &str) -> Result<Strategy, String> {
+    match s {
+        "rr" | "round-robin" => Ok(Strategy::RoundRobin),
+        "random" => Ok(Strategy::Random),
+        "least-pending" => Ok(Strategy::LeastPending),
+        "peak-ewma" => Ok(Strategy::PeakEwma),
+        "epsilon-greedy" => Ok(Strategy::EpsilonGreedy),
+        _ => Err(format!(
+            "{s:?}: expected rr, random, least-pending, peak-ewma or epsilon-greedy"
+        )),
+    }
+}

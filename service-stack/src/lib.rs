@@ -1,0 +1,34 @@
+//! The service stack kit's example services share: what every service built
+//! with kit puts around its endpoints and at its edges, kept apart from any
+//! one service so that each depends on another only for its domain and its
+//! client (go-kit's examples never import each other either).
+//!
+//! Start with [`Middlewares`] (the endpoint stack) and
+//! [`serve_until_stopped`] (the listener and drain half of a `main`); a
+//! service's `main` then reads flags -> builds the onion -> hands it to them.
+//!
+//! # Layout
+//! - `middlewares`: [`Middlewares`] (logging, RED and USE metrics, rate
+//!   limits, a concurrency limit, tracing, injected faults, in that order)
+//!   and [`client_limit`], the per-client rate limit keyed by [`client_key`].
+//! - `limits`: [`Limits`], the per-request limits of the HTTP servers.
+//! - `observe`: [`observed`], what the HTTP router reports of every answer.
+//! - `telemetry`: [`tracer`], the tracer of `--otlp-endpoint`, and
+//!   [`parse_ratio`].
+//! - `listeners`: [`Listeners`] and [`serve_until_stopped`]: bind, serve HTTP,
+//!   debug, gRPC and NATS, drain on SIGTERM.
+//! - `process`: [`run_service`], a `main`'s logger and exit code.
+
+mod limits;
+mod listeners;
+mod middlewares;
+mod observe;
+mod process;
+mod telemetry;
+
+pub use limits::Limits;
+pub use listeners::{Listeners, OnDrain, Serving, serve_until_stopped};
+pub use middlewares::{ClientLimit, Middlewares, client_key, client_limit};
+pub use observe::observed;
+pub use process::run_service;
+pub use telemetry::{parse_ratio, tracer};

@@ -1,0 +1,93 @@
+//! stringsvc's flags, each with its environment variable and default.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use kit_log::Format;
+use slog::Level;
+
+/// stringsvc: uppercases and counts strings over HTTP.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub(crate) struct Args {
+    /// Address of the HTTP API.
+    #[arg(long, env = "STRINGSVC_HTTP_ADDR", default_value = "127.0.0.1:8082")]
+    pub(crate) http_addr: SocketAddr,
+    /// Address of the debug listener (/health, /metrics).
+    #[arg(long, env = "STRINGSVC_DEBUG_ADDR", default_value = "127.0.0.1:9082")]
+    pub(crate) debug_addr: SocketAddr,
+    /// Log line format: logfmt or json.
+    #[arg(long, env = "STRINGSVC_LOG_FORMAT", default_value = "logfmt")]
+    pub(crate) log_format: Format,
+    /// Lowest level logged: error, warn, info, debug, trace.
+    #[arg(long, env = "STRINGSVC_LOG_LEVEL", default_value = "info", value_parser = kit_log::parse_level)]
+    pub(crate) log_level: Level,
+    /// The largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, env = "STRINGSVC_BODY_LIMIT_BYTES", default_value_t = kit_transport::DEFAULT_BODY_LIMIT)]
+    pub(crate) body_limit_bytes: usize,
+    /// How long a request body may take to arrive, in milliseconds; slower
+    /// ones get 408 and their connection is closed.
+    #[arg(long, env = "STRINGSVC_BODY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub(crate) body_timeout_ms: u64,
+    /// After SIGTERM, how long the API goes on serving (while `/ready` answers
+    /// 503, so load balancers stop sending), in milliseconds, before it stops
+    /// accepting and drains.
+    #[arg(long, env = "STRINGSVC_SHUTDOWN_DELAY_MS", default_value_t = 5000)]
+    pub(crate) shutdown_delay_ms: u64,
+    /// Send spans to this OpenTelemetry collector over OTLP/HTTP (its base
+    /// URL, e.g. `http://127.0.0.1:4318`). Off by default.
+    #[arg(long, env = "STRINGSVC_OTLP_ENDPOINT")]
+    pub(crate) otlp_endpoint: Option<String>,
+    /// The share of new traces recorded (a caller's decision is followed),
+    /// from 0 to 1; with `--otlp-endpoint` only.
+    #[arg(long, env = "STRINGSVC_TRACE_SAMPLE_RATIO", default_value_t = 1.0, value_parser = service_stack::parse_ratio)]
+    pub(crate) trace_sample_ratio: f64,
+    /// The most connections the API serves at once; more are closed at once.
+    #[arg(long, env = "STRINGSVC_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub(crate) max_connections: usize,
+    /// Serve Pact's provider-state setup call at `POST /_pact/provider-state` on
+    /// the debug listener, for Pact verifiers run against this binary (built
+    /// with `--features pact-states` only; never in production builds).
+    #[cfg(feature = "pact-states")]
+    #[arg(long)]
+    pub(crate) pact_provider_states: bool,
+    /// Also serve the endpoints over NATS request-reply at this server
+    /// (`nats://HOST:PORT`), on `stringsvc.uppercase` and `stringsvc.count` in
+    /// queue group `stringsvc`. Off by default.
+    #[arg(long, env = "STRINGSVC_NATS")]
+    pub(crate) nats: Option<String>,
+    /// Inject latency into a share of calls: `SHARE:DURATION`, e.g.
+    /// `10%:100ms` (for tests and benchmarks; off by default).
+    #[arg(long, env = "STRINGSVC_INJECT_LATENCY")]
+    pub(crate) inject_latency: Option<String>,
+    /// Fail a share of calls with 503 (class unavailable), e.g. `5%` (off by
+    /// default).
+    #[arg(long, env = "STRINGSVC_INJECT_ERRORS")]
+    pub(crate) inject_errors: Option<String>,
+    /// The seed of the injected faults: the same seed, the same faults.
+    #[arg(long, env = "STRINGSVC_INJECT_SEED", default_value_t = 1)]
+    pub(crate) inject_seed: u64,
+    /// Also serve the endpoints over gRPC on this address (service
+    /// `stringsvc.Strings`, with the gRPC health service). Off by default.
+    #[arg(long, env = "STRINGSVC_GRPC_ADDR")]
+    pub(crate) grpc_addr: Option<SocketAddr>,
+    /// Calls each endpoint serves at once; more wait (0: no limit).
+    #[arg(long, env = "STRINGSVC_MAX_IN_FLIGHT", default_value_t = 0)]
+    pub(crate) max_in_flight: usize,
+    /// Register this instance for discovery while it runs (built with
+    /// `--features etcd`): `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]` (prefix
+    /// default `/kit/services/stringsvc/`). Without it, nothing is registered.
+    #[arg(long, env = "STRINGSVC_SD")]
+    pub(crate) sd: Option<String>,
+    /// The registration's lease, in seconds: a crashed instance disappears
+    /// from discovery this long after its last keep-alive.
+    #[arg(long, env = "STRINGSVC_SD_TTL_SECS", default_value_t = 10)]
+    pub(crate) sd_ttl_secs: u64,
+    /// The version this instance announces (for version filters and canaries).
+    #[arg(long, env = "STRINGSVC_SD_VERSION", default_value = env!("CARGO_PKG_VERSION"))]
+    pub(crate) sd_version: String,
+    /// The URL clients reach this instance at (default: `http://` and the
+    /// address the HTTP API is bound to).
+    #[arg(long, env = "STRINGSVC_ADVERTISE")]
+    pub(crate) advertise: Option<String>,
+}
