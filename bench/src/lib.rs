@@ -151,10 +151,7 @@ pub fn addsvc_api() -> (
         &Middlewares::new(logger.clone(), exporter.recorder()),
     );
     let api = service_stack::observed(
-        addsvc::transport::http::router_with(
-            endpoints,
-            &service_stack::Limits::default(),
-        ),
+        addsvc::transport::http::router_with(endpoints, &service_stack::Limits::default()),
         logger.new(slog::o!("transport" => "HTTP")),
         kit_metrics::HttpMetrics::new(exporter.shared_recorder()),
     );
