@@ -151,8 +151,8 @@ impl<Resp: Failer, Out> Answer<Resp, Out> {
 /// The call path: `decode`s the request, calls `endpoint` with it under `ctx`
 /// unless the deadline has passed, races the call against the deadline, tells
 /// a business error from a success, and `encode`s a success. Every kit
-/// transport's server runs it; see the [module docs](self) for the steps
-/// around it.
+/// transport's server runs it, between [`ServerHooks::run_before`] and
+/// [`ServerHooks::reply`] / [`ServerHooks::finish`] (see [`ServerHooks`]).
 ///
 /// `decode` is a future so that a transport can read a body as part of it; a
 /// transport that has the message already passes `std::future::ready(..)`. A
@@ -270,8 +270,20 @@ type FinalizerFn<Out> = dyn Fn(&Context, &Out) + Send + Sync;
 /// request is an `In` (HTTP: the request's parts; gRPC: its metadata; NATS:
 /// the message), whose answers carry metadata `Head` (headers) and whose
 /// answer is an `Out`. A transport's `Server` holds one and offers its
-/// methods under the same names; see the [module docs](self) for when each
-/// hook runs.
+/// methods under the same names. Per request:
+///
+/// 1. [`run_before`](Self::run_before): every **before** hook adds to the context;
+/// 2. [`serve_call`]: decode, refuse a spent deadline, call the endpoint in
+///    the deadline race, tell a business error from a success, encode (a
+///    panic anywhere is [`Answer::Failed`] with [`Panicked`]);
+/// 3. [`reply`](Self::reply): every **error handler** is told of every error
+///    answered, then the **error encoder** answers it;
+/// 4. [`finish`](Self::finish): every **after** hook sets the answer's
+///    metadata, then every **finalizer** sees the final answer.
+///
+/// These are go-kit's `ServerBefore`, `ServerErrorHandler`,
+/// `ServerErrorEncoder`, `ServerAfter` and `ServerFinalizer`, in go-kit's
+/// order.
 pub struct ServerHooks<In: ?Sized, Head: ?Sized, Out> {
     before: Vec<Arc<BeforeFn<In>>>,
     after: Vec<Arc<AfterFn<Head>>>,
