@@ -156,11 +156,9 @@ where
     let mut grpc_served = None;
     if let (Some(listener), Some((router, service))) = (grpc, grpc_routes) {
         grpc_url = Some(format!("http://{}", listener.local_addr()?));
-        let (health, health_service) = kit_grpc::health();
-        health
-            .set_service_status(service, ServingStatus::Serving)
-            .await;
-        let router = router.service(health_service);
+        let health = kit_grpc::Health::new();
+        health.set(service, ServingStatus::Serving).await;
+        let router = router.service(health.service());
         let served = kit_grpc::serve(listener, router, until_stopped(stopped.clone()));
         grpc_health = Some((health, service));
         grpc_served = Some(tokio::spawn(served));
@@ -192,9 +190,7 @@ where
             if let Some((health, service)) = grpc_health {
                 // Draining: the server ("") and the service say so.
                 for name in ["", service] {
-                    health
-                        .set_service_status(name, ServingStatus::NotServing)
-                        .await;
+                    health.set(name, ServingStatus::NotServing).await;
                 }
             }
             if let Some(on_drain) = on_drain {

@@ -81,7 +81,10 @@
 //! Futures are named after their service in every kit crate: `Foo`'s future is
 //! `FooFuture`, exported at the crate root (here [`DeadlineFuture`], [`HookedFuture`]).
 //! - `endpoint`: the [`Endpoint`] bound, [`endpoint_fn`], [`BoxEndpoint`], [`Nop`].
-//! - `context`: [`Context`], [`Request`], [`RequestId`], [`Metadata`].
+//! - `context`: [`Context`], [`Request`], budgets ([`parse_budget`]).
+//! - `request_id`: [`RequestId`], taken from callers with limits, or generated.
+//! - `metadata`: [`Metadata`], caller pairs that travel across hops.
+//! - `hex`: the lower-case hex table request IDs and trace IDs share.
 //! - `deadline`: [`Deadline`] (and its [`DeadlineFuture`]), the middleware that enforces the context's deadline; [`WithDeadline`], kit's one deadline race.
 //! - `failer`: [`Failer`], business errors inside responses; [`Outcome`].
 //! - `hook`: [`CallHook`], [`HookLayer`]: something told when each call starts and how it ended (kit's logging and RED middlewares).
@@ -95,14 +98,17 @@ mod deadline;
 mod endpoint;
 mod error;
 mod failer;
+mod hex;
 mod hook;
+mod metadata;
+mod request_id;
 mod server;
 mod trace;
 
 pub use class::{BadRequest, Cancelled, Classified, ErrorClass, public_message};
-pub use context::{
-    Context, InvalidMetadata, MAX_BUDGET, Metadata, Request, RequestId, parse_budget,
-};
+pub use context::{Context, MAX_BUDGET, Request, parse_budget};
+pub use metadata::{InvalidMetadata, Metadata};
+pub use request_id::RequestId;
 pub use deadline::{Deadline, DeadlineFuture, DeadlineLayer, WithDeadline};
 pub use endpoint::{BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, endpoint_fn};
 pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by, sources, take_cause};

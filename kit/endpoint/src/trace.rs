@@ -173,7 +173,7 @@ fn hex_byte(pair: &[u8]) -> Option<u8> {
 
 fn push_hex(out: &mut String, bytes: &[u8]) {
     for &b in bytes {
-        let [high, low] = crate::context::hex_pair(b);
+        let [high, low] = crate::hex::hex_pair(b);
         out.push(char::from(high));
         out.push(char::from(low));
     }

@@ -5,7 +5,7 @@
 //!   encode, with before / after / error encoder / finalizer hooks; a
 //!   [`StreamingServer`] answers with a stream of messages (server streaming),
 //!   dropped, with the work behind it, when the client goes away; a
-//!   [`Router`] puts methods (and tonic services, such as [`health`]) on one
+//!   [`Router`] puts methods (and tonic services, such as [`Health`]'s) on one
 //!   listener; [`serve`] drains the calls in flight on shutdown.
 //! - The request [`Context`](kit_endpoint::Context) comes from the metadata:
 //!   `x-request-id`, the deadline from `grpc-timeout`, `x-meta-*`,
@@ -51,15 +51,26 @@
 //! ```
 //!
 //! # Layout
-//! - `server`: [`Server`], [`StreamingServer`], [`Router`], [`health`], [`serve`].
+//! - `hooks`: what both servers share: the context from the metadata, the
+//!   hooks around kit-endpoint's call path.
+//! - `server`: [`Server`], a unary method.
+//! - `streaming`: [`StreamingServer`], a server-streaming method.
+//! - `codec`: tonic's protobuf codec, a message that does not decode answered
+//!   `INVALID_ARGUMENT`.
+//! - `router`: [`Router`], [`Health`], [`serve`].
 //! - `client`: [`Client`].
 //! - `context`: the metadata that carries the request context.
 //! - `error`: status codes and classes, [`encode_error`], [`BadRequest`], [`UpstreamError`].
 
+#[macro_use]
+mod hooks;
 mod client;
+mod codec;
 mod context;
 mod error;
+mod router;
 mod server;
+mod streaming;
 
 pub use client::Client;
 pub use context::{
@@ -68,6 +79,9 @@ pub use context::{
 };
 pub use error::{BadRequest, ErrorRef, UpstreamError, class_code, code_class, encode_error};
 pub use kit_endpoint::DEFAULT_BUDGET;
-pub use server::{ItemStream, Router, Server, StreamingServer, TRANSPORT, health, serve};
+pub use hooks::TRANSPORT;
+pub use router::{Health, HealthService, Router, serve};
+pub use server::Server;
+pub use streaming::{ItemStream, StreamingServer};
 pub use tonic::{Code, Status};
 pub use tonic_health::ServingStatus;

@@ -1,0 +1,111 @@
+//! What the gRPC servers share: the context from the metadata, the hooks
+//! around kit-endpoint's call path, and the hook methods they both offer.
+
+use kit_endpoint::{BoxError, Context, DEFAULT_BUDGET, ServerHooks};
+use tonic::metadata::MetadataMap;
+use tonic::{Response, Status};
+
+use crate::context::{GRPC_TIMEOUT, context_from_metadata, parse_grpc_timeout};
+use crate::error::BadRequest;
+
+/// What the gRPC server names itself in the request context (and so on log
+/// lines): `gRPC`.
+pub const TRANSPORT: &str = "gRPC";
+
+/// The hooks of a gRPC server answering `T`: before hooks see the request's
+/// metadata, after hooks the answer's, finalizers the answer.
+pub(crate) type Hooks<T> = ServerHooks<MetadataMap, MetadataMap, Result<Response<T>, Status>>;
+
+/// The metadata of an answer, a message or a status.
+pub(crate) fn metadata_of<T>(out: &mut Result<Response<T>, Status>) -> &mut MetadataMap {
+    match out {
+        Ok(resp) => resp.metadata_mut(),
+        Err(status) => status.metadata_mut(),
+    }
+}
+
+/// The request's context from its metadata, marked as come by gRPC.
+pub(crate) fn context_of(metadata: &MetadataMap) -> Context {
+    let mut ctx = context_from_metadata(metadata, Some(DEFAULT_BUDGET));
+    ctx.set_transport(TRANSPORT);
+    ctx
+}
+
+/// A `grpc-timeout` that is there but does not parse (`-1S`, `abc`, more
+/// than 8 digits) refuses the call `INVALID_ARGUMENT`: running it with the
+/// default budget would hide the caller's bug, and with none would run it
+/// unbounded.
+pub(crate) fn check_timeout(metadata: &MetadataMap) -> Result<(), BoxError> {
+    let Some(value) = metadata.get(GRPC_TIMEOUT) else {
+        return Ok(());
+    };
+    match value.to_str().ok().and_then(parse_grpc_timeout) {
+        Some(_) => Ok(()),
+        None => Err(BadRequest::new(
+            "malformed grpc-timeout: 1 to 8 digits and a unit (H, M, S, m, u, n)",
+        )
+        .into()),
+    }
+}
+
+/// The hook methods, the same on [`Server`] and [`StreamingServer`]: each
+/// hands its closure to the server's [`ServerHooks`].
+macro_rules! hook_methods {
+    ($answer:ty) => {
+        /// Replaces the error encoder, which answers every refusal, failure
+        /// and business error with a status (go-kit's `ServerErrorEncoder`):
+        /// map your business errors to statuses, fall back on
+        /// [`encode_error`].
+        pub fn error_encoder(
+            mut self,
+            f: impl Fn(&Context, ErrorRef<'_>) -> Status + Send + Sync + 'static,
+        ) -> Self {
+            self.hooks.error_encoder(move |ctx, err| Err(f(ctx, err)));
+            self
+        }
+
+        /// Adds a hook told of every error answered (a message that does not
+        /// decode, a spent deadline, a failed endpoint or encoder, a panic, a
+        /// business error), with the request's context, before the error
+        /// encoder answers it (go-kit's `ServerErrorHandler`).
+        pub fn error_handler(
+            mut self,
+            f: impl Fn(&Context, ErrorRef<'_>) + Send + Sync + 'static,
+        ) -> Self {
+            self.hooks.error_handler(f);
+            self
+        }
+
+        /// Adds a hook run before decoding, to add to the context from the
+        /// metadata (go-kit's `ServerBefore`).
+        pub fn before(
+            mut self,
+            f: impl Fn(&MetadataMap, &mut Context) + Send + Sync + 'static,
+        ) -> Self {
+            self.hooks.before(f);
+            self
+        }
+
+        /// Adds a hook run on every answer, to set response metadata from the
+        /// context (go-kit's `ServerAfter`).
+        pub fn after(
+            mut self,
+            f: impl Fn(&Context, &mut MetadataMap) + Send + Sync + 'static,
+        ) -> Self {
+            self.hooks.after(f);
+            self
+        }
+
+        /// Adds a hook told of every answer (ok, or the status), for access
+        /// logs and metrics (go-kit's `ServerFinalizer`).
+        pub fn finalizer(
+            mut self,
+            f: impl Fn(&Context, Result<(), &Status>) + Send + Sync + 'static,
+        ) -> Self {
+            self.hooks
+                .finalizer(move |ctx, out: &$answer| f(ctx, out.as_ref().map(drop)));
+            self
+        }
+    };
+}
+
