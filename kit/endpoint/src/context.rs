@@ -242,7 +242,6 @@ impl<T> Request<T> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,4 +14,3 @@ pub(crate) fn hex_pair(byte: u8) -> [u8; 2] {
     };
     PAIRS[byte as usize]
 }
-

@@ -107,13 +107,13 @@ mod trace;
 
 pub use class::{BadRequest, Cancelled, Classified, ErrorClass, public_message};
 pub use context::{Context, MAX_BUDGET, Request, parse_budget};
-pub use metadata::{InvalidMetadata, Metadata};
-pub use request_id::RequestId;
 pub use deadline::{Deadline, DeadlineFuture, DeadlineLayer, WithDeadline};
 pub use endpoint::{BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, endpoint_fn};
 pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by, sources, take_cause};
 pub use failer::{Failer, Outcome};
 pub use hook::{CallHook, HookLayer, Hooked, HookedFuture};
+pub use metadata::{InvalidMetadata, Metadata};
+pub use request_id::RequestId;
 pub use server::{
     Answer, DEFAULT_BUDGET, ErrorRef, LostBusinessError, Panicked, ServerHooks, run_endpoint,
     serve_call,

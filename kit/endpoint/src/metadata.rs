@@ -90,7 +90,6 @@ impl fmt::Debug for Metadata {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

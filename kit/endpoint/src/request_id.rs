@@ -123,7 +123,6 @@ fn hex(n: u64) -> [u8; 16] {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

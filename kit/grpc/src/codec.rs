@@ -41,4 +41,3 @@ impl<D: tonic::codec::Decoder<Error = Status>> tonic::codec::Decoder for Checked
         self.0.buffer_settings()
     }
 }
-

@@ -78,8 +78,8 @@ pub use context::{
     context_to_metadata, format_grpc_timeout, parse_grpc_timeout,
 };
 pub use error::{BadRequest, ErrorRef, UpstreamError, class_code, code_class, encode_error};
-pub use kit_endpoint::DEFAULT_BUDGET;
 pub use hooks::TRANSPORT;
+pub use kit_endpoint::DEFAULT_BUDGET;
 pub use router::{Health, HealthService, Router, serve};
 pub use server::Server;
 pub use streaming::{ItemStream, StreamingServer};

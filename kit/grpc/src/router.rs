@@ -207,7 +207,8 @@ impl Health {
 
     /// The tonic service answering the protocol from these statuses.
     pub fn service(&self) -> HealthService {
-        let statuses = tonic_health::server::HealthService::from_health_reporter(self.reporter.clone());
+        let statuses =
+            tonic_health::server::HealthService::from_health_reporter(self.reporter.clone());
         tonic_health::pb::health_server::HealthServer::new(statuses)
     }
 }
@@ -259,4 +260,3 @@ pub async fn serve(
     graceful.shutdown().await;
     Ok(())
 }
-

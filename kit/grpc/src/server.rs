@@ -6,9 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use kit_endpoint::{
-    BoxError, Context, ErrorRef, Failer, Request, ServerHooks, serve_call,
-};
+use kit_endpoint::{BoxError, Context, ErrorRef, Failer, Request, ServerHooks, serve_call};
 use tonic::metadata::MetadataMap;
 use tonic::{Response, Status};
 use tower::Service;
@@ -125,4 +123,3 @@ where
         Box::pin(async move { server.serve(req).await })
     }
 }
-

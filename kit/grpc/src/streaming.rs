@@ -133,5 +133,5 @@ where
 }
 
 /// The message stream of a server-streaming answer.
-pub(crate) type ReplyStream<P> = Pin<Box<dyn futures_util::Stream<Item = Result<P, Status>> + Send + 'static>>;
-
+pub(crate) type ReplyStream<P> =
+    Pin<Box<dyn futures_util::Stream<Item = Result<P, Status>> + Send + 'static>>;
