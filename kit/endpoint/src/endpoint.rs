@@ -228,9 +228,9 @@ mod tests {
     }
 
     impl<S> Layer<S> for Trace {
-        type Service = Traced<S>;
-        fn layer(&self, inner: S) -> Traced<S> {
-            Traced {
+        type Service = Tracing<S>;
+        fn layer(&self, inner: S) -> Tracing<S> {
+            Tracing {
                 t: self.clone(),
                 inner,
             }
@@ -238,12 +238,12 @@ mod tests {
     }
 
     #[derive(Clone)]
-    struct Traced<S> {
+    struct Tracing<S> {
         t: Trace,
         inner: S,
     }
 
-    impl<S, R> Service<R> for Traced<S>
+    impl<S, R> Service<R> for Tracing<S>
     where
         S: Service<R>,
     {

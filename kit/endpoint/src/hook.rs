@@ -126,7 +126,7 @@ impl<A: CallHook, B: CallHook, C: CallHook> CallHook for (A, B, C) {
     }
 }
 
-/// Runs a [`CallHook`] around an endpoint: applies [`Hooked`]. Clones share the
+/// Runs a [`CallHook`] around an endpoint: applies [`Hook`]. Clones share the
 /// hook.
 pub struct HookLayer<H> {
     hook: Arc<H>,
@@ -163,10 +163,10 @@ impl<H: fmt::Debug> fmt::Debug for HookLayer<H> {
 }
 
 impl<S, H> Layer<S> for HookLayer<H> {
-    type Service = Hooked<S, H>;
+    type Service = Hook<S, H>;
 
-    fn layer(&self, inner: S) -> Hooked<S, H> {
-        Hooked {
+    fn layer(&self, inner: S) -> Hook<S, H> {
+        Hook {
             inner,
             hook: self.hook.clone(),
         }
@@ -176,30 +176,30 @@ impl<S, H> Layer<S> for HookLayer<H> {
 /// An endpoint with a [`CallHook`] told about each of its calls (made by
 /// [`HookLayer`]). The endpoint's response must be a [`Failer`], so that the
 /// hook can tell business errors from failures.
-pub struct Hooked<S, H> {
+pub struct Hook<S, H> {
     inner: S,
     hook: Arc<H>,
 }
 
-impl<S: Clone, H> Clone for Hooked<S, H> {
+impl<S: Clone, H> Clone for Hook<S, H> {
     fn clone(&self) -> Self {
-        Hooked {
+        Hook {
             inner: self.inner.clone(),
             hook: self.hook.clone(),
         }
     }
 }
 
-impl<S: fmt::Debug, H: fmt::Debug> fmt::Debug for Hooked<S, H> {
+impl<S: fmt::Debug, H: fmt::Debug> fmt::Debug for Hook<S, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hooked")
+        f.debug_struct("Hook")
             .field("inner", &self.inner)
             .field("hook", &self.hook)
             .finish()
     }
 }
 
-impl<S, H> Hooked<S, H> {
+impl<S, H> Hook<S, H> {
     /// The wrapped endpoint.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -221,7 +221,7 @@ impl<S, H> Hooked<S, H> {
     }
 }
 
-impl<S, H, Req> Service<Request<Req>> for Hooked<S, H>
+impl<S, H, Req> Service<Request<Req>> for Hook<S, H>
 where
     S: Service<Request<Req>, Error = BoxError>,
     S::Response: Failer,
@@ -229,7 +229,7 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = HookedFuture<S::Future, H>;
+    type Future = HookFuture<S::Future, H>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
@@ -237,7 +237,7 @@ where
 
     fn call(&mut self, req: Request<Req>) -> Self::Future {
         let start = self.hook.start(req.ctx());
-        HookedFuture {
+        HookFuture {
             inner: self.inner.call(req),
             hook: self.hook.clone(),
             start: Some(start),
@@ -246,16 +246,16 @@ where
 }
 
 pin_project! {
-    /// The future returned by [`Hooked`]: the call's, then the hook's `finish`
+    /// The future returned by [`Hook`]: the call's, then the hook's `finish`
     /// (with [`Outcome::Cancelled`] if it is dropped before the call ends).
-    pub struct HookedFuture<F, H: CallHook> {
+    pub struct HookFuture<F, H: CallHook> {
         #[pin]
         inner: F,
         hook: Arc<H>,
         start: Option<H::Start>,
     }
 
-    impl<F, H: CallHook> PinnedDrop for HookedFuture<F, H> {
+    impl<F, H: CallHook> PinnedDrop for HookFuture<F, H> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(start) = this.start.take() {
@@ -265,15 +265,15 @@ pin_project! {
     }
 }
 
-impl<F, H: CallHook> fmt::Debug for HookedFuture<F, H> {
+impl<F, H: CallHook> fmt::Debug for HookFuture<F, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HookedFuture")
+        f.debug_struct("HookFuture")
             .field("finished", &self.start.is_none())
             .finish_non_exhaustive()
     }
 }
 
-impl<F, H, R> Future for HookedFuture<F, H>
+impl<F, H, R> Future for HookFuture<F, H>
 where
     F: Future<Output = Result<R, BoxError>>,
     H: CallHook,

@@ -79,7 +79,7 @@
 //!
 //! # Layout
 //! Futures are named after their service in every kit crate: `Foo`'s future is
-//! `FooFuture`, exported at the crate root (here [`DeadlineFuture`], [`HookedFuture`]).
+//! `FooFuture`, exported at the crate root (here [`DeadlineFuture`], [`HookFuture`]).
 //! - `endpoint`: the [`Endpoint`] bound, [`endpoint_fn`], [`BoxEndpoint`], [`Nop`].
 //! - `context`: [`Context`], [`Request`], budgets ([`parse_budget`]).
 //! - `request_id`: [`RequestId`], taken from callers with limits, or generated.
@@ -111,7 +111,7 @@ pub use deadline::{Deadline, DeadlineFuture, DeadlineLayer, WithDeadline};
 pub use endpoint::{BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, endpoint_fn};
 pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by, sources, take_cause};
 pub use failer::{Failer, Outcome};
-pub use hook::{CallHook, HookLayer, Hooked, HookedFuture};
+pub use hook::{CallHook, Hook, HookFuture, HookLayer};
 pub use metadata::{InvalidMetadata, Metadata};
 pub use request_id::RequestId;
 pub use server::{

@@ -141,10 +141,10 @@ impl FaultLayer {
 }
 
 impl<S> Layer<S> for FaultLayer {
-    type Service = Faulty<S>;
+    type Service = Fault<S>;
 
-    fn layer(&self, inner: S) -> Faulty<S> {
-        Faulty {
+    fn layer(&self, inner: S) -> Fault<S> {
+        Fault {
             inner,
             layer: self.clone(),
         }
@@ -153,12 +153,12 @@ impl<S> Layer<S> for FaultLayer {
 
 /// A service wrapped by [`FaultLayer`].
 #[derive(Debug, Clone)]
-pub struct Faulty<S> {
+pub struct Fault<S> {
     inner: S,
     layer: FaultLayer,
 }
 
-impl<S, Req> Service<Request<Req>> for Faulty<S>
+impl<S, Req> Service<Request<Req>> for Fault<S>
 where
     S: Service<Request<Req>, Error = BoxError> + Clone + Send + 'static,
     S::Future: Send,

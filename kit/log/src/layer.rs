@@ -1,6 +1,6 @@
 //! The endpoint logging middleware: one line per call.
 
-use kit_endpoint::{CallHook, Context, HookLayer, Hooked, HookedFuture, Outcome, RequestId};
+use kit_endpoint::{CallHook, Context, Hook, HookFuture, HookLayer, Outcome, RequestId};
 // quanta's clock reads the CPU's counter: cheaper than the OS clock.
 use quanta::Clock;
 use slog::{Logger, info, warn};
@@ -47,10 +47,10 @@ use crate::Took;
 pub struct LoggingLayer(HookLayer<CallLog>);
 
 /// An endpoint wrapped by [`LoggingLayer`].
-pub type Logging<S> = Hooked<S, CallLog>;
+pub type Logging<S> = Hook<S, CallLog>;
 
 /// The future returned by [`Logging`].
-pub type LoggingFuture<F> = HookedFuture<F, CallLog>;
+pub type LoggingFuture<F> = HookFuture<F, CallLog>;
 
 impl LoggingLayer {
     /// Logs calls to `logger`, naming the endpoint `method`.

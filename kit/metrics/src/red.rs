@@ -1,7 +1,8 @@
 //! RED metrics for endpoints: Rate, Errors, Duration.
 
-use kit_endpoint::{CallHook, Context, HookLayer, Hooked, HookedFuture, Outcome};
+use kit_endpoint::{CallHook, Context, Hook, HookFuture, HookLayer, Outcome};
 use metrics::{Counter, Histogram, Key, KeyName, Label, Recorder, Unit};
+use tower::Layer;
 // quanta's clock reads the CPU's counter: cheaper than the OS clock, which
 // matters when two layers time every request.
 use quanta::Clock;
@@ -91,13 +92,35 @@ impl RedMetrics {
 /// assert!(exporter.render().contains(r#"kit_endpoint_requests_total{endpoint="sum"} 1"#));
 /// # }
 /// ```
-pub type RedLayer = HookLayer<RedMetrics>;
+#[derive(Debug, Clone)]
+pub struct RedLayer(HookLayer<RedMetrics>);
+
+impl RedLayer {
+    /// Records every call in `metrics` (as kit-log's `LoggingLayer` logs
+    /// them: both are [`HookLayer`]s of a [`CallHook`]).
+    pub fn new(metrics: RedMetrics) -> Self {
+        RedLayer(HookLayer::new(metrics))
+    }
+
+    /// The metrics it records in.
+    pub fn metrics(&self) -> &RedMetrics {
+        self.0.hook()
+    }
+}
+
+impl<S> Layer<S> for RedLayer {
+    type Service = Red<S>;
+
+    fn layer(&self, inner: S) -> Red<S> {
+        self.0.layer(inner)
+    }
+}
 
 /// An endpoint wrapped by [`RedLayer`].
-pub type Red<S> = Hooked<S, RedMetrics>;
+pub type Red<S> = Hook<S, RedMetrics>;
 
 /// The future returned by [`Red`].
-pub type RedFuture<F> = HookedFuture<F, RedMetrics>;
+pub type RedFuture<F> = HookFuture<F, RedMetrics>;
 
 impl CallHook for RedMetrics {
     /// The raw clock reading at the start.

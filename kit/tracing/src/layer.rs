@@ -145,10 +145,10 @@ impl TracingLayer {
 }
 
 impl<S> Layer<S> for TracingLayer {
-    type Service = Traced<S>;
+    type Service = Tracing<S>;
 
-    fn layer(&self, inner: S) -> Traced<S> {
-        Traced {
+    fn layer(&self, inner: S) -> Tracing<S> {
+        Tracing {
             inner,
             layer: self.inner.clone(),
         }
@@ -157,7 +157,7 @@ impl<S> Layer<S> for TracingLayer {
 
 /// A service wrapped by [`TracingLayer`].
 #[derive(Debug, Clone)]
-pub struct Traced<S> {
+pub struct Tracing<S> {
     inner: S,
     layer: Arc<Inner>,
 }
@@ -173,14 +173,14 @@ struct Recording {
     layer: Arc<Inner>,
 }
 
-impl<S, Req> Service<Request<Req>> for Traced<S>
+impl<S, Req> Service<Request<Req>> for Tracing<S>
 where
     S: Service<Request<Req>, Error = BoxError>,
     S::Response: Failer,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = TracedFuture<S::Future>;
+    type Future = TracingFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
@@ -212,7 +212,7 @@ where
         if own.is_some() {
             req.ctx_mut().set_trace(own);
         }
-        TracedFuture {
+        TracingFuture {
             inner: self.inner.call(req),
             recording,
         }
@@ -220,16 +220,16 @@ where
 }
 
 pin_project! {
-    /// The future of a [`Traced`] call: ends the span when the call ends, or
+    /// The future of a [`Tracing`] call: ends the span when the call ends, or
     /// as cancelled if it is dropped first.
     #[derive(Debug)]
-    pub struct TracedFuture<F> {
+    pub struct TracingFuture<F> {
         #[pin]
         inner: F,
         recording: Option<Box<Recording>>,
     }
 
-    impl<F> PinnedDrop for TracedFuture<F> {
+    impl<F> PinnedDrop for TracingFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             if let Some(recording) = this.project().recording.take() {
                 finish(*recording, Ended::Cancelled);
@@ -238,7 +238,7 @@ pin_project! {
     }
 }
 
-impl<F, Resp> Future for TracedFuture<F>
+impl<F, Resp> Future for TracingFuture<F>
 where
     F: Future<Output = Result<Resp, BoxError>>,
     Resp: Failer,

@@ -24,7 +24,7 @@
 //!
 //! # Layout
 //! - `tracer`: [`Tracer`], [`ExportStats`], the export thread.
-//! - `layer`: [`TracingLayer`], [`Traced`], [`TracedFuture`].
+//! - `layer`: [`TracingLayer`], [`Tracing`], [`TracingFuture`].
 //! - `memory`: [`MemoryExporter`], for unit tests.
 //! - `ids`: random trace and span IDs.
 
@@ -33,6 +33,6 @@ mod layer;
 mod memory;
 mod tracer;
 
-pub use layer::{Traced, TracedFuture, TracingLayer};
+pub use layer::{Tracing, TracingFuture, TracingLayer};
 pub use memory::MemoryExporter;
 pub use tracer::{BATCH_DELAY, DEFAULT_QUEUE, EXPORT_TIMEOUT, ExportStats, MAX_BATCH, Tracer};
