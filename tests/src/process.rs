@@ -119,6 +119,25 @@ impl Service {
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
+    /// The first line of its output holding every one of `needles`, waited
+    /// for (10 s at most: panics then, with the output).
+    pub async fn line_with(&self, needles: &[&str]) -> String {
+        let found = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                let line = self
+                    .output()
+                    .into_iter()
+                    .find(|l| needles.iter().all(|n| l.contains(n)));
+                if let Some(line) = line {
+                    return line;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("no line with {needles:?} in {:#?}", self.output()))
+    }
+
     /// The address of listener `name`.
     pub fn addr(&self, name: &str) -> SocketAddr {
         self.addrs[name]
@@ -248,6 +267,22 @@ pub async fn metric(debug: SocketAddr, series: &str) -> f64 {
             value.trim().parse().ok()
         })
         .unwrap_or(0.0)
+}
+
+/// Waits (10 s at most) until `series` on `debug`'s `/metrics` reaches `at_least`;
+/// its value then. Panics, naming the series, if it never does.
+pub async fn metric_reaches(debug: SocketAddr, series: &str, at_least: f64) -> f64 {
+    let reached = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let value = metric(debug, series).await;
+            if value >= at_least {
+                return value;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    reached.unwrap_or_else(|_| panic!("{series} never reached {at_least} on {debug}"))
 }
 
 /// A loopback address with a port nobody listens on right now.

@@ -62,44 +62,33 @@ async fn raw_grpc(
 }
 
 async fn start_pair(extra_add: &[&str]) -> (Service, Service) {
-    let strings = Service::start(
-        &kit_tests::process::workspace_binary("stringsvc"),
-        &[
+    start_pair_with(&[], extra_add).await
+}
+
+/// A stringsvc serving gRPC (with `extra_strings`) and an addsvc serving gRPC
+/// and calling it over gRPC (with `extra_add`), on free loopback ports.
+async fn start_pair_with(extra_strings: &[&str], extra_add: &[&str]) -> (Service, Service) {
+    let start = |name: &'static str, extra: Vec<&str>| async move {
+        let mut args = vec![
             "--http-addr",
             "127.0.0.1:0",
             "--debug-addr",
             "127.0.0.1:0",
             "--grpc-addr",
             "127.0.0.1:0",
-            "--shutdown-delay-ms",
-            "0",
-        ],
-        &["http", "debug", "grpc"],
-    )
-    .await
-    .unwrap();
+        ];
+        if !extra.contains(&"--shutdown-delay-ms") {
+            args.extend_from_slice(&["--shutdown-delay-ms", "0"]);
+        }
+        args.extend_from_slice(&extra);
+        let binary = kit_tests::process::workspace_binary(name);
+        Service::start(&binary, &args, &["http", "debug", "grpc"])
+            .await
+            .unwrap()
+    };
+    let strings = start("stringsvc", extra_strings.to_vec()).await;
     let target = format!("grpc://{}", strings.addr("grpc"));
-    let mut args = vec![
-        "--http-addr",
-        "127.0.0.1:0",
-        "--debug-addr",
-        "127.0.0.1:0",
-        "--grpc-addr",
-        "127.0.0.1:0",
-        "--stringsvc",
-        &target,
-    ];
-    if !extra_add.contains(&"--shutdown-delay-ms") {
-        args.extend_from_slice(&["--shutdown-delay-ms", "0"]);
-    }
-    args.extend_from_slice(extra_add);
-    let add = Service::start(
-        &kit_tests::process::workspace_binary("addsvc"),
-        &args,
-        &["http", "debug", "grpc"],
-    )
-    .await
-    .unwrap();
+    let add = start("addsvc", [&["--stringsvc", target.as_str()][..], extra_add].concat()).await;
     (strings, add)
 }
 
@@ -364,64 +353,8 @@ async fn a_server_stream_answers_and_stops_when_the_client_goes_away() {
 
 /// A stringsvc (debug log, gRPC, `extra`) and an addsvc calling it over gRPC.
 async fn debug_pair(extra_strings: &[&str]) -> (Service, Service) {
-    let mut args = vec![
-        "--http-addr",
-        "127.0.0.1:0",
-        "--debug-addr",
-        "127.0.0.1:0",
-        "--grpc-addr",
-        "127.0.0.1:0",
-        "--shutdown-delay-ms",
-        "0",
-        "--log-level",
-        "debug",
-    ];
-    args.extend_from_slice(extra_strings);
-    let strings = Service::start(
-        &kit_tests::process::workspace_binary("stringsvc"),
-        &args,
-        &["http", "debug", "grpc"],
-    )
-    .await
-    .unwrap();
-    let target = format!("grpc://{}", strings.addr("grpc"));
-    let add = Service::start(
-        &kit_tests::process::workspace_binary("addsvc"),
-        &[
-            "--http-addr",
-            "127.0.0.1:0",
-            "--debug-addr",
-            "127.0.0.1:0",
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--shutdown-delay-ms",
-            "0",
-            "--stringsvc",
-            &target,
-        ],
-        &["http", "debug", "grpc"],
-    )
-    .await
-    .unwrap();
-    (strings, add)
-}
-
-/// The line of `svc` with every one of `needles`, waited for (10 s at most).
-async fn line_with(svc: &Service, needles: &[&str]) -> String {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let found = svc
-                .output()
-                .into_iter()
-                .find(|l| needles.iter().all(|n| l.contains(n)));
-            if let Some(line) = found {
-                return line;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no line with {needles:?} in {:#?}", svc.output()))
+    let strings = [&["--log-level", "debug"][..], extra_strings].concat();
+    start_pair_with(&strings, &[]).await
 }
 
 /// Across addsvc -> stringsvc over gRPC: the caller's `grpc-timeout` reaches
@@ -445,7 +378,7 @@ async fn the_deadline_and_the_trace_cross_the_grpc_hop() {
         "AB"
     );
 
-    let domain = line_with(&strings, &["level=debug", "request_id=grpc-deadline-1"]).await;
+    let domain = strings.line_with(&["level=debug", "request_id=grpc-deadline-1"]).await;
     let budget: u64 = domain
         .split(" budget_ms=")
         .nth(1)
@@ -455,16 +388,14 @@ async fn the_deadline_and_the_trace_cross_the_grpc_hop() {
     assert!((1..=3000).contains(&budget), "stringsvc's budget: {domain}");
 
     let id = format!("trace_id={trace_id}");
-    let strings_line = line_with(
-        &strings,
-        &[
+    let strings_line = strings.line_with(&[
             "level=info",
             "method=uppercase",
             "request_id=grpc-deadline-1",
         ],
     )
     .await;
-    let add_line = line_with(&add, &["method=concat", "request_id=grpc-deadline-1"]).await;
+    let add_line = add.line_with(&["method=concat", "request_id=grpc-deadline-1"]).await;
     assert!(strings_line.contains(&id), "{strings_line}");
     assert!(add_line.contains(&id), "{add_line}");
     assert!(add_line.contains(" transport=gRPC"), "{add_line}");
@@ -482,20 +413,11 @@ async fn a_grpc_caller_giving_up_cancels_the_work_two_hops_down() {
         let ctx = Context::new().with_request_id(RequestId::parse("grpc-gone-1").unwrap());
         svc.concat(&ctx, "a".into(), "b".into()).await
     });
-    let debug = strings.addr("debug");
     let series = r#"kit_resource_in_flight{resource="uppercase"}"#;
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while kit_tests::process::metric(debug, series).await < 1.0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the call reached stringsvc");
+    kit_tests::process::metric_reaches(strings.addr("debug"), series, 1.0).await;
     let gave_up = std::time::Instant::now();
     call.abort();
-    let line = line_with(
-        &strings,
-        &[
+    let line = strings.line_with(&[
             "method=uppercase",
             "request_id=grpc-gone-1",
             "err=cancelled",
@@ -506,9 +428,7 @@ async fn a_grpc_caller_giving_up_cancels_the_work_two_hops_down() {
         gave_up.elapsed() < Duration::from_millis(1500),
         "stringsvc dropped the work well before its 2 s: {line}"
     );
-    line_with(
-        &add,
-        &["method=concat", "request_id=grpc-gone-1", "err=cancelled"],
+    add.line_with(&["method=concat", "request_id=grpc-gone-1", "err=cancelled"],
     )
     .await;
 }
@@ -540,9 +460,7 @@ async fn injected_errors_fail_calls_as_unavailable() {
         matches!(ErrorClass::of(&*err), ErrorClass::Unavailable { .. }),
         "{err}"
     );
-    line_with(
-        &strings,
-        &[
+    strings.line_with(&[
             "method=uppercase",
             "request_id=injected-1",
             "err_kind=failure",

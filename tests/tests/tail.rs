@@ -9,24 +9,6 @@ use kit_tests::process::Service;
 use kit_tests::raw;
 use tokio::io::AsyncWriteExt;
 
-/// Waits (bounded) until `svc` has logged a line containing all of `needles`.
-async fn logged(svc: &Service, needles: &[&str]) -> String {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Some(line) = svc
-                .output()
-                .into_iter()
-                .find(|l| needles.iter().all(|n| l.contains(n)))
-            {
-                return line;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no line with {needles:?} in {:#?}", svc.output()))
-}
-
 /// Two stringsvc instances, a slow one (every call 1 s) listed first and a
 /// fast one, behind an addsvc that balances them round robin and hedges after
 /// `hedge`, every call allowed a hedge: `(slow, fast, addsvc)`.
@@ -72,9 +54,7 @@ async fn a_hedge_wins_and_the_slow_instance_drops_the_losing_call() {
         );
     }
     // The slow instance got one of them, and dropped it when the hedge won.
-    let line = logged(
-        &slow,
-        &["method=uppercase", "request_id=hedged-", "err=cancelled"],
+    let line = slow.line_with(&["method=uppercase", "request_id=hedged-", "err=cancelled"],
     )
     .await;
     let took: f64 = line
@@ -85,21 +65,12 @@ async fn a_hedge_wins_and_the_slow_instance_drops_the_losing_call() {
         .unwrap_or_else(|| panic!("a took= in ms: {line}"));
     assert!(took < 200.0, "dropped soon after the hedge won: {line}");
     // And counted: /metrics shows the hedge that won (refreshed every second).
-    let won = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            let won = kit_tests::process::metric(
-                add.addr("debug"),
-                r#"kit_sd_hedges_total{endpoint="stringsvc.uppercase",outcome="won"}"#,
-            )
-            .await;
-            if won >= 1.0 {
-                return won;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
+kit_tests::process::metric_reaches(
+        add.addr("debug"),
+        r#"kit_sd_hedges_total{endpoint="stringsvc.uppercase",outcome="won"}"#,
+        1.0,
+    )
     .await;
-    assert!(won.is_ok(), "the won hedge is counted on /metrics");
 }
 
 /// A caller that hangs up on addsvc stops stringsvc's work two hops down,
@@ -147,20 +118,13 @@ async fn a_caller_hanging_up_cancels_the_work_two_hops_down() {
         .await
         .unwrap();
         // The caller gives up once stringsvc holds the call.
-        let debug = slow.addr("debug");
         let series = r#"kit_resource_in_flight{resource="uppercase"}"#;
-        tokio::time::timeout(Duration::from_secs(10), async {
-            while kit_tests::process::metric(debug, series).await < 1.0 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("{transport}: the call never reached stringsvc"));
+        kit_tests::process::metric_reaches(slow.addr("debug"), series, 1.0).await;
         let hung_up = Instant::now();
         drop(conn);
         let request_id = format!("request_id=hang-up-{transport}");
-        logged(&add, &["method=concat", &request_id, "err=cancelled"]).await;
-        let line = logged(&slow, &["method=uppercase", &request_id, "err=cancelled"]).await;
+        add.line_with(&["method=concat", &request_id, "err=cancelled"]).await;
+        let line = slow.line_with(&["method=uppercase", &request_id, "err=cancelled"]).await;
         assert!(
             hung_up.elapsed() < Duration::from_millis(1500),
             "{transport}: stringsvc dropped the work well before its 2 s: {line}"
@@ -192,9 +156,7 @@ async fn no_hedge_is_sent_past_the_deadline() {
     )
     .await;
     assert_eq!(served, 0.0, "no hedge went to the fast instance");
-    logged(
-        &slow,
-        &["method=uppercase", "request_id=late-1", "err=cancelled"],
+    slow.line_with(&["method=uppercase", "request_id=late-1", "err=cancelled"],
     )
     .await;
 }
@@ -240,21 +202,12 @@ async fn hedging_at_the_live_p95_answers_the_slow_calls_fast() {
     for _ in 0..400 {
         slowest = slowest.max(concat().await);
     }
-    let sent = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            let sent = kit_tests::process::metric(
-                add.addr("debug"),
-                r#"kit_sd_hedges_total{endpoint="stringsvc.uppercase",outcome="sent"}"#,
-            )
-            .await;
-            if sent >= 1.0 {
-                return sent;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
+kit_tests::process::metric_reaches(
+        add.addr("debug"),
+        r#"kit_sd_hedges_total{endpoint="stringsvc.uppercase",outcome="sent"}"#,
+        1.0,
+    )
     .await;
-    assert!(sent.is_ok(), "no hedge was sent at the live p95");
     assert!(
         slowest < Duration::from_millis(250),
         "a slow call was not hedged: {slowest:?}"

@@ -27,7 +27,7 @@ use addsvc::transport::events::{ConsumerOptions, connect, consumer, ensure_strea
 use clap::Parser;
 use http::Method;
 use kit_endpoint::BoxError;
-use kit_log::{AsyncSink, Format};
+use kit_log::Format;
 use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_transport::{Health, serve, shutdown_signal};
 use service_stack::Middlewares;
@@ -65,18 +65,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let sink = Arc::new(AsyncSink::new(std::io::stdout()));
-    let logger =
-        kit_log::logger(args.log_format, args.log_level, sink.clone()).new(o!("svc" => "addtally"));
-    let result = run(args, logger.clone()).await;
-    if let Err(e) = &result {
-        slog::error!(logger, "exiting"; "err" => %e);
-    }
-    sink.shutdown();
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(_) => std::process::ExitCode::FAILURE,
-    }
+    service_stack::run_service("addtally", args.log_format, args.log_level, |logger| {
+        run(args, logger)
+    })
+    .await
 }
 
 async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {

@@ -375,10 +375,7 @@ impl<In: ?Sized, Head: ?Sized, Out> ServerHooks<In, Head, Out> {
     /// encoder makes of it once every error handler has been told.
     pub fn reply<Resp: Failer>(&self, ctx: &Context, answer: Answer<Resp, Out>) -> Out {
         if let Some(err) = answer.error() {
-            for handle in &self.error_handlers {
-                handle(ctx, err);
-            }
-            return (self.error_encoder)(ctx, err);
+            return self.reply_error(ctx, err);
         }
         match answer {
             Answer::Encoded(out) => out,

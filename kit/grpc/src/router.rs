@@ -140,7 +140,7 @@ impl Router {
         self
     }
 
-    /// Serves a tonic service (generated code, or [`health`]'s) beside the
+    /// Serves a tonic service (generated code, or [`Health::service`]) beside the
     /// kit methods.
     pub fn service<S>(self, svc: S) -> Self
     where

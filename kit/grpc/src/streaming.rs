@@ -24,7 +24,7 @@ type ItemEncodeFn<Item, P> = dyn Fn(Item) -> Result<P, BoxError> + Send + Sync;
 
 /// Serves an endpoint answering a stream as a server-streaming gRPC method
 /// (what go-kit never did): the context and deadline come from the metadata as
-/// for [`Server`], with the same hooks; the endpoint's stream is sent message
+/// for [`Server`](crate::Server), with the same hooks; the endpoint's stream is sent message
 /// by message, each item encoded; an item that is an error ends the stream with
 /// that error's status (told to every error handler first); the deadline ends
 /// it with `DEADLINE_EXCEEDED`. When the client goes away, the stream is
