@@ -68,28 +68,31 @@ async fn start_pair(extra_add: &[&str]) -> (Service, Service) {
 /// A stringsvc serving gRPC (with `extra_strings`) and an addsvc serving gRPC
 /// and calling it over gRPC (with `extra_add`), on free loopback ports.
 async fn start_pair_with(extra_strings: &[&str], extra_add: &[&str]) -> (Service, Service) {
-    let start = |name: &'static str, extra: Vec<&str>| async move {
-        let mut args = vec![
-            "--http-addr",
-            "127.0.0.1:0",
-            "--debug-addr",
-            "127.0.0.1:0",
-            "--grpc-addr",
-            "127.0.0.1:0",
-        ];
-        if !extra.contains(&"--shutdown-delay-ms") {
-            args.extend_from_slice(&["--shutdown-delay-ms", "0"]);
-        }
-        args.extend_from_slice(&extra);
-        let binary = kit_tests::process::workspace_binary(name);
-        Service::start(&binary, &args, &["http", "debug", "grpc"])
-            .await
-            .unwrap()
-    };
-    let strings = start("stringsvc", extra_strings.to_vec()).await;
+    let strings = start_with_grpc("stringsvc", extra_strings).await;
     let target = format!("grpc://{}", strings.addr("grpc"));
-    let add = start("addsvc", [&["--stringsvc", target.as_str()][..], extra_add].concat()).await;
+    let add_args = [&["--stringsvc", target.as_str()][..], extra_add].concat();
+    let add = start_with_grpc("addsvc", &add_args).await;
     (strings, add)
+}
+
+/// `name` serving HTTP, debug and gRPC on free loopback ports, with `extra`.
+async fn start_with_grpc(name: &str, extra: &[&str]) -> Service {
+    let mut args = vec![
+        "--http-addr",
+        "127.0.0.1:0",
+        "--debug-addr",
+        "127.0.0.1:0",
+        "--grpc-addr",
+        "127.0.0.1:0",
+    ];
+    if !extra.contains(&"--shutdown-delay-ms") {
+        args.extend_from_slice(&["--shutdown-delay-ms", "0"]);
+    }
+    args.extend_from_slice(extra);
+    let binary = kit_tests::process::workspace_binary(name);
+    Service::start(&binary, &args, &["http", "debug", "grpc"])
+        .await
+        .unwrap()
 }
 
 fn channel(svc: &Service) -> Channel {
@@ -378,7 +381,9 @@ async fn the_deadline_and_the_trace_cross_the_grpc_hop() {
         "AB"
     );
 
-    let domain = strings.line_with(&["level=debug", "request_id=grpc-deadline-1"]).await;
+    let domain = strings
+        .line_with(&["level=debug", "request_id=grpc-deadline-1"])
+        .await;
     let budget: u64 = domain
         .split(" budget_ms=")
         .nth(1)
@@ -388,14 +393,16 @@ async fn the_deadline_and_the_trace_cross_the_grpc_hop() {
     assert!((1..=3000).contains(&budget), "stringsvc's budget: {domain}");
 
     let id = format!("trace_id={trace_id}");
-    let strings_line = strings.line_with(&[
+    let strings_line = strings
+        .line_with(&[
             "level=info",
             "method=uppercase",
             "request_id=grpc-deadline-1",
-        ],
-    )
-    .await;
-    let add_line = add.line_with(&["method=concat", "request_id=grpc-deadline-1"]).await;
+        ])
+        .await;
+    let add_line = add
+        .line_with(&["method=concat", "request_id=grpc-deadline-1"])
+        .await;
     assert!(strings_line.contains(&id), "{strings_line}");
     assert!(add_line.contains(&id), "{add_line}");
     assert!(add_line.contains(" transport=gRPC"), "{add_line}");
@@ -417,20 +424,19 @@ async fn a_grpc_caller_giving_up_cancels_the_work_two_hops_down() {
     kit_tests::process::metric_reaches(strings.addr("debug"), series, 1.0).await;
     let gave_up = std::time::Instant::now();
     call.abort();
-    let line = strings.line_with(&[
+    let line = strings
+        .line_with(&[
             "method=uppercase",
             "request_id=grpc-gone-1",
             "err=cancelled",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert!(
         gave_up.elapsed() < Duration::from_millis(1500),
         "stringsvc dropped the work well before its 2 s: {line}"
     );
-    add.line_with(&["method=concat", "request_id=grpc-gone-1", "err=cancelled"],
-    )
-    .await;
+    add.line_with(&["method=concat", "request_id=grpc-gone-1", "err=cancelled"])
+        .await;
 }
 
 /// `--inject-errors 100%`: every call fails as unavailable (HTTP 503 with
@@ -460,11 +466,11 @@ async fn injected_errors_fail_calls_as_unavailable() {
         matches!(ErrorClass::of(&*err), ErrorClass::Unavailable { .. }),
         "{err}"
     );
-    strings.line_with(&[
+    strings
+        .line_with(&[
             "method=uppercase",
             "request_id=injected-1",
             "err_kind=failure",
-        ],
-    )
-    .await;
+        ])
+        .await;
 }

@@ -54,9 +54,9 @@ async fn a_hedge_wins_and_the_slow_instance_drops_the_losing_call() {
         );
     }
     // The slow instance got one of them, and dropped it when the hedge won.
-    let line = slow.line_with(&["method=uppercase", "request_id=hedged-", "err=cancelled"],
-    )
-    .await;
+    let line = slow
+        .line_with(&["method=uppercase", "request_id=hedged-", "err=cancelled"])
+        .await;
     let took: f64 = line
         .split_whitespace()
         .find_map(|w| w.strip_prefix("took="))
@@ -65,7 +65,7 @@ async fn a_hedge_wins_and_the_slow_instance_drops_the_losing_call() {
         .unwrap_or_else(|| panic!("a took= in ms: {line}"));
     assert!(took < 200.0, "dropped soon after the hedge won: {line}");
     // And counted: /metrics shows the hedge that won (refreshed every second).
-kit_tests::process::metric_reaches(
+    kit_tests::process::metric_reaches(
         add.addr("debug"),
         r#"kit_sd_hedges_total{endpoint="stringsvc.uppercase",outcome="won"}"#,
         1.0,
@@ -123,8 +123,11 @@ async fn a_caller_hanging_up_cancels_the_work_two_hops_down() {
         let hung_up = Instant::now();
         drop(conn);
         let request_id = format!("request_id=hang-up-{transport}");
-        add.line_with(&["method=concat", &request_id, "err=cancelled"]).await;
-        let line = slow.line_with(&["method=uppercase", &request_id, "err=cancelled"]).await;
+        add.line_with(&["method=concat", &request_id, "err=cancelled"])
+            .await;
+        let line = slow
+            .line_with(&["method=uppercase", &request_id, "err=cancelled"])
+            .await;
         assert!(
             hung_up.elapsed() < Duration::from_millis(1500),
             "{transport}: stringsvc dropped the work well before its 2 s: {line}"
@@ -156,9 +159,8 @@ async fn no_hedge_is_sent_past_the_deadline() {
     )
     .await;
     assert_eq!(served, 0.0, "no hedge went to the fast instance");
-    slow.line_with(&["method=uppercase", "request_id=late-1", "err=cancelled"],
-    )
-    .await;
+    slow.line_with(&["method=uppercase", "request_id=late-1", "err=cancelled"])
+        .await;
 }
 
 /// Hedging at the live p95 with its default budget (10%: twice the share of
@@ -202,7 +204,7 @@ async fn hedging_at_the_live_p95_answers_the_slow_calls_fast() {
     for _ in 0..400 {
         slowest = slowest.max(concat().await);
     }
-kit_tests::process::metric_reaches(
+    kit_tests::process::metric_reaches(
         add.addr("debug"),
         r#"kit_sd_hedges_total{endpoint="stringsvc.uppercase",outcome="sent"}"#,
         1.0,
