@@ -44,7 +44,11 @@ pub fn router_with(set: Set, limits: &Limits) -> Router {
                 )
                 // A retried sum is served once per Idempotency-Key.
                 .before(|parts, ctx| {
-                    let key = parts.headers.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes());
+                    // A header name made once: looking up by `&str` parses it
+                    // on every request (~270 instructions; BENCHMARKS.md).
+                    static NAME: ::http::HeaderName =
+                        ::http::HeaderName::from_static(IDEMPOTENCY_KEY);
+                    let key = parts.headers.get(&NAME).map(|v| v.as_bytes());
                     KeyHeader::insert(ctx, key);
                 })
                 .error_encoder(encode_error),

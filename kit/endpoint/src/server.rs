@@ -49,7 +49,7 @@
 //! for incoming in ["21", "twenty-one"] {
 //!     let mut ctx = Context::new();
 //!     hooks.run_before(incoming, &mut ctx);
-//!     let decode = async { incoming.parse::<i64>().map_err(BoxError::from) };
+//!     let decode = || incoming.parse::<i64>().map_err(BoxError::from);
 //!     let answer = serve_call(double, &ctx, decode, |_ctx, d: Doubled| {
 //!         Ok(Reply { head: Vec::new(), body: d.0.to_string() })
 //!     })
@@ -154,10 +154,14 @@ impl<Resp: Failer, Out> Answer<Resp, Out> {
 /// transport's server runs it, between [`ServerHooks::run_before`] and
 /// [`ServerHooks::reply`] / [`ServerHooks::finish`] (see [`ServerHooks`]).
 ///
-/// `decode` is a future so that a transport can read a body as part of it; a
-/// transport that has the message already passes `std::future::ready(..)`. A
-/// panic in `decode`, the endpoint or `encode` is answered as
-/// [`Answer::Failed`] with [`Panicked`].
+/// `decode` runs first, synchronously: a transport that must wait for the
+/// message (an HTTP body) reads it before, and hands the decoder what it read
+/// (a read that failed is a decode error: refused). A panic in `decode`, the
+/// endpoint or `encode` is answered as [`Answer::Failed`] with [`Panicked`].
+///
+/// (The decoder is a closure rather than a future so that what a transport
+/// awaits before the call is not stored again inside the call's future: the
+/// future of an `async fn` keeps its arguments for its whole life.)
 pub async fn serve_call<E, Req, D, En, Out>(
     endpoint: E,
     ctx: &Context,
@@ -167,13 +171,13 @@ pub async fn serve_call<E, Req, D, En, Out>(
 where
     E: Service<Request<Req>, Error = BoxError>,
     E::Response: Failer,
-    D: Future<Output = Result<Req, BoxError>>,
+    D: FnOnce() -> Result<Req, BoxError>,
     En: FnOnce(&Context, E::Response) -> Result<Out, BoxError>,
 {
-    let req = match Guarded::new(decode).await {
+    let req = match catch_unwind(AssertUnwindSafe(decode)) {
         Ok(Ok(req)) => req,
         Ok(Err(err)) => return Answer::Refused(err),
-        Err(Panicked) => return Answer::Failed(Panicked.into()),
+        Err(_) => return Answer::Failed(Panicked.into()),
     };
     if ctx.is_expired() {
         // An endpoint whose budget is spent is not called.
@@ -439,8 +443,9 @@ mod tests {
         }
     }
 
-    fn ready<T>(v: T) -> std::future::Ready<T> {
-        std::future::ready(v)
+    /// A decoder that has `v` ready.
+    fn ready<T>(v: T) -> impl FnOnce() -> T {
+        move || v
     }
 
     #[tokio::test]
@@ -502,7 +507,7 @@ mod tests {
             #[allow(unreachable_code)]
             Ok::<_, BoxError>(())
         });
-        let decode_panics = async { panic!("decode") };
+        let decode_panics = || -> Result<(), BoxError> { panic!("decode") };
         let answers: [Answer<(), ()>; 3] = [
             serve_call(ok, &Context::new(), decode_panics, |_, v| Ok(v)).await,
             serve_call(panics, &Context::new(), ready(Ok(())), |_, v| Ok(v)).await,

@@ -83,7 +83,7 @@ where
         let (metadata, _, msg) = req.into_parts();
         let mut ctx = context_of(&metadata);
         self.hooks.run_before(&metadata, &mut ctx);
-        let decode = std::future::ready(check_timeout(&metadata).and_then(|()| (self.decode)(msg)));
+        let decode = || check_timeout(&metadata).and_then(|()| (self.decode)(msg));
         let answer = serve_call(self.endpoint.clone(), &ctx, decode, |ctx, resp| {
             (self.encode)(ctx, resp).map(|p| Ok(Response::new(p)))
         })

@@ -141,7 +141,7 @@ where
         let mut ctx = context_from_headers(msg.headers.as_ref(), Some(DEFAULT_BUDGET));
         ctx.set_transport(TRANSPORT);
         self.hooks.run_before(msg, &mut ctx);
-        let decode = std::future::ready((self.decode)(msg.headers.as_ref(), &msg.payload));
+        let decode = || (self.decode)(msg.headers.as_ref(), &msg.payload);
         let answer = serve_call(self.endpoint.clone(), &ctx, decode, |ctx, resp| {
             let payload = (self.encode)(ctx, resp)?;
             Ok(Reply {

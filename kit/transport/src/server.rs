@@ -303,7 +303,10 @@ where
             }
             shared.hooks.run_before(&parts, &mut ctx);
 
-            let decode = read_and_decode(&shared, &parts, body);
+            // The body is read before the call (a read that fails is refused
+            // as its decoding would be).
+            let read = read_body(&shared, &parts, body).await;
+            let decode = || read.and_then(|bytes| (shared.decode)(&parts, bytes));
             let answer = serve_call(endpoint, &ctx, decode, |ctx, resp| {
                 (shared.encode)(ctx, resp)
             })
@@ -408,20 +411,19 @@ impl std::error::Error for Closing {
     }
 }
 
-/// Steps 2 and 3: reads the body (within the limit and the timeout), then
-/// decodes it: the call path's decoder.
-async fn read_and_decode<Req, Resp, B>(
+/// Step 2: reads the body, within the limit and the timeout.
+async fn read_body<Req, Resp, B>(
     shared: &Shared<Req, Resp>,
     parts: &http::request::Parts,
     body: B,
-) -> Result<Req, BoxError>
+) -> Result<Bytes, BoxError>
 where
     B: HttpBody<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
     let body = body.map_err(|e| -> BoxError { MalformedBody(e.into()).into() });
     let read = read_limited(&parts.headers, body, shared.body_limit);
-    let bytes = Within::new(read, shared.body_timeout)
+    Within::new(read, shared.body_timeout)
         .await
         .map_err(|e| -> BoxError {
             if let Some(m) = cause_ref::<MalformedBody>(&*e) {
@@ -433,6 +435,5 @@ where
             } else {
                 e
             }
-        })?;
-    (shared.decode)(parts, bytes)
+        })
 }
