@@ -13,9 +13,9 @@ use crate::Took;
 /// told from failures:
 ///
 /// ```text
-/// level=info caller=layer.rs:91 method=sum request_id=7f3a... took=12.3µs err=null
-/// level=info caller=layer.rs:94 method=sum request_id=7f3a... took=9.1µs err="integer overflow" err_kind=business
-/// level=warn caller=layer.rs:97 method=concat request_id=7f3a... took=1.2ms err="upstream unreachable: ..." err_kind=failure
+/// level=info caller=layer.rs:123 method=sum request_id=7f3a... took=12.3µs err=null transport=HTTP
+/// level=info caller=layer.rs:124 method=sum request_id=7f3a... took=9.1µs err="integer overflow" err_kind=business
+/// level=warn caller=layer.rs:125 method=concat request_id=7f3a... took=1.2ms err="upstream unreachable: ..." err_kind=failure
 /// ```
 ///
 /// The transport the call came in by (`transport=HTTP`, `gRPC`, `NATS`) is the
