@@ -94,16 +94,7 @@ async fn addcli_calls_addsvc_through_the_client_set() {
 async fn addsvc_calls_a_remote_stringsvc() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let strings_addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let strings = tokio::spawn(kit_transport::serve(
-        listener,
-        stringsvc::transport::http::router(stringsvc::endpoint::Set::new(
-            stringsvc::service::BasicService,
-        )),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let (stop, strings) = serve_stringsvc(listener);
 
     let url = format!("http://{strings_addr}");
     let mut svc = start_addsvc(&["--stringsvc", &url]).await;

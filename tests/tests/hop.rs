@@ -99,22 +99,27 @@ async fn start_pair(recording: Recording) -> std::net::SocketAddr {
     .await
 }
 
+/// `POST /concat {"a": "a", "b": "b"}` to `addr` with `headers`.
+async fn concat_ab(addr: std::net::SocketAddr, headers: &[&str]) -> raw::Response {
+    raw::send(
+        addr,
+        &raw::post_json("/concat", headers, r#"{"a": "a", "b": "b"}"#),
+    )
+    .await
+    .unwrap()
+}
+
 /// The request ID given to addsvc reaches stringsvc, and stringsvc's budget is
 /// smaller than the one addsvc received.
 #[tokio::test]
 async fn request_id_and_a_shrinking_budget_cross_the_hop() {
     let recording = Recording::default();
     let addsvc = start_pair(recording.clone()).await;
-    let resp = raw::send(
+    let resp = concat_ab(
         addsvc,
-        &raw::post_json(
-            "/concat",
-            &["x-request-id: hop-test-1", "x-request-budget-ms: 3000"],
-            r#"{"a": "a", "b": "b"}"#,
-        ),
+        &["x-request-id: hop-test-1", "x-request-budget-ms: 3000"],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"v":"AB"}"#));
     assert_eq!(resp.header("x-request-id"), Some("hop-test-1"));
 
@@ -131,12 +136,7 @@ async fn request_id_and_a_shrinking_budget_cross_the_hop() {
 async fn a_generated_request_id_crosses_the_hop() {
     let recording = Recording::default();
     let addsvc = start_pair(recording.clone()).await;
-    let resp = raw::send(
-        addsvc,
-        &raw::post_json("/concat", &[], r#"{"a": "a", "b": "b"}"#),
-    )
-    .await
-    .unwrap();
+    let resp = concat_ab(addsvc, &[]).await;
     let id = resp
         .header("x-request-id")
         .expect("a generated request id")
@@ -161,16 +161,7 @@ async fn a_budget_that_runs_out_stops_work_on_both_sides() {
         hold: Some(hold.clone()),
     };
     let addsvc = start_pair(recording.clone()).await;
-    let resp = raw::send(
-        addsvc,
-        &raw::post_json(
-            "/concat",
-            &["x-request-budget-ms: 200"],
-            r#"{"a": "a", "b": "b"}"#,
-        ),
-    )
-    .await
-    .unwrap();
+    let resp = concat_ab(addsvc, &["x-request-budget-ms: 200"]).await;
     assert_eq!(resp.status, 504, "{resp:?}");
     assert_eq!(recording.seen.lock().unwrap().len(), 1);
     // stringsvc's own deadline (under 200 ms from when it got the call) cancels the held call.
@@ -185,16 +176,7 @@ async fn a_budget_that_runs_out_stops_work_on_both_sides() {
 async fn a_spent_budget_never_reaches_stringsvc() {
     let recording = Recording::default();
     let addsvc = start_pair(recording.clone()).await;
-    let resp = raw::send(
-        addsvc,
-        &raw::post_json(
-            "/concat",
-            &["x-request-budget-ms: 0"],
-            r#"{"a": "a", "b": "b"}"#,
-        ),
-    )
-    .await
-    .unwrap();
+    let resp = concat_ab(addsvc, &["x-request-budget-ms: 0"]).await;
     assert_eq!(resp.status, 504, "{resp:?}");
     let body: serde_json::Value = serde_json::from_str(&resp.body).unwrap();
     assert_eq!(body["error"], "deadline exceeded");
@@ -246,16 +228,7 @@ async fn start_logged_pair(
 async fn one_request_id_is_in_every_log_line_of_both_services() {
     let (add_log, str_log) = (kit_log::Memory::new(), kit_log::Memory::new());
     let addsvc = start_logged_pair(&add_log, &str_log).await;
-    let resp = raw::send(
-        addsvc,
-        &raw::post_json(
-            "/concat",
-            &["x-request-id: trace-me-1"],
-            r#"{"a": "a", "b": "b"}"#,
-        ),
-    )
-    .await
-    .unwrap();
+    let resp = concat_ab(addsvc, &["x-request-id: trace-me-1"]).await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("x-request-id"), Some("trace-me-1"));
 

@@ -22,6 +22,17 @@ impl Failer for V {
     }
 }
 
+/// Serves `router` on a free loopback port: its address, and a channel to it.
+async fn served(router: Router) -> (std::net::SocketAddr, tonic::transport::Channel) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, router, std::future::pending()));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    (addr, channel)
+}
+
 #[tokio::test]
 async fn hooks_run_on_every_call() {
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -55,16 +66,7 @@ async fn hooks_run_on_every_call() {
                 .unwrap()
                 .push((id, out.err().map(|s| s.code())));
         });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(
-        listener,
-        Router::new().unary("/t.T/Double", server),
-        std::future::pending(),
-    ));
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect_lazy();
+    let (_, channel) = served(Router::new().unary("/t.T/Double", server)).await;
 
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.unwrap();
@@ -154,16 +156,7 @@ async fn calls_that_break_the_conventions_get_the_conventional_codes() {
     });
     let server = Server::new(double, |m: Num| Ok(m.v), |_, v: V| Ok(Num { v: v.0 }))
         .error_handler(move |_, err| errors.lock().unwrap().push(err.to_string()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(
-        listener,
-        Router::new().unary("/t.T/Double", server),
-        std::future::pending(),
-    ));
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect_lazy();
+    let (addr, channel) = served(Router::new().unary("/t.T/Double", server)).await;
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     let call = |grpc: &mut tonic::client::Grpc<tonic::transport::Channel>,
                 path: &'static str,
