@@ -412,6 +412,94 @@ impl<In: ?Sized, Head: ?Sized, Out> ServerHooks<In, Head, Out> {
     }
 }
 
+/// The hook methods of a transport's `Server`, the same names, order and
+/// documentation on every transport: `before`, `after`, `error_encoder`,
+/// `error_handler`, `finalizer`, each handing its closure to the server's
+/// [`ServerHooks`] (found by `hooks`, given the server as `$this`), each
+/// returning the server for chaining. kit-transport and kit-nats write theirs
+/// with it; a new transport's server can too.
+///
+/// ```
+/// use kit_endpoint::{server_hook_methods, Context, ErrorRef, ServerHooks};
+///
+/// /// A toy transport's server: text in, text out.
+/// struct ToyServer {
+///     hooks: ServerHooks<str, Vec<String>, String>,
+/// }
+///
+/// impl ToyServer {
+///     server_hook_methods!(hooks: |this| this.hooks, in: str, head: Vec<String>, out: String);
+/// }
+///
+/// let server = ToyServer { hooks: ServerHooks::new(|_, err| err.to_string()) }
+///     .before(|_incoming, _ctx| {})
+///     .error_handler(|_ctx, _err| {});
+/// assert!(format!("{:?}", server.hooks).contains("before: 1"));
+/// ```
+#[macro_export]
+macro_rules! server_hook_methods {
+    (hooks: |$this:ident| $hooks:expr, in: $in:ty, head: $head:ty, out: $out:ty) => {
+        /// Adds a hook run on every request before decoding, to add to the
+        /// request's context from what came in (go-kit's `ServerBefore`).
+        pub fn before(
+            mut self,
+            f: impl Fn(&$in, &mut $crate::Context) + Send + Sync + 'static,
+        ) -> Self {
+            let $this = &mut self;
+            $hooks.before(f);
+            self
+        }
+
+        /// Adds a hook run on every answer, errors included, to set its
+        /// metadata (headers) from the context (go-kit's `ServerAfter`).
+        pub fn after(
+            mut self,
+            f: impl Fn(&$crate::Context, &mut $head) + Send + Sync + 'static,
+        ) -> Self {
+            let $this = &mut self;
+            $hooks.after(f);
+            self
+        }
+
+        /// Replaces the error encoder, which answers every refusal, failure
+        /// and business error (go-kit's `ServerErrorEncoder`): map your own
+        /// errors there, and fall back on the transport's `encode_error`.
+        pub fn error_encoder(
+            mut self,
+            f: impl Fn(&$crate::Context, $crate::ErrorRef<'_>) -> $out + Send + Sync + 'static,
+        ) -> Self {
+            let $this = &mut self;
+            $hooks.error_encoder(f);
+            self
+        }
+
+        /// Adds a hook told of every error answered, with the request's
+        /// context (and so its request ID): a request that does not decode or
+        /// whose budget is spent, a failed endpoint or encoder, a panic, a
+        /// business error (go-kit's `ServerErrorHandler`). It runs before the
+        /// error encoder.
+        pub fn error_handler(
+            mut self,
+            f: impl Fn(&$crate::Context, $crate::ErrorRef<'_>) + Send + Sync + 'static,
+        ) -> Self {
+            let $this = &mut self;
+            $hooks.error_handler(f);
+            self
+        }
+
+        /// Adds a hook told of every answer once it is final, errors included:
+        /// the place for access logs and metrics (go-kit's `ServerFinalizer`).
+        pub fn finalizer(
+            mut self,
+            f: impl Fn(&$crate::Context, &$out) + Send + Sync + 'static,
+        ) -> Self {
+            let $this = &mut self;
+            $hooks.finalizer(f);
+            self
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;

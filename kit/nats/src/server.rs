@@ -8,9 +8,7 @@ use std::sync::Arc;
 use async_nats::{HeaderMap, Message};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use kit_endpoint::{
-    BoxError, Context, DEFAULT_BUDGET, ErrorRef, Failer, Request, ServerHooks, serve_call,
-};
+use kit_endpoint::{BoxError, Context, DEFAULT_BUDGET, Failer, Request, ServerHooks, serve_call};
 use tokio::sync::Semaphore;
 use tower::Service;
 
@@ -92,49 +90,12 @@ where
         }
     }
 
-    /// Adds a hook run before decoding, to add to the request's context from
-    /// the message (go-kit's `SubscriberBefore`).
-    pub fn before(mut self, f: impl Fn(&Message, &mut Context) + Send + Sync + 'static) -> Self {
-        self.hooks.before(f);
-        self
-    }
-
-    /// Adds a hook run on every reply, errors included, to set headers from the
-    /// context (go-kit's `SubscriberAfter`).
-    pub fn after(mut self, f: impl Fn(&Context, &mut HeaderMap) + Send + Sync + 'static) -> Self {
-        self.hooks.after(f);
-        self
-    }
-
-    /// Adds a hook told of every reply once it is made, errors included, with
-    /// the request's context: for access logs and metrics (go-kit's
-    /// `SubscriberFinalizer`).
-    pub fn finalizer(mut self, f: impl Fn(&Context, &Reply) + Send + Sync + 'static) -> Self {
-        self.hooks.finalizer(f);
-        self
-    }
-
-    /// Adds a hook told of every error answered (a request that does not
-    /// decode, a spent budget, a failed endpoint or encoder, a panic, a
-    /// business error), with the request's context, before the error encoder
-    /// answers it (go-kit's `SubscriberErrorHandler`).
-    pub fn error_handler(
-        mut self,
-        f: impl Fn(&Context, ErrorRef<'_>) + Send + Sync + 'static,
-    ) -> Self {
-        self.hooks.error_handler(f);
-        self
-    }
-
-    /// Replaces the error encoder: map your business errors, fall back on
-    /// [`encode_error`].
-    pub fn error_encoder(
-        mut self,
-        f: impl Fn(&Context, ErrorRef<'_>) -> Reply + Send + Sync + 'static,
-    ) -> Self {
-        self.hooks.error_encoder(f);
-        self
-    }
+    kit_endpoint::server_hook_methods!(
+        hooks: |this| this.hooks,
+        in: Message,
+        head: HeaderMap,
+        out: Reply
+    );
 
     /// The reply to one request message.
     pub async fn serve(&self, msg: &Message) -> Reply {

@@ -13,8 +13,7 @@ use http::HeaderValue;
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
 use kit_endpoint::{
-    Answer, BoxError, Context, DEFAULT_BUDGET, ErrorRef, Failer, Request, ServerHooks, cause_ref,
-    serve_call,
+    Answer, BoxError, Context, DEFAULT_BUDGET, Failer, Request, ServerHooks, cause_ref, serve_call,
 };
 use tower::Service;
 
@@ -172,59 +171,12 @@ impl<E, Req, Resp> Server<E, Req, Resp> {
         Arc::make_mut(&mut self.shared)
     }
 
-    /// Adds a hook run on every request before decoding: it may add to the context
-    /// what it finds in the request (go-kit's `ServerBefore`).
-    pub fn before(
-        mut self,
-        f: impl Fn(&http::request::Parts, &mut Context) + Send + Sync + 'static,
-    ) -> Self {
-        self.shared_mut().hooks.before(f);
-        self
-    }
-
-    /// Adds a hook run on every response, errors included, to set headers from the
-    /// context (go-kit's `ServerAfter`).
-    pub fn after(
-        mut self,
-        f: impl Fn(&Context, &mut http::HeaderMap) + Send + Sync + 'static,
-    ) -> Self {
-        self.shared_mut().hooks.after(f);
-        self
-    }
-
-    /// Replaces the error encoder, which answers every failure and business error
-    /// (go-kit's `ServerErrorEncoder`). Map your own errors to statuses there and
-    /// fall back on [`encode_error`] for the rest.
-    pub fn error_encoder(
-        mut self,
-        f: impl Fn(&Context, ErrorRef<'_>) -> http::Response<Body> + Send + Sync + 'static,
-    ) -> Self {
-        self.shared_mut().hooks.error_encoder(f);
-        self
-    }
-
-    /// Adds a hook run once the response is ready, with its final status and
-    /// headers: the place for access logs and metrics (go-kit's `ServerFinalizer`).
-    pub fn finalizer(
-        mut self,
-        f: impl Fn(&Context, &http::Response<Body>) + Send + Sync + 'static,
-    ) -> Self {
-        self.shared_mut().hooks.finalizer(f);
-        self
-    }
-
-    /// Adds a hook told of every error answered, with the request's context
-    /// (and so its request ID): a body over the limit, a wrong content type, a
-    /// body that does not decode, a budget already spent, a failed endpoint or
-    /// encoder, a panic, a business error (go-kit's `ServerErrorHandler`). It
-    /// runs before the error encoder.
-    pub fn error_handler(
-        mut self,
-        f: impl Fn(&Context, ErrorRef<'_>) + Send + Sync + 'static,
-    ) -> Self {
-        self.shared_mut().hooks.error_handler(f);
-        self
-    }
+    kit_endpoint::server_hook_methods!(
+        hooks: |this| this.shared_mut().hooks,
+        in: http::request::Parts,
+        head: http::HeaderMap,
+        out: http::Response<Body>
+    );
 
     /// Sets the largest request body accepted, in bytes (default 1 MiB).
     pub fn body_limit(mut self, bytes: usize) -> Self {
