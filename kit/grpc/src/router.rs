@@ -74,7 +74,7 @@ impl Router {
     /// Serves `server` as the unary method at `path`
     /// (`/<package>.<Service>/<Method>`), its messages in protobuf.
     pub fn unary<E, PReq, Req, Resp, PResp>(
-        mut self,
+        self,
         path: &str,
         server: Server<E, PReq, Req, Resp, PResp>,
     ) -> Self
@@ -87,24 +87,19 @@ impl Router {
         PResp: prost::Message + Send + Sync + 'static,
     {
         let server = Arc::new(server);
-        let method = tower::service_fn(move |req: http::Request<GrpcBody>| {
+        self.method(path, move |req| {
             let server = server.clone();
             async move {
-                if let Some(refused) = not_grpc(&req) {
-                    return Ok::<_, Infallible>(refused);
-                }
                 let codec = Checked(tonic_prost::ProstCodec::<PResp, PReq>::default());
                 let mut grpc = tonic::server::Grpc::new(codec);
-                Ok(too_large_is_exhausted(grpc.unary(Unary(server), req).await))
+                grpc.unary(Unary(server), req).await
             }
-        });
-        self.routes = self.routes.route_service(path, method);
-        self
+        })
     }
 
     /// Serves `server` as the server-streaming method at `path`.
     pub fn server_streaming<E, PReq, Req, Item, PItem>(
-        mut self,
+        self,
         path: &str,
         server: StreamingServer<E, PReq, Req, Item, PItem>,
     ) -> Self
@@ -121,19 +116,33 @@ impl Router {
         PItem: prost::Message + Send + Sync + 'static,
     {
         let server = Arc::new(server);
-        let method = tower::service_fn(move |req: http::Request<GrpcBody>| {
+        self.method(path, move |req| {
             let server = server.clone();
             async move {
-                if let Some(refused) = not_grpc(&req) {
-                    return Ok::<_, Infallible>(refused);
-                }
                 let codec = Checked(tonic_prost::ProstCodec::<PItem, PReq>::default());
                 let mut grpc = tonic::server::Grpc::new(codec);
                 let svc =
                     tower::service_fn(move |req: tonic::Request<PReq>| server.clone().serve(req));
-                Ok(too_large_is_exhausted(
-                    grpc.server_streaming(svc, req).await,
-                ))
+                grpc.server_streaming(svc, req).await
+            }
+        })
+    }
+
+    /// `answer` as the method at `path`, behind gRPC's conventions: a request
+    /// that is not gRPC is refused (HTTP 415), a message over the size limit
+    /// is `RESOURCE_EXHAUSTED`.
+    fn method<F, Fut>(mut self, path: &str, answer: F) -> Self
+    where
+        F: Fn(http::Request<GrpcBody>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = http::Response<tonic::body::Body>> + Send + 'static,
+    {
+        let method = tower::service_fn(move |req: http::Request<GrpcBody>| {
+            let answer = answer.clone();
+            async move {
+                if let Some(refused) = not_grpc(&req) {
+                    return Ok::<_, Infallible>(refused);
+                }
+                Ok(too_large_is_exhausted(answer(req).await))
             }
         });
         self.routes = self.routes.route_service(path, method);
