@@ -105,35 +105,36 @@ pub fn client_set(http: HttpClient, base: &Uri) -> Result<Set, BoxError> {
     })
 }
 
-/// The business error in an error answer, if it is one.
-fn business_error(parts: &::http::response::Parts, body: &[u8]) -> Option<AddError> {
-    (parts.status == BUSINESS_ERROR_STATUS)
-        .then(|| AddError::from_message(&json::error_message(body)))
-        .flatten()
-}
-
+/// A response, or the business error it carries (`422` with its message).
 fn decode_sum_response(
     parts: &::http::response::Parts,
     body: Bytes,
 ) -> Result<SumResponse, BoxError> {
-    match business_error(parts, &body) {
-        Some(err) => Ok(SumResponse {
-            v: 0,
+    json::decode_response_or(
+        parts,
+        body,
+        BUSINESS_ERROR_STATUS,
+        AddError::from_message,
+        |err| SumResponse {
             err: Some(err),
-        }),
-        None => json::decode_response(parts, body),
-    }
+            ..Default::default()
+        },
+    )
 }
 
+/// A response, or the business error it carries (`422` with its message).
 fn decode_concat_response(
     parts: &::http::response::Parts,
     body: Bytes,
 ) -> Result<ConcatResponse, BoxError> {
-    match business_error(parts, &body) {
-        Some(err) => Ok(ConcatResponse {
-            v: String::new(),
+    json::decode_response_or(
+        parts,
+        body,
+        BUSINESS_ERROR_STATUS,
+        AddError::from_message,
+        |err| ConcatResponse {
             err: Some(err),
-        }),
-        None => json::decode_response(parts, body),
-    }
+            ..Default::default()
+        },
+    )
 }

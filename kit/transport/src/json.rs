@@ -180,6 +180,47 @@ pub fn decode_response<T: DeserializeOwned>(
     })
 }
 
+/// Decodes a JSON response as [`decode_response`] does, except an answer with
+/// status `business_status` whose `{"error": message}` `business` recognises:
+/// that is the callee's business error, and `carry` turns it into the
+/// response that carries it (go-kit's `Failer` on the client side), so that
+/// breakers and retries leave it alone. Any other error answer fails as an
+/// upstream error.
+///
+/// ```
+/// use bytes::Bytes;
+/// use kit_transport::json;
+///
+/// #[derive(Debug, Default, PartialEq, serde::Deserialize)]
+/// struct SumResponse { v: i64, #[serde(skip)] err: Option<String> }
+///
+/// let overflow = |m: &str| (m == "integer overflow").then(|| m.to_owned());
+/// let carry = |err| SumResponse { err: Some(err), ..Default::default() };
+/// let answer = |status: u16, body: &'static str| {
+///     let (parts, ()) = http::Response::builder().status(status).body(()).unwrap().into_parts();
+///     json::decode_response_or(&parts, Bytes::from(body), http::StatusCode::UNPROCESSABLE_ENTITY, overflow, carry)
+/// };
+/// assert_eq!(answer(200, r#"{"v": 3}"#).unwrap().v, 3);
+/// let business = answer(422, r#"{"error": "integer overflow"}"#).unwrap();
+/// assert_eq!(business.err.as_deref(), Some("integer overflow"));
+/// assert!(answer(422, r#"{"error": "something else"}"#).is_err());
+/// assert!(answer(503, r#"{"error": "service unavailable"}"#).is_err());
+/// ```
+pub fn decode_response_or<T: DeserializeOwned, E>(
+    parts: &http::response::Parts,
+    body: Bytes,
+    business_status: http::StatusCode,
+    business: impl FnOnce(&str) -> Option<E>,
+    carry: impl FnOnce(E) -> T,
+) -> Result<T, BoxError> {
+    if parts.status == business_status {
+        if let Some(err) = business(&error_message(&body)) {
+            return Ok(carry(err));
+        }
+    }
+    decode_response(parts, body)
+}
+
 /// The message of a kit JSON error body `{"error": "..."}`, or the body itself
 /// (lossily decoded, at most 256 bytes) when it is not one.
 pub fn error_message(body: &[u8]) -> String {

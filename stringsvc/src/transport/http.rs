@@ -89,35 +89,36 @@ pub fn client_set(http: HttpClient, base: &Uri) -> Result<Set, BoxError> {
     })
 }
 
-/// The business error in an error answer, if it is one.
-fn business_error(parts: &::http::response::Parts, body: &[u8]) -> Option<StringError> {
-    (parts.status == BUSINESS_ERROR_STATUS)
-        .then(|| StringError::from_message(&json::error_message(body)))
-        .flatten()
-}
-
+/// A response, or the business error it carries (`422` with its message).
 fn decode_uppercase_response(
     parts: &::http::response::Parts,
     body: Bytes,
 ) -> Result<UppercaseResponse, BoxError> {
-    match business_error(parts, &body) {
-        Some(err) => Ok(UppercaseResponse {
-            v: String::new(),
+    json::decode_response_or(
+        parts,
+        body,
+        BUSINESS_ERROR_STATUS,
+        StringError::from_message,
+        |err| UppercaseResponse {
             err: Some(err),
-        }),
-        None => json::decode_response(parts, body),
-    }
+            ..Default::default()
+        },
+    )
 }
 
+/// A response, or the business error it carries (`422` with its message).
 fn decode_count_response(
     parts: &::http::response::Parts,
     body: Bytes,
 ) -> Result<CountResponse, BoxError> {
-    match business_error(parts, &body) {
-        Some(err) => Ok(CountResponse {
-            v: 0,
+    json::decode_response_or(
+        parts,
+        body,
+        BUSINESS_ERROR_STATUS,
+        StringError::from_message,
+        |err| CountResponse {
             err: Some(err),
-        }),
-        None => json::decode_response(parts, body),
-    }
+            ..Default::default()
+        },
+    )
 }
