@@ -20,52 +20,6 @@
 //! These are go-kit's `ServerBefore`, `ServerErrorHandler`,
 //! `ServerErrorEncoder`, `ServerAfter` and `ServerFinalizer`, in go-kit's
 //! order, under the same names on every kit transport.
-//!
-//! ```
-//! use kit_endpoint::{endpoint_fn, Answer, BoxError, Context, Failer, Request, ServerHooks, serve_call};
-//! use std::sync::{Arc, Mutex};
-//!
-//! /// A toy transport: requests are text, answers a body beside headers.
-//! type Head = Vec<(String, String)>;
-//! struct Reply { head: Head, body: String }
-//!
-//! /// The endpoint's response: it never carries a business error.
-//! struct Doubled(i64);
-//! impl Failer for Doubled {
-//!     fn failed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> { None }
-//! }
-//!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let seen = Arc::new(Mutex::new(Vec::new()));
-//! let mut hooks: ServerHooks<str, Head, Reply> = ServerHooks::new(|_ctx, err| Reply {
-//!     head: vec![("error".into(), "1".into())],
-//!     body: err.to_string(),
-//! });
-//! let handled = seen.clone();
-//! hooks.error_handler(move |_ctx, err| handled.lock().unwrap().push(err.to_string()));
-//! hooks.after(|_ctx, head| head.push(("served-by".into(), "toy".into())));
-//!
-//! let double = endpoint_fn(|req: Request<i64>| async move { Ok::<_, BoxError>(Doubled(*req.msg() * 2)) });
-//! for incoming in ["21", "twenty-one"] {
-//!     let mut ctx = Context::new();
-//!     hooks.run_before(incoming, &mut ctx);
-//!     let decode = || incoming.parse::<i64>().map_err(BoxError::from);
-//!     let answer = serve_call(double, &ctx, decode, |_ctx, d: Doubled| {
-//!         Ok(Reply { head: Vec::new(), body: d.0.to_string() })
-//!     })
-//!     .await;
-//!     let refused = matches!(answer, Answer::Refused(_));
-//!     let mut reply = hooks.reply(&ctx, answer);
-//!     hooks.finish(&ctx, &mut reply, |r| &mut r.head);
-//!     assert_eq!(refused, incoming != "21");
-//!     assert_eq!(reply.head.last().unwrap().0, "served-by");
-//!     if !refused {
-//!         assert_eq!(reply.body, "42");
-//!     }
-//! }
-//! assert_eq!(*seen.lock().unwrap(), ["invalid digit found in string"]);
-//! # }
-//! ```
 
 use std::error::Error;
 use std::fmt;
@@ -287,7 +241,53 @@ type FinalizerFn<Out> = dyn Fn(&Context, &Out) + Send + Sync;
 ///
 /// These are go-kit's `ServerBefore`, `ServerErrorHandler`,
 /// `ServerErrorEncoder`, `ServerAfter` and `ServerFinalizer`, in go-kit's
-/// order.
+/// order. A toy transport, end to end:
+///
+/// ```
+/// use kit_endpoint::{endpoint_fn, Answer, BoxError, Context, Failer, Request, ServerHooks, serve_call};
+/// use std::sync::{Arc, Mutex};
+///
+/// /// A toy transport: requests are text, answers a body beside headers.
+/// type Head = Vec<(String, String)>;
+/// struct Reply { head: Head, body: String }
+///
+/// /// The endpoint's response: it never carries a business error.
+/// struct Doubled(i64);
+/// impl Failer for Doubled {
+///     fn failed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> { None }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let mut hooks: ServerHooks<str, Head, Reply> = ServerHooks::new(|_ctx, err| Reply {
+///     head: vec![("error".into(), "1".into())],
+///     body: err.to_string(),
+/// });
+/// let handled = seen.clone();
+/// hooks.error_handler(move |_ctx, err| handled.lock().unwrap().push(err.to_string()));
+/// hooks.after(|_ctx, head| head.push(("served-by".into(), "toy".into())));
+///
+/// let double = endpoint_fn(|req: Request<i64>| async move { Ok::<_, BoxError>(Doubled(*req.msg() * 2)) });
+/// for incoming in ["21", "twenty-one"] {
+///     let mut ctx = Context::new();
+///     hooks.run_before(incoming, &mut ctx);
+///     let decode = || incoming.parse::<i64>().map_err(BoxError::from);
+///     let answer = serve_call(double, &ctx, decode, |_ctx, d: Doubled| {
+///         Ok(Reply { head: Vec::new(), body: d.0.to_string() })
+///     })
+///     .await;
+///     let refused = matches!(answer, Answer::Refused(_));
+///     let mut reply = hooks.reply(&ctx, answer);
+///     hooks.finish(&ctx, &mut reply, |r| &mut r.head);
+///     assert_eq!(refused, incoming != "21");
+///     assert_eq!(reply.head.last().unwrap().0, "served-by");
+///     if !refused {
+///         assert_eq!(reply.body, "42");
+///     }
+/// }
+/// assert_eq!(*seen.lock().unwrap(), ["invalid digit found in string"]);
+/// # }
+/// ```
 pub struct ServerHooks<In: ?Sized, Head: ?Sized, Out> {
     before: Vec<Arc<BeforeFn<In>>>,
     after: Vec<Arc<AfterFn<Head>>>,
