@@ -194,11 +194,14 @@ impl Idempotency {
     fn begin(&self, key: &IdempotencyKey, request: Fingerprint) -> Result<Begin, BoxError> {
         let now = Instant::now();
         let mut state = self.lock();
-        // Forget what is past the window, and the oldest past the size bound:
-        // each key leaves once, so this is constant time per request on average.
+        // Forget what is past the window, and the oldest past the size bound.
+        // The bound is on `order`, which also holds the keys whose sums failed
+        // (their slots are gone, their entries are not): a client sending new
+        // keys whose sums all fail must not grow it for a whole window. Each
+        // entry leaves once, so this is constant time per request on average.
         while let Some((at, _)) = state.order.front() {
             let expired = now.saturating_duration_since(*at) >= self.window;
-            if !expired && state.slots.len() < self.max_keys {
+            if !expired && state.order.len() < self.max_keys {
                 break;
             }
             if let Some((at, old)) = state.order.pop_front() {
@@ -415,5 +418,22 @@ mod tests {
         svc.sum(&with_key("e"), 1, 1).await.unwrap();
         assert_eq!(inner.0.load(Ordering::SeqCst), 7, "past the window");
         assert_eq!(memory.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_whose_sums_fail_stay_within_the_bound() {
+        let inner = Arc::new(Counted::default());
+        let memory = Arc::new(Idempotency::new(DEFAULT_WINDOW, 3));
+        let svc = IdempotentMiddleware::new(memory.clone(), inner.clone());
+        for i in 0..100 {
+            // `a == 0` fails: nothing is remembered of the key but its turn.
+            assert!(svc.sum(&with_key(&format!("f{i}")), 0, 1).await.is_err());
+        }
+        assert!(memory.is_empty());
+        assert!(
+            memory.lock().order.len() <= 3,
+            "{}",
+            memory.lock().order.len()
+        );
     }
 }

@@ -50,11 +50,6 @@ impl Listeners {
     pub fn http_url(&self) -> std::io::Result<String> {
         Ok(format!("http://{}", self.api.local_addr()?))
     }
-
-    /// Whether gRPC is served.
-    pub fn serves_grpc(&self) -> bool {
-        self.grpc.is_some()
-    }
 }
 
 /// Runs on SIGTERM before the shutdown delay (e.g. deregistration).

@@ -58,3 +58,53 @@ async fn a_retried_sum_is_answered_and_published_once_per_key() {
     }
     assert_eq!(stored(&url).await, 3);
 }
+
+/// Over gRPC the key travels as `idempotency-key` metadata, with the same
+/// effect: a repeat answers the first result and stores no second event, and
+/// the same key for other numbers is `INVALID_ARGUMENT`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_grpc_the_key_is_metadata() {
+    use addsvc::transport::grpc::{SUM, pb};
+
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let url = nats.url();
+    let args = [
+        "--http-addr",
+        "127.0.0.1:0",
+        "--debug-addr",
+        "127.0.0.1:0",
+        "--grpc-addr",
+        "127.0.0.1:0",
+        "--shutdown-delay-ms",
+        "0",
+        "--events",
+        &url,
+    ];
+    let binary = kit_tests::process::workspace_binary("addsvc");
+    let add = Service::start(&binary, &args, &["http", "debug", "grpc"])
+        .await
+        .unwrap();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", add.addr("grpc")))
+        .unwrap()
+        .connect_lazy();
+    let sum = |a: i64, b: i64| {
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        async move {
+            grpc.ready().await.unwrap();
+            let mut req = tonic::Request::new(pb::SumRequest { a, b });
+            req.metadata_mut()
+                .insert("idempotency-key", "g-1".parse().unwrap());
+            let codec = tonic_prost::ProstCodec::<pb::SumRequest, pb::SumResponse>::default();
+            let path = http::uri::PathAndQuery::from_static(SUM);
+            grpc.unary(req, path, codec).await.map(|r| r.into_inner().v)
+        }
+    };
+    assert_eq!(sum(2, 3).await.unwrap(), 5);
+    assert_eq!(sum(2, 3).await.unwrap(), 5);
+    assert_eq!(stored(&url).await, 1, "one event for one key");
+    let refused = sum(4, 4).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert_eq!(stored(&url).await, 1);
+}

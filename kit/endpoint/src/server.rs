@@ -378,23 +378,27 @@ impl<In: ?Sized, Head: ?Sized, Out> ServerHooks<In, Head, Out> {
     /// The answer to send: the encoded one, or, for an error, what the error
     /// encoder makes of it once every error handler has been told.
     pub fn reply<Resp: Failer>(&self, ctx: &Context, answer: Answer<Resp, Out>) -> Out {
-        if let Some(err) = answer.error() {
-            return self.reply_error(ctx, err);
-        }
         match answer {
             Answer::Encoded(out) => out,
-            // Not reached: every other answer carries an error.
-            _ => (self.error_encoder)(ctx, &LostBusinessError),
+            // Every other answer carries an error.
+            other => self.reply_error(ctx, other.error().unwrap_or(&LostBusinessError)),
         }
     }
 
     /// Encodes an error the call path never saw (a transport's own refusal,
     /// such as an unreadable body), telling every error handler first.
     pub fn reply_error(&self, ctx: &Context, err: ErrorRef<'_>) -> Out {
+        self.tell_error_handlers(ctx, err);
+        (self.error_encoder)(ctx, err)
+    }
+
+    /// Tells every error handler of `err`, for an error nobody is answered
+    /// about (kit-nats: a request without a reply subject): nothing is
+    /// encoded.
+    pub fn tell_error_handlers(&self, ctx: &Context, err: ErrorRef<'_>) {
         for handle in &self.error_handlers {
             handle(ctx, err);
         }
-        (self.error_encoder)(ctx, err)
     }
 
     /// Runs every after hook on the answer's metadata (`head` finds it in
@@ -417,7 +421,8 @@ impl<In: ?Sized, Head: ?Sized, Out> ServerHooks<In, Head, Out> {
 /// `error_handler`, `finalizer`, each handing its closure to the server's
 /// [`ServerHooks`] (found by `hooks`, given the server as `$this`), each
 /// returning the server for chaining. kit-transport and kit-nats write theirs
-/// with it; a new transport's server can too.
+/// with it, kit-grpc the first three (`@context`: its error encoder and
+/// finalizer speak `Status`); a new transport's server can too.
 ///
 /// ```
 /// use kit_endpoint::{server_hook_methods, Context, ErrorRef, ServerHooks};
@@ -439,6 +444,36 @@ impl<In: ?Sized, Head: ?Sized, Out> ServerHooks<In, Head, Out> {
 #[macro_export]
 macro_rules! server_hook_methods {
     (hooks: |$this:ident| $hooks:expr, in: $in:ty, head: $head:ty, out: $out:ty) => {
+        $crate::server_hook_methods!(@context hooks: |$this| $hooks, in: $in, head: $head);
+
+        /// Replaces the error encoder, which answers every refusal, failure
+        /// and business error (go-kit's `ServerErrorEncoder`): map your own
+        /// errors there, and fall back on the transport's `encode_error`.
+        pub fn error_encoder(
+            mut self,
+            f: impl Fn(&$crate::Context, $crate::ErrorRef<'_>) -> $out + Send + Sync + 'static,
+        ) -> Self {
+            let $this = &mut self;
+            $hooks.error_encoder(f);
+            self
+        }
+
+        /// Adds a hook told of every answer once it is final, errors included:
+        /// the place for access logs and metrics (go-kit's `ServerFinalizer`).
+        pub fn finalizer(
+            mut self,
+            f: impl Fn(&$crate::Context, &$out) + Send + Sync + 'static,
+        ) -> Self {
+            let $this = &mut self;
+            $hooks.finalizer(f);
+            self
+        }
+    };
+    // The hooks whose signatures do not depend on how the transport answers
+    // (`before`, `after`, `error_handler`): for a transport whose error
+    // encoder and finalizer a user sees in terms of its own types (kit-grpc's,
+    // a `Status`), which writes those two itself.
+    (@context hooks: |$this:ident| $hooks:expr, in: $in:ty, head: $head:ty) => {
         /// Adds a hook run on every request before decoding, to add to the
         /// request's context from what came in (go-kit's `ServerBefore`).
         pub fn before(
@@ -461,18 +496,6 @@ macro_rules! server_hook_methods {
             self
         }
 
-        /// Replaces the error encoder, which answers every refusal, failure
-        /// and business error (go-kit's `ServerErrorEncoder`): map your own
-        /// errors there, and fall back on the transport's `encode_error`.
-        pub fn error_encoder(
-            mut self,
-            f: impl Fn(&$crate::Context, $crate::ErrorRef<'_>) -> $out + Send + Sync + 'static,
-        ) -> Self {
-            let $this = &mut self;
-            $hooks.error_encoder(f);
-            self
-        }
-
         /// Adds a hook told of every error answered, with the request's
         /// context (and so its request ID): a request that does not decode or
         /// whose budget is spent, a failed endpoint or encoder, a panic, a
@@ -484,17 +507,6 @@ macro_rules! server_hook_methods {
         ) -> Self {
             let $this = &mut self;
             $hooks.error_handler(f);
-            self
-        }
-
-        /// Adds a hook told of every answer once it is final, errors included:
-        /// the place for access logs and metrics (go-kit's `ServerFinalizer`).
-        pub fn finalizer(
-            mut self,
-            f: impl Fn(&$crate::Context, &$out) + Send + Sync + 'static,
-        ) -> Self {
-            let $this = &mut self;
-            $hooks.finalizer(f);
             self
         }
     };

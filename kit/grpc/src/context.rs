@@ -49,15 +49,27 @@ pub fn format_grpc_timeout(d: Duration) -> String {
 /// `default_budget`), caller metadata, the W3C trace context. Invalid values
 /// are ignored, never an error.
 pub fn context_from_metadata(metadata: &MetadataMap, default_budget: Option<Duration>) -> Context {
+    context_and_timeout(metadata, default_budget).0
+}
+
+/// [`context_from_metadata`], and whether a `grpc-timeout` was sent that does
+/// not parse (`true`: the context has the default budget instead): kit's
+/// servers refuse such a call, and read the metadata once to know.
+pub(crate) fn context_and_timeout(
+    metadata: &MetadataMap,
+    default_budget: Option<Duration>,
+) -> (Context, bool) {
     let get = |key: &str| metadata.get(key).and_then(|v| v.to_str().ok());
     let id = get(REQUEST_ID)
         .and_then(RequestId::parse)
         .unwrap_or_else(RequestId::generate);
     let mut ctx = Context::new().with_request_id(id);
-    let budget = get(GRPC_TIMEOUT)
-        .and_then(parse_grpc_timeout)
-        .or(default_budget);
-    if let Some(budget) = budget {
+    let sent = metadata.get(GRPC_TIMEOUT);
+    let timeout = sent
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout);
+    let malformed = sent.is_some() && timeout.is_none();
+    if let Some(budget) = timeout.or(default_budget) {
         ctx.set_deadline(Instant::now() + budget);
     }
     ctx.set_trace(get("traceparent").and_then(|tp| TraceContext::parse(tp, get("tracestate"))));
@@ -68,7 +80,7 @@ pub fn context_from_metadata(metadata: &MetadataMap, default_budget: Option<Dura
             }
         }
     }
-    ctx
+    (ctx, malformed)
 }
 
 /// Writes `ctx` into the metadata of an outgoing call: request ID, the

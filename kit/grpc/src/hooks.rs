@@ -5,7 +5,7 @@ use kit_endpoint::{BoxError, Context, DEFAULT_BUDGET, ServerHooks};
 use tonic::metadata::MetadataMap;
 use tonic::{Response, Status};
 
-use crate::context::{GRPC_TIMEOUT, context_from_metadata, parse_grpc_timeout};
+use crate::context::{REQUEST_ID, context_and_timeout};
 use crate::error::BadRequest;
 
 /// What the gRPC server names itself in the request context (and so on log
@@ -24,28 +24,31 @@ pub(crate) fn metadata_of<T>(out: &mut Result<Response<T>, Status>) -> &mut Meta
     }
 }
 
-/// The request's context from its metadata, marked as come by gRPC.
-pub(crate) fn context_of(metadata: &MetadataMap) -> Context {
-    let mut ctx = context_from_metadata(metadata, Some(DEFAULT_BUDGET));
+/// The request's context from its metadata, marked as come by gRPC, and what
+/// its decoding must answer first: a `grpc-timeout` that is there but does
+/// not parse (`-1S`, `abc`, more than 8 digits) refuses the call
+/// `INVALID_ARGUMENT` (running it with the default budget would hide the
+/// caller's bug, and with none would run it unbounded).
+pub(crate) fn context_of(metadata: &MetadataMap) -> (Context, Result<(), BoxError>) {
+    let (mut ctx, malformed) = context_and_timeout(metadata, Some(DEFAULT_BUDGET));
     ctx.set_transport(TRANSPORT);
-    ctx
-}
-
-/// A `grpc-timeout` that is there but does not parse (`-1S`, `abc`, more
-/// than 8 digits) refuses the call `INVALID_ARGUMENT`: running it with the
-/// default budget would hide the caller's bug, and with none would run it
-/// unbounded.
-pub(crate) fn check_timeout(metadata: &MetadataMap) -> Result<(), BoxError> {
-    let Some(value) = metadata.get(GRPC_TIMEOUT) else {
-        return Ok(());
-    };
-    match value.to_str().ok().and_then(parse_grpc_timeout) {
-        Some(_) => Ok(()),
-        None => Err(BadRequest::new(
+    let timeout = match malformed {
+        false => Ok(()),
+        true => Err(BadRequest::new(
             "malformed grpc-timeout: 1 to 8 digits and a unit (H, M, S, m, u, n)",
         )
         .into()),
+    };
+    (ctx, timeout)
+}
+
+/// The answer's last steps on both gRPC servers: the request ID in its
+/// metadata, then every after hook and finalizer.
+pub(crate) fn finish<T>(hooks: &Hooks<T>, ctx: &Context, out: &mut Result<Response<T>, Status>) {
+    if let Some(Ok(id)) = ctx.request_id().map(|id| id.as_str().parse()) {
+        metadata_of(out).insert(REQUEST_ID, id);
     }
+    hooks.finish(ctx, out, metadata_of);
 }
 
 /// The hook methods, the same on [`Server`] and [`StreamingServer`]: each
@@ -64,37 +67,11 @@ macro_rules! hook_methods {
             self
         }
 
-        /// Adds a hook told of every error answered (a message that does not
-        /// decode, a spent deadline, a failed endpoint or encoder, a panic, a
-        /// business error), with the request's context, before the error
-        /// encoder answers it (go-kit's `ServerErrorHandler`).
-        pub fn error_handler(
-            mut self,
-            f: impl Fn(&Context, ErrorRef<'_>) + Send + Sync + 'static,
-        ) -> Self {
-            self.hooks.error_handler(f);
-            self
-        }
-
-        /// Adds a hook run before decoding, to add to the context from the
-        /// metadata (go-kit's `ServerBefore`).
-        pub fn before(
-            mut self,
-            f: impl Fn(&MetadataMap, &mut Context) + Send + Sync + 'static,
-        ) -> Self {
-            self.hooks.before(f);
-            self
-        }
-
-        /// Adds a hook run on every answer, to set response metadata from the
-        /// context (go-kit's `ServerAfter`).
-        pub fn after(
-            mut self,
-            f: impl Fn(&Context, &mut MetadataMap) + Send + Sync + 'static,
-        ) -> Self {
-            self.hooks.after(f);
-            self
-        }
+        kit_endpoint::server_hook_methods!(
+            @context hooks: |this| this.hooks,
+            in: MetadataMap,
+            head: MetadataMap
+        );
 
         /// Adds a hook told of every answer (ok, or the status), for access
         /// logs and metrics (go-kit's `ServerFinalizer`).

@@ -11,9 +11,8 @@ use tonic::metadata::MetadataMap;
 use tonic::{Response, Status};
 use tower::Service;
 
-use crate::context::REQUEST_ID;
 use crate::error::encode_error;
-use crate::hooks::{Hooks, check_timeout, context_of, metadata_of};
+use crate::hooks::{Hooks, context_of, finish};
 
 pub(crate) type DecodeFn<P, Req> = dyn Fn(P) -> Result<Req, BoxError> + Send + Sync;
 type EncodeFn<Resp, P> = dyn Fn(&Context, Resp) -> Result<P, BoxError> + Send + Sync;
@@ -81,18 +80,15 @@ where
     /// The answer to one call.
     pub async fn serve(&self, req: tonic::Request<PReq>) -> Result<Response<PResp>, Status> {
         let (metadata, _, msg) = req.into_parts();
-        let mut ctx = context_of(&metadata);
+        let (mut ctx, timeout) = context_of(&metadata);
         self.hooks.run_before(&metadata, &mut ctx);
-        let decode = || check_timeout(&metadata).and_then(|()| (self.decode)(msg));
+        let decode = || timeout.and_then(|()| (self.decode)(msg));
         let answer = serve_call(self.endpoint.clone(), &ctx, decode, |ctx, resp| {
             (self.encode)(ctx, resp).map(|p| Ok(Response::new(p)))
         })
         .await;
         let mut out = self.hooks.reply(&ctx, answer);
-        if let Some(Ok(id)) = ctx.request_id().map(|id| id.as_str().parse()) {
-            metadata_of(&mut out).insert(REQUEST_ID, id);
-        }
-        self.hooks.finish(&ctx, &mut out, metadata_of);
+        finish(&self.hooks, &ctx, &mut out);
         out
     }
 }

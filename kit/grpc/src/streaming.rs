@@ -11,9 +11,8 @@ use tonic::metadata::MetadataMap;
 use tonic::{Response, Status};
 use tower::Service;
 
-use crate::context::REQUEST_ID;
 use crate::error::encode_error;
-use crate::hooks::{Hooks, check_timeout, context_of, metadata_of};
+use crate::hooks::{Hooks, context_of, finish};
 use crate::server::DecodeFn;
 
 /// The stream of items a streaming endpoint answers with.
@@ -80,9 +79,9 @@ where
         req: tonic::Request<PReq>,
     ) -> Result<Response<ReplyStream<PItem>>, Status> {
         let (metadata, _, msg) = req.into_parts();
-        let mut ctx = context_of(&metadata);
+        let (mut ctx, timeout) = context_of(&metadata);
         self.hooks.run_before(&metadata, &mut ctx);
-        let started = match check_timeout(&metadata).and_then(|()| (self.decode)(msg)) {
+        let started = match timeout.and_then(|()| (self.decode)(msg)) {
             Ok(req) => run_endpoint(self.endpoint.clone(), &ctx, req).await,
             Err(err) => Err(err),
         };
@@ -90,10 +89,7 @@ where
             Ok(items) => Ok(Response::new(self.clone().encoded(items, ctx.clone()))),
             Err(err) => self.hooks.reply_error(&ctx, &*err),
         };
-        if let Some(Ok(id)) = ctx.request_id().map(|id| id.as_str().parse()) {
-            metadata_of(&mut out).insert(REQUEST_ID, id);
-        }
-        self.hooks.finish(&ctx, &mut out, metadata_of);
+        finish(&self.hooks, &ctx, &mut out);
         out
     }
 

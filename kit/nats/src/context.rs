@@ -9,8 +9,9 @@ use tokio::time::Instant;
 
 /// The request ID header.
 pub const REQUEST_ID: &str = "Kit-Request-Id";
-/// The header naming one attempt of a call (random, unique): a caller that
-/// gives up sends it on [`cancel_subject`], and the server drops the call.
+/// The header naming one attempt of a call (32 hex digits, unique; kit's
+/// client makes one per attempt): a caller that gives up sends it on
+/// [`cancel_subject`], and the server drops the call.
 pub const CALL_ID: &str = "Kit-Call-Id";
 
 /// Where a caller that gives up on a request to `subject` says so: a message

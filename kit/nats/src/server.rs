@@ -166,8 +166,9 @@ where
             kit_endpoint::ErrorClass::InvalidArgument,
             NoReplySubject,
         );
-        // Nobody reads the reply; the error handlers are told.
-        drop(self.hooks.reply_error(&ctx, &refused));
+        // Nobody could read a reply: the error handlers are told, nothing is
+        // encoded.
+        self.hooks.tell_error_handlers(&ctx, &refused);
     }
 }
 
@@ -235,19 +236,17 @@ impl std::fmt::Debug for Subscribed {
     }
 }
 
-/// The longest [`CALL_ID`] honoured; a longer one is ignored.
-const MAX_CALL_ID: usize = 128;
-
-/// The calls in flight that a caller may cancel, by call ID, and the IDs
-/// cancelled before their call was seen (a cancellation and its request
-/// arrive on two subscriptions, in either order). Both are bounded: the first
-/// by the in-flight limit, the second to [`MAX_EARLY_CANCELS`].
-#[derive(Default)]
+/// The calls in flight that a caller may cancel, by call ID (each call's task,
+/// to abort: its endpoint's future is dropped), and the IDs cancelled before
+/// their call was seen (a cancellation and its request arrive on two
+/// subscriptions, in either order). Both are bounded: the first by the
+/// in-flight limit, the second to [`MAX_EARLY_CANCELS`].
+#[derive(Debug, Default)]
 struct Cancels {
-    calls: std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>,
-    early: std::collections::HashSet<String>,
+    calls: std::collections::HashMap<u128, tokio::task::AbortHandle>,
+    early: std::collections::HashSet<u128>,
     /// `early` in the order it was filled, to forget the oldest first.
-    early_order: std::collections::VecDeque<String>,
+    early_order: std::collections::VecDeque<u128>,
 }
 
 /// Cancellations remembered before their request arrives, at most (every
@@ -256,19 +255,28 @@ struct Cancels {
 const MAX_EARLY_CANCELS: usize = 1024;
 
 impl Cancels {
-    /// Registers the call `id`; `None` if it was cancelled already.
-    fn register(&mut self, id: &str) -> Option<tokio::sync::oneshot::Receiver<()>> {
-        if self.early.remove(id) {
-            return None;
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.calls.insert(id.to_owned(), tx);
-        Some(rx)
+    /// Whether the call `id` was cancelled before it arrived (forgotten then).
+    fn cancelled_early(&mut self, id: u128) -> bool {
+        self.early.remove(&id)
     }
 
-    fn cancel(&mut self, id: &str) {
-        if let Some(tx) = self.calls.remove(id) {
-            let _ = tx.send(());
+    /// The call `id` runs as `task`.
+    fn register(&mut self, id: u128, task: tokio::task::AbortHandle) {
+        self.calls.insert(id, task);
+    }
+
+    /// The call `id`, run by the task `task`, has ended.
+    fn ended(&mut self, id: u128, task: tokio::task::Id) {
+        if self.calls.get(&id).is_some_and(|t| t.id() == task) {
+            self.calls.remove(&id);
+        }
+    }
+
+    /// The caller of `id` gave up: its task is aborted, or, if it has not
+    /// arrived, it is refused when it does.
+    fn cancel(&mut self, id: u128) {
+        if let Some(task) = self.calls.remove(&id) {
+            task.abort();
             return;
         }
         if self.early_order.len() >= MAX_EARLY_CANCELS {
@@ -276,8 +284,8 @@ impl Cancels {
                 self.early.remove(&old);
             }
         }
-        if self.early.insert(id.to_owned()) {
-            self.early_order.push_back(id.to_owned());
+        if self.early.insert(id) {
+            self.early_order.push_back(id);
         }
     }
 }
@@ -290,10 +298,14 @@ fn lock(cancels: &SharedCancels) -> std::sync::MutexGuard<'_, Cancels> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The call ID of `msg`, if it carries a usable one.
-fn call_id(msg: &Message) -> Option<String> {
+/// The call ID of `msg` as a number, if it carries one: 32 hex digits, as
+/// kit's client sends (a key that costs no allocation per request); any other
+/// value makes the call one that cannot be cancelled.
+fn call_id(msg: &Message) -> Option<u128> {
     let id = msg.headers.as_ref()?.get(CALL_ID)?.as_str();
-    (!id.is_empty() && id.len() <= MAX_CALL_ID).then(|| id.to_owned())
+    (id.len() == 32)
+        .then(|| u128::from_str_radix(id, 16).ok())
+        .flatten()
 }
 
 impl Subscribed {
@@ -320,7 +332,7 @@ impl Subscribed {
                         msg = sub.next() => msg,
                         Some(cancel) = cancel_sub.next() => {
                             if let Some(id) = call_id(&cancel) {
-                                lock(&cancels).cancel(&id);
+                                lock(&cancels).cancel(id);
                             }
                             continue;
                         }
@@ -332,47 +344,34 @@ impl Subscribed {
                         handler.unanswerable(&msg);
                         continue;
                     };
-                    let id = call_id(&msg);
-                    let cancelled = match &id {
-                        Some(id) => match lock(&cancels).register(id) {
-                            Some(rx) => Some(rx),
-                            None => continue, // given up before it arrived
-                        },
-                        None => None,
-                    };
                     let Ok(permit) = permits.clone().acquire_owned().await else {
                         break;
                     };
-                    let (client, handler, cancels) =
+                    let id = call_id(&msg);
+                    // Locked from the check to the registration, so that the
+                    // call cannot end (and unregister) before it is registered.
+                    let mut registry = lock(&cancels);
+                    if id.is_some_and(|id| registry.cancelled_early(id)) {
+                        continue; // given up before it arrived
+                    }
+                    let (client, handler, shared) =
                         (client.clone(), handler.clone(), cancels.clone());
-                    calls.spawn(async move {
-                        let cancelled = async {
-                            match cancelled {
-                                // Dropping the sender (the call ended) is no
-                                // cancellation.
-                                Some(rx) => {
-                                    if rx.await.is_err() {
-                                        std::future::pending::<()>().await
-                                    }
-                                }
-                                None => std::future::pending().await,
-                            }
-                        };
-                        tokio::select! {
-                            reply = handler.handle(&msg) => {
-                                let _ = client
-                                    .publish_with_headers(reply_to, reply.headers, reply.payload)
-                                    .await;
-                            }
-                            // The caller gave up: the endpoint's future is
-                            // dropped here, and nobody is answered.
-                            () = cancelled => {}
-                        }
+                    let task = calls.spawn(async move {
+                        let reply = handler.handle(&msg).await;
+                        let _ = client
+                            .publish_with_headers(reply_to, reply.headers, reply.payload)
+                            .await;
                         if let Some(id) = id {
-                            lock(&cancels).calls.remove(&id);
+                            lock(&shared).ended(id, tokio::task::id());
                         }
                         drop(permit);
                     });
+                    // A caller that gives up aborts the task: the endpoint's
+                    // future is dropped there, and nobody is answered.
+                    if let Some(id) = id {
+                        registry.register(id, task);
+                    }
+                    drop(registry);
                     while calls.try_join_next().is_some() {}
                 }
                 // No more requests from this subscription; those in flight are
@@ -387,5 +386,53 @@ impl Subscribed {
         while tasks.join_next().await.is_some() {}
         let _ = client.flush().await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task that runs until aborted.
+    fn pending_task(set: &mut tokio::task::JoinSet<()>) -> tokio::task::AbortHandle {
+        set.spawn(std::future::pending())
+    }
+
+    #[tokio::test]
+    async fn a_cancellation_aborts_its_call_or_waits_for_it_bounded() {
+        let mut cancels = Cancels::default();
+        let mut set = tokio::task::JoinSet::new();
+
+        // A call in flight is aborted by its cancellation.
+        let task = pending_task(&mut set);
+        cancels.register(1, task);
+        cancels.cancel(1);
+        assert!(set.join_next().await.unwrap().unwrap_err().is_cancelled());
+        assert!(cancels.calls.is_empty());
+
+        // A cancellation before its call: the call is refused once, when it comes.
+        cancels.cancel(2);
+        assert!(cancels.cancelled_early(2));
+        assert!(!cancels.cancelled_early(2));
+
+        // An ended call leaves nothing behind; a later call under the same ID
+        // is not unregistered by the earlier one's end.
+        let first = pending_task(&mut set);
+        let first_id = first.id();
+        cancels.register(3, first);
+        let second = pending_task(&mut set);
+        cancels.register(3, second);
+        cancels.ended(3, first_id);
+        assert_eq!(cancels.calls.len(), 1);
+
+        // Cancellations of calls never seen are remembered, at most 1024.
+        for id in 100..100 + 5 * MAX_EARLY_CANCELS as u128 {
+            cancels.cancel(id);
+        }
+        assert_eq!(cancels.early.len(), MAX_EARLY_CANCELS);
+        assert_eq!(cancels.early_order.len(), MAX_EARLY_CANCELS);
+        assert!(cancels.cancelled_early(100 + 5 * MAX_EARLY_CANCELS as u128 - 1));
+        assert!(!cancels.cancelled_early(100));
+        set.abort_all();
     }
 }
