@@ -43,6 +43,27 @@ impl Service {
             .unwrap_or_else(|e| panic!("{binary} starts: {e}"))
     }
 
+    /// Starts the workspace binary `name` with its API, debug and gRPC
+    /// listeners on free loopback ports, no shutdown delay unless `extra` sets
+    /// one, and `extra`; waits until it listens.
+    pub async fn start_with_grpc(name: &str, extra: &[&str]) -> Service {
+        let mut args = vec![
+            "--http-addr",
+            "127.0.0.1:0",
+            "--debug-addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+        ];
+        if !extra.contains(&"--shutdown-delay-ms") {
+            args.extend_from_slice(&["--shutdown-delay-ms", "0"]);
+        }
+        args.extend_from_slice(extra);
+        Service::start(&workspace_binary(name), &args, &["http", "debug", "grpc"])
+            .await
+            .unwrap_or_else(|e| panic!("{name} starts: {e}"))
+    }
+
     /// Starts `binary` with `args` and waits until it has printed one
     /// `<name> <listener>=http://<addr>` line for each of `listeners`.
     ///

@@ -68,31 +68,11 @@ async fn start_pair(extra_add: &[&str]) -> (Service, Service) {
 /// A stringsvc serving gRPC (with `extra_strings`) and an addsvc serving gRPC
 /// and calling it over gRPC (with `extra_add`), on free loopback ports.
 async fn start_pair_with(extra_strings: &[&str], extra_add: &[&str]) -> (Service, Service) {
-    let strings = start_with_grpc("stringsvc", extra_strings).await;
+    let strings = Service::start_with_grpc("stringsvc", extra_strings).await;
     let target = format!("grpc://{}", strings.addr("grpc"));
     let add_args = [&["--stringsvc", target.as_str()][..], extra_add].concat();
-    let add = start_with_grpc("addsvc", &add_args).await;
+    let add = Service::start_with_grpc("addsvc", &add_args).await;
     (strings, add)
-}
-
-/// `name` serving HTTP, debug and gRPC on free loopback ports, with `extra`.
-async fn start_with_grpc(name: &str, extra: &[&str]) -> Service {
-    let mut args = vec![
-        "--http-addr",
-        "127.0.0.1:0",
-        "--debug-addr",
-        "127.0.0.1:0",
-        "--grpc-addr",
-        "127.0.0.1:0",
-    ];
-    if !extra.contains(&"--shutdown-delay-ms") {
-        args.extend_from_slice(&["--shutdown-delay-ms", "0"]);
-    }
-    args.extend_from_slice(extra);
-    let binary = kit_tests::process::workspace_binary(name);
-    Service::start(&binary, &args, &["http", "debug", "grpc"])
-        .await
-        .unwrap()
 }
 
 fn channel(svc: &Service) -> Channel {
@@ -212,20 +192,7 @@ async fn the_context_crosses_the_grpc_hop_and_errors_keep_their_class() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_move_on_from_a_dead_grpc_instance() {
-    let live = Service::start(
-        &kit_tests::process::workspace_binary("stringsvc"),
-        &[
-            "--http-addr",
-            "127.0.0.1:0",
-            "--debug-addr",
-            "127.0.0.1:0",
-            "--grpc-addr",
-            "127.0.0.1:0",
-        ],
-        &["http", "debug", "grpc"],
-    )
-    .await
-    .unwrap();
+    let live = Service::start_with_grpc("stringsvc", &[]).await;
     let target = format!("grpc://{},{}", free_addr(), live.addr("grpc"));
     let add = Service::start_on_loopback("addsvc", &["--stringsvc", &target]).await;
     for i in 0..20 {

@@ -70,22 +70,7 @@ async fn over_grpc_the_key_is_metadata() {
         return;
     };
     let url = nats.url();
-    let args = [
-        "--http-addr",
-        "127.0.0.1:0",
-        "--debug-addr",
-        "127.0.0.1:0",
-        "--grpc-addr",
-        "127.0.0.1:0",
-        "--shutdown-delay-ms",
-        "0",
-        "--events",
-        &url,
-    ];
-    let binary = kit_tests::process::workspace_binary("addsvc");
-    let add = Service::start(&binary, &args, &["http", "debug", "grpc"])
-        .await
-        .unwrap();
+    let add = Service::start_with_grpc("addsvc", &["--events", &url]).await;
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", add.addr("grpc")))
         .unwrap()
         .connect_lazy();
