@@ -4,9 +4,11 @@ use service_stack::Middlewares;
 use std::error::Error;
 use std::sync::Arc;
 
-use kit_endpoint::{BoxEndpoint, BoxError, Context, Failer, Request, endpoint_fn, take_cause};
+use kit_endpoint::{
+    BoxEndpoint, BoxError, Context, Failer, Request, SharedEndpoint, endpoint_fn, take_cause,
+};
 use serde::{Deserialize, Serialize};
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
 use crate::service::{AddError, AddService};
 
@@ -107,11 +109,7 @@ impl Set {
 /// The `sum` endpoint of `svc`.
 pub fn make_sum_endpoint<S: AddService>(
     svc: Arc<S>,
-) -> impl Service<Request<SumRequest>, Response = SumResponse, Error = BoxError, Future: Send>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
+) -> impl SharedEndpoint<SumRequest, Response = SumResponse> {
     endpoint_fn(move |req: Request<SumRequest>| {
         let svc = svc.clone();
         // Taken apart before the future: it then holds the parts, not the
@@ -132,11 +130,7 @@ pub fn make_sum_endpoint<S: AddService>(
 /// The `concat` endpoint of `svc`.
 pub fn make_concat_endpoint<S: AddService>(
     svc: Arc<S>,
-) -> impl Service<Request<ConcatRequest>, Response = ConcatResponse, Error = BoxError, Future: Send>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
+) -> impl SharedEndpoint<ConcatRequest, Response = ConcatResponse> {
     endpoint_fn(move |req: Request<ConcatRequest>| {
         let svc = svc.clone();
         // Taken apart before the future: it then holds the parts, not the

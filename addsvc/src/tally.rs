@@ -14,11 +14,10 @@ use bytes::Bytes;
 use std::convert::Infallible;
 
 use http::Method;
-use kit_endpoint::{BoxError, Request, endpoint_fn};
+use kit_endpoint::{Request, SharedEndpoint, endpoint_fn};
 use kit_nats::events::{Delivery, Journal};
 use kit_transport::{Body, Router};
 use serde::Serialize;
-use tower::Service;
 
 use crate::service::Summed;
 
@@ -74,13 +73,7 @@ impl Tally {
 
 /// The endpoint the consumer drives: applies each [`Summed`] event once. The
 /// journal write (an fsync) runs off the async threads.
-pub fn endpoint(
-    tally: Arc<Tally>,
-) -> impl Service<Request<Delivery<Summed>>, Response = (), Error = BoxError, Future: Send>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
+pub fn endpoint(tally: Arc<Tally>) -> impl SharedEndpoint<Delivery<Summed>, Response = ()> {
     endpoint_fn(move |req: Request<Delivery<Summed>>| {
         let tally = tally.clone();
         async move {

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use kit_endpoint::{BoxEndpoint, BoxError, Context, Failer, HookLayer, Request};
+use kit_endpoint::{BoxEndpoint, Context, Failer, HookLayer, SharedEndpoint};
 use kit_fault::FaultLayer;
 use kit_log::CallLog;
 use kit_metrics::{RedMetrics, UseLayer, UseMetrics};
@@ -12,7 +12,7 @@ use kit_transport::PeerAddr;
 use metrics::Recorder;
 use slog::Logger;
 use tower::limit::ConcurrencyLimitLayer;
-use tower::{Layer, Service, ServiceBuilder};
+use tower::{Layer, ServiceBuilder};
 
 /// The production endpoint stack of kit's example services (stringsvc's and
 /// addsvc's endpoints both go through it): what the middlewares report to, and
@@ -71,8 +71,8 @@ impl<'a> Middlewares<'a> {
     /// them in the order written.
     pub fn wrap<E, Req, Resp>(&self, name: &'static str, endpoint: E) -> BoxEndpoint<Req, Resp>
     where
-        E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
-        E::Future: Send + 'static,
+        E: SharedEndpoint<Req, Response = Resp>,
+        E::Future: 'static,
         Req: Send + 'static,
         Resp: Failer + Send + 'static,
     {

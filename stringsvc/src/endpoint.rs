@@ -3,10 +3,12 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use kit_endpoint::{BoxEndpoint, BoxError, Context, Failer, Request, endpoint_fn, take_cause};
+use kit_endpoint::{
+    BoxEndpoint, BoxError, Context, Failer, Request, SharedEndpoint, endpoint_fn, take_cause,
+};
 use serde::{Deserialize, Serialize};
 use service_stack::Middlewares;
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
 use crate::service::{StringError, StringService};
 
@@ -106,15 +108,7 @@ impl Set {
 /// The `uppercase` endpoint of `svc`.
 pub fn make_uppercase_endpoint<S: StringService>(
     svc: Arc<S>,
-) -> impl Service<
-    Request<UppercaseRequest>,
-    Response = UppercaseResponse,
-    Error = BoxError,
-    Future: Send,
-> + Clone
-+ Send
-+ Sync
-+ 'static {
+) -> impl SharedEndpoint<UppercaseRequest, Response = UppercaseResponse> {
     endpoint_fn(move |req: Request<UppercaseRequest>| {
         let svc = svc.clone();
         // Taken apart before the future: it then holds the parts, not the
@@ -135,11 +129,7 @@ pub fn make_uppercase_endpoint<S: StringService>(
 /// The `count` endpoint of `svc`.
 pub fn make_count_endpoint<S: StringService>(
     svc: Arc<S>,
-) -> impl Service<Request<CountRequest>, Response = CountResponse, Error = BoxError, Future: Send>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
+) -> impl SharedEndpoint<CountRequest, Response = CountResponse> {
     endpoint_fn(move |req: Request<CountRequest>| {
         let svc = svc.clone();
         // Taken apart before the future: it then holds the parts, not the

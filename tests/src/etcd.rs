@@ -16,12 +16,12 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// A running (or stopped) etcd.
 #[derive(Debug)]
 pub struct Etcd {
-    child: Option<Child>,
+    child: crate::process::Daemon,
     client: SocketAddr,
     peer: SocketAddr,
     dir: PathBuf,
@@ -47,7 +47,7 @@ impl Etcd {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a temporary data dir");
         let mut etcd = Etcd {
-            child: None,
+            child: Default::default(),
             client: crate::process::free_addr(),
             peer: crate::process::free_addr(),
             dir,
@@ -73,15 +73,13 @@ impl Etcd {
 
     /// Stops etcd as a crash would (SIGKILL), keeping its data.
     pub async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill().await;
-        }
+        self.child.kill().await;
     }
 
     /// Starts etcd again (if stopped) on the same ports with the same data, and
     /// waits until it is healthy.
     pub async fn restart(&mut self) {
-        if self.child.is_some() {
+        if self.child.is_running() {
             return;
         }
         let log = std::fs::OpenOptions::new()
@@ -106,7 +104,7 @@ impl Etcd {
             .kill_on_drop(true)
             .spawn()
             .expect("etcd starts");
-        self.child = Some(child);
+        self.child.started(child);
         self.wait_until_healthy().await;
     }
 
@@ -132,9 +130,7 @@ impl Etcd {
 
 impl Drop for Etcd {
     fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.start_kill();
-        }
+        self.child.start_kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -18,12 +18,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// A running (or stopped) nats-server.
 #[derive(Debug)]
 pub struct Nats {
-    child: Option<Child>,
+    child: crate::process::Daemon,
     addr: SocketAddr,
     dir: PathBuf,
 }
@@ -43,7 +43,7 @@ impl Nats {
         std::fs::create_dir_all(&dir).expect("a temporary data dir");
         let addr = crate::process::free_addr();
         let mut nats = Nats {
-            child: None,
+            child: Default::default(),
             addr,
             dir,
         };
@@ -58,15 +58,13 @@ impl Nats {
 
     /// Stops the server as a crash would (SIGKILL), keeping its data.
     pub async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill().await;
-        }
+        self.child.kill().await;
     }
 
     /// Starts the server again (if stopped) on the same port with the same
     /// data, and waits until it is ready: it says so on its log.
     pub async fn restart(&mut self) {
-        if self.child.is_some() {
+        if self.child.is_running() {
             return;
         }
         let mut child = Command::new(binary().expect("nats-server was found before"))
@@ -97,15 +95,13 @@ impl Nats {
         );
         // Keep reading its log so that it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        self.child = Some(child);
+        self.child.started(child);
     }
 }
 
 impl Drop for Nats {
     fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.start_kill();
-        }
+        self.child.start_kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

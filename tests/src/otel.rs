@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// A span as the collector printed it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -46,7 +46,7 @@ pub struct Span {
 /// A running (or stopped) rotel collector.
 #[derive(Debug)]
 pub struct Collector {
-    child: Option<Child>,
+    child: crate::process::Daemon,
     http: SocketAddr,
     grpc: SocketAddr,
     spans: Arc<Mutex<Vec<Span>>>,
@@ -58,7 +58,7 @@ impl Collector {
     pub async fn start() -> Option<Collector> {
         binary()?;
         let mut collector = Collector {
-            child: None,
+            child: Default::default(),
             http: crate::process::free_addr(),
             grpc: crate::process::free_addr(),
             spans: Arc::default(),
@@ -92,15 +92,13 @@ impl Collector {
 
     /// Stops the collector as a crash would (SIGKILL).
     pub async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill().await;
-        }
+        self.child.kill().await;
     }
 
     /// Starts the collector again (if stopped) on the same ports, and waits
     /// until its HTTP receiver accepts connections.
     pub async fn restart(&mut self) {
-        if self.child.is_some() {
+        if self.child.is_running() {
             return;
         }
         let mut child = Command::new(binary().expect("rotel was found before"))
@@ -125,7 +123,7 @@ impl Collector {
         })
         .await;
         assert!(up.is_ok(), "rotel did not listen on {}", self.http);
-        self.child = Some(child);
+        self.child.started(child);
     }
 }
 

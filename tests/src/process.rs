@@ -357,3 +357,41 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// The process of a restartable external server (etcd, nats-server, the
+/// collector): stopped as a crash would stop it, started again, killed when
+/// dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Daemon(Option<Child>);
+
+impl Daemon {
+    /// Whether it runs (was started and not killed since).
+    pub(crate) fn is_running(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Keeps `child` as the running process.
+    pub(crate) fn started(&mut self, child: Child) {
+        self.0 = Some(child);
+    }
+
+    /// Kills it with SIGKILL and waits for it to be gone.
+    pub(crate) async fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Sends it SIGKILL without waiting (for `Drop`).
+    pub(crate) fn start_kill(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.start_kill();
+    }
+}

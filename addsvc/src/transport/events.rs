@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use kit_endpoint::{BoxError, Context, Request, RequestId};
+use kit_endpoint::{BoxError, Context, Request, RequestId, SharedEndpoint};
 use kit_nats::events::{Consumer, Delivery, Event, Publisher, Report};
 use kit_nats::json;
 use slog::{Logger, debug, info, warn};
@@ -140,12 +140,7 @@ pub fn consumer<E>(
     logger: Logger,
 ) -> Consumer<E, Summed>
 where
-    E: tower::Service<Request<Delivery<Summed>>, Response = (), Error = BoxError>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    E::Future: Send,
+    E: SharedEndpoint<Delivery<Summed>, Response = ()>,
 {
     Consumer::new(
         js,

@@ -15,7 +15,7 @@
 use ::http::{Method, StatusCode, Uri};
 use bytes::Bytes;
 use kit_endpoint::{BoxEndpoint, BoxError, Context, cause_ref};
-use kit_transport::{Client, ErrorRef, HttpClient, Router, Server, json};
+use kit_transport::{ErrorRef, HttpClient, Router, Server, json};
 use service_stack::Limits;
 
 use crate::endpoint::{ConcatRequest, ConcatResponse, Set, SumRequest, SumResponse};
@@ -88,53 +88,39 @@ pub fn encode_error(ctx: &Context, err: ErrorRef<'_>) -> ::http::Response<kit_tr
 /// through `http`, usually [`kit_transport::pooled()`].
 pub fn client_set(http: HttpClient, base: &Uri) -> Result<Set, BoxError> {
     Ok(Set {
-        sum: BoxEndpoint::new(Client::new(
+        sum: BoxEndpoint::new(json::post::<SumRequest, _>(
             http.clone(),
-            Method::POST,
-            kit_transport::with_path(base, "/sum")?,
-            json::encode_request::<SumRequest>,
-            decode_sum_response,
-        )),
-        concat: BoxEndpoint::new(Client::new(
+            base,
+            "/sum",
+            decode(|err| SumResponse {
+                err: Some(err),
+                ..Default::default()
+            }),
+        )?),
+        concat: BoxEndpoint::new(json::post::<ConcatRequest, _>(
             http,
-            Method::POST,
-            kit_transport::with_path(base, "/concat")?,
-            json::encode_request::<ConcatRequest>,
-            decode_concat_response,
-        )),
+            base,
+            "/concat",
+            decode(|err| ConcatResponse {
+                err: Some(err),
+                ..Default::default()
+            }),
+        )?),
     })
 }
 
-/// A response, or the business error it carries (`422` with its message).
-fn decode_sum_response(
-    parts: &::http::response::Parts,
-    body: Bytes,
-) -> Result<SumResponse, BoxError> {
-    json::decode_response_or(
-        parts,
-        body,
-        BUSINESS_ERROR_STATUS,
-        AddError::from_message,
-        |err| SumResponse {
-            err: Some(err),
-            ..Default::default()
-        },
-    )
-}
-
-/// A response, or the business error it carries (`422` with its message).
-fn decode_concat_response(
-    parts: &::http::response::Parts,
-    body: Bytes,
-) -> Result<ConcatResponse, BoxError> {
-    json::decode_response_or(
-        parts,
-        body,
-        BUSINESS_ERROR_STATUS,
-        AddError::from_message,
-        |err| ConcatResponse {
-            err: Some(err),
-            ..Default::default()
-        },
-    )
+/// A response decoder: the response, or the business error it carries
+/// (`422` with its message) as `carry` puts it in one.
+fn decode<T: serde::de::DeserializeOwned + 'static>(
+    carry: fn(AddError) -> T,
+) -> impl Fn(&::http::response::Parts, Bytes) -> Result<T, BoxError> + Send + Sync + 'static {
+    move |parts, body| {
+        json::decode_response_or(
+            parts,
+            body,
+            BUSINESS_ERROR_STATUS,
+            AddError::from_message,
+            carry,
+        )
+    }
 }

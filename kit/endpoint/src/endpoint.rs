@@ -21,6 +21,29 @@ pub trait Endpoint<Req>: Service<Request<Req>, Error = BoxError> {}
 
 impl<S, Req> Endpoint<Req> for S where S: Service<Request<Req>, Error = BoxError> {}
 
+/// An [`Endpoint`] a server can share between its connections and tasks: it
+/// clones, it crosses threads, and its future is `Send`. A name for the bound
+/// every kit server, router and [`BoxEndpoint`] puts on what it serves; set the
+/// response type through it as through the service itself:
+///
+/// ```
+/// use kit_endpoint::{BoxError, Request, SharedEndpoint, endpoint_fn};
+///
+/// fn double() -> impl SharedEndpoint<i64, Response = i64> {
+///     endpoint_fn(|req: Request<i64>| async move { Ok::<_, BoxError>(*req.msg() * 2) })
+/// }
+/// # let _ = double();
+/// ```
+pub trait SharedEndpoint<Req>:
+    Service<Request<Req>, Error = BoxError, Future: Send> + Clone + Send + Sync + 'static
+{
+}
+
+impl<S, Req> SharedEndpoint<Req> for S where
+    S: Service<Request<Req>, Error = BoxError, Future: Send> + Clone + Send + Sync + 'static
+{
+}
+
 /// A type-erased endpoint that can be cloned and shared between threads.
 ///
 /// Clones share one allocation (cloning is a reference-count increment), and each
@@ -51,8 +74,8 @@ trait ErasedEndpoint<Req, Resp>: Send + Sync {
 
 impl<S, Req, Resp> ErasedEndpoint<Req, Resp> for S
 where
-    S: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
+    S: SharedEndpoint<Req, Response = Resp>,
+    S::Future: 'static,
     Req: Send + 'static,
     Resp: 'static,
 {
@@ -74,8 +97,8 @@ impl<Req, Resp> BoxEndpoint<Req, Resp> {
     /// Erases `endpoint`'s type.
     pub fn new<S>(endpoint: S) -> Self
     where
-        S: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
-        S::Future: Send + 'static,
+        S: SharedEndpoint<Req, Response = Resp>,
+        S::Future: 'static,
         Req: Send + 'static,
         Resp: 'static,
     {
@@ -87,8 +110,8 @@ impl<Req, Resp> BoxEndpoint<Req, Resp> {
     /// A [`tower::Layer`] that boxes the endpoint it wraps.
     pub fn layer<S>() -> tower::layer::LayerFn<fn(S) -> Self>
     where
-        S: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
-        S::Future: Send + 'static,
+        S: SharedEndpoint<Req, Response = Resp>,
+        S::Future: 'static,
         Req: Send + 'static,
         Resp: 'static,
     {

@@ -108,7 +108,9 @@ mod trace;
 pub use class::{BadRequest, Cancelled, Classified, ErrorClass, public_message};
 pub use context::{Context, MAX_BUDGET, Request, parse_budget};
 pub use deadline::{Deadline, DeadlineFuture, DeadlineLayer, WithDeadline};
-pub use endpoint::{BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, endpoint_fn};
+pub use endpoint::{
+    BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, SharedEndpoint, endpoint_fn,
+};
 pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by, sources, take_cause};
 pub use failer::{Failer, Outcome};
 pub use hook::{CallHook, Hook, HookFuture, HookLayer};

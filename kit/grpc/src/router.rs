@@ -6,10 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kit_endpoint::{BoxError, Failer, Request};
+use kit_endpoint::{BoxError, Failer, SharedEndpoint};
 use tonic::Status;
 use tonic_health::ServingStatus;
-use tower::Service;
 
 use crate::codec::Checked;
 use crate::server::{Server, Unary};
@@ -79,8 +78,7 @@ impl Router {
         server: Server<E, PReq, Req, Resp, PResp>,
     ) -> Self
     where
-        E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
-        E::Future: Send,
+        E: SharedEndpoint<Req, Response = Resp>,
         PReq: prost::Message + Default + Send + 'static,
         Req: Send + 'static,
         Resp: Failer + Send + 'static,
@@ -104,12 +102,7 @@ impl Router {
         server: StreamingServer<E, PReq, Req, Item, PItem>,
     ) -> Self
     where
-        E: Service<Request<Req>, Response = ItemStream<Item>, Error = BoxError>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        E::Future: Send,
+        E: SharedEndpoint<Req, Response = ItemStream<Item>>,
         PReq: prost::Message + Default + Send + 'static,
         Req: Send + 'static,
         Item: Send + 'static,

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use kit_endpoint::{BoxError, Context, ErrorRef, Failer, Request, ServerHooks, serve_call};
+use kit_endpoint::{BoxError, Context, ErrorRef, Failer, ServerHooks, SharedEndpoint, serve_call};
 use tonic::metadata::MetadataMap;
 use tonic::{Response, Status};
 use tower::Service;
@@ -53,8 +53,7 @@ impl<E, PReq, Req, Resp, PResp> std::fmt::Debug for Server<E, PReq, Req, Resp, P
 
 impl<E, PReq, Req, Resp, PResp> Server<E, PReq, Req, Resp, PResp>
 where
-    E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
-    E::Future: Send,
+    E: SharedEndpoint<Req, Response = Resp>,
     PReq: Send + 'static,
     Req: Send + 'static,
     Resp: Failer + Send + 'static,
@@ -99,8 +98,7 @@ pub(crate) struct Unary<S>(pub(crate) Arc<S>);
 impl<E, PReq, Req, Resp, PResp> Service<tonic::Request<PReq>>
     for Unary<Server<E, PReq, Req, Resp, PResp>>
 where
-    E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
-    E::Future: Send,
+    E: SharedEndpoint<Req, Response = Resp>,
     PReq: Send + 'static,
     Req: Send + 'static,
     Resp: Failer + Send + 'static,

@@ -5,11 +5,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use kit_endpoint::{
-    BoxError, Context, DeadlineExceeded, ErrorRef, Request, ServerHooks, run_endpoint,
+    BoxError, Context, DeadlineExceeded, ErrorRef, ServerHooks, SharedEndpoint, run_endpoint,
 };
 use tonic::metadata::MetadataMap;
 use tonic::{Response, Status};
-use tower::Service;
 
 use crate::error::encode_error;
 use crate::hooks::{Hooks, context_of, finish};
@@ -44,12 +43,7 @@ impl<E, PReq, Req, Item, PItem> std::fmt::Debug for StreamingServer<E, PReq, Req
 
 impl<E, PReq, Req, Item, PItem> StreamingServer<E, PReq, Req, Item, PItem>
 where
-    E: Service<Request<Req>, Response = ItemStream<Item>, Error = BoxError>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    E::Future: Send,
+    E: SharedEndpoint<Req, Response = ItemStream<Item>>,
     PReq: Send + 'static,
     Req: Send + 'static,
     Item: Send + 'static,

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use async_nats::{HeaderMap, Message};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use kit_endpoint::{BoxError, Context, DEFAULT_BUDGET, Failer, Request, ServerHooks, serve_call};
+use kit_endpoint::{
+    BoxError, Context, DEFAULT_BUDGET, Failer, ServerHooks, SharedEndpoint, serve_call,
+};
 use tokio::sync::Semaphore;
-use tower::Service;
 
 use crate::context::{CALL_ID, REQUEST_ID, cancel_subject, context_from_headers};
 use crate::error::encode_error;
@@ -70,8 +71,7 @@ impl<E, Req, Resp> std::fmt::Debug for Server<E, Req, Resp> {
 
 impl<E, Req, Resp> Server<E, Req, Resp>
 where
-    E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + 'static,
-    E::Future: Send,
+    E: SharedEndpoint<Req, Response = Resp>,
     Req: Send + 'static,
     Resp: Failer + Send + 'static,
 {
@@ -149,8 +149,7 @@ impl std::error::Error for NoReplySubject {}
 
 impl<E, Req, Resp> Handler for Server<E, Req, Resp>
 where
-    E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + Sync + 'static,
-    E::Future: Send,
+    E: SharedEndpoint<Req, Response = Resp>,
     Req: Send + 'static,
     Resp: Failer + Send + 'static,
 {

@@ -1,7 +1,7 @@
 //! Ready-made JSON decoders and encoders (serde), for servers and clients.
 //!
 //! Server side: [`decode_request`] and [`encode_response`]. Client side:
-//! [`encode_request`] and [`decode_response`].
+//! [`encode_request`] and [`decode_response`], or [`post`] for both.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
@@ -154,6 +154,41 @@ pub fn encode_response<T: Serialize>(
     out.headers_mut()
         .insert(header::CONTENT_TYPE, APPLICATION_JSON);
     Ok(out)
+}
+
+/// A client endpoint that POSTs its request as JSON to `path` under `base`
+/// (see [`with_path`](crate::with_path)) through `http`, and decodes the
+/// answer with `decode`: [`decode_response`], or [`decode_response_or`] where
+/// the answer may carry a business error.
+///
+/// ```
+/// use kit_transport::{HttpClient, json};
+///
+/// #[derive(serde::Serialize)]
+/// struct Sum { a: i64, b: i64 }
+/// #[derive(serde::Deserialize)]
+/// struct Total { v: i64 }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let base: http::Uri = "http://127.0.0.1:8081".parse().unwrap();
+/// let sum = json::post::<Sum, Total>(kit_transport::pooled(), &base, "/sum", json::decode_response)
+///     .unwrap();
+/// # let _ = sum;
+/// # }
+/// ```
+pub fn post<Req: Serialize + 'static, Resp>(
+    http: crate::HttpClient,
+    base: &http::Uri,
+    path: &str,
+    decode: impl Fn(&http::response::Parts, Bytes) -> Result<Resp, BoxError> + Send + Sync + 'static,
+) -> Result<crate::Client<Req, Resp>, BoxError> {
+    Ok(crate::Client::new(
+        http,
+        http::Method::POST,
+        crate::with_path(base, path)?,
+        encode_request::<Req>,
+        decode,
+    ))
 }
 
 /// Encodes a request as a JSON body, setting `content-type`.

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use http_body::Body as HttpBody;
 use hyper::body::Incoming;
-use kit_endpoint::{BoxError, Failer, RequestId};
+use kit_endpoint::{BoxError, Failer, RequestId, SharedEndpoint};
 use tower::{Service, ServiceExt};
 
 use crate::body::{BoxBody, box_body};
@@ -56,12 +56,7 @@ where
 /// A kit [`Server`] as a route: served by reference, with no clone and no extra box.
 impl<E, Req, Resp> Route for Server<E, Req, Resp>
 where
-    E: Service<kit_endpoint::Request<Req>, Response = Resp, Error = BoxError>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    E::Future: Send,
+    E: SharedEndpoint<Req, Response = Resp>,
     Req: Send + 'static,
     Resp: Failer + Send + 'static,
 {
@@ -188,12 +183,7 @@ impl Router {
         server: Server<E, Req, Resp>,
     ) -> Self
     where
-        E: Service<kit_endpoint::Request<Req>, Response = Resp, Error = BoxError>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        E::Future: Send,
+        E: SharedEndpoint<Req, Response = Resp>,
         Req: Send + 'static,
         Resp: Failer + Send + 'static,
     {

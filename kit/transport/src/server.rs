@@ -13,7 +13,8 @@ use http::HeaderValue;
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
 use kit_endpoint::{
-    Answer, BoxError, Context, DEFAULT_BUDGET, Failer, Request, ServerHooks, cause_ref, serve_call,
+    Answer, BoxError, Context, DEFAULT_BUDGET, Failer, Request, ServerHooks, SharedEndpoint,
+    cause_ref, serve_call,
 };
 use tower::Service;
 
@@ -204,8 +205,7 @@ impl<E, Req, Resp> Server<E, Req, Resp> {
 
 impl<E, Req, Resp, B> Service<http::Request<B>> for Server<E, Req, Resp>
 where
-    E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + 'static,
-    E::Future: Send,
+    E: SharedEndpoint<Req, Response = Resp>,
     Req: Send + 'static,
     Resp: Failer + Send + 'static,
     B: HttpBody<Data = Bytes> + Send + 'static,
@@ -227,8 +227,7 @@ where
 
 impl<E, Req, Resp> Server<E, Req, Resp>
 where
-    E: Service<Request<Req>, Response = Resp, Error = BoxError> + Clone + Send + 'static,
-    E::Future: Send,
+    E: SharedEndpoint<Req, Response = Resp>,
     Req: Send + 'static,
     Resp: Failer + Send + 'static,
 {

@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use kit_endpoint::{BoxEndpoint, BoxError, Context, Request, RequestId, cause_ref, endpoint_fn};
+use kit_endpoint::{
+    BoxEndpoint, BoxError, Context, Request, RequestId, SharedEndpoint, cause_ref, endpoint_fn,
+};
 use kit_grpc::{Client, Code, ErrorRef, ItemStream, Router, Server, Status, StreamingServer};
 use slog::{Logger, info};
 use tonic::transport::Channel;
@@ -74,15 +76,7 @@ pub fn router(set: Set, logger: Logger) -> Router {
 pub fn spell(
     uppercase: BoxEndpoint<UppercaseRequest, UppercaseResponse>,
     logger: Logger,
-) -> impl tower::Service<
-    Request<UppercaseRequest>,
-    Response = ItemStream<(u64, char)>,
-    Error = BoxError,
-    Future: Send,
-> + Clone
-+ Send
-+ Sync
-+ 'static {
+) -> impl SharedEndpoint<UppercaseRequest, Response = ItemStream<(u64, char)>> {
     endpoint_fn(move |req: Request<UppercaseRequest>| {
         let (uppercase, logger) = (uppercase.clone(), logger.clone());
         async move {

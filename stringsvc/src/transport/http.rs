@@ -16,7 +16,7 @@
 use ::http::{Method, StatusCode, Uri};
 use bytes::Bytes;
 use kit_endpoint::{BoxEndpoint, BoxError, Context, cause_ref};
-use kit_transport::{Client, ErrorRef, HttpClient, Router, Server, json};
+use kit_transport::{ErrorRef, HttpClient, Router, Server, json};
 
 use crate::endpoint::{CountRequest, CountResponse, Set, UppercaseRequest, UppercaseResponse};
 use crate::service::StringError;
@@ -72,53 +72,39 @@ pub fn encode_error(ctx: &Context, err: ErrorRef<'_>) -> ::http::Response<kit_tr
 /// through `http`, usually [`kit_transport::pooled()`].
 pub fn client_set(http: HttpClient, base: &Uri) -> Result<Set, BoxError> {
     Ok(Set {
-        uppercase: BoxEndpoint::new(Client::new(
+        uppercase: BoxEndpoint::new(json::post::<UppercaseRequest, _>(
             http.clone(),
-            Method::POST,
-            kit_transport::with_path(base, "/uppercase")?,
-            json::encode_request::<UppercaseRequest>,
-            decode_uppercase_response,
-        )),
-        count: BoxEndpoint::new(Client::new(
+            base,
+            "/uppercase",
+            decode(|err| UppercaseResponse {
+                err: Some(err),
+                ..Default::default()
+            }),
+        )?),
+        count: BoxEndpoint::new(json::post::<CountRequest, _>(
             http,
-            Method::POST,
-            kit_transport::with_path(base, "/count")?,
-            json::encode_request::<CountRequest>,
-            decode_count_response,
-        )),
+            base,
+            "/count",
+            decode(|err| CountResponse {
+                err: Some(err),
+                ..Default::default()
+            }),
+        )?),
     })
 }
 
-/// A response, or the business error it carries (`422` with its message).
-fn decode_uppercase_response(
-    parts: &::http::response::Parts,
-    body: Bytes,
-) -> Result<UppercaseResponse, BoxError> {
-    json::decode_response_or(
-        parts,
-        body,
-        BUSINESS_ERROR_STATUS,
-        StringError::from_message,
-        |err| UppercaseResponse {
-            err: Some(err),
-            ..Default::default()
-        },
-    )
-}
-
-/// A response, or the business error it carries (`422` with its message).
-fn decode_count_response(
-    parts: &::http::response::Parts,
-    body: Bytes,
-) -> Result<CountResponse, BoxError> {
-    json::decode_response_or(
-        parts,
-        body,
-        BUSINESS_ERROR_STATUS,
-        StringError::from_message,
-        |err| CountResponse {
-            err: Some(err),
-            ..Default::default()
-        },
-    )
+/// A response decoder: the response, or the business error it carries
+/// (`422` with its message) as `carry` puts it in one.
+fn decode<T: serde::de::DeserializeOwned + 'static>(
+    carry: fn(StringError) -> T,
+) -> impl Fn(&::http::response::Parts, Bytes) -> Result<T, BoxError> + Send + Sync + 'static {
+    move |parts, body| {
+        json::decode_response_or(
+            parts,
+            body,
+            BUSINESS_ERROR_STATUS,
+            StringError::from_message,
+            carry,
+        )
+    }
 }

@@ -11,10 +11,10 @@ use async_nats::jetstream::message::AckKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, Message};
 use futures_util::StreamExt;
-use kit_endpoint::{BoxError, ErrorClass, Failer, Request, WithDeadline};
+use kit_endpoint::{BoxError, ErrorClass, Failer, Request, SharedEndpoint, WithDeadline};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
 use super::{MAX_EVENT_ID, MSG_ID};
 use crate::context::context_from_headers;
@@ -145,12 +145,7 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 
 impl<E, T, R> Consumer<E, T>
 where
-    E: Service<Request<Delivery<T>>, Response = R, Error = BoxError>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    E::Future: Send,
+    E: SharedEndpoint<Delivery<T>, Response = R>,
     R: Failer + Send + 'static,
     T: Send + 'static,
 {
