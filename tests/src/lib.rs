@@ -11,6 +11,7 @@
 //! - [`nats`]: a real nats-server (JetStream on), which a test can kill and restart.
 //! - [`otel`]: a real OpenTelemetry collector (rotel), whose received spans a test reads.
 //! - [`pact`]: the committed pact files and the drift check.
+//! - [`pki`]: test certificates (two CAs, servers, clients) made by `openssl`.
 //! - [`process`]: start a service binary on free ports, find its addresses, stop it.
 //! - [`raw`]: send bytes exactly as written and parse the HTTP answer.
 //! - [`wait`]: wait, bounded, until a watched value is what a test expects.
@@ -22,6 +23,7 @@ pub mod load;
 pub mod nats;
 pub mod otel;
 pub mod pact;
+pub mod pki;
 pub mod process;
 pub mod raw;
 pub mod wait;

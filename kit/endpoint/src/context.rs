@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::{Metadata, RequestId, TraceContext};
+use crate::{Metadata, PeerIdentity, RequestId, TraceContext};
 
 /// The longest budget a caller may give: one day (a longer one is cut to it).
 pub const MAX_BUDGET: Duration = Duration::from_secs(24 * 60 * 60);
@@ -60,6 +60,8 @@ pub struct Context {
     /// The transport the request came in by (`HTTP`, `gRPC`, `NATS`), set by
     /// its server: log lines and metrics say which.
     transport: Option<&'static str>,
+    /// Who is calling, as the transport verified it (mutual TLS).
+    peer: Option<PeerIdentity>,
     /// Typed values added by middlewares for later layers, unknown to the transport.
     extensions: http::Extensions,
 }
@@ -98,6 +100,18 @@ impl Context {
     /// Sets the transport the request came in by (transport servers do).
     pub fn set_transport(&mut self, transport: &'static str) {
         self.transport = Some(transport);
+    }
+
+    /// The caller's verified identity (see [`PeerIdentity`]), if its
+    /// transport verified one: with mutual TLS, from its client certificate.
+    pub fn peer_identity(&self) -> Option<&PeerIdentity> {
+        self.peer.as_ref()
+    }
+
+    /// Sets the caller's verified identity (transport servers do, from what
+    /// they verified: never from what a caller merely claims).
+    pub fn set_peer_identity(&mut self, peer: PeerIdentity) {
+        self.peer = Some(peer);
     }
 
     /// The request ID, if one was set.
@@ -182,6 +196,7 @@ impl fmt::Debug for Context {
             .field("metadata", &self.metadata)
             .field("trace", &self.trace)
             .field("transport", &self.transport)
+            .field("peer", &self.peer)
             .finish_non_exhaustive()
     }
 }

@@ -100,9 +100,12 @@ mod error;
 mod failer;
 mod hex;
 mod hook;
+mod identity;
 mod metadata;
 mod request_id;
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod trace;
 
 pub use class::{BadRequest, Cancelled, Classified, ErrorClass, public_message};
@@ -114,6 +117,7 @@ pub use endpoint::{
 pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by, sources, take_cause};
 pub use failer::{Failer, Outcome};
 pub use hook::{CallHook, Hook, HookFuture, HookLayer};
+pub use identity::PeerIdentity;
 pub use metadata::{InvalidMetadata, Metadata};
 pub use request_id::RequestId;
 pub use server::{

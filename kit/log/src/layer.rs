@@ -1,6 +1,8 @@
 //! The endpoint logging middleware: one line per call.
 
-use kit_endpoint::{CallHook, Context, Hook, HookFuture, HookLayer, Outcome, RequestId};
+use kit_endpoint::{
+    CallHook, Context, Hook, HookFuture, HookLayer, Outcome, PeerIdentity, RequestId,
+};
 // quanta's clock reads the CPU's counter: cheaper than the OS clock.
 use quanta::Clock;
 use slog::{Logger, info, warn};
@@ -21,6 +23,9 @@ use crate::Took;
 /// The transport the call came in by (`transport=HTTP`, `gRPC`, `NATS`) is the
 /// context's ([`Context::transport`]), so one logger serves endpoints shared by
 /// several transports.
+///
+/// The caller's verified identity (mutual TLS: [`Context::peer_identity`]) is
+/// written as `peer=` after it, when there is one.
 ///
 /// A business error (carried in an `Ok` response that is a `Failer`) is logged at
 /// `info` with `err_kind=business`; a failed call at `warn` with `err_kind=failure`;
@@ -96,7 +101,13 @@ pub struct CallLog {
 }
 
 impl CallHook for CallLog {
-    type Start = (u64, Option<RequestId>, TraceFields, Option<&'static str>);
+    type Start = (
+        u64,
+        Option<RequestId>,
+        TraceFields,
+        Option<&'static str>,
+        Option<PeerIdentity>,
+    );
 
     fn start(&self, ctx: &Context) -> Self::Start {
         let trace = TraceFields(
@@ -105,10 +116,15 @@ impl CallHook for CallLog {
                 .map(|t| (t.trace_id(), t.span_id())),
         );
         let id = ctx.request_id().cloned();
-        (self.clock.raw(), id, trace, ctx.transport())
+        let peer = ctx.peer_identity().cloned();
+        (self.clock.raw(), id, trace, ctx.transport(), peer)
     }
 
-    fn finish(&self, (start, request_id, trace, transport): Self::Start, outcome: Outcome<'_>) {
+    fn finish(
+        &self,
+        (start, request_id, trace, transport, peer): Self::Start,
+        outcome: Outcome<'_>,
+    ) {
         let took = self.clock.delta(start, self.clock.raw());
         let log = &self.logger;
         let fields = |err| CallFields {
@@ -118,6 +134,7 @@ impl CallHook for CallLog {
             err,
             trace,
             transport,
+            peer: peer.as_ref().map(PeerIdentity::as_str),
         };
         match outcome {
             Outcome::Success => info!(log, ""; fields(CallErr::None)),
@@ -129,7 +146,7 @@ impl CallHook for CallLog {
 }
 
 /// A call's fields, `method request_id took err [err_kind] [trace_id span_id]
-/// [transport]`,
+/// [transport] [peer]`,
 /// as one group: serialized in one call (slog's macros nest a pair per field,
 /// each serialized in a call of its own).
 struct CallFields<'a> {
@@ -139,6 +156,7 @@ struct CallFields<'a> {
     err: CallErr<'a>,
     trace: TraceFields,
     transport: Option<&'static str>,
+    peer: Option<&'a str>,
 }
 
 /// How a call ended, as its `err` and `err_kind` fields.
@@ -158,6 +176,9 @@ impl slog::KV for CallFields<'_> {
         serializer: &mut dyn slog::Serializer,
     ) -> slog::Result {
         // Emitted in reverse: the drains write a record's fields last to first.
+        if let Some(peer) = self.peer {
+            serializer.emit_str("peer", peer)?;
+        }
         if let Some(transport) = self.transport {
             serializer.emit_str("transport", transport)?;
         }

@@ -42,6 +42,39 @@ pub fn pooled() -> HttpClient {
     )
 }
 
+/// [`pooled`] over TLS too: `https://` URIs are called with `tls` (its trust,
+/// its client certificate for mutual TLS), by HTTP/2 where the server offers
+/// it by ALPN, else HTTP/1.1; `http://` URIs as [`pooled`] calls them.
+///
+/// ```no_run
+/// use kit_transport::tls::{ClientTls, Trust};
+///
+/// let tls = ClientTls::new(Trust::CaFile("tls/ca.pem".into()), None).unwrap();
+/// let http = kit_transport::pooled_tls(&tls);
+/// # let _ = http;
+/// ```
+#[cfg(feature = "tls")]
+pub fn pooled_tls(tls: &kit_endpoint::tls::ClientTls) -> HttpClient {
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.enforce_http(false);
+    connector.set_nodelay(true);
+    // The connector offers the ALPN protocols itself.
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*tls.rustls_config_with_alpn(&[])).clone())
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(connector);
+    let client = HyperClient::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(64)
+        .build::<_, Body>(connector);
+    BoxCloneSyncService::new(
+        client
+            .map_response(|resp| resp.map(box_body))
+            .map_err(|e| UpstreamError::unreachable(e).into_error()),
+    )
+}
+
 /// `base` (say `http://127.0.0.1:8082`) with its path replaced by `path`: the
 /// URI of one endpoint of a remote service.
 ///

@@ -107,11 +107,8 @@ pin_project_lite::pin_project! {
 
 impl<F> Answered<F> {
     /// `inner`, for a request just handed to the service (see [`Progress::called`]).
-    pub(crate) fn new(inner: F, progress: Arc<Progress>) -> Self {
-        Answered {
-            inner,
-            progress: Some(progress),
-        }
+    pub(crate) fn new(inner: F, progress: Option<Arc<Progress>>) -> Self {
+        Answered { inner, progress }
     }
 }
 

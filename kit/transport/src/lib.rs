@@ -105,6 +105,8 @@ mod server;
 
 pub use batch::BatchedIo;
 pub use body::{Body, BoxBody, box_body, read_limited};
+#[cfg(feature = "tls")]
+pub use client::pooled_tls;
 pub use client::{Client, DEFAULT_RESPONSE_LIMIT, HttpClient, pooled, with_path};
 pub use context::{
     BUDGET_MS, METADATA_PREFIX, REQUEST_ID, TRACEPARENT, TRACESTATE, context_from_headers,
@@ -117,6 +119,9 @@ pub use error::{
 };
 pub use health::{Health, Readiness};
 pub use kit_endpoint::DEFAULT_BUDGET;
+/// TLS configuration (feature `tls`): kit-endpoint's, shared by every transport.
+#[cfg(feature = "tls")]
+pub use kit_endpoint::tls;
 pub use router::{Observation, Router, RouterFuture};
 pub use serve::{PeerAddr, ServeConfig, serve, serve_loopback, serve_with, shutdown_signal};
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, Server, TRANSPORT};

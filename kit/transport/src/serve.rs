@@ -67,6 +67,21 @@ pub struct ServeConfig {
     /// 12.0 us with (BENCHMARKS.md). A lone request pays one more poll of its
     /// connection, nothing measurable. Default: on.
     pub batch_answers: bool,
+    /// How long a new connection may take to say what it speaks: the TLS
+    /// handshake, or (on a plain listener) its first bytes, which tell
+    /// HTTP/2's preface from an HTTP/1.1 request. A connection that has not
+    /// by then is closed; one that is still at it counts against
+    /// [`max_connections`](ServeConfig::max_connections) and, as an idle
+    /// one, is the first closed to make room. Default: 10 s.
+    pub handshake_timeout: Duration,
+    /// Whether HTTP/2 is served: by ALPN with TLS, and with prior knowledge
+    /// (h2c: a client that opens with HTTP/2's preface) on a plain listener.
+    /// HTTP/1.1 is always served. Default: on.
+    pub http2: bool,
+    /// Serve TLS with this certificate (and require client certificates if
+    /// it says so); `None` serves plain text. See [`tls`](crate::tls).
+    #[cfg(feature = "tls")]
+    pub tls: Option<kit_endpoint::tls::ServerTls>,
 }
 
 /// The address of the client that sent a request (see [`ServeConfig::peer_addr`]).
@@ -83,6 +98,10 @@ impl Default for ServeConfig {
             max_connections: 1024,
             peer_addr: false,
             batch_answers: true,
+            handshake_timeout: Duration::from_secs(10),
+            http2: true,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -115,6 +134,25 @@ impl ServeConfig {
     /// Sets [`ServeConfig::batch_answers`].
     pub fn batch_answers(mut self, enabled: bool) -> Self {
         self.batch_answers = enabled;
+        self
+    }
+
+    /// Sets [`ServeConfig::handshake_timeout`].
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ServeConfig::http2`].
+    pub fn http2(mut self, enabled: bool) -> Self {
+        self.http2 = enabled;
+        self
+    }
+
+    /// Serves TLS with `tls` ([`ServeConfig::tls`]).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: kit_endpoint::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -168,14 +206,7 @@ where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    // kit keeps the header read timeout itself, at a fraction of the cost (see
-    // `header_timer`).
-    http.header_read_timeout(None::<Duration>)
-        .max_buf_size(config.max_header_bytes.max(8192));
-    // hyper refuses requests with more than 100 headers (`431`). Setting a lower
-    // `max_headers` would move its header parsing off the stack onto the heap,
-    // which costs more per request than it saves.
+    let conns = Arc::new(Conns::new(config.clone()));
 
     let drain = Drain::new();
     let mut connections = JoinSet::new();
@@ -206,61 +237,17 @@ where
                     continue;
                 }
                 let _ = stream.set_nodelay(true);
-                let progress = std::sync::Arc::new(Progress::default());
-                let mut watch = Watch::new(config.header_read_timeout);
-                let conn = http.serve_connection(
-                    TokioIo::new(BatchedIo::tracked(
-                        stream,
-                        config.batch_answers,
-                        progress.clone(),
-                    )),
-                    WithPeer {
-                        inner: service.clone(),
-                        peer: config.peer_addr.then_some(PeerAddr(peer)),
-                        progress: progress.clone(),
-                    },
-                );
-                let mut signal = drain.signal();
+                let progress = Arc::new(Progress::default());
+                let signal = drain.signal();
                 live.push_back((signal.id(), progress.clone()));
                 forget_ended(&mut live, connections.len());
-                let drain_idle = config.drain_idle;
-                connections.spawn(async move {
-                    let mut conn = std::pin::pin!(conn);
-                    let (mut draining, mut evicting) = (false, false);
-                    let mut idle_left: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
-                    // A connection error concerns one client only (reset, timeout...).
-                    let _ = std::future::poll_fn(|cx| {
-                        if !draining && signal.poll_drained(cx).is_ready() {
-                            // Every answer from now on closes its connection; a
-                            // request already on its way still gets one.
-                            progress.close();
-                            idle_left = Some(Box::pin(tokio::time::sleep(drain_idle)));
-                            draining = true;
-                        }
-                        if !evicting && progress.is_evicted() {
-                            // The server needs room and this one is idle.
-                            conn.as_mut().graceful_shutdown();
-                            evicting = true;
-                        }
-                        if let Some(idle) = idle_left.as_mut() {
-                            if idle.as_mut().poll(cx).is_ready() {
-                                // No request came: close (after the one in
-                                // flight, if any).
-                                conn.as_mut().graceful_shutdown();
-                                idle_left = None;
-                            }
-                        }
-                        if let Poll::Ready(done) = conn.as_mut().poll(cx) {
-                            return Poll::Ready(done);
-                        }
-                        // Too slow a request head, or idle too long: close.
-                        if watch.timed_out(&progress, cx) {
-                            return Poll::Ready(Ok(()));
-                        }
-                        Poll::Pending
-                    })
-                    .await;
-                });
+                connections.spawn(serve_connection(
+                    conns.clone(),
+                    service.clone(),
+                    (stream, peer),
+                    progress,
+                    signal,
+                ));
             }
             // A connection's task is freed only once joined: reap each as it
             // ends, so that memory goes back as soon as a flood of connections
@@ -282,8 +269,250 @@ where
     Ok(())
 }
 
-/// Puts the client's address into each request's extensions, if asked to, and
-/// notes each request's progress for the header read timeout.
+/// What every connection of one listener shares: how to speak each protocol.
+struct Conns {
+    config: ServeConfig,
+    http1: hyper::server::conn::http1::Builder,
+    http2: hyper::server::conn::http2::Builder<hyper_util::rt::TokioExecutor>,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Conns {
+    fn new(config: ServeConfig) -> Self {
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        // kit keeps the header read timeout itself, at a fraction of the cost (see
+        // `header_timer`).
+        http1
+            .header_read_timeout(None::<Duration>)
+            .max_buf_size(config.max_header_bytes.max(8192));
+        // hyper refuses requests with more than 100 headers (`431`). Setting a lower
+        // `max_headers` would move its header parsing off the stack onto the heap,
+        // which costs more per request than it saves.
+        let mut http2 =
+            hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+        http2
+            .timer(hyper_util::rt::TokioTimer::new())
+            .max_header_list_size(config.max_header_bytes.max(8192) as u32)
+            .max_concurrent_streams(256)
+            // A peer that stops answering pings is gone: its connection ends.
+            .keep_alive_interval(Some(config.header_read_timeout))
+            .keep_alive_timeout(config.header_read_timeout);
+        Conns {
+            #[cfg(feature = "tls")]
+            tls: config
+                .tls
+                .as_ref()
+                .map(kit_endpoint::tls::ServerTls::acceptor),
+            config,
+            http1,
+            http2,
+        }
+    }
+}
+
+/// HTTP/2's connection preface: what a client with prior knowledge sends first.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serves one accepted connection: its TLS handshake if any, then HTTP/1.1 or
+/// HTTP/2 (by ALPN, or by the first bytes on a plain connection).
+async fn serve_connection<S, B>(
+    conns: Arc<Conns>,
+    service: S,
+    (stream, peer): (tokio::net::TcpStream, std::net::SocketAddr),
+    progress: Arc<Progress>,
+    mut signal: crate::drain::Signal,
+) where
+    S: Service<http::Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let peer = conns.config.peer_addr.then_some(PeerAddr(peer));
+    #[cfg(feature = "tls")]
+    if let Some(acceptor) = &conns.tls {
+        let handshake = acceptor.accept(stream);
+        // A failed handshake (plain HTTP, garbage, an untrusted client
+        // certificate) was answered by rustls with an alert where it could be.
+        let Some(Ok(tls)) = prelude(handshake, &conns.config, &progress, &mut signal).await else {
+            return;
+        };
+        let (_, session) = tls.get_ref();
+        let identity = kit_endpoint::tls::peer_identity(session.peer_certificates());
+        let h2 = conns.config.http2 && session.alpn_protocol() == Some(b"h2");
+        let service = WithPeer {
+            inner: service,
+            peer,
+            identity,
+            progress: None,
+        };
+        if h2 {
+            serve_h2(&conns, tls, service, &progress, signal).await;
+        } else {
+            serve_h1(&conns, tls, service, progress, signal).await;
+        }
+        return;
+    }
+    let h2 = conns.config.http2
+        && match prelude(speaks_h2(&stream), &conns.config, &progress, &mut signal).await {
+            Some(Ok(h2)) => h2,
+            _ => return,
+        };
+    let service = WithPeer {
+        inner: service,
+        peer,
+        identity: None,
+        progress: None,
+    };
+    if h2 {
+        serve_h2(&conns, stream, service, &progress, signal).await;
+    } else {
+        serve_h1(&conns, stream, service, progress, signal).await;
+    }
+}
+
+/// Whether a plain connection opens with HTTP/2's preface: decided on its
+/// first three bytes (no HTTP/1.1 request starts with `PRI`), read without
+/// taking them.
+async fn speaks_h2(stream: &tokio::net::TcpStream) -> io::Result<bool> {
+    let mut first = [0u8; 3];
+    loop {
+        let n = stream.peek(&mut first).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if first[..n] != H2_PREFACE[..n] {
+            return Ok(false);
+        }
+        if n == first.len() {
+            return Ok(true);
+        }
+        // One or two bytes of `PRI` so far: the rest is on its way.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// `fut` (a handshake), cut at the handshake timeout, when the server drains,
+/// or when it needs this connection's room: `None` then.
+async fn prelude<F: Future>(
+    fut: F,
+    config: &ServeConfig,
+    progress: &Progress,
+    signal: &mut crate::drain::Signal,
+) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut timeout = std::pin::pin!(tokio::time::sleep(config.handshake_timeout));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if timeout.as_mut().poll(cx).is_ready()
+            || signal.poll_drained(cx).is_ready()
+            || progress.is_evicted()
+        {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Serves HTTP/2 on `io` until the peer leaves or the server drains (then
+/// with a GOAWAY that lets the streams in flight finish), or needs the room.
+async fn serve_h2<IO, S, B>(
+    conns: &Conns,
+    io: IO,
+    service: WithPeer<S>,
+    progress: &Progress,
+    mut signal: crate::drain::Signal,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: Service<http::Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let conn = conns.http2.serve_connection(TokioIo::new(io), service);
+    let mut conn = std::pin::pin!(conn);
+    let mut closing = false;
+    let _ = std::future::poll_fn(|cx| {
+        if !closing && (signal.poll_drained(cx).is_ready() || progress.is_evicted()) {
+            conn.as_mut().graceful_shutdown();
+            closing = true;
+        }
+        conn.as_mut().poll(cx)
+    })
+    .await;
+}
+
+/// Serves HTTP/1.1 on `io`, with kit's header read timeout, until the peer
+/// leaves, the connection idles too long, or the server drains or needs its
+/// room.
+async fn serve_h1<IO, S, B>(
+    conns: &Conns,
+    io: IO,
+    mut service: WithPeer<S>,
+    progress: Arc<Progress>,
+    mut signal: crate::drain::Signal,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: Service<http::Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let config = &conns.config;
+    let mut watch = Watch::new(config.header_read_timeout);
+    service.progress = Some(progress.clone());
+    let conn = conns.http1.serve_connection(
+        TokioIo::new(BatchedIo::tracked(
+            io,
+            config.batch_answers,
+            progress.clone(),
+        )),
+        service,
+    );
+    let drain_idle = config.drain_idle;
+    let mut conn = std::pin::pin!(conn);
+    let (mut draining, mut evicting) = (false, false);
+    let mut idle_left: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    // A connection error concerns one client only (reset, timeout...).
+    let _ = std::future::poll_fn(|cx| {
+        if !draining && signal.poll_drained(cx).is_ready() {
+            // Every answer from now on closes its connection; a
+            // request already on its way still gets one.
+            progress.close();
+            idle_left = Some(Box::pin(tokio::time::sleep(drain_idle)));
+            draining = true;
+        }
+        if !evicting && progress.is_evicted() {
+            // The server needs room and this one is idle.
+            conn.as_mut().graceful_shutdown();
+            evicting = true;
+        }
+        if let Some(idle) = idle_left.as_mut() {
+            if idle.as_mut().poll(cx).is_ready() {
+                // No request came: close (after the one in
+                // flight, if any).
+                conn.as_mut().graceful_shutdown();
+                idle_left = None;
+            }
+        }
+        if let Poll::Ready(done) = conn.as_mut().poll(cx) {
+            return Poll::Ready(done);
+        }
+        // Too slow a request head, or idle too long: close.
+        if watch.timed_out(&progress, cx) {
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    })
+    .await;
+}
+
 /// At the connection cap: closes the oldest idle connection to make room for a
 /// new one (so a flood of idle connections cannot lock new clients out), and
 /// says whether there was one. The cost is bounded by the cap.
@@ -313,11 +542,15 @@ fn forget_ended(live: &mut VecDeque<(u64, Arc<Progress>)>, alive: usize) {
     }
 }
 
+/// Puts the client's address (if asked to) and its verified identity (mutual
+/// TLS) into each request's extensions, and notes each request's progress for
+/// the header read timeout (HTTP/1.1).
 #[derive(Clone)]
 struct WithPeer<S> {
     inner: S,
     peer: Option<PeerAddr>,
-    progress: std::sync::Arc<Progress>,
+    identity: Option<kit_endpoint::PeerIdentity>,
+    progress: Option<Arc<Progress>>,
 }
 
 /// hyper calls a connection's service through a shared reference; tower's
@@ -338,7 +571,12 @@ where
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(peer);
         }
-        self.progress.called();
+        if let Some(identity) = &self.identity {
+            req.extensions_mut().insert(identity.clone());
+        }
+        if let Some(progress) = &self.progress {
+            progress.called();
+        }
         Answered::new(Called::new(&self.inner, req), self.progress.clone())
     }
 }

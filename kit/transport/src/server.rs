@@ -13,8 +13,8 @@ use http::HeaderValue;
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
 use kit_endpoint::{
-    Answer, BoxError, Context, DEFAULT_BUDGET, Failer, Request, ServerHooks, SharedEndpoint,
-    cause_ref, serve_call,
+    Answer, BoxError, Context, DEFAULT_BUDGET, Failer, PeerIdentity, Request, ServerHooks,
+    SharedEndpoint, cause_ref, serve_call,
 };
 use tower::Service;
 
@@ -251,6 +251,9 @@ where
             ctx.set_transport(TRANSPORT);
             if let Some(peer) = parts.extensions.get::<PeerAddr>() {
                 ctx.extensions_mut().insert(*peer);
+            }
+            if let Some(identity) = parts.extensions.get::<PeerIdentity>() {
+                ctx.set_peer_identity(identity.clone());
             }
             shared.hooks.run_before(&parts, &mut ctx);
 
