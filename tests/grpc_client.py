@@ -1,6 +1,9 @@
 """A gRPC client nobody at kit wrote (Python's grpcio) calling addsvc over gRPC.
 
-Usage: python grpc_client.py ADDSVC_HOST:PORT ADDSVC_PROTO_DIR
+Usage: python grpc_client.py ADDSVC_HOST:PORT ADDSVC_PROTO_DIR [CA_PEM]
+
+With CA_PEM, the channel is TLS (grpc.ssl_channel_credentials), trusting that
+CA, for a server certificate that names `localhost`.
 
 Generates the Python stubs from addsvc's .proto with grpcio-tools, runs a fixed
 set of calls, and prints one `name=result` line per call; tests/tests/grpc.rs
@@ -32,7 +35,13 @@ def main():
     pb = importlib.import_module("addsvc_pb2")
     stubs = importlib.import_module("addsvc_pb2_grpc")
 
-    channel = grpc.insecure_channel(target)
+    if len(sys.argv) > 3:
+        with open(sys.argv[3], "rb") as f:
+            credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+        channel = grpc.secure_channel(
+            target, credentials, options=[("grpc.ssl_target_name_override", "localhost")])
+    else:
+        channel = grpc.insecure_channel(target)
     add = stubs.AddStub(channel)
     results = []
 

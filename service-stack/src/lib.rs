@@ -25,6 +25,7 @@ mod middlewares;
 mod observe;
 mod process;
 mod telemetry;
+mod tls;
 
 pub use limits::Limits;
 pub use listeners::{Listeners, OnDrain, Serving, serve_until_stopped};
@@ -32,3 +33,4 @@ pub use middlewares::{ClientLimit, Middlewares, client_key, client_limit};
 pub use observe::observed;
 pub use process::run_service;
 pub use telemetry::{parse_ratio, tracer};
+pub use tls::{client_tls, server_tls};

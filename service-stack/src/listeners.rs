@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use http::Method;
 use kit_endpoint::BoxError;
+use kit_endpoint::tls::ServerTls;
 use kit_grpc::ServingStatus;
 use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_tracing::Tracer;
@@ -46,9 +47,11 @@ impl Listeners {
         })
     }
 
-    /// The API's URL, `http://HOST:PORT`.
-    pub fn http_url(&self) -> std::io::Result<String> {
-        Ok(format!("http://{}", self.api.local_addr()?))
+    /// The API's URL: `http://HOST:PORT`, or `https://HOST:PORT` if it
+    /// serves `tls`.
+    pub fn api_url(&self, tls: Option<&ServerTls>) -> std::io::Result<String> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        Ok(format!("{scheme}://{}", self.api.local_addr()?))
     }
 }
 
@@ -65,6 +68,8 @@ pub struct Serving {
     pub api: Router,
     /// How the API is served (connection cap, peer addresses...).
     pub config: ServeConfig,
+    /// TLS for the API and gRPC (the debug listener stays plain), if any.
+    pub tls: Option<ServerTls>,
     /// The gRPC routes and the service name the health protocol reports, if
     /// gRPC is served (the gRPC health service is added).
     pub grpc: Option<(kit_grpc::Router, &'static str)>,
@@ -99,6 +104,7 @@ impl Serving {
             exporter,
             api,
             config: ServeConfig::default(),
+            tls: None,
             grpc: None,
             nats: None,
             debug_routes: None,
@@ -132,7 +138,8 @@ where
         logger,
         exporter,
         api: routes,
-        config,
+        mut config,
+        tls,
         grpc: grpc_routes,
         nats,
         debug_routes,
@@ -150,13 +157,17 @@ where
     let mut grpc_health = None;
     let mut grpc_served = None;
     if let (Some(listener), Some((router, service))) = (grpc, grpc_routes) {
-        grpc_url = Some(format!("http://{}", listener.local_addr()?));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        grpc_url = Some(format!("{scheme}://{}", listener.local_addr()?));
         let health = kit_grpc::Health::new();
         health.set(service, ServingStatus::Serving).await;
         let router = router.service(health.service());
-        let served = kit_grpc::serve(listener, router, until_stopped(stopped.clone()));
+        let until = until_stopped(stopped.clone());
+        grpc_served = Some(match &tls {
+            Some(tls) => tokio::spawn(kit_grpc::serve_tls(listener, router, tls.clone(), until)),
+            None => tokio::spawn(kit_grpc::serve(listener, router, until)),
+        });
         grpc_health = Some((health, service));
-        grpc_served = Some(tokio::spawn(served));
     }
     // NATS, served until the HTTP side has drained.
     let nats_served =
@@ -170,8 +181,15 @@ where
     if let Some(more) = debug_routes {
         debug_router = debug_router.merge(more);
     }
+    let tls_mode = match &tls {
+        Some(tls) if tls.is_mutual() => "mutual",
+        Some(_) => "on",
+        None => "off",
+    };
+    let api_scheme = if tls.is_some() { "https" } else { "http" };
     info!(logger.new(listening), "listening";
-        "http" => format!("http://{}", api.local_addr()?),
+        "tls" => tls_mode,
+        "http" => format!("{api_scheme}://{}", api.local_addr()?),
         "debug" => format!("http://{}", debug.local_addr()?),
         "grpc" => grpc_url.as_deref().unwrap_or("off"));
 
@@ -195,6 +213,9 @@ where
             tokio::time::sleep(shutdown_delay).await;
         }
     };
+    if let Some(tls) = tls {
+        config = config.tls(tls);
+    }
     serve_with(api, routes, config, shutdown).await?;
     let _ = stop.send(true);
     if let Some(served) = grpc_served {

@@ -26,12 +26,35 @@ pub struct Nats {
     child: crate::process::Daemon,
     addr: SocketAddr,
     dir: PathBuf,
+    /// More arguments (TLS).
+    extra: Vec<String>,
 }
 
 impl Nats {
     /// Starts nats-server on a free loopback port and waits until it accepts
     /// clients. `None` if it is missing (see [`crate::external`]).
     pub async fn start() -> Option<Nats> {
+        Nats::start_with(Vec::new()).await
+    }
+
+    /// Starts nats-server serving TLS only (its `--tls`), with the certificate
+    /// `cert` and key `key` (PEM), and with `client_ca`, requiring client
+    /// certificates from that CA (its `--tlsverify`). Its URL is then
+    /// `tls://127.0.0.1:<port>`.
+    pub async fn start_tls(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Option<Nats> {
+        let mut extra = vec!["--tls".to_owned(), "--tlscert".to_owned()];
+        extra.push(cert.display().to_string());
+        extra.push("--tlskey".to_owned());
+        extra.push(key.display().to_string());
+        if let Some(ca) = client_ca {
+            extra.push("--tlsverify".to_owned());
+            extra.push("--tlscacert".to_owned());
+            extra.push(ca.display().to_string());
+        }
+        Nats::start_with(extra).await
+    }
+
+    async fn start_with(extra: Vec<String>) -> Option<Nats> {
         binary()?;
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -46,14 +69,17 @@ impl Nats {
             child: Default::default(),
             addr,
             dir,
+            extra,
         };
         nats.restart().await;
         Some(nats)
     }
 
-    /// The client URL, e.g. `nats://127.0.0.1:40123`.
+    /// The client URL, e.g. `nats://127.0.0.1:40123` (`tls://` when it
+    /// serves TLS).
     pub fn url(&self) -> String {
-        format!("nats://{}", self.addr)
+        let scheme = if self.extra.is_empty() { "nats" } else { "tls" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops the server as a crash would (SIGKILL), keeping its data.
@@ -73,6 +99,7 @@ impl Nats {
             .arg("--jetstream")
             .arg("--store_dir")
             .arg(self.dir.join("data"))
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)

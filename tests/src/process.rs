@@ -65,7 +65,7 @@ impl Service {
     }
 
     /// Starts `binary` with `args` and waits until it has printed one
-    /// `<name> <listener>=http://<addr>` line for each of `listeners`.
+    /// `<name> <listener>=http(s)://<addr>` line for each of `listeners`.
     ///
     /// Pass `--http-addr 127.0.0.1:0`-style arguments so the OS picks free ports.
     pub async fn start(
@@ -94,7 +94,10 @@ impl Service {
                 for word in line.split_whitespace() {
                     if let Some((name, url)) = word.split_once('=') {
                         if listeners.contains(&name) {
-                            if let Ok(addr) = url.trim_start_matches("http://").parse() {
+                            let url = url
+                                .trim_start_matches("http://")
+                                .trim_start_matches("https://");
+                            if let Ok(addr) = url.parse() {
                                 addrs.insert(name.to_owned(), addr);
                             }
                         }

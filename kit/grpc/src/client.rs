@@ -119,3 +119,40 @@ where
         })
     }
 }
+
+/// A channel to `uri` over TLS (feature `tls`): `https://host:port` (or
+/// `grpcs://host:port`, the same), trusting and presenting what `tls` says
+/// (see [`kit_endpoint::tls::ClientTls`]), HTTP/2 by ALPN `h2`. It connects on
+/// its first call, as `Endpoint::connect_lazy` does.
+///
+/// ```no_run
+/// use kit_endpoint::tls::{ClientTls, Trust};
+///
+/// # #[tokio::main] async fn main() -> Result<(), kit_endpoint::BoxError> {
+/// let tls = ClientTls::new(Trust::CaFile("tls/ca.pem".into()), None)?;
+/// let channel = kit_grpc::channel_tls("https://stringsvc.example:8443", &tls)?;
+/// # let _ = channel;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "tls")]
+pub fn channel_tls(uri: &str, tls: &kit_endpoint::tls::ClientTls) -> Result<Channel, BoxError> {
+    let uri = match uri.strip_prefix("grpcs://") {
+        Some(rest) => format!("https://{rest}"),
+        None => uri.to_owned(),
+    };
+    if !uri.starts_with("https://") {
+        return Err(
+            format!("a TLS channel needs an https:// or grpcs:// address, not {uri}").into(),
+        );
+    }
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    // The connector offers ALPN `h2` itself.
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*tls.rustls_config_with_alpn(&[])).clone())
+        .https_only()
+        .enable_http2()
+        .wrap_connector(http);
+    Ok(tonic::transport::Endpoint::from_shared(uri)?.connect_with_connector_lazy(connector))
+}

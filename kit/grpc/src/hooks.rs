@@ -29,9 +29,18 @@ pub(crate) fn metadata_of<T>(out: &mut Result<Response<T>, Status>) -> &mut Meta
 /// not parse (`-1S`, `abc`, more than 8 digits) refuses the call
 /// `INVALID_ARGUMENT` (running it with the default budget would hide the
 /// caller's bug, and with none would run it unbounded).
-pub(crate) fn context_of(metadata: &MetadataMap) -> (Context, Result<(), BoxError>) {
+///
+/// The caller's verified identity (mutual TLS, see [`serve_tls`](crate::serve_tls))
+/// comes from the request's extensions.
+pub(crate) fn context_of(
+    metadata: &MetadataMap,
+    extensions: &http::Extensions,
+) -> (Context, Result<(), BoxError>) {
     let (mut ctx, malformed) = context_and_timeout(metadata, Some(DEFAULT_BUDGET));
     ctx.set_transport(TRANSPORT);
+    if let Some(peer) = extensions.get::<kit_endpoint::PeerIdentity>() {
+        ctx.set_peer_identity(peer.clone());
+    }
     let timeout = match malformed {
         false => Ok(()),
         true => Err(BadRequest::new(

@@ -73,6 +73,8 @@ mod server;
 mod streaming;
 
 pub use client::Client;
+#[cfg(feature = "tls")]
+pub use client::channel_tls;
 pub use context::{
     GRPC_TIMEOUT, MAX_BUDGET, METADATA_PREFIX, REQUEST_ID, context_from_metadata,
     context_to_metadata, format_grpc_timeout, parse_grpc_timeout,
@@ -80,7 +82,9 @@ pub use context::{
 pub use error::{BadRequest, ErrorRef, UpstreamError, class_code, code_class, encode_error};
 pub use hooks::TRANSPORT;
 pub use kit_endpoint::DEFAULT_BUDGET;
-pub use router::{Health, HealthService, Router, serve};
+#[cfg(feature = "tls")]
+pub use router::serve_tls;
+pub use router::{HANDSHAKE_TIMEOUT, Health, HealthService, Router, serve};
 pub use server::Server;
 pub use streaming::{ItemStream, StreamingServer};
 pub use tonic::{Code, Status};

@@ -229,6 +229,41 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), BoxError> {
+    serve_on(listener, router, Handshake::Plain, shutdown).await
+}
+
+/// [`serve`] over TLS (feature `tls`): HTTP/2 by ALPN `h2`, TLS 1.2 and 1.3
+/// (see [`kit_endpoint::tls`]). With mutual TLS, each call's context carries
+/// the client certificate's identity ([`Context::peer_identity`](kit_endpoint::Context::peer_identity)).
+/// A handshake that has not finished within [`HANDSHAKE_TIMEOUT`] is cut.
+#[cfg(feature = "tls")]
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    tls: kit_endpoint::tls::ServerTls,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), BoxError> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.rustls_config_with_alpn(&[b"h2"]));
+    serve_on(listener, router, Handshake::Tls(acceptor), shutdown).await
+}
+
+/// How long a TLS handshake may take before its connection is closed: 10 s.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a connection goes through before HTTP/2.
+#[derive(Clone)]
+enum Handshake {
+    Plain,
+    #[cfg(feature = "tls")]
+    Tls(tokio_rustls::TlsAcceptor),
+}
+
+async fn serve_on(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    handshake: Handshake,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), BoxError> {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::service::TowerToHyperService;
 
@@ -236,7 +271,6 @@ pub async fn serve(
     let routes = router
         .routes
         .fallback_service(tower::service_fn(unimplemented));
-    let service = TowerToHyperService::new(routes);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -251,12 +285,41 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-            .serve_connection(TokioIo::new(stream), service.clone());
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        match &handshake {
+            Handshake::Plain => {
+                let service = TowerToHyperService::new(routes.clone());
+                let conn = graceful.watch(http2.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            #[cfg(feature = "tls")]
+            Handshake::Tls(acceptor) => {
+                let accept = acceptor.accept(stream);
+                let routes = routes.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await else {
+                        return;
+                    };
+                    let peer =
+                        kit_endpoint::tls::peer_identity(tls.get_ref().1.peer_certificates());
+                    let routes = tower::ServiceExt::map_request(
+                        routes,
+                        move |mut req: http::Request<hyper::body::Incoming>| {
+                            if let Some(peer) = &peer {
+                                req.extensions_mut().insert(peer.clone());
+                            }
+                            req
+                        },
+                    );
+                    let service = TowerToHyperService::new(routes);
+                    let conn = http2.serve_connection(TokioIo::new(tls), service);
+                    let _ = watcher.watch(conn).await;
+                });
+            }
+        }
     }
     drop(listener);
     graceful.shutdown().await;

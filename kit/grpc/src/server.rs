@@ -78,8 +78,8 @@ where
 
     /// The answer to one call.
     pub async fn serve(&self, req: tonic::Request<PReq>) -> Result<Response<PResp>, Status> {
-        let (metadata, _, msg) = req.into_parts();
-        let (mut ctx, timeout) = context_of(&metadata);
+        let (metadata, extensions, msg) = req.into_parts();
+        let (mut ctx, timeout) = context_of(&metadata, &extensions);
         self.hooks.run_before(&metadata, &mut ctx);
         let decode = || timeout.and_then(|()| (self.decode)(msg));
         let answer = serve_call(self.endpoint.clone(), &ctx, decode, |ctx, resp| {

@@ -72,8 +72,8 @@ where
         self: Arc<Self>,
         req: tonic::Request<PReq>,
     ) -> Result<Response<ReplyStream<PItem>>, Status> {
-        let (metadata, _, msg) = req.into_parts();
-        let (mut ctx, timeout) = context_of(&metadata);
+        let (metadata, extensions, msg) = req.into_parts();
+        let (mut ctx, timeout) = context_of(&metadata, &extensions);
         self.hooks.run_before(&metadata, &mut ctx);
         let started = match timeout.and_then(|()| (self.decode)(msg)) {
             Ok(req) => run_endpoint(self.endpoint.clone(), &ctx, req).await,

@@ -57,6 +57,8 @@ pub mod events;
 pub mod json;
 mod server;
 
+#[cfg(feature = "tls")]
+pub use client::connect_tls;
 pub use client::{Client, DEFAULT_TIMEOUT};
 pub use context::{
     BUDGET_MS, CALL_ID, METADATA_PREFIX, REQUEST_ID, TRACEPARENT, TRACESTATE, cancel_subject,

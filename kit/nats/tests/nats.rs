@@ -581,3 +581,46 @@ async fn a_caller_giving_up_drops_the_servers_work() {
         .unwrap();
     assert_eq!(answer.v, 3, "the next call is served");
 }
+
+/// Over nats-server's own TLS, with client certificates required: kit's
+/// endpoints answer through a TLS connection; a client without a certificate,
+/// or trusting another CA, cannot connect; plain text is refused.
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn calls_cross_a_nats_server_that_requires_mutual_tls() {
+    use kit_endpoint::tls::{ClientTls, Trust};
+
+    let pki = kit_tests::pki::Pki::new();
+    let (cert, key) = pki.server("localhost");
+    let ca = pki.ca();
+    let Some(nats) = Nats::start_tls(&cert, &key, Some(&ca)).await else {
+        return;
+    };
+    assert!(nats.url().starts_with("tls://"));
+    let (client_cert, client_key) = pki.client("spiffe://kit.test/addsvc");
+    let tls = ClientTls::new(Trust::CaFile(ca.clone()), Some((&client_cert, &client_key))).unwrap();
+
+    let server_conn = kit_nats::connect_tls(&nats.url(), &tls).await.unwrap();
+    let routes = vec![("tls.sum".to_owned(), sum_server(Arc::default()))];
+    let subscribed = subscribe(server_conn, "sums", routes).await.unwrap();
+    tokio::spawn(subscribed.serve(std::future::pending()));
+
+    let conn = kit_nats::connect_tls(&nats.url(), &tls).await.unwrap();
+    let ctx = Context::new().with_timeout(Duration::from_secs(5));
+    let answer = client(&conn, "tls.sum")
+        .oneshot(Request::new(ctx, Sum { a: 20, b: 22 }))
+        .await
+        .unwrap();
+    assert_eq!(answer.v, 42);
+
+    let no_cert = ClientTls::new(Trust::CaFile(ca.clone()), None).unwrap();
+    assert!(kit_nats::connect_tls(&nats.url(), &no_cert).await.is_err());
+    let wrong_ca = ClientTls::new(
+        Trust::CaFile(pki.other_ca()),
+        Some((&client_cert, &client_key)),
+    )
+    .unwrap();
+    assert!(kit_nats::connect_tls(&nats.url(), &wrong_ca).await.is_err());
+    let plain = nats.url().replace("tls://", "nats://");
+    assert!(async_nats::connect(plain).await.is_err());
+}

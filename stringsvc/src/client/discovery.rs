@@ -10,7 +10,8 @@ use super::etcd;
 /// Where the stringsvc instances are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Discovery {
-    /// A fixed list of base URLs (`http://HOST:PORT`).
+    /// A fixed list of base URLs (`http://HOST:PORT`, or `https://HOST:PORT`
+    /// over TLS).
     Urls(Vec<String>),
     /// Instances registered in etcd: the spec `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`
     /// (prefix default `/kit/services/stringsvc/`). Needs feature `etcd`.
@@ -19,7 +20,8 @@ pub enum Discovery {
     /// stringsvc instances' queue group shares the calls.
     Nats(String),
     /// Over gRPC, to these instances (`grpc://HOST:PORT[,HOST:PORT...]`),
-    /// balanced and retried like HTTP URLs; held as `http://HOST:PORT`.
+    /// balanced and retried like HTTP URLs; held as `http://HOST:PORT`
+    /// (`grpcs://`, over TLS: held as `https://HOST:PORT`).
     Grpc(Vec<String>),
     /// The DNS SRV records of `name` (e.g. `_http._tcp.stringsvc.example.`),
     /// asked of `server` (default: the system's resolver), looked up again
@@ -35,13 +37,17 @@ pub enum Discovery {
 }
 
 impl Discovery {
-    /// Parses `--stringsvc`: comma-separated `http://` URLs, an `etcd://` spec,
-    /// a `nats://` server, or `grpc://HOST:PORT[,HOST:PORT...]`.
+    /// Parses `--stringsvc`: comma-separated `http://` (or `https://`) URLs,
+    /// an `etcd://` spec, a `nats://` server, or
+    /// `grpc://HOST:PORT[,HOST:PORT...]` (`grpcs://` over TLS).
     pub fn parse(spec: &str) -> Result<Discovery, BoxError> {
-        if let Some(rest) = spec.strip_prefix("grpc://") {
+        let grpc = [("grpc://", "http"), ("grpcs://", "https")]
+            .into_iter()
+            .find_map(|(prefix, scheme)| Some((spec.strip_prefix(prefix)?, prefix, scheme)));
+        if let Some((rest, prefix, scheme)) = grpc {
             let mut urls = Vec::new();
             for addr in rest.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-                let url = format!("http://{}", addr.trim_start_matches("grpc://"));
+                let url = format!("{scheme}://{}", addr.trim_start_matches(prefix));
                 let uri: Uri = url.parse().map_err(|e| format!("{addr:?}: {e}"))?;
                 if uri.authority().is_none() || uri.path() != "/" {
                     return Err(format!("{addr:?} is not a HOST:PORT").into());
@@ -66,8 +72,9 @@ impl Discovery {
         let mut urls = Vec::new();
         for url in spec.split(',').map(str::trim).filter(|u| !u.is_empty()) {
             let uri: Uri = url.parse().map_err(|e| format!("{url:?}: {e}"))?;
-            if uri.scheme_str() != Some("http") || uri.authority().is_none() {
-                return Err(format!("{url:?} is not an http://HOST:PORT URL").into());
+            let web = matches!(uri.scheme_str(), Some("http" | "https"));
+            if !web || uri.authority().is_none() {
+                return Err(format!("{url:?} is not an http(s)://HOST:PORT URL").into());
             }
             urls.push(url.trim_end_matches('/').to_owned());
         }
@@ -79,6 +86,18 @@ impl Discovery {
 }
 
 impl Discovery {
+    /// Whether calls may go over TLS: `https://` URLs, `grpcs://` addresses,
+    /// or instances found in etcd or DNS (which may advertise `https://`).
+    pub fn may_use_tls(&self) -> bool {
+        match self {
+            Discovery::Urls(urls) | Discovery::Grpc(urls) => {
+                urls.iter().any(|u| u.starts_with("https://"))
+            }
+            Discovery::Etcd(_) | Discovery::Srv { .. } => true,
+            Discovery::Nats(_) => false,
+        }
+    }
+
     /// Why `flag` cannot apply to this discovery, if it cannot: over NATS the
     /// queue group picks the member, so there is no instance to choose
     /// (`--balancer`), no second one to hedge to (`--hedge`), and no version
@@ -105,11 +124,16 @@ impl std::fmt::Display for Discovery {
         match self {
             Discovery::Urls(urls) => f.write_str(&urls.join(",")),
             Discovery::Grpc(urls) => {
+                let tls = urls.iter().any(|u| u.starts_with("https://"));
                 let addrs: Vec<&str> = urls
                     .iter()
-                    .map(|u| u.trim_start_matches("http://"))
+                    .map(|u| {
+                        u.trim_start_matches("http://")
+                            .trim_start_matches("https://")
+                    })
                     .collect();
-                write!(f, "grpc://{}", addrs.join(","))
+                let scheme = if tls { "grpcs" } else { "grpc" };
+                write!(f, "{scheme}://{}", addrs.join(","))
             }
             Discovery::Etcd(spec) | Discovery::Nats(spec) => f.write_str(spec),
             Discovery::Srv { name, .. } => write!(f, "srv:{name}"),
@@ -131,7 +155,26 @@ mod tests {
             Discovery::parse("nats://127.0.0.1:4222").unwrap(),
             Discovery::Nats("nats://127.0.0.1:4222".into())
         );
-        for bad in ["nats://", "nats://a:1,b:2", "ftp://x", "", "http://"] {
+        assert_eq!(
+            Discovery::parse("https://a:1").unwrap(),
+            Discovery::Urls(vec!["https://a:1".into()])
+        );
+        let grpcs = Discovery::parse("grpcs://a:1,b:2").unwrap();
+        assert_eq!(
+            grpcs,
+            Discovery::Grpc(vec!["https://a:1".into(), "https://b:2".into()])
+        );
+        assert_eq!(grpcs.to_string(), "grpcs://a:1,b:2");
+        assert!(grpcs.may_use_tls());
+        assert!(!Discovery::parse("http://a:1").unwrap().may_use_tls());
+        for bad in [
+            "nats://",
+            "nats://a:1,b:2",
+            "ftp://x",
+            "",
+            "http://",
+            "grpcs://",
+        ] {
             assert!(Discovery::parse(bad).is_err(), "{bad}");
         }
     }

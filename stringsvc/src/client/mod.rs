@@ -32,6 +32,7 @@ use std::time::Duration;
 use kit_circuitbreaker::{
     Change, CircuitBreakerLayer, ExponentialBackoff, Observer, exponential_backoff, failure_policy,
 };
+use kit_endpoint::tls::{ClientTls, Trust};
 use kit_endpoint::{BoxEndpoint, BoxError, Failer};
 use kit_metrics::prometheus::Exporter;
 use kit_metrics::{UseLayer, UseMetrics};
@@ -80,6 +81,10 @@ pub struct ClientOptions {
     pub hedging: Option<Hedging>,
     /// The budget retries draw on, if any.
     pub retry_budget: Option<RetryBudget>,
+    /// The TLS of `https://` and `grpcs://` instances: whom to trust, and the
+    /// certificate to present (mutual TLS). Without it, they are called
+    /// trusting the system's roots.
+    pub tls: Option<ClientTls>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -95,6 +100,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("strategy", &self.strategy)
             .field("hedging", &self.hedging)
             .field("retry_budget", &self.retry_budget)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +122,7 @@ impl ClientOptions {
             strategy: Strategy::LeastPending,
             hedging: None,
             retry_budget: None,
+            tls: None,
         }
     }
 }
@@ -123,6 +130,26 @@ impl ClientOptions {
 /// A stringsvc [`Set`] over the instances `discovery` finds. Must be called
 /// within a tokio runtime (discovery runs on tasks of its own).
 pub async fn client(discovery: &Discovery, options: &ClientOptions) -> Result<Set, BoxError> {
+    let tls = match &options.tls {
+        Some(tls) => Some(tls.clone()),
+        // `https://` and `grpcs://` need the system's roots; instances found
+        // in etcd or DNS may, if they advertise `https://`.
+        None if discovery.may_use_tls() => match ClientTls::new(Trust::System, None) {
+            Ok(tls) => Some(tls),
+            Err(e) if matches!(discovery, Discovery::Urls(_) | Discovery::Grpc(_)) => {
+                return Err(e.into());
+            }
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let http = match &tls {
+        Some(tls) => kit_transport::pooled_tls(tls),
+        None => pooled(),
+    };
+    let http_instance = move |addr: &str| -> Result<Set, BoxError> {
+        crate::transport::http::client_set(http.clone(), &addr.parse()?)
+    };
     match discovery {
         Discovery::Nats(url) => {
             // The queue group is one "instance": NATS picks the member per
@@ -143,19 +170,22 @@ pub async fn client(discovery: &Discovery, options: &ClientOptions) -> Result<Se
         Discovery::Urls(urls) => {
             let instancer =
                 StaticInstancer::new(urls.iter().map(|u| Instance::new(u.as_str())).collect());
-            Ok(balanced_set(&instancer, options))
+            Ok(balanced_over(&instancer, options, http_instance))
         }
         Discovery::Grpc(urls) => {
             let instancer =
                 StaticInstancer::new(urls.iter().map(|u| Instance::new(u.as_str())).collect());
-            Ok(balanced_over(&instancer, options, grpc_instance))
+            Ok(balanced_over(&instancer, options, move |addr: &str| {
+                grpc_instance(addr, tls.as_ref())
+            }))
         }
         Discovery::Etcd(spec) => {
             let registry = etcd::follow(spec, &options.logger)?;
             // Instances that keep coming and going are held back until they settle.
-            Ok(balanced_set(
+            Ok(balanced_over(
                 &DampedInstancer::new(&registry, Damping::default()),
                 options,
+                http_instance,
             ))
         }
         Discovery::Srv {
@@ -172,31 +202,23 @@ pub async fn client(discovery: &Discovery, options: &ClientOptions) -> Result<Se
                 name.clone(),
                 (*refresh).max(Duration::from_millis(10)),
             );
-            Ok(balanced_set(
+            Ok(balanced_over(
                 &DampedInstancer::new(&dns, Damping::default()),
                 options,
+                http_instance,
             ))
         }
     }
 }
 
-/// The client `Set` of one instance over HTTP.
-fn http_instance(addr: &str) -> Result<Set, BoxError> {
-    static HTTP: std::sync::OnceLock<kit_transport::HttpClient> = std::sync::OnceLock::new();
-    crate::transport::http::client_set(HTTP.get_or_init(pooled).clone(), &addr.parse()?)
-}
-
 /// The client `Set` of one instance over gRPC: a channel of its own, connected
-/// on first use.
-fn grpc_instance(addr: &str) -> Result<Set, BoxError> {
-    let channel = tonic::transport::Channel::from_shared(addr.to_owned())?.connect_lazy();
+/// on first use (over TLS for an `https://` address).
+fn grpc_instance(addr: &str, tls: Option<&ClientTls>) -> Result<Set, BoxError> {
+    let channel = match tls {
+        Some(tls) if addr.starts_with("https://") => kit_grpc::channel_tls(addr, tls)?,
+        _ => tonic::transport::Channel::from_shared(addr.to_owned())?.connect_lazy(),
+    };
     Ok(crate::transport::grpc::client_set(channel))
-}
-
-/// The instances `instancer` publishes as one `Set` over HTTP, each operation
-/// balanced over them.
-fn balanced_set(instancer: &dyn Instancer, options: &ClientOptions) -> Set {
-    balanced_over(instancer, options, http_instance)
 }
 
 /// The instances `instancer` publishes as one `Set`, each instance's made by

@@ -1,9 +1,12 @@
 //! addsvc's flags, each with its environment variable and default.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use kit_endpoint::BoxError;
+use kit_endpoint::tls::ClientTls;
 use kit_log::Format;
 use kit_sd::{HedgeDelay, Strategy};
 use slog::Level;
@@ -19,6 +22,19 @@ pub(crate) struct Args {
     /// Address of the debug listener (/health, /metrics).
     #[arg(long, env = "ADDSVC_DEBUG_ADDR", default_value = "127.0.0.1:9081")]
     pub(crate) debug_addr: SocketAddr,
+    /// Serve the API and gRPC over TLS (HTTP/1.1 and HTTP/2 by ALPN) with
+    /// this certificate chain (PEM), re-read on SIGHUP and when the file
+    /// changes. The debug listener stays plain. Off by default.
+    #[arg(long, env = "ADDSVC_TLS_CERT", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "ADDSVC_TLS_KEY", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Require client certificates issued by this CA (PEM): mutual TLS; the
+    /// caller's identity (its certificate's URI or DNS name) is logged as
+    /// `peer=` on each call's line.
+    #[arg(long, env = "ADDSVC_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub(crate) tls_client_ca: Option<PathBuf>,
     /// Also serve the endpoints over gRPC on this address (service
     /// `addsvc.Add`, with the gRPC health service). Off by default.
     #[arg(long, env = "ADDSVC_GRPC_ADDR")]
@@ -32,6 +48,16 @@ pub(crate) struct Args {
     /// in-process.
     #[arg(long, env = "ADDSVC_STRINGSVC", value_parser = Discovery::parse)]
     pub(crate) stringsvc: Option<Discovery>,
+    /// Trust this CA (PEM) when calling stringsvc over TLS (`--stringsvc
+    /// https://...` or `grpcs://...`; default: the system's roots).
+    #[arg(long, env = "ADDSVC_STRINGSVC_CA")]
+    pub(crate) stringsvc_ca: Option<PathBuf>,
+    /// Present this certificate (PEM) to stringsvc over TLS: mutual TLS.
+    #[arg(long, env = "ADDSVC_CLIENT_CERT", requires = "client_key")]
+    pub(crate) client_cert: Option<PathBuf>,
+    /// The private key of `--client-cert` (PEM).
+    #[arg(long, env = "ADDSVC_CLIENT_KEY", requires = "client_cert")]
+    pub(crate) client_key: Option<PathBuf>,
     /// Discover the stringsvc instances from the DNS SRV records of this name
     /// (e.g. `_http._tcp.stringsvc.example.`), refreshed every 5 s.
     #[arg(long, env = "ADDSVC_STRINGSVC_SRV", conflicts_with = "stringsvc")]
@@ -165,5 +191,57 @@ pub(crate) fn parse_balancer(s: &str) -> Result<Strategy, String> {
         _ => Err(format!(
             "{s:?}: expected rr, random, least-pending, peak-ewma or epsilon-greedy"
         )),
+    }
+}
+
+impl Args {
+    /// Where stringsvc is (`--stringsvc`, `--stringsvc-srv`), if not
+    /// embedded; the flags that cannot apply to it are refused (a flag
+    /// accepted must do something).
+    pub(crate) fn discovery(&self) -> Result<Option<Discovery>, BoxError> {
+        let discovery = match (&self.stringsvc_srv, &self.stringsvc) {
+            (Some(name), _) => Some(Discovery::Srv {
+                name: name.clone(),
+                server: self.dns_server,
+                refresh: Duration::from_millis(self.srv_refresh_ms),
+            }),
+            (None, discovery) => discovery.clone(),
+        };
+        if let Some(discovery) = &discovery {
+            let given = [
+                ("--balancer", self.balancer.is_some()),
+                ("--hedge", self.hedge.is_some()),
+                ("--stringsvc-version", self.stringsvc_version.is_some()),
+                ("--canary-version", self.canary_version.is_some()),
+            ];
+            for (flag, _) in given.iter().filter(|(_, given)| *given) {
+                if let Some(why) = discovery.unsupported(flag) {
+                    return Err(why.into());
+                }
+            }
+        }
+        Ok(discovery)
+    }
+
+    /// The TLS for calling stringsvc, from `--stringsvc-ca`, `--client-cert`
+    /// and `--client-key`: refused unless stringsvc may be called over TLS
+    /// (a flag accepted must do something).
+    pub(crate) fn client_tls(
+        &self,
+        discovery: Option<&Discovery>,
+    ) -> Result<Option<ClientTls>, BoxError> {
+        let given = self.stringsvc_ca.is_some() || self.client_cert.is_some();
+        match discovery {
+            Some(d) if d.may_use_tls() && given => Ok(Some(service_stack::client_tls(
+                self.stringsvc_ca.as_deref(),
+                self.client_cert.as_deref(),
+                self.client_key.as_deref(),
+            )?)),
+            _ if given => Err(
+                "--stringsvc-ca and --client-cert apply to --stringsvc https://... or grpcs://... only"
+                    .into(),
+            ),
+            _ => Ok(None),
+        }
     }
 }

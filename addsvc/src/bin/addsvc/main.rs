@@ -24,7 +24,10 @@
 //! grpc://HOST:PORT` calls stringsvc over gRPC),
 //! `--events nats://HOST:PORT` (ADDSVC_EVENTS: an event per sum on NATS JetStream,
 //! counted by `addtally`), `--otlp-endpoint URL` (ADDSVC_OTLP_ENDPOINT: spans to an
-//! OpenTelemetry collector) and `--trace-sample-ratio` (ADDSVC_TRACE_SAMPLE_RATIO, default 1).
+//! OpenTelemetry collector) and `--trace-sample-ratio` (ADDSVC_TRACE_SAMPLE_RATIO, default 1);
+//! `--tls-cert`, `--tls-key`, `--tls-client-ca` (serve over TLS, mutual TLS), and
+//! for `--stringsvc https://...` or `grpcs://...`: `--stringsvc-ca`, `--client-cert`,
+//! `--client-key`.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -44,7 +47,7 @@ use kit_sd::{Hedging, RetryBudget, Strategy};
 use kit_transport::ServeConfig;
 use service_stack::{Limits, Listeners, Middlewares, Serving, client_limit, serve_until_stopped};
 use slog::{Logger, o};
-use stringsvc::client::{ClientOptions, Discovery, client};
+use stringsvc::client::{ClientOptions, client};
 
 mod flags;
 
@@ -71,28 +74,15 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
 
     // The dependency: a stringsvc, remote or embedded. Both are a stringsvc `Set`,
     // and addsvc's domain sees only the `StringService` trait.
-    let discovery = match (&args.stringsvc_srv, &args.stringsvc) {
-        (Some(name), _) => Some(Discovery::Srv {
-            name: name.clone(),
-            server: args.dns_server,
-            refresh: Duration::from_millis(args.srv_refresh_ms),
-        }),
-        (None, discovery) => discovery.clone(),
-    };
-    // A flag accepted must do something: refused if it cannot apply.
-    if let Some(discovery) = &discovery {
-        let given = [
-            ("--balancer", args.balancer.is_some()),
-            ("--hedge", args.hedge.is_some()),
-            ("--stringsvc-version", args.stringsvc_version.is_some()),
-            ("--canary-version", args.canary_version.is_some()),
-        ];
-        for (flag, _) in given.iter().filter(|(_, given)| *given) {
-            if let Some(why) = discovery.unsupported(flag) {
-                return Err(why.into());
-            }
-        }
-    }
+    let discovery = args.discovery()?; // --stringsvc or --stringsvc-srv; flags that cannot apply refused
+    let client_tls = args.client_tls(discovery.as_ref())?; // --stringsvc-ca, --client-cert
+    let (cert, key, client_ca) = (&args.tls_cert, &args.tls_key, &args.tls_client_ca);
+    let tls = service_stack::server_tls(
+        cert.as_deref(),
+        key.as_deref(),
+        client_ca.as_deref(),
+        &logger,
+    )?;
     let hedging = match args.hedge {
         Some(delay) => {
             let mut hedging = Hedging::new(delay);
@@ -123,6 +113,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
                         ratio: args.retry_budget_percent / 100.0,
                         ..RetryBudget::default()
                     }),
+                    tls: client_tls,
                     ..ClientOptions::new(logger.clone(), exporter.clone())
                 },
             )
@@ -175,6 +166,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         config: ServeConfig::default()
             .peer_addr(args.rate_limit_per_ip > 0) // per-IP limits need each client's address
             .max_connections(args.max_connections),
+        tls,
         grpc,
         #[cfg(feature = "pact-states")]
         debug_routes: args

@@ -1,6 +1,7 @@
 //! stringsvc's flags, each with its environment variable and default.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Parser;
 use kit_log::Format;
@@ -16,6 +17,19 @@ pub(crate) struct Args {
     /// Address of the debug listener (/health, /metrics).
     #[arg(long, env = "STRINGSVC_DEBUG_ADDR", default_value = "127.0.0.1:9082")]
     pub(crate) debug_addr: SocketAddr,
+    /// Serve the API and gRPC over TLS (HTTP/1.1 and HTTP/2 by ALPN) with
+    /// this certificate chain (PEM), re-read on SIGHUP and when the file
+    /// changes. The debug listener stays plain. Off by default.
+    #[arg(long, env = "STRINGSVC_TLS_CERT", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "STRINGSVC_TLS_KEY", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Require client certificates issued by this CA (PEM): mutual TLS; the
+    /// caller's identity (its certificate's URI or DNS name) is logged as
+    /// `peer=` on each call's line.
+    #[arg(long, env = "STRINGSVC_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub(crate) tls_client_ca: Option<PathBuf>,
     /// Log line format: logfmt or json.
     #[arg(long, env = "STRINGSVC_LOG_FORMAT", default_value = "logfmt")]
     pub(crate) log_format: Format,

@@ -9,7 +9,8 @@
 //! (STRINGSVC_NATS: serve over NATS too), `--grpc-addr ADDR` (STRINGSVC_GRPC_ADDR:
 //! serve over gRPC too), `--otlp-endpoint URL`
 //! (STRINGSVC_OTLP_ENDPOINT: spans to an OpenTelemetry collector) and
-//! `--trace-sample-ratio` (STRINGSVC_TRACE_SAMPLE_RATIO, default 1).
+//! `--trace-sample-ratio` (STRINGSVC_TRACE_SAMPLE_RATIO, default 1); `--tls-cert`,
+//! `--tls-key` (serve the API and gRPC over TLS) and `--tls-client-ca` (mutual TLS).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,14 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     if let Some(spec) = &args.sd {
         registration::check(spec)?;
     }
+    // TLS for the API and gRPC, with --tls-cert (mutual with --tls-client-ca).
+    let (cert, key, client_ca) = (&args.tls_cert, &args.tls_key, &args.tls_client_ca);
+    let tls = service_stack::server_tls(
+        cert.as_deref(),
+        key.as_deref(),
+        client_ca.as_deref(),
+        &logger,
+    )?;
     let exporter = Arc::new(Exporter::new());
     let tracer = service_stack::tracer(
         args.otlp_endpoint.as_deref(),
@@ -116,7 +125,10 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let listeners = Listeners::bind(args.http_addr, args.debug_addr, args.grpc_addr).await?;
     let on_drain: Option<OnDrain> = match &args.sd {
         Some(spec) => {
-            let url = args.advertise.clone().unwrap_or(listeners.http_url()?);
+            let url = args
+                .advertise
+                .clone()
+                .unwrap_or(listeners.api_url(tls.as_ref())?);
             let ttl = Duration::from_secs(args.sd_ttl_secs);
             let registration = registration::register(spec, &url, &args.sd_version, ttl, &logger)?;
             let logger = logger.clone();
@@ -128,6 +140,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     };
     let serving = Serving {
         config: ServeConfig::default().max_connections(args.max_connections),
+        tls,
         grpc,
         nats,
         #[cfg(feature = "pact-states")]
