@@ -3,11 +3,11 @@
 # free_port: a TCP port nobody listens on right now.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# answers URL [SECONDS]: waits (10 s by default) until URL/sum answers a sum;
-# fails otherwise.
+# answers URL [SECONDS]: waits (10 s by default) until URL/sum answers a sum
+# (an https:// URL's certificate unchecked); fails otherwise.
 answers() {
   for _ in $(seq $(( ${2:-10} * 10 ))); do
-    curl -fs -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "$1/sum" && return
+    curl -fsk -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "$1/sum" && return
     sleep 0.1
   done
   echo "$1 did not answer" >&2
@@ -16,7 +16,8 @@ answers() {
 
 # launch_addsvc BIN FLAGS...: BIN (addsvc, or a build of it) on free loopback
 # ports, logging to /dev/null, pinned to CPU $PIN_CPU when that is set
-# (`PIN_CPU=0 launch_addsvc ...`). Sets $port (API), $debug, $url and $pid, the
+# (`PIN_CPU=0 launch_addsvc ...`), its URL https:// with SCHEME=https (for
+# --tls-cert). Sets $port (API), $debug, $url and $pid, the
 # server's own process: call it in the script's shell, not inside $(...) or
 # <(...), whose variables the script never sees. Returns once the server
 # answers (30 s at most; fails otherwise).
@@ -26,7 +27,7 @@ launch_addsvc() {
   [[ -n ${PIN_CPU:-} ]] && pin=(taskset -c "$PIN_CPU")
   port=$(free_port)
   debug=$(free_port)
-  url=http://127.0.0.1:$port
+  url=${SCHEME:-http}://127.0.0.1:$port
   "${pin[@]}" "$bin" --http-addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$debug" "$@" >/dev/null 2>&1 &
   pid=$!
   answers "$url" 30
@@ -62,7 +63,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 client_ipis() { awk '$1 == "RES:" || $1 == "CAL:" {s += $3} END {print s + 0}' /proc/interrupts; }
 
 # wrk_round URL [PID]: one round of wrk on CPU 1 against URL's POST /sum
-# (CONNECTIONS, default 32, for DURATION, default 3s); prints
+# (CONNECTIONS, default 32, for DURATION, default 3s; with WRK_HEADER, that
+# header on every request, e.g. `Connection: close`); prints
 # "requests_per_second p99_ms cpu_us_per_request client_ipis_per_request" (the
 # CPU figure from /proc/PID/stat, 0 without PID). Fails on a non-2xx answer.
 wrk_round() {
@@ -70,7 +72,9 @@ wrk_round() {
   tick_us=$(awk "BEGIN {print 1000000 / $(getconf CLK_TCK)}")
   before=$( [[ -n ${2:-} ]] && cpu_ticks "$2" || echo 0 )
   ipis=$(client_ipis)
-  out=$(taskset -c 1 wrk -t1 -c"${CONNECTIONS:-32}" -d"${DURATION:-3s}" --latency -s bench/post-sum.lua "$1/sum")
+  local header=()
+  [[ -n ${WRK_HEADER:-} ]] && header=(-H "$WRK_HEADER")
+  out=$(taskset -c 1 wrk -t1 -c"${CONNECTIONS:-32}" -d"${DURATION:-3s}" --latency "${header[@]}" -s bench/post-sum.lua "$1/sum")
   ipis=$(( $(client_ipis) - ipis ))
   after=$( [[ -n ${2:-} ]] && cpu_ticks "$2" || echo 0 )
   if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers from $1" >&2; echo "$out" >&2; return 1; fi

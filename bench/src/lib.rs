@@ -72,6 +72,43 @@ pub async fn serve_bare(listener: tokio::net::TcpListener) -> std::io::Result<()
     serve_handler(listener, std::convert::identity, sum).await
 }
 
+/// [`serve_bare`] over TLS: tokio-rustls with rustls' defaults (ring, TLS 1.2
+/// and 1.3), the certificate chain of `cert` and the key of `key` (PEM),
+/// ALPN `http/1.1`. The TLS benchmark's baseline (`bin/bare-tls.rs`).
+pub async fn serve_bare_tls(
+    listener: tokio::net::TcpListener,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use rustls_pki_types::pem::PemObject;
+    let chain =
+        rustls_pki_types::CertificateDer::pem_file_iter(cert)?.collect::<Result<Vec<_>, _>>()?;
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(key)?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(stream).await else {
+                return;
+            };
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(tls),
+                    hyper::service::service_fn(sum),
+                )
+                .await;
+        });
+    }
+}
+
 /// [`serve_bare`] with each connection in kit's
 /// [`BatchedIo`](kit_transport::BatchedIo): the `bare-batched` binary, a
 /// calibration (what batched answers give bare hyper).

@@ -312,3 +312,102 @@ fn bad_tls_files_and_flags_stop_start_up_with_one_clear_line() {
     let said = refused_start("addsvc", &args);
     assert!(said.contains("apply to --stringsvc https://"), "{said}");
 }
+
+/// The ```sh blocks of the README's TLS section, each as its lines (a line
+/// ending in `\` joined with the next).
+fn readme_tls_blocks() -> Vec<Vec<String>> {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme
+        .find("\n## TLS and mutual TLS")
+        .expect("a TLS section");
+    let section = &readme[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<String>> = None;
+    for line in section.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, "```sh") => current = Some(Vec::new()),
+            (Some(_), "```") => blocks.extend(current.take()),
+            (Some(block), l) => match block.last_mut() {
+                Some(last) if last.ends_with('\\') => {
+                    last.pop();
+                    last.push_str(l.trim_start());
+                }
+                _ => block.push(l.to_owned()),
+            },
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+/// The arguments of the README's `cargo run -p NAME -- ...` line, with its
+/// fixed ports made free ones (the harness picks them) and `127.0.0.1:8082`
+/// made `stringsvc_at`.
+fn readme_args(block: &[String], name: &str, stringsvc_at: &str) -> Vec<String> {
+    let line = block
+        .iter()
+        .find(|l| l.starts_with(&format!("cargo run -p {name} -- ")))
+        .unwrap_or_else(|| panic!("no `cargo run -p {name}` line in {block:?}"));
+    let args = line.split_once(" -- ").unwrap().1;
+    args.split_whitespace()
+        .map(|a| match a {
+            "127.0.0.1:8092" => "127.0.0.1:0".to_owned(),
+            _ => a.replace("127.0.0.1:8082", stringsvc_at),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_tls_recipe_runs_as_written() {
+    let blocks = readme_tls_blocks();
+    assert_eq!(blocks.len(), 2, "{blocks:?}");
+    // The certificates, made by the first block as written.
+    let pki = Pki::new();
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &blocks[0].join("\n")])
+        .current_dir(pki.dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The services with the second block's flags (in the certificates' folder).
+    let dir = pki.dir().to_str().unwrap().to_owned();
+    let in_dir = |args: Vec<String>| -> Vec<String> {
+        args.into_iter()
+            .map(|a| {
+                if a.ends_with(".pem") || a.ends_with(".key") {
+                    format!("{dir}/{a}")
+                } else {
+                    a
+                }
+            })
+            .collect()
+    };
+    let args = in_dir(readme_args(&blocks[1], "stringsvc", ""));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let strings = Service::start_on_loopback("stringsvc", &args).await;
+    let at = strings.addr("http").to_string();
+    let args = in_dir(readme_args(&blocks[1], "addsvc", &at));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let add = Service::start_on_loopback("addsvc", &args).await;
+    // The curl line, with addsvc's port.
+    let curl = blocks[1].iter().find(|l| l.starts_with("curl ")).unwrap();
+    let curl = curl.replace(
+        "localhost:8081",
+        &format!("localhost:{}", add.addr("http").port()),
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &curl])
+        .current_dir(pki.dir())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), r#"{"v":"GOKIT"}"#);
+    strings
+        .line_with(&["method=uppercase", "peer=spiffe://kit.local/addsvc"])
+        .await;
+}
