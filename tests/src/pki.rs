@@ -92,6 +92,12 @@ impl Pki {
         self.issue("ca", &format!("DNS:{host},IP:127.0.0.1"), "2")
     }
 
+    /// A server certificate for `DNS:host` and `IP:127.0.0.1` from the
+    /// untrusted CA (what a server rotates to when its CA changes).
+    pub fn server_of_other_ca(&self, host: &str) -> (PathBuf, PathBuf) {
+        self.issue("other-ca", &format!("DNS:{host},IP:127.0.0.1"), "2")
+    }
+
     /// A client certificate whose subject alternative name is `name` (a URI
     /// such as `spiffe://kit.test/addsvc`, or a DNS name) from the trusted CA.
     pub fn client(&self, name: &str) -> (PathBuf, PathBuf) {

@@ -35,3 +35,5 @@ pub mod s16_challenge;
 pub mod s16_grpc;
 pub mod s17_challenge;
 pub mod s17_speed;
+pub mod s18_challenge;
+pub mod s18_tls;

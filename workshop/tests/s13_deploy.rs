@@ -139,8 +139,26 @@ fn the_manifests_and_the_image_match_the_binaries() {
         Some("etcd://etcd:2379"),
         "the etcd Service"
     );
-    assert_eq!(stringsvc.arg("--advertise"), Some("http://$(POD_IP):8082"));
-    assert!(read("deploy/k8s/stringsvc.yaml").contains("- name: POD_IP"));
+    assert_eq!(
+        stringsvc.arg("--advertise"),
+        Some("https://$(POD_NAME).stringsvc.default.svc.cluster.local:8082"),
+        "a name the headless Service gives the StatefulSet's pods"
+    );
+    let manifest = read("deploy/k8s/stringsvc.yaml");
+    assert!(manifest.contains("- name: POD_NAME"));
+    assert!(manifest.contains("kind: StatefulSet") && manifest.contains("serviceName: stringsvc"));
+    assert!(manifest.contains("clusterIP: None"), "the headless Service");
+    // TLS from the Secrets, mounted as directories (a subPath is never updated).
+    assert_eq!(
+        stringsvc.arg("--tls-client-ca"),
+        Some("/etc/kit/tls/ca.crt")
+    );
+    assert_eq!(addsvc.arg("--client-cert"), Some("/etc/kit/tls/tls.crt"));
+    for (file, secret) in [("stringsvc", "stringsvc-tls"), ("addsvc", "addsvc-tls")] {
+        let text = read(&format!("deploy/k8s/{file}.yaml"));
+        assert!(text.contains(&format!("secretName: {secret}")), "{file}");
+        assert!(!text.contains("subPath:"), "{file}");
+    }
 
     let docker = read("deploy/Dockerfile");
     assert!(docker.contains(
