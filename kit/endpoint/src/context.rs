@@ -60,8 +60,6 @@ pub struct Context {
     /// The transport the request came in by (`HTTP`, `gRPC`, `NATS`), set by
     /// its server: log lines and metrics say which.
     transport: Option<&'static str>,
-    /// Who is calling, as the transport verified it (mutual TLS).
-    peer: Option<PeerIdentity>,
     /// Typed values added by middlewares for later layers, unknown to the transport.
     extensions: http::Extensions,
 }
@@ -105,13 +103,15 @@ impl Context {
     /// The caller's verified identity (see [`PeerIdentity`]), if its
     /// transport verified one: with mutual TLS, from its client certificate.
     pub fn peer_identity(&self) -> Option<&PeerIdentity> {
-        self.peer.as_ref()
+        // Among the extensions: a context without one stays as small (and as
+        // cheap to clone) as before mutual TLS.
+        self.extensions.get::<PeerIdentity>()
     }
 
     /// Sets the caller's verified identity (transport servers do, from what
     /// they verified: never from what a caller merely claims).
     pub fn set_peer_identity(&mut self, peer: PeerIdentity) {
-        self.peer = Some(peer);
+        self.extensions.insert(peer);
     }
 
     /// The request ID, if one was set.
@@ -196,7 +196,7 @@ impl fmt::Debug for Context {
             .field("metadata", &self.metadata)
             .field("trace", &self.trace)
             .field("transport", &self.transport)
-            .field("peer", &self.peer)
+            .field("peer", &self.peer_identity())
             .finish_non_exhaustive()
     }
 }

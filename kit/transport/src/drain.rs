@@ -105,6 +105,7 @@ impl Drop for Signal {
 impl Signal {
     /// Ready once the drain has started. While it has not, this is one atomic load,
     /// plus a registration the first time (or when the task's waker changes).
+    #[inline(always)]
     pub(crate) fn poll_drained(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.shared.started.load(Ordering::SeqCst) {
             return Poll::Ready(());

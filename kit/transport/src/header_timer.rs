@@ -118,6 +118,7 @@ where
 {
     type Output = F::Output;
 
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let mut out = std::task::ready!(this.inner.poll(cx));
