@@ -1,4 +1,4 @@
-//! Run with: cargo run --release -p kit-bench --bin bare-tls -- CERT.pem KEY.pem [ADDR]
+//! Run with: `cargo run --release -p kit-bench --bin bare-tls -- CERT.pem KEY.pem [ADDR]`
 //!
 //! The baseline of the TLS benchmark (`bench/tls.sh`): bare hyper's handler
 //! ([`kit_bench::sum`]) over tokio-rustls with rustls' defaults on ring, TLS
