@@ -8,8 +8,9 @@
 //! service's `main` then reads flags -> builds the onion -> hands it to them.
 //!
 //! # Layout
-//! - `middlewares`: [`Middlewares`] (logging, RED and USE metrics, rate
-//!   limits, a concurrency limit, tracing, injected faults, in that order)
+//! - `middlewares`: [`Middlewares`] (authentication, tracing, logging, RED
+//!   and USE metrics, rate limits, a concurrency limit, injected faults, in
+//!   that order)
 //!   and [`client_limit`], the per-client rate limit keyed by [`client_key`].
 //! - `limits`: [`Limits`], the per-request limits of the HTTP servers.
 //! - `observe`: [`observed`], what the HTTP router reports of every answer.
@@ -18,7 +19,10 @@
 //! - `listeners`: [`Listeners`] and [`serve_until_stopped`]: bind, serve HTTP,
 //!   debug, gRPC and NATS, drain on SIGTERM.
 //! - `process`: [`run_service`], a `main`'s logger and exit code.
+//! - `tls`: [`server_tls`] and [`client_tls`], TLS from the flags.
+//! - `auth`: [`bearer_auth`], JWT authentication from the flags.
 
+mod auth;
 mod limits;
 mod listeners;
 mod middlewares;
@@ -27,6 +31,7 @@ mod process;
 mod telemetry;
 mod tls;
 
+pub use auth::bearer_auth;
 pub use limits::Limits;
 pub use listeners::{Listeners, OnDrain, Serving, serve_until_stopped};
 pub use middlewares::{ClientLimit, Middlewares, client_key, client_limit};

@@ -37,3 +37,5 @@ pub mod s17_challenge;
 pub mod s17_speed;
 pub mod s18_challenge;
 pub mod s18_tls;
+pub mod s19_auth;
+pub mod s19_challenge;

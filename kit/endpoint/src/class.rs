@@ -26,6 +26,14 @@ pub enum ErrorClass {
     InvalidArgument,
     /// What the request names does not exist (HTTP 404, gRPC `NOT_FOUND`).
     NotFound,
+    /// The caller did not prove who it is: no credentials, or credentials
+    /// that do not verify (HTTP 401 with `WWW-Authenticate`, gRPC
+    /// `UNAUTHENTICATED`). Never retried, never counted by a breaker.
+    Unauthenticated,
+    /// The caller is known but may not do this: a scope or an identity it
+    /// lacks (HTTP 403, gRPC `PERMISSION_DENIED`). Never retried, never
+    /// counted by a breaker.
+    PermissionDenied,
     /// A quota or rate limit ran out (HTTP 429, gRPC `RESOURCE_EXHAUSTED`);
     /// `retry_after` says when capacity is expected back, if known.
     ResourceExhausted {
@@ -111,9 +119,10 @@ impl ErrorClass {
     /// ```
     pub fn upstream(self) -> ErrorClass {
         match self {
-            ErrorClass::InvalidArgument | ErrorClass::NotFound => {
-                ErrorClass::Upstream { caller_fault: true }
-            }
+            ErrorClass::InvalidArgument
+            | ErrorClass::NotFound
+            | ErrorClass::Unauthenticated
+            | ErrorClass::PermissionDenied => ErrorClass::Upstream { caller_fault: true },
             ErrorClass::Unavailable { .. }
             | ErrorClass::ResourceExhausted { .. }
             | ErrorClass::DeadlineExceeded => self,
@@ -125,14 +134,17 @@ impl ErrorClass {
     }
 
     /// Whether another attempt (on another instance) may succeed where this one
-    /// failed: not for the caller's own faults (invalid argument, not found, an
-    /// upstream's 4xx), nor once the deadline passed or the caller gave up.
-    /// kit-sd's `Balanced` retries exactly these by default.
+    /// failed: not for the caller's own faults (invalid argument, not found,
+    /// unauthenticated, permission denied, an upstream's 4xx), nor once the
+    /// deadline passed or the caller gave up. kit-sd's `Balanced` retries
+    /// exactly these by default.
     pub fn is_retryable(self) -> bool {
         !matches!(
             self,
             ErrorClass::InvalidArgument
                 | ErrorClass::NotFound
+                | ErrorClass::Unauthenticated
+                | ErrorClass::PermissionDenied
                 | ErrorClass::DeadlineExceeded
                 | ErrorClass::Cancelled
                 | ErrorClass::Upstream { caller_fault: true }
@@ -147,6 +159,8 @@ impl ErrorClass {
             self,
             ErrorClass::InvalidArgument
                 | ErrorClass::NotFound
+                | ErrorClass::Unauthenticated
+                | ErrorClass::PermissionDenied
                 | ErrorClass::Cancelled
                 | ErrorClass::Upstream { caller_fault: true }
         )
@@ -162,12 +176,14 @@ impl ErrorClass {
     }
 
     /// A short name for logs and metric labels: `invalid_argument`, `not_found`,
-    /// `resource_exhausted`, `unavailable`, `deadline_exceeded`, `cancelled`,
+    /// `unauthenticated`, `permission_denied`, `resource_exhausted`, `unavailable`, `deadline_exceeded`, `cancelled`,
     /// `upstream`, `internal`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::InvalidArgument => "invalid_argument",
             ErrorClass::NotFound => "not_found",
+            ErrorClass::Unauthenticated => "unauthenticated",
+            ErrorClass::PermissionDenied => "permission_denied",
             ErrorClass::ResourceExhausted { .. } => "resource_exhausted",
             ErrorClass::Unavailable { .. } => "unavailable",
             ErrorClass::DeadlineExceeded => "deadline_exceeded",
@@ -192,6 +208,8 @@ impl ErrorClass {
         Some(match name {
             "invalid_argument" => ErrorClass::InvalidArgument,
             "not_found" => ErrorClass::NotFound,
+            "unauthenticated" => ErrorClass::Unauthenticated,
+            "permission_denied" => ErrorClass::PermissionDenied,
             "resource_exhausted" => ErrorClass::ResourceExhausted { retry_after: None },
             "unavailable" => ErrorClass::Unavailable { retry_after: None },
             "deadline_exceeded" => ErrorClass::DeadlineExceeded,

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::{Metadata, PeerIdentity, RequestId, TraceContext};
+use crate::credentials::CallCredentials;
+use crate::{Claims, Credentials, Metadata, PeerIdentity, RequestId, TraceContext};
 
 /// The longest budget a caller may give: one day (a longer one is cut to it).
 pub const MAX_BUDGET: Duration = Duration::from_secs(24 * 60 * 60);
@@ -112,6 +113,43 @@ impl Context {
     /// they verified: never from what a caller merely claims).
     pub fn set_peer_identity(&mut self, peer: PeerIdentity) {
         self.extensions.insert(peer);
+    }
+
+    /// The credentials the caller presented (see [`Credentials`]), if its
+    /// transport received any: not yet verified.
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.extensions.get::<Credentials>()
+    }
+
+    /// Sets the credentials the caller presented (transport servers do).
+    pub fn set_credentials(&mut self, credentials: Credentials) {
+        self.extensions.insert(credentials);
+    }
+
+    /// Who the caller was verified to be (see [`Claims`]), once an
+    /// authentication middleware verified its credentials.
+    pub fn claims(&self) -> Option<&Claims> {
+        self.extensions.get::<Claims>()
+    }
+
+    /// Sets the verified claims (authentication middlewares do, and only
+    /// from credentials they verified).
+    pub fn set_claims(&mut self, claims: Claims) {
+        self.extensions.insert(claims);
+    }
+
+    /// The credentials outgoing calls made with this context present (transport
+    /// clients send them: HTTP `Authorization`, gRPC `authorization`, a NATS
+    /// header). Never the caller's own [`credentials`](Context::credentials):
+    /// a service forwards nobody's token unless it sets it here.
+    pub fn call_credentials(&self) -> Option<&Credentials> {
+        self.extensions.get::<CallCredentials>().map(|c| &c.0)
+    }
+
+    /// Sets the credentials outgoing calls present (a client-side
+    /// authentication middleware does).
+    pub fn set_call_credentials(&mut self, credentials: Credentials) {
+        self.extensions.insert(CallCredentials(credentials));
     }
 
     /// The request ID, if one was set.

@@ -46,8 +46,9 @@ pub fn format_grpc_timeout(d: Duration) -> String {
 
 /// The context of a call received with `metadata`: its request ID (a new one
 /// if absent or invalid), a deadline from `grpc-timeout` (or
-/// `default_budget`), caller metadata, the W3C trace context. Invalid values
-/// are ignored, never an error.
+/// `default_budget`), caller metadata, the W3C trace context, the
+/// `authorization` metadata as its [`Credentials`](kit_endpoint::Credentials).
+/// Invalid values are ignored, never an error.
 pub fn context_from_metadata(metadata: &MetadataMap, default_budget: Option<Duration>) -> Context {
     context_and_timeout(metadata, default_budget).0
 }
@@ -73,6 +74,11 @@ pub(crate) fn context_and_timeout(
         ctx.set_deadline(Instant::now() + budget);
     }
     ctx.set_trace(get("traceparent").and_then(|tp| TraceContext::parse(tp, get("tracestate"))));
+    // What the caller presented, not verified (an authentication middleware
+    // does that: kit-auth).
+    if let Some(credentials) = get("authorization") {
+        ctx.set_credentials(kit_endpoint::Credentials::new(credentials));
+    }
     for kv in metadata.iter() {
         if let tonic::metadata::KeyAndValueRef::Ascii(key, value) = kv {
             if let (Some(k), Ok(v)) = (key.as_str().strip_prefix(METADATA_PREFIX), value.to_str()) {
@@ -84,7 +90,8 @@ pub(crate) fn context_and_timeout(
 }
 
 /// Writes `ctx` into the metadata of an outgoing call: request ID, the
-/// remaining budget as `grpc-timeout`, caller metadata, trace context.
+/// remaining budget as `grpc-timeout`, caller metadata, trace context, and the
+/// context's [call credentials](Context::call_credentials) as `authorization`.
 pub fn context_to_metadata(ctx: &Context, metadata: &mut MetadataMap) {
     let mut put = |key: &'static str, value: &str| {
         if let Ok(v) = MetadataValue::try_from(value) {
@@ -96,6 +103,10 @@ pub fn context_to_metadata(ctx: &Context, metadata: &mut MetadataMap) {
     }
     if let Some(left) = ctx.remaining() {
         put(GRPC_TIMEOUT, &format_grpc_timeout(left));
+    }
+    // The call's own credentials, never the caller's.
+    if let Some(credentials) = ctx.call_credentials() {
+        put("authorization", credentials.as_str());
     }
     if let Some(trace) = ctx.trace() {
         put("traceparent", &trace.traceparent());

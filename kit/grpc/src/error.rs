@@ -15,6 +15,8 @@ pub fn class_code(class: ErrorClass) -> Code {
     match class {
         ErrorClass::InvalidArgument => Code::InvalidArgument,
         ErrorClass::NotFound => Code::NotFound,
+        ErrorClass::Unauthenticated => Code::Unauthenticated,
+        ErrorClass::PermissionDenied => Code::PermissionDenied,
         ErrorClass::ResourceExhausted { .. } => Code::ResourceExhausted,
         ErrorClass::Unavailable { .. } => Code::Unavailable,
         ErrorClass::DeadlineExceeded => Code::DeadlineExceeded,
@@ -36,14 +38,14 @@ pub fn code_class(code: Code) -> ErrorClass {
     let remote = match code {
         Code::InvalidArgument | Code::OutOfRange => ErrorClass::InvalidArgument,
         Code::NotFound => ErrorClass::NotFound,
+        Code::Unauthenticated => ErrorClass::Unauthenticated,
+        Code::PermissionDenied => ErrorClass::PermissionDenied,
         Code::ResourceExhausted => ErrorClass::ResourceExhausted { retry_after: None },
         Code::Unavailable => ErrorClass::Unavailable { retry_after: None },
         Code::DeadlineExceeded => ErrorClass::DeadlineExceeded,
         Code::Cancelled => ErrorClass::Cancelled,
         Code::FailedPrecondition
         | Code::AlreadyExists
-        | Code::PermissionDenied
-        | Code::Unauthenticated
         | Code::Aborted => ErrorClass::Upstream { caller_fault: true },
         _ => ErrorClass::Internal,
     };

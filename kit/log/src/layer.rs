@@ -1,7 +1,7 @@
 //! The endpoint logging middleware: one line per call.
 
 use kit_endpoint::{
-    CallHook, Context, Hook, HookFuture, HookLayer, Outcome, PeerIdentity, RequestId,
+    CallHook, Claims, Context, Hook, HookFuture, HookLayer, Outcome, PeerIdentity, RequestId,
 };
 // quanta's clock reads the CPU's counter: cheaper than the OS clock.
 use quanta::Clock;
@@ -25,7 +25,9 @@ use crate::Took;
 /// several transports.
 ///
 /// The caller's verified identity (mutual TLS: [`Context::peer_identity`]) is
-/// written as `peer=` after it, when there is one.
+/// written as `peer=` after it, when there is one, and the subject of its
+/// verified claims ([`Context::claims`], set by an authentication middleware
+/// that runs before this one) as `sub=`. Never its credentials.
 ///
 /// A business error (carried in an `Ok` response that is a `Failer`) is logged at
 /// `info` with `err_kind=business`; a failed call at `warn` with `err_kind=failure`;
@@ -106,7 +108,7 @@ impl CallHook for CallLog {
         Option<RequestId>,
         TraceFields,
         Option<&'static str>,
-        Option<PeerIdentity>,
+        (Option<PeerIdentity>, Option<Claims>),
     );
 
     fn start(&self, ctx: &Context) -> Self::Start {
@@ -116,13 +118,13 @@ impl CallHook for CallLog {
                 .map(|t| (t.trace_id(), t.span_id())),
         );
         let id = ctx.request_id().cloned();
-        let peer = ctx.peer_identity().cloned();
-        (self.clock.raw(), id, trace, ctx.transport(), peer)
+        let who = (ctx.peer_identity().cloned(), ctx.claims().cloned());
+        (self.clock.raw(), id, trace, ctx.transport(), who)
     }
 
     fn finish(
         &self,
-        (start, request_id, trace, transport, peer): Self::Start,
+        (start, request_id, trace, transport, (peer, claims)): Self::Start,
         outcome: Outcome<'_>,
     ) {
         let took = self.clock.delta(start, self.clock.raw());
@@ -135,6 +137,7 @@ impl CallHook for CallLog {
             trace,
             transport,
             peer: peer.as_ref().map(PeerIdentity::as_str),
+            sub: claims.as_ref().map(Claims::subject),
         };
         match outcome {
             Outcome::Success => info!(log, ""; fields(CallErr::None)),
@@ -146,7 +149,7 @@ impl CallHook for CallLog {
 }
 
 /// A call's fields, `method request_id took err [err_kind] [trace_id span_id]
-/// [transport] [peer]`,
+/// [transport] [peer] [sub]`,
 /// as one group: serialized in one call (slog's macros nest a pair per field,
 /// each serialized in a call of its own).
 struct CallFields<'a> {
@@ -157,6 +160,7 @@ struct CallFields<'a> {
     trace: TraceFields,
     transport: Option<&'static str>,
     peer: Option<&'a str>,
+    sub: Option<&'a str>,
 }
 
 /// How a call ended, as its `err` and `err_kind` fields.
@@ -176,6 +180,9 @@ impl slog::KV for CallFields<'_> {
         serializer: &mut dyn slog::Serializer,
     ) -> slog::Result {
         // Emitted in reverse: the drains write a record's fields last to first.
+        if let Some(sub) = self.sub {
+            serializer.emit_str("sub", sub)?;
+        }
         if let Some(peer) = self.peer {
             serializer.emit_str("peer", peer)?;
         }

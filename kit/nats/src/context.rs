@@ -29,11 +29,14 @@ pub const METADATA_PREFIX: &str = "Kit-Meta-";
 pub const TRACEPARENT: &str = "traceparent";
 /// The W3C vendor trace state header.
 pub const TRACESTATE: &str = "tracestate";
+/// The credentials header, as HTTP's (`Bearer <token>`).
+pub const AUTHORIZATION: &str = "Authorization";
 
 /// The context of a request received with `headers`: its request ID (a new
 /// one if absent or invalid), a deadline `Kit-Budget-Ms` from now (or
-/// `default_budget`), and its metadata. Invalid values are ignored, never an
-/// error.
+/// `default_budget`), its metadata, and its `Authorization` header as its
+/// [`Credentials`](kit_endpoint::Credentials) (not verified: kit-auth does
+/// that). Invalid values are ignored, never an error.
 pub fn context_from_headers(
     headers: Option<&HeaderMap>,
     default_budget: Option<Duration>,
@@ -48,6 +51,9 @@ pub fn context_from_headers(
     let budget = get(BUDGET_MS).and_then(parse_budget).or(default_budget);
     if let Some(budget) = budget {
         ctx.set_deadline(Instant::now() + budget);
+    }
+    if let Some(credentials) = get(AUTHORIZATION) {
+        ctx.set_credentials(kit_endpoint::Credentials::new(credentials));
     }
     if let Some(headers) = headers {
         for (name, values) in headers.iter() {
@@ -67,8 +73,12 @@ pub fn context_from_headers(
 }
 
 /// Writes `ctx` into the headers of an outgoing request: request ID, remaining
-/// budget (whole milliseconds, rounded down), metadata.
+/// budget (whole milliseconds, rounded down), metadata, and the context's
+/// [call credentials](Context::call_credentials) as `Authorization`.
 pub fn context_to_headers(ctx: &Context, headers: &mut HeaderMap) {
+    if let Some(credentials) = ctx.call_credentials() {
+        headers.insert(AUTHORIZATION, credentials.as_str());
+    }
     if let Some(id) = ctx.request_id() {
         headers.insert(REQUEST_ID, id.as_str());
     }

@@ -170,6 +170,8 @@ struct Recording {
     parent: [u8; 8],
     parent_remote: bool,
     request_id: Option<RequestId>,
+    /// The verified subject of the caller, if authenticated (`enduser.id`).
+    subject: Option<kit_endpoint::Claims>,
     layer: Arc<Inner>,
 }
 
@@ -205,6 +207,7 @@ where
                 // process's own span.
                 parent_remote: parent.is_some() && self.layer.kind == SpanKind::Server,
                 request_id: req.ctx().request_id().cloned(),
+                subject: req.ctx().claims().cloned(),
                 layer: self.layer.clone(),
             })),
             _ => None,
@@ -289,6 +292,10 @@ fn finish(rec: Recording, ended: Ended) {
     }
     if let Some(id) = &rec.request_id {
         attributes.push(KeyValue::new("kit.request_id", id.as_str().to_owned()));
+    }
+    if let Some(claims) = &rec.subject {
+        // OpenTelemetry's name for the authenticated caller.
+        attributes.push(KeyValue::new("enduser.id", claims.subject().to_owned()));
     }
     let status = match ended {
         Ended::Ok => {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use kit_endpoint::{Context, RequestId, TraceContext, parse_budget};
+use kit_endpoint::{Context, Credentials, RequestId, TraceContext, parse_budget};
 use tokio::time::Instant;
 
 /// Carries the [`RequestId`] in both directions.
@@ -34,11 +34,14 @@ pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// - The deadline is `x-request-budget-ms` from now; without the header (or with an
 ///   unreadable one) it is `default_budget` from now, or none.
 /// - Every `x-meta-*` header that is valid metadata becomes a metadata pair.
+/// - `Authorization` becomes the context's [`Credentials`] (not verified:
+///   that is an authentication middleware's work, kit-auth's).
 pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration>) -> Context {
     let mut ctx = Context::new();
     let mut id = None;
     let mut budget = None;
     let (mut traceparent, mut tracestate) = (None, None);
+    let mut credentials = None;
     // One pass over the headers, comparing names (cheaper than a hash lookup
     // per header of interest on the small header maps requests have).
     for (name, value) in headers {
@@ -50,6 +53,8 @@ pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration
             traceparent = value.to_str().ok();
         } else if name == TRACESTATE {
             tracestate = value.to_str().ok();
+        } else if name == http::header::AUTHORIZATION {
+            credentials = value.to_str().ok();
         } else if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
             if let Ok(value) = value.to_str() {
                 // Invalid pairs are dropped, not fatal: metadata is best effort.
@@ -63,12 +68,23 @@ pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration
     if let Some(budget) = budget.or(default_budget) {
         ctx.set_deadline(Instant::now() + budget);
     }
+    if let Some(credentials) = credentials {
+        ctx.set_credentials(Credentials::new(credentials));
+    }
     ctx
 }
 
 /// Writes the context into the headers of an outgoing request: request ID,
-/// remaining budget (rounded down to whole milliseconds) and metadata.
+/// remaining budget (rounded down to whole milliseconds), metadata, and the
+/// context's [call credentials](Context::call_credentials) as `Authorization`
+/// (marked sensitive: never the caller's own credentials).
 pub fn context_to_headers(ctx: &Context, headers: &mut HeaderMap) {
+    if let Some(credentials) = ctx.call_credentials() {
+        if let Ok(mut value) = HeaderValue::from_str(credentials.as_str()) {
+            value.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
+    }
     if let Some(id) = ctx.request_id() {
         headers.insert(REQUEST_ID, id.header_value().clone());
     }

@@ -219,6 +219,8 @@ impl Error for UpstreamError {
 /// |---|---|
 /// | invalid argument | 400 |
 /// | not found | 404 |
+/// | unauthenticated | 401 (with `WWW-Authenticate` from [`encode_error`]) |
+/// | permission denied | 403 |
 /// | resource exhausted | 429 (with `Retry-After` from [`encode_error`]) |
 /// | unavailable | 503 (with `Retry-After` when the hint is known) |
 /// | deadline exceeded | 504 |
@@ -229,6 +231,8 @@ pub fn class_status(class: ErrorClass) -> StatusCode {
     match class {
         ErrorClass::InvalidArgument => StatusCode::BAD_REQUEST,
         ErrorClass::NotFound => StatusCode::NOT_FOUND,
+        ErrorClass::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorClass::PermissionDenied => StatusCode::FORBIDDEN,
         ErrorClass::ResourceExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
         ErrorClass::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         ErrorClass::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
@@ -348,6 +352,18 @@ pub fn encode_error(ctx: &kit_endpoint::Context, err: ErrorRef<'_>) -> http::Res
         let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
         resp.headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from(secs.max(1)));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 6750: the scheme to use, and `invalid_token` when one was
+        // presented (never why it failed).
+        let challenge = match ctx.credentials() {
+            Some(_) => r#"Bearer error="invalid_token""#,
+            None => "Bearer",
+        };
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static(challenge),
+        );
     }
     resp
 }

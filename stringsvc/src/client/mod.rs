@@ -32,6 +32,7 @@ use std::time::Duration;
 use kit_circuitbreaker::{
     Change, CircuitBreakerLayer, ExponentialBackoff, Observer, exponential_backoff, failure_policy,
 };
+use kit_auth::TokenLayer;
 use kit_endpoint::tls::{ClientTls, Trust};
 use kit_endpoint::{BoxEndpoint, BoxError, Failer};
 use kit_metrics::prometheus::Exporter;
@@ -85,6 +86,8 @@ pub struct ClientOptions {
     /// certificate to present (mutual TLS). Without it, they are called
     /// trusting the system's roots.
     pub tls: Option<ClientTls>,
+    /// The bearer token presented on every call, if stringsvc requires one.
+    pub token: Option<TokenLayer>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -101,6 +104,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("hedging", &self.hedging)
             .field("retry_budget", &self.retry_budget)
             .field("tls", &self.tls.is_some())
+            .field("token", &self.token)
             .finish_non_exhaustive()
     }
 }
@@ -123,6 +127,7 @@ impl ClientOptions {
             hedging: None,
             retry_budget: None,
             tls: None,
+            token: None,
         }
     }
 }
@@ -232,13 +237,21 @@ fn balanced_over(
     let (failures, backoff) = (options.breaker_failures, options.breaker_backoff);
     let exporter = options.exporter.clone();
     let tracer = options.tracer.clone();
+    let token = options.token.clone();
     let uppercase_use = UseMetrics::new(exporter.recorder(), "stringsvc.uppercase");
     let count_use = UseMetrics::new(exporter.recorder(), "stringsvc.count");
     // One client Set per instance, behind one breaker, shared by the two
     // endpointers below; dropped when the instance is no longer listed.
     let sets = InstanceCache::new(instancer, move |instance: &Instance| {
         let addr = &instance.addr;
-        let remote = make(addr)?;
+        let mut remote = make(addr)?;
+        if let Some(token) = &token {
+            // The token rides in the context to the transport client.
+            remote = Set {
+                uppercase: BoxEndpoint::new(token.layer(remote.uppercase)),
+                count: BoxEndpoint::new(token.layer(remote.count)),
+            };
+        }
         let breaker = breaker(failures, backoff, &logger, exporter.recorder(), addr);
         // A client span per attempt that gets past the breaker, naming the instance.
         let t = tracer.as_ref();

@@ -35,6 +35,18 @@ pub(crate) struct Args {
     /// `peer=` on each call's line.
     #[arg(long, env = "ADDSVC_TLS_CLIENT_CA", requires = "tls_cert")]
     pub(crate) tls_client_ca: Option<PathBuf>,
+    /// Require a bearer token on every API call (HTTP, gRPC, NATS), signed
+    /// by a key of this JWKS file (read again when it changes; each key pinned
+    /// to its algorithm); with `--jwt-issuer` and `--jwt-audience`. The debug
+    /// listener stays open. Off by default.
+    #[arg(long, env = "ADDSVC_JWT_KEYS", requires_all = ["jwt_issuer", "jwt_audience"])]
+    pub(crate) jwt_keys: Option<PathBuf>,
+    /// The issuer (`iss`) tokens must name, with `--jwt-keys`.
+    #[arg(long, env = "ADDSVC_JWT_ISSUER", requires = "jwt_keys")]
+    pub(crate) jwt_issuer: Option<String>,
+    /// The audience (`aud`) tokens must name, with `--jwt-keys`.
+    #[arg(long, env = "ADDSVC_JWT_AUDIENCE", requires = "jwt_keys")]
+    pub(crate) jwt_audience: Option<String>,
     /// Also serve the endpoints over gRPC on this address (service
     /// `addsvc.Add`, with the gRPC health service). Off by default.
     #[arg(long, env = "ADDSVC_GRPC_ADDR")]
@@ -58,6 +70,11 @@ pub(crate) struct Args {
     /// The private key of `--client-cert` (PEM).
     #[arg(long, env = "ADDSVC_CLIENT_KEY", requires = "client_cert")]
     pub(crate) client_key: Option<PathBuf>,
+    /// Present the bearer token in this file (one line) on every call to
+    /// stringsvc; read again when the file changes (as Kubernetes rotates
+    /// projected service-account tokens).
+    #[arg(long, env = "ADDSVC_STRINGSVC_TOKEN_FILE")]
+    pub(crate) stringsvc_token_file: Option<PathBuf>,
     /// Discover the stringsvc instances from the DNS SRV records of this name
     /// (e.g. `_http._tcp.stringsvc.example.`), refreshed every 5 s.
     #[arg(long, env = "ADDSVC_STRINGSVC_SRV", conflicts_with = "stringsvc")]
@@ -195,6 +212,35 @@ pub(crate) fn parse_balancer(s: &str) -> Result<Strategy, String> {
 }
 
 impl Args {
+    /// The token presented to stringsvc (`--stringsvc-token-file`), refused
+    /// when stringsvc runs in-process (a flag accepted must do something).
+    pub(crate) fn client_token(&self) -> Result<Option<kit_auth::TokenLayer>, BoxError> {
+        match (&self.stringsvc_token_file, &self.stringsvc, &self.stringsvc_srv) {
+            (None, _, _) => Ok(None),
+            (Some(_), None, None) => {
+                Err("--stringsvc-token-file needs --stringsvc or --stringsvc-srv".into())
+            }
+            (Some(file), _, _) => Ok(Some(kit_auth::TokenLayer::from_file(file)?)),
+        }
+    }
+
+    /// The TLS of the API and gRPC (`--tls-cert`, `--tls-key`,
+    /// `--tls-client-ca`), if any, rotated without a restart.
+    pub(crate) fn server_tls(
+        &self,
+        logger: &slog::Logger,
+    ) -> Result<Option<kit_endpoint::tls::ServerTls>, BoxError> {
+        let (cert, key, ca) = (&self.tls_cert, &self.tls_key, &self.tls_client_ca);
+        service_stack::server_tls(cert.as_deref(), key.as_deref(), ca.as_deref(), logger)
+    }
+
+    /// The authentication of every call (`--jwt-keys`, `--jwt-issuer`,
+    /// `--jwt-audience`), if any.
+    pub(crate) fn auth(&self, logger: &slog::Logger) -> Result<Option<kit_auth::AuthLayer>, BoxError> {
+        let (keys, iss, aud) = (&self.jwt_keys, &self.jwt_issuer, &self.jwt_audience);
+        service_stack::bearer_auth(keys.as_deref(), iss.as_deref(), aud.as_deref(), logger)
+    }
+
     /// Where stringsvc is (`--stringsvc`, `--stringsvc-srv`), if not
     /// embedded; the flags that cannot apply to it are refused (a flag
     /// accepted must do something).

@@ -27,7 +27,8 @@
 //! OpenTelemetry collector) and `--trace-sample-ratio` (ADDSVC_TRACE_SAMPLE_RATIO, default 1);
 //! `--tls-cert`, `--tls-key`, `--tls-client-ca` (serve over TLS, mutual TLS), and
 //! for `--stringsvc https://...` or `grpcs://...`: `--stringsvc-ca`, `--client-cert`,
-//! `--client-key`.
+//! `--client-key`; `--jwt-keys`, `--jwt-issuer`, `--jwt-audience` (a bearer token on
+//! every call) and `--stringsvc-token-file` (the token presented to stringsvc).
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -76,13 +77,8 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     // and addsvc's domain sees only the `StringService` trait.
     let discovery = args.discovery()?; // --stringsvc or --stringsvc-srv; flags that cannot apply refused
     let client_tls = args.client_tls(discovery.as_ref())?; // --stringsvc-ca, --client-cert
-    let (cert, key, client_ca) = (&args.tls_cert, &args.tls_key, &args.tls_client_ca);
-    let tls = service_stack::server_tls(
-        cert.as_deref(),
-        key.as_deref(),
-        client_ca.as_deref(),
-        &logger,
-    )?;
+    let tls = args.server_tls(&logger)?; // --tls-cert, --tls-key, --tls-client-ca
+    let auth = args.auth(&logger)?; // --jwt-keys: a bearer token on every call
     let hedging = match args.hedge {
         Some(delay) => {
             let mut hedging = Hedging::new(delay);
@@ -114,6 +110,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
                         ..RetryBudget::default()
                     }),
                     tls: client_tls,
+                    token: args.client_token()?, // --stringsvc-token-file
                     ..ClientOptions::new(logger.clone(), exporter.clone())
                 },
             )
@@ -148,6 +145,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
             rate_limit_per_client: NonZeroU32::new(args.rate_limit_per_ip)
                 .map(|n| client_limit(Quota::per_second(n), 100_000, args.rate_limit_ipv6_prefix)),
             tracer: tracer.clone(), // a server span per call, with --otlp-endpoint
+            auth,                   // --jwt-keys: the caller's token verified first
             ..Middlewares::new(logger.clone(), exporter.recorder())  // transport= from each call
         },
     );

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
+use kit_endpoint::BoxError;
 use kit_log::Format;
 use slog::Level;
 
@@ -30,6 +31,18 @@ pub(crate) struct Args {
     /// `peer=` on each call's line.
     #[arg(long, env = "STRINGSVC_TLS_CLIENT_CA", requires = "tls_cert")]
     pub(crate) tls_client_ca: Option<PathBuf>,
+    /// Require a bearer token on every API call (HTTP, gRPC, NATS), signed
+    /// by a key of this JWKS file (read again when it changes; each key pinned
+    /// to its algorithm); with `--jwt-issuer` and `--jwt-audience`. The debug
+    /// listener stays open. Off by default.
+    #[arg(long, env = "STRINGSVC_JWT_KEYS", requires_all = ["jwt_issuer", "jwt_audience"])]
+    pub(crate) jwt_keys: Option<PathBuf>,
+    /// The issuer (`iss`) tokens must name, with `--jwt-keys`.
+    #[arg(long, env = "STRINGSVC_JWT_ISSUER", requires = "jwt_keys")]
+    pub(crate) jwt_issuer: Option<String>,
+    /// The audience (`aud`) tokens must name, with `--jwt-keys`.
+    #[arg(long, env = "STRINGSVC_JWT_AUDIENCE", requires = "jwt_keys")]
+    pub(crate) jwt_audience: Option<String>,
     /// Log line format: logfmt or json.
     #[arg(long, env = "STRINGSVC_LOG_FORMAT", default_value = "logfmt")]
     pub(crate) log_format: Format,
@@ -104,4 +117,23 @@ pub(crate) struct Args {
     /// address the HTTP API is bound to).
     #[arg(long, env = "STRINGSVC_ADVERTISE")]
     pub(crate) advertise: Option<String>,
+}
+
+impl Args {
+    /// The TLS of the API and gRPC (`--tls-cert`, `--tls-key`,
+    /// `--tls-client-ca`), if any, rotated without a restart.
+    pub(crate) fn server_tls(
+        &self,
+        logger: &slog::Logger,
+    ) -> Result<Option<kit_endpoint::tls::ServerTls>, BoxError> {
+        let (cert, key, ca) = (&self.tls_cert, &self.tls_key, &self.tls_client_ca);
+        service_stack::server_tls(cert.as_deref(), key.as_deref(), ca.as_deref(), logger)
+    }
+
+    /// The authentication of every call (`--jwt-keys`, `--jwt-issuer`,
+    /// `--jwt-audience`), if any.
+    pub(crate) fn auth(&self, logger: &slog::Logger) -> Result<Option<kit_auth::AuthLayer>, BoxError> {
+        let (keys, iss, aud) = (&self.jwt_keys, &self.jwt_issuer, &self.jwt_audience);
+        service_stack::bearer_auth(keys.as_deref(), iss.as_deref(), aud.as_deref(), logger)
+    }
 }

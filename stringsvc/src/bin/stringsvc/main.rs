@@ -10,7 +10,8 @@
 //! serve over gRPC too), `--otlp-endpoint URL`
 //! (STRINGSVC_OTLP_ENDPOINT: spans to an OpenTelemetry collector) and
 //! `--trace-sample-ratio` (STRINGSVC_TRACE_SAMPLE_RATIO, default 1); `--tls-cert`,
-//! `--tls-key` (serve the API and gRPC over TLS) and `--tls-client-ca` (mutual TLS).
+//! `--tls-key` (serve the API and gRPC over TLS) and `--tls-client-ca` (mutual TLS);
+//! `--jwt-keys`, `--jwt-issuer`, `--jwt-audience` (a bearer token on every call).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,14 +45,8 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     if let Some(spec) = &args.sd {
         registration::check(spec)?;
     }
-    // TLS for the API and gRPC, with --tls-cert (mutual with --tls-client-ca).
-    let (cert, key, client_ca) = (&args.tls_cert, &args.tls_key, &args.tls_client_ca);
-    let tls = service_stack::server_tls(
-        cert.as_deref(),
-        key.as_deref(),
-        client_ca.as_deref(),
-        &logger,
-    )?;
+    let tls = args.server_tls(&logger)?; // --tls-cert, --tls-key, --tls-client-ca
+    let auth = args.auth(&logger)?; // --jwt-keys: a bearer token on every call
     let exporter = Arc::new(Exporter::new());
     let tracer = service_stack::tracer(
         args.otlp_endpoint.as_deref(),
@@ -92,6 +87,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
             max_in_flight: (args.max_in_flight > 0).then_some(args.max_in_flight),
             tracer: tracer.clone(), // a span per call, with --otlp-endpoint
             faults,                 // --inject-latency, --inject-errors
+            auth,                   // --jwt-keys: the caller's token verified first
             ..Middlewares::new(logger.clone(), exporter.recorder())  // transport= from each call
         },
     );

@@ -1,0 +1,332 @@
+//! Verifying JWT bearer tokens: keys from a JWKS file or a shared secret, each
+//! pinned to its algorithm.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use kit_endpoint::Claims;
+
+use crate::error::{AuthError, ConfigError};
+
+/// The longest token verified: 8 KiB. A longer one is refused unread.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The clock skew allowed on `exp` and `nbf` by default: 30 s.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
+/// The most keys a key set may hold (a token without `kid` is tried against
+/// each key of its algorithm, so this bounds the work per token).
+pub const MAX_KEYS: usize = 32;
+
+/// The largest JWKS file read: 1 MiB.
+const MAX_JWKS_BYTES: u64 = 1024 * 1024;
+
+/// How often [`Verifier::watch`] looks at the JWKS file.
+pub const RELOAD_CHECK: Duration = Duration::from_secs(2);
+
+/// One verification key, pinned to one algorithm, with the checks made once.
+struct Key {
+    kid: Option<String>,
+    alg: Algorithm,
+    key: DecodingKey,
+    validation: Validation,
+}
+
+/// What a token must say besides its signature.
+#[derive(Clone)]
+struct Expect {
+    issuer: String,
+    audience: String,
+    leeway: Duration,
+}
+
+impl Expect {
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut v = Validation::new(alg);
+        // Only this key's algorithm: no algorithm confusion.
+        v.algorithms = vec![alg];
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&self.audience]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.validate_nbf = true;
+        v.leeway = self.leeway.as_secs();
+        v
+    }
+}
+
+/// The algorithm a JWK is pinned to: its `alg`, which must fit its key type,
+/// or, where it has none, the one its key type implies (RSA: RS256, EC P-256:
+/// ES256, EC P-384: ES384, Ed25519: EdDSA). A symmetric key must say its
+/// algorithm.
+fn pinned(jwk: &jsonwebtoken::jwk::Jwk) -> Result<Algorithm, String> {
+    use Algorithm as A;
+    let stated = jwk.common.key_algorithm.map(|a| match a {
+        KeyAlgorithm::HS256 => Ok(A::HS256),
+        KeyAlgorithm::HS384 => Ok(A::HS384),
+        KeyAlgorithm::HS512 => Ok(A::HS512),
+        KeyAlgorithm::ES256 => Ok(A::ES256),
+        KeyAlgorithm::ES384 => Ok(A::ES384),
+        KeyAlgorithm::RS256 => Ok(A::RS256),
+        KeyAlgorithm::RS384 => Ok(A::RS384),
+        KeyAlgorithm::RS512 => Ok(A::RS512),
+        KeyAlgorithm::PS256 => Ok(A::PS256),
+        KeyAlgorithm::PS384 => Ok(A::PS384),
+        KeyAlgorithm::PS512 => Ok(A::PS512),
+        KeyAlgorithm::EdDSA => Ok(A::EdDSA),
+        other => Err(format!("algorithm {other:?} is not for signatures")),
+    });
+    let stated = stated.transpose()?;
+    let implied = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => {
+            if let Some(a) = stated {
+                let rsa = [A::RS256, A::RS384, A::RS512, A::PS256, A::PS384, A::PS512];
+                return rsa.contains(&a).then_some(a).ok_or(format!("{a:?} with an RSA key"));
+            }
+            A::RS256
+        }
+        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+            EllipticCurve::P256 => A::ES256,
+            EllipticCurve::P384 => A::ES384,
+            ref other => return Err(format!("curve {other:?} is not supported")),
+        },
+        AlgorithmParameters::OctetKeyPair(okp) => match okp.curve {
+            EllipticCurve::Ed25519 => A::EdDSA,
+            ref other => return Err(format!("curve {other:?} is not supported")),
+        },
+        AlgorithmParameters::OctetKey(_) => {
+            return match stated {
+                Some(a @ (A::HS256 | A::HS384 | A::HS512)) => Ok(a),
+                Some(a) => Err(format!("{a:?} with a symmetric key")),
+                None => Err("a symmetric key must state its algorithm (alg)".into()),
+            };
+        }
+    };
+    match stated {
+        Some(a) if a != implied => Err(format!("{a:?} does not fit the key ({implied:?})")),
+        _ => Ok(implied),
+    }
+}
+
+/// The keys of a JWKS document, each checked and pinned.
+fn keys_of(jwks: &[u8], expect: &Expect) -> Result<Vec<Key>, String> {
+    let set: JwkSet = serde_json::from_slice(jwks).map_err(|e| format!("not a JWKS document: {e}"))?;
+    if set.keys.is_empty() {
+        return Err("no keys".into());
+    }
+    if set.keys.len() > MAX_KEYS {
+        return Err(format!("{} keys: at most {MAX_KEYS}", set.keys.len()));
+    }
+    let mut keys = Vec::with_capacity(set.keys.len());
+    for (i, jwk) in set.keys.iter().enumerate() {
+        let name = jwk.common.key_id.clone().unwrap_or_else(|| format!("#{i}"));
+        if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
+            return Err(format!("key {name} is not for signatures (use)"));
+        }
+        let alg = pinned(jwk).map_err(|e| format!("key {name}: {e}"))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key {name}: {e}"))?;
+        keys.push(Key {
+            kid: jwk.common.key_id.clone(),
+            alg,
+            key,
+            validation: expect.validation(alg),
+        });
+    }
+    Ok(keys)
+}
+
+/// The claims kit reads from a verified token (`iss`, `aud`, `exp`, `nbf` are
+/// checked by the validation).
+#[derive(serde::Deserialize)]
+struct Raw {
+    sub: String,
+    /// OAuth 2's space-separated scopes.
+    #[serde(default)]
+    scope: Option<String>,
+    /// The same as an array (Azure AD, Okta...).
+    #[serde(default)]
+    scp: Option<Vec<String>>,
+}
+
+/// When and how large the JWKS file was when last read.
+type Stamp = Option<(SystemTime, u64)>;
+
+fn stamp(path: &Path) -> Stamp {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Verifies bearer tokens: their signature by a key of the set (each key
+/// pinned to its algorithm: a token must use exactly its key's, and `alg:
+/// none` is never accepted), their issuer and audience, `exp` (required) and
+/// `nbf` with a small leeway, and a `sub`; then gives their [`Claims`].
+/// Clones share the keys, which [`reload`](Verifier::reload) replaces.
+///
+/// ```
+/// use kit_auth::Verifier;
+///
+/// let verifier = Verifier::from_secret(b"0123456789abcdef0123456789abcdef", "https://issuer", "addsvc")
+///     .unwrap();
+/// assert!(verifier.verify("not.a.token").is_err());
+/// ```
+#[derive(Clone)]
+pub struct Verifier {
+    keys: Arc<RwLock<Arc<Vec<Key>>>>,
+    expect: Expect,
+    file: Option<Arc<(PathBuf, Mutex<Stamp>)>>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuer", &self.expect.issuer)
+            .field("audience", &self.expect.audience)
+            .field("file", &self.file.as_ref().map(|f| &f.0))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// Verifies with the keys of the JWKS file `path` (RSA, EC P-256/P-384,
+    /// Ed25519; at most [`MAX_KEYS`]), tokens issued by `issuer` for
+    /// `audience`. Fails, saying which key and why, on a file that cannot be
+    /// read, is not a JWKS, or holds a key that is not for signatures or whose
+    /// `alg` does not fit it.
+    pub fn from_jwks_file(
+        path: impl AsRef<Path>,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Verifier, ConfigError> {
+        let path = path.as_ref().to_path_buf();
+        let expect = Expect {
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            leeway: DEFAULT_LEEWAY,
+        };
+        let seen = stamp(&path);
+        let keys = read_keys(&path, &expect)?;
+        Ok(Verifier {
+            keys: Arc::new(RwLock::new(Arc::new(keys))),
+            expect,
+            file: Some(Arc::new((path, Mutex::new(seen)))),
+        })
+    }
+
+    /// Verifies HS256 tokens signed with `secret` (at least 32 bytes), issued
+    /// by `issuer` for `audience`.
+    pub fn from_secret(secret: &[u8], issuer: &str, audience: &str) -> Result<Verifier, ConfigError> {
+        if secret.len() < 32 {
+            return Err(ConfigError::new("an HS256 secret needs at least 32 bytes"));
+        }
+        let expect = Expect {
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            leeway: DEFAULT_LEEWAY,
+        };
+        let key = Key {
+            kid: None,
+            alg: Algorithm::HS256,
+            key: DecodingKey::from_secret(secret),
+            validation: expect.validation(Algorithm::HS256),
+        };
+        Ok(Verifier {
+            keys: Arc::new(RwLock::new(Arc::new(vec![key]))),
+            expect,
+            file: None,
+        })
+    }
+
+    /// The clock skew allowed on `exp` and `nbf` (default [`DEFAULT_LEEWAY`]).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.expect.leeway = leeway;
+        let keys = self.current();
+        let rebuilt: Vec<Key> = keys
+            .iter()
+            .map(|k| Key {
+                kid: k.kid.clone(),
+                alg: k.alg,
+                key: k.key.clone(),
+                validation: self.expect.validation(k.alg),
+            })
+            .collect();
+        self.keys = Arc::new(RwLock::new(Arc::new(rebuilt)));
+        self
+    }
+
+    fn current(&self) -> Arc<Vec<Key>> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The claims of `token` if it verifies; why not, in general terms only,
+    /// if it does not (never which check failed: that would help forge one).
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::InvalidToken);
+        }
+        // `alg: none` and unknown algorithms do not parse.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
+        let keys = self.current();
+        let candidates = keys.iter().filter(|k| {
+            k.alg == header.alg
+                && match (&header.kid, &k.kid) {
+                    (Some(wanted), Some(kid)) => wanted == kid,
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                }
+        });
+        for key in candidates {
+            if let Ok(data) = jsonwebtoken::decode::<Raw>(token, &key.key, &key.validation) {
+                let Raw { sub, scope, scp } = data.claims;
+                let mut scopes: Vec<String> = scp.unwrap_or_default();
+                if let Some(scope) = scope {
+                    scopes.extend(scope.split_whitespace().map(str::to_owned));
+                }
+                return Ok(Claims::new(sub, scopes));
+            }
+        }
+        Err(AuthError::InvalidToken)
+    }
+
+    /// Reads the JWKS file again (a verifier from a secret has none): tokens
+    /// from now on are checked against the new keys. A file that cannot be
+    /// used is refused with the reason, and the keys in use kept.
+    pub fn reload(&self) -> Result<(), ConfigError> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        *file.1.lock().unwrap_or_else(|e| e.into_inner()) = stamp(&file.0);
+        let keys = read_keys(&file.0, &self.expect)?;
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        Ok(())
+    }
+
+    /// Reloads the keys whenever the JWKS file changes (looked at every
+    /// [`RELOAD_CHECK`]), telling `on_reload` each outcome. Runs until
+    /// dropped: spawn it.
+    pub async fn watch(self, on_reload: impl Fn(Result<(), ConfigError>)) {
+        let Some(file) = self.file.clone() else {
+            return std::future::pending().await;
+        };
+        let mut ticks = tokio::time::interval(RELOAD_CHECK);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let changed = *file.1.lock().unwrap_or_else(|e| e.into_inner()) != stamp(&file.0);
+            if changed {
+                on_reload(self.reload());
+            }
+        }
+    }
+}
+
+fn read_keys(path: &Path, expect: &Expect) -> Result<Vec<Key>, ConfigError> {
+    let fail = |e: &dyn std::fmt::Display| ConfigError::new(format!("JWKS file {}: {e}", path.display()));
+    let meta = std::fs::metadata(path).map_err(|e| fail(&e))?;
+    if meta.len() > MAX_JWKS_BYTES {
+        return Err(fail(&format_args!("larger than {MAX_JWKS_BYTES} bytes")));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(&e))?;
+    keys_of(&bytes, expect).map_err(|e| fail(&e))
+}

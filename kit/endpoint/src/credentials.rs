@@ -1,0 +1,129 @@
+//! Who a caller says it is (credentials, as received), and who it was
+//! verified to be (claims).
+
+use std::fmt;
+use std::sync::Arc;
+
+/// What a caller presented to authenticate, as its transport received it: the
+/// value of HTTP's `Authorization` header, gRPC's `authorization` metadata, a
+/// NATS `Authorization` header (`Bearer <token>`, `Basic <base64>`). Transport
+/// servers put it in the request's [`Context`](crate::Context)
+/// ([`Context::credentials`](crate::Context::credentials)); an authentication
+/// middleware (kit-auth) verifies it. It is never logged: its `Debug` shows
+/// only the scheme.
+///
+/// ```
+/// use kit_endpoint::Credentials;
+///
+/// let c = Credentials::new("Bearer eyJhbGciOi...");
+/// assert_eq!(c.bearer(), Some("eyJhbGciOi..."));
+/// assert_eq!(format!("{c:?}"), "Credentials(Bearer ..)");
+/// assert_eq!(Credentials::bearer_token("abc").as_str(), "Bearer abc");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials(Arc<str>);
+
+impl Credentials {
+    /// Credentials with the `Authorization` value `value`.
+    pub fn new(value: impl Into<Arc<str>>) -> Self {
+        Credentials(value.into())
+    }
+
+    /// `Bearer <token>`: what a client presents a token with.
+    pub fn bearer_token(token: &str) -> Self {
+        Credentials(format!("Bearer {token}").into())
+    }
+
+    /// The whole value, as sent on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The token of a `Bearer` value (the scheme's case ignored), if it is one.
+    pub fn bearer(&self) -> Option<&str> {
+        self.scheme_value("Bearer")
+    }
+
+    /// The base64 part of a `Basic` value, if it is one.
+    pub fn basic(&self) -> Option<&str> {
+        self.scheme_value("Basic")
+    }
+
+    fn scheme_value(&self, scheme: &str) -> Option<&str> {
+        let (given, value) = self.0.split_once(' ')?;
+        given
+            .eq_ignore_ascii_case(scheme)
+            .then(|| value.trim_start_matches(' '))
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.0.split(' ').next().unwrap_or("");
+        let scheme = if scheme.len() <= 16 { scheme } else { "?" };
+        write!(f, "Credentials({scheme} ..)")
+    }
+}
+
+/// The credentials an outgoing call presents (see
+/// [`Context::call_credentials`](crate::Context::call_credentials)): a type of
+/// its own, so that a caller's incoming credentials are never sent on by
+/// mistake.
+#[derive(Clone, Debug)]
+pub(crate) struct CallCredentials(pub(crate) Credentials);
+
+/// Who the caller was verified to be: the subject of its token (or the user
+/// of its password) and the scopes it was granted. An authentication
+/// middleware puts them in the request's [`Context`](crate::Context)
+/// ([`Context::claims`](crate::Context::claims)); authorization reads them,
+/// the call's log line writes the subject as `sub=`.
+///
+/// ```
+/// use kit_endpoint::Claims;
+///
+/// let claims = Claims::new("alice", ["sum:write", "sum:read"]);
+/// assert_eq!(claims.subject(), "alice");
+/// assert!(claims.has_scope("sum:read") && !claims.has_scope("admin"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Claims {
+    subject: Arc<str>,
+    scopes: Arc<[Box<str>]>,
+}
+
+impl Claims {
+    /// A verified `subject` with `scopes`.
+    pub fn new<S: Into<Box<str>>>(
+        subject: impl Into<Arc<str>>,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Self {
+        Claims {
+            subject: subject.into(),
+            scopes: scopes.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The subject (`sub`).
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The scopes granted.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scopes.iter().map(|s| &**s)
+    }
+
+    /// Whether `scope` was granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| &**s == scope)
+    }
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claims")
+            .field("subject", &self.subject)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
