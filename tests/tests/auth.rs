@@ -19,7 +19,12 @@ fn path(p: &Path) -> &str {
 /// A folder with the minted `jwks.json` and `tokens.json` for `audience`.
 fn minted(audience: &str) -> Option<(PathBuf, HashMap<String, String>)> {
     let python = venv_tool("python")?;
-    let dir = std::env::temp_dir().join(format!("kit-auth-svc-{}-{audience}", std::process::id()));
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "kit-auth-svc-{}-{audience}-{n}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mint_tokens.py");
@@ -29,7 +34,11 @@ fn minted(audience: &str) -> Option<(PathBuf, HashMap<String, String>)> {
         .args([ISSUER, audience])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tokens = serde_json::from_slice(&std::fs::read(dir.join("tokens.json")).unwrap()).unwrap();
     Some((dir, tokens))
 }
@@ -38,15 +47,27 @@ fn minted(audience: &str) -> Option<(PathBuf, HashMap<String, String>)> {
 /// `WWW-Authenticate`, body).
 async fn curl(url: &str, token: Option<&str>, body: &str) -> (u16, String, String) {
     let mut cmd = tokio::process::Command::new("curl");
-    cmd.args(["-sS", "--max-time", "10", "-D", "-", "-H", "content-type: application/json"])
-        .args(["-d", body]);
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "10",
+        "-D",
+        "-",
+        "-H",
+        "content-type: application/json",
+    ])
+    .args(["-d", body]);
     if let Some(token) = token {
         cmd.args(["-H", &format!("authorization: Bearer {token}")]);
     }
     let out = cmd.arg(url).output().await.expect("curl runs");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let challenge = head
         .lines()
         .find_map(|l| l.strip_prefix("www-authenticate: "))
@@ -61,7 +82,14 @@ async fn only_valid_tokens_reach_the_endpoints_over_http() {
         return;
     };
     let jwks = dir.join("jwks.json");
-    let args = ["--jwt-keys", path(&jwks), "--jwt-issuer", ISSUER, "--jwt-audience", "stringsvc"];
+    let args = [
+        "--jwt-keys",
+        path(&jwks),
+        "--jwt-issuer",
+        ISSUER,
+        "--jwt-audience",
+        "stringsvc",
+    ];
     let strings = Service::start_on_loopback("stringsvc", &args).await;
     let url = format!("http://{}/count", strings.addr("http"));
     let body = r#"{"s":"kit"}"#;
@@ -73,14 +101,29 @@ async fn only_valid_tokens_reach_the_endpoints_over_http() {
     assert_eq!((status, challenge.as_str()), (401, "Bearer"));
     assert!(answer.contains("missing bearer token"), "{answer}");
     for bad in [
-        "expired", "not_yet_valid", "wrong_audience", "wrong_issuer", "unknown_key", "alg_none",
-        "hs256_with_rsa_public_key", "tampered", "huge", "malformed",
+        "expired",
+        "not_yet_valid",
+        "wrong_audience",
+        "wrong_issuer",
+        "unknown_key",
+        "alg_none",
+        "hs256_with_rsa_public_key",
+        "tampered",
+        "huge",
+        "malformed",
     ] {
         let (status, challenge, answer) = curl(&url, Some(&tokens[bad]), body).await;
-        assert_eq!(status, if bad == "huge" { 431 } else { 401 }, "{bad}: {answer}");
+        assert_eq!(
+            status,
+            if bad == "huge" { 431 } else { 401 },
+            "{bad}: {answer}"
+        );
         if status == 401 {
             assert_eq!(challenge, r#"Bearer error="invalid_token""#, "{bad}");
-            assert_eq!(answer, r#"{"error":"invalid token"}"#, "{bad}: no detail of why");
+            assert_eq!(
+                answer, r#"{"error":"invalid token"}"#,
+                "{bad}: no detail of why"
+            );
         }
     }
     // Still serving; the subject on the call's line, never the token.
@@ -88,10 +131,17 @@ async fn only_valid_tokens_reach_the_endpoints_over_http() {
     assert_eq!(status, 200);
     let line = strings.line_with(&["method=count", "sub=bob"]).await;
     assert!(!line.contains(&tokens["good_es256"][..20]), "{line}");
-    assert!(!strings.output().iter().any(|l| l.contains("eyJ")), "a token was logged");
+    assert!(
+        !strings.output().iter().any(|l| l.contains("eyJ")),
+        "a token was logged"
+    );
     // The debug listener stays open.
     let health = format!("http://{}/health", strings.addr("debug"));
-    assert!(std::process::Command::new("curl").args(["-sf", &health]).status().unwrap().success());
+    let out = std::process::Command::new("curl")
+        .args(["-sf", &health])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -104,7 +154,14 @@ async fn addsvc_presents_its_own_token_to_stringsvc_and_grpcio_needs_one_too() {
         return;
     };
     let jwks = dir.join("jwks.json");
-    let args = ["--jwt-keys", path(&jwks), "--jwt-issuer", ISSUER, "--jwt-audience", "stringsvc"];
+    let args = [
+        "--jwt-keys",
+        path(&jwks),
+        "--jwt-issuer",
+        ISSUER,
+        "--jwt-audience",
+        "stringsvc",
+    ];
     let strings = Service::start_on_loopback("stringsvc", &args).await;
     // addsvc's token for stringsvc (subject bob), in a file.
     let token_file = dir.join("addsvc.token");
@@ -112,12 +169,25 @@ async fn addsvc_presents_its_own_token_to_stringsvc_and_grpcio_needs_one_too() {
     let target = format!("http://{}", strings.addr("http"));
     let add_jwks = add_dir.join("jwks.json");
     let add_args = [
-        "--stringsvc", &target, "--stringsvc-token-file", path(&token_file),
-        "--jwt-keys", path(&add_jwks), "--jwt-issuer", ISSUER, "--jwt-audience", "addsvc",
+        "--stringsvc",
+        &target,
+        "--stringsvc-token-file",
+        path(&token_file),
+        "--jwt-keys",
+        path(&add_jwks),
+        "--jwt-issuer",
+        ISSUER,
+        "--jwt-audience",
+        "addsvc",
     ];
     let add = Service::start_with_grpc("addsvc", &add_args).await;
     let url = format!("http://{}/concat", add.addr("http"));
-    let (status, _, answer) = curl(&url, Some(&add_tokens["good_rs256"]), r#"{"a":"go","b":"kit"}"#).await;
+    let (status, _, answer) = curl(
+        &url,
+        Some(&add_tokens["good_rs256"]),
+        r#"{"a":"go","b":"kit"}"#,
+    )
+    .await;
     assert_eq!((status, answer.as_str()), (200, r#"{"v":"GOKIT"}"#));
     // addsvc logs its caller (alice); stringsvc logs addsvc's token's subject (bob).
     add.line_with(&["method=concat", "sub=alice"]).await;
@@ -146,7 +216,11 @@ for name, md in [("with", [("authorization", "Bearer " + sys.argv[2])]), ("witho
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines,
@@ -170,12 +244,26 @@ fn jwt_flags_that_cannot_apply_stop_start_up() {
             .output()
             .unwrap();
         assert!(!out.status.success(), "{args:?} started");
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     };
-    let said = run(&["--jwt-keys", "/nonexistent/jwks.json", "--jwt-issuer", "i", "--jwt-audience", "a"]);
+    let said = run(&[
+        "--jwt-keys",
+        "/nonexistent/jwks.json",
+        "--jwt-issuer",
+        "i",
+        "--jwt-audience",
+        "a",
+    ]);
     assert!(said.contains("JWKS file /nonexistent/jwks.json"), "{said}");
     let said = run(&["--jwt-keys", "/nonexistent/jwks.json"]);
     assert!(said.contains("--jwt-issuer"), "{said}");
     let said = run(&["--stringsvc-token-file", "/nonexistent/token"]);
-    assert!(said.contains("--stringsvc-token-file needs --stringsvc"), "{said}");
+    assert!(
+        said.contains("--stringsvc-token-file needs --stringsvc"),
+        "{said}"
+    );
 }

@@ -29,7 +29,11 @@ fn minted(name: &str) -> Option<(Verifier, HashMap<String, String>)> {
         .args([ISSUER, "addsvc"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tokens = serde_json::from_slice(&std::fs::read(dir.join("tokens.json")).unwrap()).unwrap();
     let verifier = Verifier::from_jwks_file(dir.join("jwks.json"), ISSUER, "addsvc").unwrap();
     Some((verifier, tokens))
@@ -40,7 +44,10 @@ async fn post(addr: std::net::SocketAddr, path: &str, body: &str, token: Option<
     let auth = token.map(|t| format!("authorization: Bearer {t}"));
     let mut headers: Vec<&str> = auth.iter().map(String::as_str).collect();
     headers.push("connection: close");
-    raw::send(addr, &raw::post_json(path, &headers, body)).await.unwrap().status
+    raw::send(addr, &raw::post_json(path, &headers, body))
+        .await
+        .unwrap()
+        .status
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,9 +71,10 @@ async fn challenge_summing_needs_the_sum_scope() {
     let Some((verifier, tokens)) = minted("challenge") else {
         return;
     };
-    let (addr, _server) = kit_transport::serve_loopback(router(scoped(Set::new(BasicService), verifier)))
-        .await
-        .unwrap();
+    let (addr, _server) =
+        kit_transport::serve_loopback(router(scoped(Set::new(BasicService), verifier)))
+            .await
+            .unwrap();
     // alice has the scopes `sum concat`, carol only `concat`.
     let (sum, concat) = (r#"{"a":1,"b":2}"#, r#"{"a":"a","b":"b"}"#);
     let statuses = [

@@ -1,6 +1,7 @@
 //! Verifying a token per call: kit-auth's `Verifier::verify` against
 //! `jsonwebtoken::decode` with the same key and checks, in the same run.
 //! Run with: cargo bench -p kit-auth
+#![allow(missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -25,8 +26,12 @@ fn token() -> String {
         exp: jsonwebtoken::get_current_timestamp() + 3600,
         scope: "sum concat".into(),
     };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET))
-        .unwrap()
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
 }
 
 fn bench(c: &mut Criterion) {

@@ -44,7 +44,8 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 }
 
 fn read_token(path: &Path) -> Result<Credentials, ConfigError> {
-    let fail = |e: &dyn std::fmt::Display| ConfigError::new(format!("token file {}: {e}", path.display()));
+    let fail =
+        |e: &dyn std::fmt::Display| ConfigError::new(format!("token file {}: {e}", path.display()));
     let meta = std::fs::metadata(path).map_err(|e| fail(&e))?;
     if meta.len() > MAX_TOKEN_FILE {
         return Err(fail(&format_args!("larger than {MAX_TOKEN_FILE} bytes")));
@@ -107,7 +108,9 @@ impl std::fmt::Debug for TokenLayer {
             Source::Static(_) => "fixed".to_owned(),
             Source::File(file) => file.path.display().to_string(),
         };
-        f.debug_struct("TokenLayer").field("source", &source).finish()
+        f.debug_struct("TokenLayer")
+            .field("source", &source)
+            .finish()
     }
 }
 
@@ -165,7 +168,9 @@ pub struct Token<S> {
 
 impl<S: std::fmt::Debug> std::fmt::Debug for Token<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("Token")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 

@@ -83,7 +83,10 @@ fn pinned(jwk: &jsonwebtoken::jwk::Jwk) -> Result<Algorithm, String> {
         AlgorithmParameters::RSA(_) => {
             if let Some(a) = stated {
                 let rsa = [A::RS256, A::RS384, A::RS512, A::PS256, A::PS384, A::PS512];
-                return rsa.contains(&a).then_some(a).ok_or(format!("{a:?} with an RSA key"));
+                return rsa
+                    .contains(&a)
+                    .then_some(a)
+                    .ok_or(format!("{a:?} with an RSA key"));
             }
             A::RS256
         }
@@ -112,7 +115,8 @@ fn pinned(jwk: &jsonwebtoken::jwk::Jwk) -> Result<Algorithm, String> {
 
 /// The keys of a JWKS document, each checked and pinned.
 fn keys_of(jwks: &[u8], expect: &Expect) -> Result<Vec<Key>, String> {
-    let set: JwkSet = serde_json::from_slice(jwks).map_err(|e| format!("not a JWKS document: {e}"))?;
+    let set: JwkSet =
+        serde_json::from_slice(jwks).map_err(|e| format!("not a JWKS document: {e}"))?;
     if set.keys.is_empty() {
         return Err("no keys".into());
     }
@@ -216,7 +220,11 @@ impl Verifier {
 
     /// Verifies HS256 tokens signed with `secret` (at least 32 bytes), issued
     /// by `issuer` for `audience`.
-    pub fn from_secret(secret: &[u8], issuer: &str, audience: &str) -> Result<Verifier, ConfigError> {
+    pub fn from_secret(
+        secret: &[u8],
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Verifier, ConfigError> {
         if secret.len() < 32 {
             return Err(ConfigError::new("an HS256 secret needs at least 32 bytes"));
         }
@@ -322,7 +330,8 @@ impl Verifier {
 }
 
 fn read_keys(path: &Path, expect: &Expect) -> Result<Vec<Key>, ConfigError> {
-    let fail = |e: &dyn std::fmt::Display| ConfigError::new(format!("JWKS file {}: {e}", path.display()));
+    let fail =
+        |e: &dyn std::fmt::Display| ConfigError::new(format!("JWKS file {}: {e}", path.display()));
     let meta = std::fs::metadata(path).map_err(|e| fail(&e))?;
     if meta.len() > MAX_JWKS_BYTES {
         return Err(fail(&format_args!("larger than {MAX_JWKS_BYTES} bytes")));

@@ -101,7 +101,9 @@ impl AuthLayer {
 
     /// Any check of the context: `Ok` lets the call through (with whatever
     /// `check` added to its context), an error refuses it.
-    pub fn check(check: impl Fn(&mut Context) -> Result<(), AuthError> + Send + Sync + 'static) -> Self {
+    pub fn check(
+        check: impl Fn(&mut Context) -> Result<(), AuthError> + Send + Sync + 'static,
+    ) -> Self {
         AuthLayer {
             check: Arc::new(check),
         }
@@ -128,7 +130,9 @@ pub struct Auth<S> {
 
 impl<S: std::fmt::Debug> std::fmt::Debug for Auth<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("Auth")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -146,10 +150,12 @@ where
 
     fn call(&mut self, mut req: Request<Req>) -> Self::Future {
         match (self.check)(req.ctx_mut()) {
-            Ok(()) => AuthFuture::Called {
-                fut: self.inner.call(req),
+            Ok(()) => AuthFuture {
+                fut: Some(self.inner.call(req)),
+                err: None,
             },
-            Err(e) => AuthFuture::Refused {
+            Err(e) => AuthFuture {
+                fut: None,
                 err: Some(e.into_error()),
             },
         }
@@ -158,12 +164,12 @@ where
 
 pin_project_lite::pin_project! {
     /// The future of [`Auth`]: the endpoint's, or a refusal.
-    #[project = AuthProj]
-    pub enum AuthFuture<F> {
-        /// The call passed the check.
-        Called { #[pin] fut: F },
-        /// The call was refused.
-        Refused { err: Option<BoxError> },
+    pub struct AuthFuture<F> {
+        // The endpoint's future, if the call passed the check.
+        #[pin]
+        fut: Option<F>,
+        // Why it was refused, if it was (taken when answered).
+        err: Option<BoxError>,
     }
 }
 
@@ -174,11 +180,13 @@ where
     type Output = Result<T, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            AuthProj::Called { fut } => fut.poll(cx),
-            AuthProj::Refused { err } => Poll::Ready(Err(err
-                .take()
-                .unwrap_or_else(|| AuthError::InvalidToken.into_error()))),
+        let this = self.project();
+        if let Some(err) = this.err.take() {
+            return Poll::Ready(Err(err));
+        }
+        match this.fut.as_pin_mut() {
+            Some(fut) => fut.poll(cx),
+            None => Poll::Ready(Err(AuthError::InvalidToken.into_error())),
         }
     }
 }

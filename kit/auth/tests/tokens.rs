@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use kit_auth::{AuthError, AuthLayer, TokenLayer, Verifier};
-use kit_endpoint::{BoxError, Context, Credentials, ErrorClass, PeerIdentity, Request, endpoint_fn};
+use kit_endpoint::{
+    BoxError, Context, Credentials, ErrorClass, PeerIdentity, Request, endpoint_fn,
+};
 use kit_tests::external::venv_tool;
 use tower::{Layer, ServiceExt};
 
@@ -17,7 +19,11 @@ const AUDIENCE: &str = "addsvc";
 /// A folder with `jwks.json` and `tokens.json` from the minting script.
 fn minted() -> Option<(PathBuf, HashMap<String, String>)> {
     let python = venv_tool("python")?;
-    let dir = std::env::temp_dir().join(format!("kit-auth-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let dir = std::env::temp_dir().join(format!(
+        "kit-auth-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/mint_tokens.py");
@@ -27,7 +33,11 @@ fn minted() -> Option<(PathBuf, HashMap<String, String>)> {
         .args([ISSUER, AUDIENCE])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tokens = serde_json::from_slice(&std::fs::read(dir.join("tokens.json")).unwrap()).unwrap();
     Some((dir, tokens))
 }
@@ -56,7 +66,11 @@ fn tokens_minted_by_pyjwt_verify_or_are_refused() {
         "huge",
         "malformed",
     ] {
-        assert_eq!(verifier.verify(&tokens[bad]), Err(AuthError::InvalidToken), "{bad}");
+        assert_eq!(
+            verifier.verify(&tokens[bad]),
+            Err(AuthError::InvalidToken),
+            "{bad}"
+        );
     }
     // Another issuer or audience expected: the good token is refused.
     let elsewhere = Verifier::from_jwks_file(dir.join("jwks.json"), ISSUER, "stringsvc").unwrap();
@@ -74,7 +88,7 @@ async fn the_layer_puts_the_claims_in_the_context_and_refuses_by_class() {
         Ok::<_, BoxError>(req.ctx().claims().map(|c| c.subject().to_owned()))
     });
     let call = |credentials: Option<Credentials>, layer: AuthLayer| {
-        let endpoint = layer.layer(whoami.clone());
+        let endpoint = layer.layer(whoami);
         let mut ctx = Context::new();
         if let Some(c) = credentials {
             ctx.set_credentials(c);
@@ -83,26 +97,51 @@ async fn the_layer_puts_the_claims_in_the_context_and_refuses_by_class() {
     };
     let bearer = || AuthLayer::bearer(verifier.clone());
     let good = Credentials::bearer_token(&tokens["good_es256"]);
-    assert_eq!(call(Some(good.clone()), bearer()).await.unwrap().as_deref(), Some("bob"));
+    assert_eq!(
+        call(Some(good.clone()), bearer()).await.unwrap().as_deref(),
+        Some("bob")
+    );
     let err = call(None, bearer()).await.unwrap_err();
-    assert_eq!((ErrorClass::of(&*err), err.to_string().as_str()), (ErrorClass::Unauthenticated, "missing bearer token"));
-    let err = call(Some(Credentials::bearer_token(&tokens["tampered"])), bearer()).await.unwrap_err();
-    assert_eq!((ErrorClass::of(&*err), err.to_string().as_str()), (ErrorClass::Unauthenticated, "invalid token"));
+    assert_eq!(
+        (ErrorClass::of(&*err), err.to_string().as_str()),
+        (ErrorClass::Unauthenticated, "missing bearer token")
+    );
+    let err = call(
+        Some(Credentials::bearer_token(&tokens["tampered"])),
+        bearer(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (ErrorClass::of(&*err), err.to_string().as_str()),
+        (ErrorClass::Unauthenticated, "invalid token")
+    );
     // Basic credentials are not a bearer token.
     let basic = Credentials::new("Basic YWxpY2U6c2VjcmV0");
-    assert_eq!(call(Some(basic), bearer()).await.unwrap_err().to_string(), "missing bearer token");
+    assert_eq!(
+        call(Some(basic), bearer()).await.unwrap_err().to_string(),
+        "missing bearer token"
+    );
 
     // Scopes: checked on the claims the bearer layer verified (outside).
     let scoped = |scope: &'static str| {
         tower::ServiceBuilder::new()
             .layer(bearer())
             .layer(AuthLayer::require_scopes([scope]))
-            .service(whoami.clone())
+            .service(whoami)
     };
     let mut ctx = Context::new();
     ctx.set_credentials(good.clone());
-    assert!(scoped("sum").oneshot(Request::new(ctx.clone(), ())).await.is_ok());
-    let err = scoped("concat").oneshot(Request::new(ctx, ())).await.unwrap_err();
+    assert!(
+        scoped("sum")
+            .oneshot(Request::new(ctx.clone(), ()))
+            .await
+            .is_ok()
+    );
+    let err = scoped("concat")
+        .oneshot(Request::new(ctx, ()))
+        .await
+        .unwrap_err();
     assert_eq!(ErrorClass::of(&*err), ErrorClass::PermissionDenied);
     assert!(!ErrorClass::of(&*err).is_retryable() && !ErrorClass::of(&*err).counts_as_failure());
     let _ = std::fs::remove_dir_all(&dir);
@@ -111,8 +150,9 @@ async fn the_layer_puts_the_claims_in_the_context_and_refuses_by_class() {
 #[tokio::test]
 async fn peers_are_allowed_by_their_mtls_identity() {
     let endpoint = || {
-        AuthLayer::allow_peers(["spiffe://kit.test/addsvc"])
-            .layer(endpoint_fn(|_: Request<()>| async { Ok::<_, BoxError>(()) }))
+        AuthLayer::allow_peers(["spiffe://kit.test/addsvc"]).layer(endpoint_fn(
+            |_: Request<()>| async { Ok::<_, BoxError>(()) },
+        ))
     };
     let with = |peer: Option<&str>| {
         let mut ctx = Context::new();
@@ -121,8 +161,16 @@ async fn peers_are_allowed_by_their_mtls_identity() {
         }
         Request::new(ctx, ())
     };
-    assert!(endpoint().oneshot(with(Some("spiffe://kit.test/addsvc"))).await.is_ok());
-    let err = endpoint().oneshot(with(Some("spiffe://kit.test/other"))).await.unwrap_err();
+    assert!(
+        endpoint()
+            .oneshot(with(Some("spiffe://kit.test/addsvc")))
+            .await
+            .is_ok()
+    );
+    let err = endpoint()
+        .oneshot(with(Some("spiffe://kit.test/other")))
+        .await
+        .unwrap_err();
     assert_eq!(ErrorClass::of(&*err), ErrorClass::PermissionDenied);
     let err = endpoint().oneshot(with(None)).await.unwrap_err();
     assert_eq!(ErrorClass::of(&*err), ErrorClass::Unauthenticated);
@@ -138,12 +186,21 @@ async fn a_token_file_is_read_again_when_it_changes() {
         Ok::<_, BoxError>(req.ctx().call_credentials().unwrap().as_str().to_owned())
     });
     let client = TokenLayer::from_file(&file).unwrap().layer(sent);
-    assert_eq!(client.clone().oneshot(Request::from_msg(())).await.unwrap(), "Bearer first");
+    assert_eq!(
+        client.clone().oneshot(Request::from_msg(())).await.unwrap(),
+        "Bearer first"
+    );
     std::fs::write(&file, "second-and-longer\n").unwrap();
     // Looked at again once TOKEN_FILE_CHECK has passed (tokio's clock, paused).
-    assert_eq!(client.clone().oneshot(Request::from_msg(())).await.unwrap(), "Bearer first");
+    assert_eq!(
+        client.clone().oneshot(Request::from_msg(())).await.unwrap(),
+        "Bearer first"
+    );
     tokio::time::advance(kit_auth::TOKEN_FILE_CHECK).await;
-    assert_eq!(client.oneshot(Request::from_msg(())).await.unwrap(), "Bearer second-and-longer");
+    assert_eq!(
+        client.oneshot(Request::from_msg(())).await.unwrap(),
+        "Bearer second-and-longer"
+    );
     assert!(TokenLayer::from_file(dir.join("missing")).is_err());
     std::fs::write(&file, "two words").unwrap();
     assert!(TokenLayer::from_file(&file).is_err());
@@ -157,12 +214,16 @@ fn key_files_that_cannot_serve_are_refused_with_the_reason() {
     let file = dir.join("jwks.json");
     let refused = |jwks: &str| {
         std::fs::write(&file, jwks).unwrap();
-        Verifier::from_jwks_file(&file, ISSUER, AUDIENCE).unwrap_err().to_string()
+        Verifier::from_jwks_file(&file, ISSUER, AUDIENCE)
+            .unwrap_err()
+            .to_string()
     };
     assert!(refused("not json").contains("not a JWKS"));
     assert!(refused(r#"{"keys": []}"#).contains("no keys"));
     // A symmetric key must state its algorithm; an RSA key cannot claim HS256.
-    assert!(refused(r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#).contains("state its algorithm"));
+    assert!(
+        refused(r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#).contains("state its algorithm")
+    );
     let rsa_as_hmac = r#"{"keys": [{"kty": "RSA", "alg": "HS256", "n": "AQAB", "e": "AQAB"}]}"#;
     assert!(refused(rsa_as_hmac).contains("HS256 with an RSA key"));
     assert!(Verifier::from_jwks_file(dir.join("missing.json"), ISSUER, AUDIENCE).is_err());

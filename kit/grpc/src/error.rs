@@ -44,9 +44,9 @@ pub fn code_class(code: Code) -> ErrorClass {
         Code::Unavailable => ErrorClass::Unavailable { retry_after: None },
         Code::DeadlineExceeded => ErrorClass::DeadlineExceeded,
         Code::Cancelled => ErrorClass::Cancelled,
-        Code::FailedPrecondition
-        | Code::AlreadyExists
-        | Code::Aborted => ErrorClass::Upstream { caller_fault: true },
+        Code::FailedPrecondition | Code::AlreadyExists | Code::Aborted => {
+            ErrorClass::Upstream { caller_fault: true }
+        }
         _ => ErrorClass::Internal,
     };
     remote.upstream()

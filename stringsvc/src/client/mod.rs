@@ -29,10 +29,10 @@ pub use discovery::Discovery;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kit_auth::TokenLayer;
 use kit_circuitbreaker::{
     Change, CircuitBreakerLayer, ExponentialBackoff, Observer, exponential_backoff, failure_policy,
 };
-use kit_auth::TokenLayer;
 use kit_endpoint::tls::{ClientTls, Trust};
 use kit_endpoint::{BoxEndpoint, BoxError, Failer};
 use kit_metrics::prometheus::Exporter;

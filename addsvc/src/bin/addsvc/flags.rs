@@ -215,7 +215,11 @@ impl Args {
     /// The token presented to stringsvc (`--stringsvc-token-file`), refused
     /// when stringsvc runs in-process (a flag accepted must do something).
     pub(crate) fn client_token(&self) -> Result<Option<kit_auth::TokenLayer>, BoxError> {
-        match (&self.stringsvc_token_file, &self.stringsvc, &self.stringsvc_srv) {
+        match (
+            &self.stringsvc_token_file,
+            &self.stringsvc,
+            &self.stringsvc_srv,
+        ) {
             (None, _, _) => Ok(None),
             (Some(_), None, None) => {
                 Err("--stringsvc-token-file needs --stringsvc or --stringsvc-srv".into())
@@ -236,7 +240,10 @@ impl Args {
 
     /// The authentication of every call (`--jwt-keys`, `--jwt-issuer`,
     /// `--jwt-audience`), if any.
-    pub(crate) fn auth(&self, logger: &slog::Logger) -> Result<Option<kit_auth::AuthLayer>, BoxError> {
+    pub(crate) fn auth(
+        &self,
+        logger: &slog::Logger,
+    ) -> Result<Option<kit_auth::AuthLayer>, BoxError> {
         let (keys, iss, aud) = (&self.jwt_keys, &self.jwt_issuer, &self.jwt_audience);
         service_stack::bearer_auth(keys.as_deref(), iss.as_deref(), aud.as_deref(), logger)
     }

@@ -132,7 +132,10 @@ impl Args {
 
     /// The authentication of every call (`--jwt-keys`, `--jwt-issuer`,
     /// `--jwt-audience`), if any.
-    pub(crate) fn auth(&self, logger: &slog::Logger) -> Result<Option<kit_auth::AuthLayer>, BoxError> {
+    pub(crate) fn auth(
+        &self,
+        logger: &slog::Logger,
+    ) -> Result<Option<kit_auth::AuthLayer>, BoxError> {
         let (keys, iss, aud) = (&self.jwt_keys, &self.jwt_issuer, &self.jwt_audience);
         service_stack::bearer_auth(keys.as_deref(), iss.as_deref(), aud.as_deref(), logger)
     }
