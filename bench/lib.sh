@@ -4,10 +4,13 @@
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # answers URL [SECONDS]: waits (10 s by default) until URL/sum answers a sum
-# (an https:// URL's certificate unchecked); fails otherwise.
+# (an https:// URL's certificate unchecked; with WRK_HEADER, that header sent
+# too); fails otherwise.
 answers() {
+  local header=()
+  [[ -n ${WRK_HEADER:-} ]] && header=(-H "$WRK_HEADER")
   for _ in $(seq $(( ${2:-10} * 10 ))); do
-    curl -fsk -o /dev/null -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "$1/sum" && return
+    curl -fsk -o /dev/null "${header[@]}" -XPOST -H 'content-type: application/json' -d '{"a":1,"b":2}' "$1/sum" && return
     sleep 0.1
   done
   echo "$1 did not answer" >&2

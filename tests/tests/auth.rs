@@ -192,6 +192,25 @@ async fn addsvc_presents_its_own_token_to_stringsvc_and_grpcio_needs_one_too() {
     // addsvc logs its caller (alice); stringsvc logs addsvc's token's subject (bob).
     add.line_with(&["method=concat", "sub=alice"]).await;
     strings.line_with(&["method=uppercase", "sub=bob"]).await;
+    // addcli, with --token and without.
+    let addcli = kit_tests::process::workspace_binary("addcli");
+    let base = format!("http://{}", add.addr("http"));
+    let cli = |token: Option<&str>| {
+        let mut cmd = std::process::Command::new(&addcli);
+        cmd.args(["--addr", &base]);
+        if let Some(t) = token {
+            cmd.args(["--token", t]);
+        }
+        cmd.args(["sum", "20", "22"]).output().unwrap()
+    };
+    let out = cli(Some(&add_tokens["good_rs256"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n");
+    let out = cli(None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{out:?}"
+    );
 
     // Python's grpcio, with and without `authorization` metadata.
     let Some(python) = venv_tool("python") else {

@@ -10,7 +10,7 @@ use addsvc::service::{AddError, AddService};
 use addsvc::transport::http::client_set;
 use clap::{Parser, Subcommand};
 use http::Uri;
-use kit_endpoint::{Context, RequestId, cause_ref};
+use kit_endpoint::{Context, Credentials, RequestId, cause_ref};
 use kit_transport::pooled;
 
 /// Calls addsvc.
@@ -23,6 +23,9 @@ struct Args {
     /// How long to wait for the answer, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     timeout_ms: u64,
+    /// A bearer token to present (addsvc run with `--jwt-keys`).
+    #[arg(long, env = "ADDCLI_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,9 +60,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let ctx = Context::new()
+    let mut ctx = Context::new()
         .with_request_id(RequestId::generate())
         .with_timeout(Duration::from_millis(args.timeout_ms));
+    if let Some(token) = &args.token {
+        // Sent as `Authorization: Bearer ...` by the HTTP client.
+        ctx.set_call_credentials(Credentials::bearer_token(token));
+    }
     let result = match args.command {
         Command::Sum { a, b } => svc.sum(&ctx, a, b).await.map(|v| v.to_string()),
         Command::Concat { a, b } => svc.concat(&ctx, a, b).await,

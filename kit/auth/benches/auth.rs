@@ -1,5 +1,6 @@
-//! Verifying a token per call: kit-auth's `Verifier::verify` against
-//! `jsonwebtoken::decode` with the same key and checks, in the same run.
+//! Verifying a token per call: kit-auth's `Verifier::verify` (a new token,
+//! and one seen before) against `jsonwebtoken::decode` with the same key and
+//! checks, in the same run.
 //! Run with: cargo bench -p kit-auth
 #![allow(missing_docs)]
 
@@ -19,8 +20,12 @@ struct Claims {
 }
 
 fn token() -> String {
+    token_for("alice")
+}
+
+fn token_for(sub: &str) -> String {
     let claims = Claims {
-        sub: "alice".into(),
+        sub: sub.into(),
         iss: "https://issuer".into(),
         aud: "addsvc".into(),
         exp: jsonwebtoken::get_current_timestamp() + 3600,
@@ -45,7 +50,18 @@ fn bench(c: &mut Criterion) {
     group.bench_function("jsonwebtoken::decode", |b| {
         b.iter(|| jsonwebtoken::decode::<Claims>(&token, &key, &validation).unwrap())
     });
-    group.bench_function("kit_auth::Verifier::verify", |b| {
+    // A token it has not seen (10,000 of them in turn, ten times what it
+    // remembers): the signature and the claims checked, the token remembered.
+    let many: Vec<String> = (0..10_000)
+        .map(|i| token_for(&format!("user{i}")))
+        .collect();
+    let mut next = many.iter().cycle();
+    group.bench_function("kit_auth::Verifier::verify, a new token", |b| {
+        b.iter(|| verifier.verify(next.next().unwrap()).unwrap())
+    });
+    // The same token again: remembered until it expires.
+    verifier.verify(&token).unwrap();
+    group.bench_function("kit_auth::Verifier::verify, a token seen before", |b| {
         b.iter(|| verifier.verify(&token).unwrap())
     });
     group.finish();

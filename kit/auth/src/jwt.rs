@@ -1,6 +1,7 @@
 //! Verifying JWT bearer tokens: keys from a JWKS file or a shared secret, each
 //! pinned to its algorithm.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -23,6 +24,17 @@ pub const MAX_KEYS: usize = 32;
 
 /// The largest JWKS file read: 1 MiB.
 const MAX_JWKS_BYTES: u64 = 1024 * 1024;
+
+/// The most verified tokens remembered (see [`Verifier::verify`]): 1,024.
+pub const CACHED_TOKENS: usize = 1024;
+
+/// The longest token remembered once verified: 2 KiB (longer ones are
+/// verified every time), so the memory is bounded by 2 MiB.
+const CACHED_TOKEN_BYTES: usize = 2 * 1024;
+
+/// Verified tokens by their text (foldhash, randomly seeded: only verified
+/// tokens are ever inserted, so a caller cannot steer the table).
+type Remembered = HashMap<Box<str>, (Claims, u64), foldhash::fast::RandomState>;
 
 /// How often [`Verifier::watch`] looks at the JWKS file.
 pub const RELOAD_CHECK: Duration = Duration::from_secs(2);
@@ -146,6 +158,9 @@ fn keys_of(jwks: &[u8], expect: &Expect) -> Result<Vec<Key>, String> {
 #[derive(serde::Deserialize)]
 struct Raw {
     sub: String,
+    /// When it expires (required and checked by the validation): how long a
+    /// cached verification holds.
+    exp: u64,
     /// OAuth 2's space-separated scopes.
     #[serde(default)]
     scope: Option<String>,
@@ -180,6 +195,10 @@ pub struct Verifier {
     keys: Arc<RwLock<Arc<Vec<Key>>>>,
     expect: Expect,
     file: Option<Arc<(PathBuf, Mutex<Stamp>)>>,
+    /// Tokens verified lately, by their whole text, with their claims and
+    /// expiry: a caller that sends the same token again is not verified
+    /// again until it expires (an RSA signature costs ~20 us).
+    verified: Arc<Mutex<Remembered>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -215,6 +234,7 @@ impl Verifier {
             keys: Arc::new(RwLock::new(Arc::new(keys))),
             expect,
             file: Some(Arc::new((path, Mutex::new(seen)))),
+            verified: Arc::default(),
         })
     }
 
@@ -243,6 +263,7 @@ impl Verifier {
             keys: Arc::new(RwLock::new(Arc::new(vec![key]))),
             expect,
             file: None,
+            verified: Arc::default(),
         })
     }
 
@@ -260,6 +281,7 @@ impl Verifier {
             })
             .collect();
         self.keys = Arc::new(RwLock::new(Arc::new(rebuilt)));
+        self.verified = Arc::default();
         self
     }
 
@@ -269,13 +291,48 @@ impl Verifier {
 
     /// The claims of `token` if it verifies; why not, in general terms only,
     /// if it does not (never which check failed: that would help forge one).
+    ///
+    /// A token that verified is remembered, by its whole text, until it
+    /// expires ([`CACHED_TOKENS`] at most; the keys' reload forgets them all):
+    /// the same token again costs a lookup, not a signature check. Only the
+    /// very same text matches, and only verified tokens are remembered.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::InvalidToken);
         }
+        let now = jsonwebtoken::get_current_timestamp();
+        let leeway = self.expect.leeway.as_secs();
+        if let Some((claims, exp)) = self.lock_verified().get(token) {
+            if now <= exp.saturating_add(leeway) {
+                return Ok(claims.clone());
+            }
+        }
+        let (claims, exp) = self.verify_signed(token)?;
+        if token.len() <= CACHED_TOKEN_BYTES {
+            let mut verified = self.lock_verified();
+            if verified.len() >= CACHED_TOKENS {
+                // Bounded: start over (only tokens that verified get here).
+                verified.clear();
+            }
+            verified.insert(token.into(), (claims.clone(), exp));
+        }
+        Ok(claims)
+    }
+
+    fn lock_verified(&self) -> std::sync::MutexGuard<'_, Remembered> {
+        self.verified.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checks `token`'s signature and claims: its claims and expiry.
+    fn verify_signed(&self, token: &str) -> Result<(Claims, u64), AuthError> {
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        if let [key] = &keys[..] {
+            // One key: its validation checks the token's algorithm (it allows
+            // only the key's): no need to read the header first.
+            return claims_of(token, key);
+        }
         // `alg: none` and unknown algorithms do not parse.
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
-        let keys = self.current();
         let candidates = keys.iter().filter(|k| {
             k.alg == header.alg
                 && match (&header.kid, &k.kid) {
@@ -285,13 +342,8 @@ impl Verifier {
                 }
         });
         for key in candidates {
-            if let Ok(data) = jsonwebtoken::decode::<Raw>(token, &key.key, &key.validation) {
-                let Raw { sub, scope, scp } = data.claims;
-                let mut scopes: Vec<String> = scp.unwrap_or_default();
-                if let Some(scope) = scope {
-                    scopes.extend(scope.split_whitespace().map(str::to_owned));
-                }
-                return Ok(Claims::new(sub, scopes));
+            if let Ok(claims) = claims_of(token, key) {
+                return Ok(claims);
             }
         }
         Err(AuthError::InvalidToken)
@@ -307,6 +359,8 @@ impl Verifier {
         *file.1.lock().unwrap_or_else(|e| e.into_inner()) = stamp(&file.0);
         let keys = read_keys(&file.0, &self.expect)?;
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        // A key taken out must stop vouching for the tokens it signed.
+        self.lock_verified().clear();
         Ok(())
     }
 
@@ -327,6 +381,23 @@ impl Verifier {
             }
         }
     }
+}
+
+/// The claims of `token` and its expiry, if `key` verifies it.
+fn claims_of(token: &str, key: &Key) -> Result<(Claims, u64), AuthError> {
+    let data = jsonwebtoken::decode::<Raw>(token, &key.key, &key.validation)
+        .map_err(|_| AuthError::InvalidToken)?;
+    let Raw {
+        sub,
+        exp,
+        scope,
+        scp,
+    } = data.claims;
+    let claims = match (scope, scp) {
+        (Some(scope), None) => Claims::with_scope_list(sub, &scope),
+        (scope, scp) => Claims::new(sub, scp.into_iter().flatten().chain(scope)),
+    };
+    Ok((claims, exp))
 }
 
 fn read_keys(path: &Path, expect: &Expect) -> Result<Vec<Key>, ConfigError> {

@@ -42,5 +42,5 @@ mod layer;
 
 pub use client::{TOKEN_FILE_CHECK, Token, TokenLayer};
 pub use error::{AuthError, ConfigError};
-pub use jwt::{DEFAULT_LEEWAY, MAX_KEYS, MAX_TOKEN_BYTES, RELOAD_CHECK, Verifier};
+pub use jwt::{CACHED_TOKENS, DEFAULT_LEEWAY, MAX_KEYS, MAX_TOKEN_BYTES, RELOAD_CHECK, Verifier};
 pub use layer::{Auth, AuthFuture, AuthLayer};

@@ -72,9 +72,31 @@ fn tokens_minted_by_pyjwt_verify_or_are_refused() {
             "{bad}"
         );
     }
+    // Verified once, remembered; the keys reloaded without its key: refused.
+    assert!(verifier.verify(&tokens["good_rs256"]).is_ok());
+    let jwks: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("jwks.json")).unwrap()).unwrap();
+    let ec_only: Vec<_> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["kty"] == "EC")
+        .cloned()
+        .collect();
+    std::fs::write(
+        dir.join("jwks.json"),
+        serde_json::json!({ "keys": ec_only }).to_string(),
+    )
+    .unwrap();
+    verifier.reload().unwrap();
+    assert_eq!(
+        verifier.verify(&tokens["good_rs256"]),
+        Err(AuthError::InvalidToken)
+    );
+    assert!(verifier.verify(&tokens["good_es256"]).is_ok());
     // Another issuer or audience expected: the good token is refused.
     let elsewhere = Verifier::from_jwks_file(dir.join("jwks.json"), ISSUER, "stringsvc").unwrap();
-    assert!(elsewhere.verify(&tokens["good_rs256"]).is_err());
+    assert!(elsewhere.verify(&tokens["good_es256"]).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -88,18 +88,34 @@ pub(crate) struct CallCredentials(pub(crate) Credentials);
 #[derive(Clone, PartialEq, Eq)]
 pub struct Claims {
     subject: Arc<str>,
-    scopes: Arc<[Box<str>]>,
+    /// Space-separated, as OAuth 2 writes them: one allocation for them all.
+    scopes: Arc<str>,
 }
 
 impl Claims {
     /// A verified `subject` with `scopes`.
-    pub fn new<S: Into<Box<str>>>(
+    pub fn new<S: AsRef<str>>(
         subject: impl Into<Arc<str>>,
         scopes: impl IntoIterator<Item = S>,
     ) -> Self {
+        let mut joined = String::new();
+        for scope in scopes {
+            for s in scope.as_ref().split_whitespace() {
+                if !joined.is_empty() {
+                    joined.push(' ');
+                }
+                joined.push_str(s);
+            }
+        }
+        Self::with_scope_list(subject, &joined)
+    }
+
+    /// A verified `subject` with the space-separated scopes of `scope` (OAuth
+    /// 2's `scope` claim, as it comes).
+    pub fn with_scope_list(subject: impl Into<Arc<str>>, scope: &str) -> Self {
         Claims {
             subject: subject.into(),
-            scopes: scopes.into_iter().map(Into::into).collect(),
+            scopes: scope.trim().into(),
         }
     }
 
@@ -110,12 +126,12 @@ impl Claims {
 
     /// The scopes granted.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scopes.iter().map(|s| &**s)
+        self.scopes.split_whitespace()
     }
 
     /// Whether `scope` was granted.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| &**s == scope)
+        self.scopes().any(|s| s == scope)
     }
 }
 
