@@ -3,8 +3,8 @@ cryptography's keys), for kit-auth's tests against a real peer.
 
 Usage: python mint_tokens.py OUT_DIR ISSUER AUDIENCE
 
-Writes OUT_DIR/jwks.json (an RSA key `rsa-1` pinned to RS256 and an EC P-256 key
-`ec-1` pinned to ES256, public parts only) and OUT_DIR/tokens.json: a name ->
+Writes OUT_DIR/jwks.json (an RSA key `rsa-1` pinned to RS256, an EC P-256 key
+`ec-1` pinned to ES256 and an Ed25519 key `ed-1` pinned to EdDSA, public parts only) and OUT_DIR/tokens.json: a name ->
 token map, one good token per key and one of each way a token must be refused.
 """
 
@@ -18,7 +18,7 @@ import time
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 
 def b64(data):
@@ -29,14 +29,17 @@ def main():
     out, issuer, audience = sys.argv[1], sys.argv[2], sys.argv[3]
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ec_key = ec.generate_private_key(ec.SECP256R1())
+    ed_key = ed25519.Ed25519PrivateKey.generate()
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
     rsa_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
     rsa_jwk.update({"kid": "rsa-1", "alg": "RS256", "use": "sig"})
     ec_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key.public_key()))
     ec_jwk.update({"kid": "ec-1", "alg": "ES256", "use": "sig"})
+    ed_jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(ed_key.public_key()))
+    ed_jwk.update({"kid": "ed-1", "alg": "EdDSA", "use": "sig"})
     with open(os.path.join(out, "jwks.json"), "w") as f:
-        json.dump({"keys": [rsa_jwk, ec_jwk]}, f)
+        json.dump({"keys": [rsa_jwk, ec_jwk, ed_jwk]}, f)
 
     now = int(time.time())
     good = {"sub": "alice", "iss": issuer, "aud": audience, "iat": now,
@@ -48,6 +51,7 @@ def main():
     tokens = {
         "good_rs256": sign(good),
         "good_es256": sign({**good, "sub": "bob", "scope": "sum"}, ec_key, "ES256", "ec-1"),
+        "good_eddsa": sign({**good, "sub": "dave"}, ed_key, "EdDSA", "ed-1"),
         "concat_only": sign({**good, "sub": "carol", "scope": "concat"}),
         "expired": sign({**good, "exp": now - 3600}),
         "not_yet_valid": sign({**good, "nbf": now + 3600}),

@@ -7,6 +7,7 @@
 //! - [`dns`]: a real DNS server (dnsmasq) serving a test's SRV records.
 //! - [`etcd`]: a real etcd server, which a test can kill and restart.
 //! - [`external`]: real third-party checkers (logfmt parser, promtool, the delivery validators).
+//! - [`jwt`]: keys and tokens minted by PyJWT, for the authentication tests.
 //! - [`load`]: concurrent callers and a one-thread server runtime, for the transport benchmarks.
 //! - [`nats`]: a real nats-server (JetStream on), which a test can kill and restart.
 //! - [`otel`]: a real OpenTelemetry collector (rotel), whose received spans a test reads.
@@ -14,11 +15,13 @@
 //! - [`pki`]: test certificates (two CAs, servers, clients) made by `openssl`.
 //! - [`process`]: start a service binary on free ports, find its addresses, stop it.
 //! - [`raw`]: send bytes exactly as written and parse the HTTP answer.
+//! - [`readme`]: the README's shell blocks, as the tests that run them read them.
 //! - [`wait`]: wait, bounded, until a watched value is what a test expects.
 
 pub mod dns;
 pub mod etcd;
 pub mod external;
+pub mod jwt;
 pub mod load;
 pub mod nats;
 pub mod otel;
@@ -26,4 +29,5 @@ pub mod pact;
 pub mod pki;
 pub mod process;
 pub mod raw;
+pub mod readme;
 pub mod wait;

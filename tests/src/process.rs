@@ -398,3 +398,16 @@ impl Drop for Daemon {
         self.start_kill();
     }
 }
+
+/// Runs `cmd` to its end and returns what it printed on stdout; panics, with
+/// both of its outputs, if it fails.
+pub async fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().await.expect("the command runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

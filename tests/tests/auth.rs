@@ -4,10 +4,10 @@
 //! service stays up; addsvc presents its own token to stringsvc
 //! (`--stringsvc-token-file`), and stringsvc's log line names the subject.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use kit_tests::external::venv_tool;
+use kit_tests::jwt::Minted;
 use kit_tests::process::Service;
 
 const ISSUER: &str = "https://issuer.kit.test";
@@ -16,32 +16,6 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// A folder with the minted `jwks.json` and `tokens.json` for `audience`.
-fn minted(audience: &str) -> Option<(PathBuf, HashMap<String, String>)> {
-    let python = venv_tool("python")?;
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!(
-        "kit-auth-svc-{}-{audience}-{n}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mint_tokens.py");
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .arg(&dir)
-        .args([ISSUER, audience])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let tokens = serde_json::from_slice(&std::fs::read(dir.join("tokens.json")).unwrap()).unwrap();
-    Some((dir, tokens))
-}
 
 /// `curl` POSTing `body` to `url` with `token` (if any): (status, its
 /// `WWW-Authenticate`, body).
@@ -78,10 +52,10 @@ async fn curl(url: &str, token: Option<&str>, body: &str) -> (u16, String, Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_valid_tokens_reach_the_endpoints_over_http() {
-    let Some((dir, tokens)) = minted("stringsvc") else {
+    let Some(minted) = Minted::new(ISSUER, "stringsvc") else {
         return;
     };
-    let jwks = dir.join("jwks.json");
+    let jwks = minted.jwks();
     let args = [
         "--jwt-keys",
         path(&jwks),
@@ -94,7 +68,7 @@ async fn only_valid_tokens_reach_the_endpoints_over_http() {
     let url = format!("http://{}/count", strings.addr("http"));
     let body = r#"{"s":"kit"}"#;
     for good in ["good_rs256", "good_es256"] {
-        let (status, _, answer) = curl(&url, Some(&tokens[good]), body).await;
+        let (status, _, answer) = curl(&url, Some(minted.token(good)), body).await;
         assert_eq!((status, answer.as_str()), (200, r#"{"v":3}"#), "{good}");
     }
     let (status, challenge, answer) = curl(&url, None, body).await;
@@ -112,7 +86,7 @@ async fn only_valid_tokens_reach_the_endpoints_over_http() {
         "huge",
         "malformed",
     ] {
-        let (status, challenge, answer) = curl(&url, Some(&tokens[bad]), body).await;
+        let (status, challenge, answer) = curl(&url, Some(minted.token(bad)), body).await;
         assert_eq!(
             status,
             if bad == "huge" { 431 } else { 401 },
@@ -127,10 +101,10 @@ async fn only_valid_tokens_reach_the_endpoints_over_http() {
         }
     }
     // Still serving; the subject on the call's line, never the token.
-    let (status, _, _) = curl(&url, Some(&tokens["good_es256"]), body).await;
+    let (status, _, _) = curl(&url, Some(minted.token("good_es256")), body).await;
     assert_eq!(status, 200);
     let line = strings.line_with(&["method=count", "sub=bob"]).await;
-    assert!(!line.contains(&tokens["good_es256"][..20]), "{line}");
+    assert!(!line.contains(&minted.token("good_es256")[..20]), "{line}");
     assert!(
         !strings.output().iter().any(|l| l.contains("eyJ")),
         "a token was logged"
@@ -142,18 +116,17 @@ async fn only_valid_tokens_reach_the_endpoints_over_http() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn addsvc_presents_its_own_token_to_stringsvc_and_grpcio_needs_one_too() {
-    let Some((dir, tokens)) = minted("stringsvc") else {
+    let Some(minted) = Minted::new(ISSUER, "stringsvc") else {
         return;
     };
-    let Some((add_dir, add_tokens)) = minted("addsvc") else {
+    let Some(add_minted) = Minted::new(ISSUER, "addsvc") else {
         return;
     };
-    let jwks = dir.join("jwks.json");
+    let jwks = minted.jwks();
     let args = [
         "--jwt-keys",
         path(&jwks),
@@ -164,10 +137,10 @@ async fn addsvc_presents_its_own_token_to_stringsvc_and_grpcio_needs_one_too() {
     ];
     let strings = Service::start_on_loopback("stringsvc", &args).await;
     // addsvc's token for stringsvc (subject bob), in a file.
-    let token_file = dir.join("addsvc.token");
-    std::fs::write(&token_file, format!("{}\n", tokens["good_es256"])).unwrap();
+    let token_file = minted.dir().join("addsvc.token");
+    std::fs::write(&token_file, format!("{}\n", minted.token("good_es256"))).unwrap();
     let target = format!("http://{}", strings.addr("http"));
-    let add_jwks = add_dir.join("jwks.json");
+    let add_jwks = add_minted.jwks();
     let add_args = [
         "--stringsvc",
         &target,
@@ -184,7 +157,7 @@ async fn addsvc_presents_its_own_token_to_stringsvc_and_grpcio_needs_one_too() {
     let url = format!("http://{}/concat", add.addr("http"));
     let (status, _, answer) = curl(
         &url,
-        Some(&add_tokens["good_rs256"]),
+        Some(add_minted.token("good_rs256")),
         r#"{"a":"go","b":"kit"}"#,
     )
     .await;
@@ -203,7 +176,7 @@ async fn addsvc_presents_its_own_token_to_stringsvc_and_grpcio_needs_one_too() {
         }
         cmd.args(["sum", "20", "22"]).output().unwrap()
     };
-    let out = cli(Some(&add_tokens["good_rs256"]));
+    let out = cli(Some(add_minted.token("good_rs256")));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n");
     let out = cli(None);
     assert!(!out.status.success());
@@ -228,18 +201,12 @@ for name, md in [("with", [("authorization", "Bearer " + sys.argv[2])]), ("witho
     except grpc.RpcError as e:
         print(name, e.code().name, e.details())
 "#;
-    let out = tokio::process::Command::new(python)
-        .args(["-c", script, &add.addr("grpc").to_string()])
-        .args([&add_tokens["good_rs256"], &add_tokens["tampered"]])
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = kit_tests::process::stdout_of(
+        tokio::process::Command::new(python)
+            .args(["-c", script, &add.addr("grpc").to_string()])
+            .args([add_minted.token("good_rs256"), add_minted.token("tampered")]),
+    )
+    .await;
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines,
@@ -249,8 +216,6 @@ for name, md in [("with", [("authorization", "Bearer " + sys.argv[2])]), ("witho
             "bad UNAUTHENTICATED invalid token",
         ]
     );
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(&add_dir);
 }
 
 #[test]

@@ -88,19 +88,13 @@ async fn python_grpcio_calls_addsvc_over_grpc() {
     };
     let (_strings, add) = start_pair(&[]).await;
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = tokio::process::Command::new(python)
-        .arg(root.join("tests/grpc_client.py"))
-        .arg(add.addr("grpc").to_string())
-        .arg(root.join("addsvc/proto"))
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = kit_tests::process::stdout_of(
+        tokio::process::Command::new(python)
+            .arg(root.join("tests/grpc_client.py"))
+            .arg(add.addr("grpc").to_string())
+            .arg(root.join("addsvc/proto")),
+    )
+    .await;
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines,

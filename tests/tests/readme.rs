@@ -28,25 +28,7 @@ fn workspace_root() -> PathBuf {
 
 /// The ```sh blocks of the README's Quickstart section, each as its lines.
 fn quickstart_blocks(readme: &str) -> Vec<Vec<String>> {
-    let start = readme
-        .find("\n## Quickstart")
-        .expect("the README has a Quickstart section");
-    let section = &readme[start + 1..];
-    let section = match section[3..].find("\n## ") {
-        Some(end) => &section[..end + 3],
-        None => section,
-    };
-    let mut blocks = Vec::new();
-    let mut current: Option<Vec<String>> = None;
-    for line in section.lines() {
-        match (&mut current, line.trim_end()) {
-            (None, "```sh") => current = Some(Vec::new()),
-            (Some(_), "```") => blocks.extend(current.take()),
-            (Some(block), l) => block.push(l.to_owned()),
-            (None, _) => {}
-        }
-    }
-    blocks
+    kit_tests::readme::sh_blocks(readme, "## Quickstart")
 }
 
 /// Each command of a block with the output its comment lines promise.

@@ -153,20 +153,14 @@ async fn python_grpcio_calls_addsvc_over_tls() {
     let pki = Pki::new();
     let (_strings, add) = start_pair(&pki, "https").await;
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = tokio::process::Command::new(python)
-        .arg(root.join("tests/grpc_client.py"))
-        .arg(add.addr("grpc").to_string())
-        .arg(root.join("addsvc/proto"))
-        .arg(pki.ca())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = kit_tests::process::stdout_of(
+        tokio::process::Command::new(python)
+            .arg(root.join("tests/grpc_client.py"))
+            .arg(add.addr("grpc").to_string())
+            .arg(root.join("addsvc/proto"))
+            .arg(pki.ca()),
+    )
+    .await;
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines[0], "sum=3 request_id=py-1");
     assert!(lines.contains(&"concat=GOKIT"), "{lines:?}");
@@ -313,33 +307,9 @@ fn bad_tls_files_and_flags_stop_start_up_with_one_clear_line() {
     assert!(said.contains("apply to --stringsvc https://"), "{said}");
 }
 
-/// The ```sh blocks of the README's TLS section, each as its lines (a line
-/// ending in `\` joined with the next).
+/// The ```sh blocks of the README's TLS section, each as its lines.
 fn readme_tls_blocks() -> Vec<Vec<String>> {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let start = readme
-        .find("\n## TLS and mutual TLS")
-        .expect("a TLS section");
-    let section = &readme[start + 1..];
-    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
-    let mut blocks = Vec::new();
-    let mut current: Option<Vec<String>> = None;
-    for line in section.lines() {
-        match (&mut current, line.trim_end()) {
-            (None, "```sh") => current = Some(Vec::new()),
-            (Some(_), "```") => blocks.extend(current.take()),
-            (Some(block), l) => match block.last_mut() {
-                Some(last) if last.ends_with('\\') => {
-                    last.pop();
-                    last.push_str(l.trim_start());
-                }
-                _ => block.push(l.to_owned()),
-            },
-            (None, _) => {}
-        }
-    }
-    blocks
+    kit_tests::readme::sh_blocks(&kit_tests::readme::read(), "## TLS and mutual TLS")
 }
 
 /// The arguments of the README's `cargo run -p NAME -- ...` line, with its

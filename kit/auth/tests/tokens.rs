@@ -3,56 +3,30 @@
 //! and ES256 tokens verify with their claims; every bad one is refused with
 //! the same general answer; the key file is read again when it changes.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-
 use kit_auth::{AuthError, AuthLayer, TokenLayer, Verifier};
 use kit_endpoint::{
     BoxError, Context, Credentials, ErrorClass, PeerIdentity, Request, endpoint_fn,
 };
-use kit_tests::external::venv_tool;
+use kit_tests::jwt::Minted;
 use tower::{Layer, ServiceExt};
 
 const ISSUER: &str = "https://issuer.kit.test";
 const AUDIENCE: &str = "addsvc";
 
-/// A folder with `jwks.json` and `tokens.json` from the minting script.
-fn minted() -> Option<(PathBuf, HashMap<String, String>)> {
-    let python = venv_tool("python")?;
-    let dir = std::env::temp_dir().join(format!(
-        "kit-auth-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/mint_tokens.py");
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .arg(&dir)
-        .args([ISSUER, AUDIENCE])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let tokens = serde_json::from_slice(&std::fs::read(dir.join("tokens.json")).unwrap()).unwrap();
-    Some((dir, tokens))
-}
 
 #[test]
 fn tokens_minted_by_pyjwt_verify_or_are_refused() {
-    let Some((dir, tokens)) = minted() else {
+    let Some(minted) = Minted::new(ISSUER, AUDIENCE) else {
         return;
     };
-    let verifier = Verifier::from_jwks_file(dir.join("jwks.json"), ISSUER, AUDIENCE).unwrap();
-    let alice = verifier.verify(&tokens["good_rs256"]).unwrap();
+    let verifier = Verifier::from_jwks_file(minted.jwks(), ISSUER, AUDIENCE).unwrap();
+    let alice = verifier.verify(minted.token("good_rs256")).unwrap();
     assert_eq!(alice.subject(), "alice");
     assert!(alice.has_scope("sum") && alice.has_scope("concat"));
-    let bob = verifier.verify(&tokens["good_es256"]).unwrap();
+    let bob = verifier.verify(minted.token("good_es256")).unwrap();
     assert_eq!((bob.subject(), bob.has_scope("concat")), ("bob", false));
+    let dave = verifier.verify(minted.token("good_eddsa")).unwrap();
+    assert_eq!(dave.subject(), "dave");
     for bad in [
         "expired",
         "not_yet_valid",
@@ -67,15 +41,15 @@ fn tokens_minted_by_pyjwt_verify_or_are_refused() {
         "malformed",
     ] {
         assert_eq!(
-            verifier.verify(&tokens[bad]),
+            verifier.verify(minted.token(bad)),
             Err(AuthError::InvalidToken),
             "{bad}"
         );
     }
     // Verified once, remembered; the keys reloaded without its key: refused.
-    assert!(verifier.verify(&tokens["good_rs256"]).is_ok());
+    assert!(verifier.verify(minted.token("good_rs256")).is_ok());
     let jwks: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("jwks.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(minted.jwks()).unwrap()).unwrap();
     let ec_only: Vec<_> = jwks["keys"]
         .as_array()
         .unwrap()
@@ -84,28 +58,27 @@ fn tokens_minted_by_pyjwt_verify_or_are_refused() {
         .cloned()
         .collect();
     std::fs::write(
-        dir.join("jwks.json"),
+        minted.jwks(),
         serde_json::json!({ "keys": ec_only }).to_string(),
     )
     .unwrap();
     verifier.reload().unwrap();
     assert_eq!(
-        verifier.verify(&tokens["good_rs256"]),
+        verifier.verify(minted.token("good_rs256")),
         Err(AuthError::InvalidToken)
     );
-    assert!(verifier.verify(&tokens["good_es256"]).is_ok());
+    assert!(verifier.verify(minted.token("good_es256")).is_ok());
     // Another issuer or audience expected: the good token is refused.
-    let elsewhere = Verifier::from_jwks_file(dir.join("jwks.json"), ISSUER, "stringsvc").unwrap();
-    assert!(elsewhere.verify(&tokens["good_es256"]).is_err());
-    let _ = std::fs::remove_dir_all(&dir);
+    let elsewhere = Verifier::from_jwks_file(minted.jwks(), ISSUER, "stringsvc").unwrap();
+    assert!(elsewhere.verify(minted.token("good_es256")).is_err());
 }
 
 #[tokio::test]
 async fn the_layer_puts_the_claims_in_the_context_and_refuses_by_class() {
-    let Some((dir, tokens)) = minted() else {
+    let Some(minted) = Minted::new(ISSUER, AUDIENCE) else {
         return;
     };
-    let verifier = Verifier::from_jwks_file(dir.join("jwks.json"), ISSUER, AUDIENCE).unwrap();
+    let verifier = Verifier::from_jwks_file(minted.jwks(), ISSUER, AUDIENCE).unwrap();
     let whoami = endpoint_fn(|req: Request<()>| async move {
         Ok::<_, BoxError>(req.ctx().claims().map(|c| c.subject().to_owned()))
     });
@@ -118,7 +91,7 @@ async fn the_layer_puts_the_claims_in_the_context_and_refuses_by_class() {
         endpoint.oneshot(Request::new(ctx, ()))
     };
     let bearer = || AuthLayer::bearer(verifier.clone());
-    let good = Credentials::bearer_token(&tokens["good_es256"]);
+    let good = Credentials::bearer_token(minted.token("good_es256"));
     assert_eq!(
         call(Some(good.clone()), bearer()).await.unwrap().as_deref(),
         Some("bob")
@@ -129,7 +102,7 @@ async fn the_layer_puts_the_claims_in_the_context_and_refuses_by_class() {
         (ErrorClass::Unauthenticated, "missing bearer token")
     );
     let err = call(
-        Some(Credentials::bearer_token(&tokens["tampered"])),
+        Some(Credentials::bearer_token(minted.token("tampered"))),
         bearer(),
     )
     .await
@@ -166,7 +139,6 @@ async fn the_layer_puts_the_claims_in_the_context_and_refuses_by_class() {
         .unwrap_err();
     assert_eq!(ErrorClass::of(&*err), ErrorClass::PermissionDenied);
     assert!(!ErrorClass::of(&*err).is_retryable() && !ErrorClass::of(&*err).counts_as_failure());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -233,7 +205,7 @@ async fn a_token_file_is_read_again_when_it_changes() {
 fn key_files_that_cannot_serve_are_refused_with_the_reason() {
     let dir = std::env::temp_dir().join(format!("kit-auth-keys-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("jwks.json");
+    let file = minted.jwks();
     let refused = |jwks: &str| {
         std::fs::write(&file, jwks).unwrap();
         Verifier::from_jwks_file(&file, ISSUER, AUDIENCE)

@@ -624,3 +624,38 @@ async fn calls_cross_a_nats_server_that_requires_mutual_tls() {
     let plain = nats.url().replace("tls://", "nats://");
     assert!(async_nats::connect(plain).await.is_err());
 }
+
+/// A call's own credentials cross as the `Authorization` header and reach the
+/// server's context as the caller's credentials (kit-auth verifies them
+/// there); the caller's incoming credentials are never sent on.
+#[tokio::test]
+async fn call_credentials_cross_as_the_authorization_header() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let seen = endpoint_fn(|req: Request<Sum>| async move {
+        // What arrived, sent back in the answer's `request_id` field.
+        let credentials = req.ctx().credentials().map(|c| c.as_str().to_owned());
+        Ok::<_, BoxError>(Answer {
+            v: 0,
+            request_id: credentials.unwrap_or_else(|| "none".into()),
+            budget_ms: 0,
+            tenant: None,
+        })
+    });
+    let server: Arc<dyn Handler> = Arc::new(Server::new(seen, json::decode_request, json::encode_response));
+    let conn = async_nats::connect(nats.url()).await.unwrap();
+    let subscribed = subscribe(conn.clone(), "creds", vec![("creds.echo".to_owned(), server)])
+        .await
+        .unwrap();
+    tokio::spawn(subscribed.serve(std::future::pending()));
+    let call = |ctx: Context| client(&conn, "creds.echo").oneshot(Request::new(ctx, Sum { a: 1, b: 2 }));
+
+    let mut ctx = Context::new().with_timeout(Duration::from_secs(5));
+    ctx.set_call_credentials(kit_endpoint::Credentials::bearer_token("abc"));
+    assert_eq!(call(ctx).await.unwrap().request_id, "Bearer abc");
+    // Incoming credentials of this caller are not call credentials.
+    let mut ctx = Context::new().with_timeout(Duration::from_secs(5));
+    ctx.set_credentials(kit_endpoint::Credentials::bearer_token("callers-own"));
+    assert_eq!(call(ctx).await.unwrap().request_id, "none");
+}
