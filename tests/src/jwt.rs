@@ -42,7 +42,11 @@ impl Minted {
             .args([issuer, audience])
             .output()
             .expect("python runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let tokens = std::fs::read(dir.join("tokens.json")).expect("tokens.json");
         let tokens = serde_json::from_slice(&tokens).expect("a name -> token map");
         Some(Minted { dir, tokens })

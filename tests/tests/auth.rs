@@ -4,7 +4,7 @@
 //! service stays up; addsvc presents its own token to stringsvc
 //! (`--stringsvc-token-file`), and stringsvc's log line names the subject.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kit_tests::external::venv_tool;
 use kit_tests::jwt::Minted;
@@ -15,7 +15,6 @@ const ISSUER: &str = "https://issuer.kit.test";
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
-
 
 /// `curl` POSTing `body` to `url` with `token` (if any): (status, its
 /// `WWW-Authenticate`, body).

@@ -13,7 +13,6 @@ use tower::{Layer, ServiceExt};
 const ISSUER: &str = "https://issuer.kit.test";
 const AUDIENCE: &str = "addsvc";
 
-
 #[test]
 fn tokens_minted_by_pyjwt_verify_or_are_refused() {
     let Some(minted) = Minted::new(ISSUER, AUDIENCE) else {
@@ -205,7 +204,7 @@ async fn a_token_file_is_read_again_when_it_changes() {
 fn key_files_that_cannot_serve_are_refused_with_the_reason() {
     let dir = std::env::temp_dir().join(format!("kit-auth-keys-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = minted.jwks();
+    let file = dir.join("jwks.json");
     let refused = |jwks: &str| {
         std::fs::write(&file, jwks).unwrap();
         Verifier::from_jwks_file(&file, ISSUER, AUDIENCE)

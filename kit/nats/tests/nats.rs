@@ -643,13 +643,22 @@ async fn call_credentials_cross_as_the_authorization_header() {
             tenant: None,
         })
     });
-    let server: Arc<dyn Handler> = Arc::new(Server::new(seen, json::decode_request, json::encode_response));
+    let server: Arc<dyn Handler> = Arc::new(Server::new(
+        seen,
+        json::decode_request,
+        json::encode_response,
+    ));
     let conn = async_nats::connect(nats.url()).await.unwrap();
-    let subscribed = subscribe(conn.clone(), "creds", vec![("creds.echo".to_owned(), server)])
-        .await
-        .unwrap();
+    let subscribed = subscribe(
+        conn.clone(),
+        "creds",
+        vec![("creds.echo".to_owned(), server)],
+    )
+    .await
+    .unwrap();
     tokio::spawn(subscribed.serve(std::future::pending()));
-    let call = |ctx: Context| client(&conn, "creds.echo").oneshot(Request::new(ctx, Sum { a: 1, b: 2 }));
+    let call =
+        |ctx: Context| client(&conn, "creds.echo").oneshot(Request::new(ctx, Sum { a: 1, b: 2 }));
 
     let mut ctx = Context::new().with_timeout(Duration::from_secs(5));
     ctx.set_call_credentials(kit_endpoint::Credentials::bearer_token("abc"));
