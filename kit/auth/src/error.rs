@@ -19,13 +19,20 @@ pub enum AuthError {
     InvalidToken,
     /// Known, but not allowed (`permission denied`).
     PermissionDenied,
+    /// No `Basic` credentials (`missing credentials`).
+    MissingCredentials,
+    /// A user name or password that does not match (`invalid credentials`).
+    InvalidCredentials,
 }
 
 impl AuthError {
     /// Its class.
     pub fn class(self) -> ErrorClass {
         match self {
-            AuthError::MissingToken | AuthError::InvalidToken => ErrorClass::Unauthenticated,
+            AuthError::MissingToken
+            | AuthError::InvalidToken
+            | AuthError::MissingCredentials
+            | AuthError::InvalidCredentials => ErrorClass::Unauthenticated,
             AuthError::PermissionDenied => ErrorClass::PermissionDenied,
         }
     }
@@ -42,6 +49,8 @@ impl fmt::Display for AuthError {
             AuthError::MissingToken => "missing bearer token",
             AuthError::InvalidToken => "invalid token",
             AuthError::PermissionDenied => "permission denied",
+            AuthError::MissingCredentials => "missing credentials",
+            AuthError::InvalidCredentials => "invalid credentials",
         })
     }
 }

@@ -14,6 +14,9 @@
 //! - [`AuthLayer`]: the server-side middleware: [`AuthLayer::bearer`],
 //!   [`AuthLayer::require_scopes`], [`AuthLayer::allow_peers`] (mutual TLS
 //!   identities, `spiffe://...`), or any check of the context.
+//! - [`BasicLayer`]: basic authentication against argon2 password hashes
+//!   ([`Users`]), checked off the async threads, a bounded number at once, an
+//!   unknown user costing what a wrong password does.
 //! - [`TokenLayer`]: the client side, a fixed token or one read from a file
 //!   (Kubernetes' projected service-account tokens rotate so).
 //!
@@ -33,13 +36,16 @@
 //! - `jwt`: [`Verifier`].
 //! - `layer`: [`AuthLayer`] -> [`Auth`] -> [`AuthFuture`].
 //! - `client`: [`TokenLayer`] -> [`Token`].
+//! - `basic`: [`BasicLayer`] -> [`Basic`], [`Users`].
 //! - `error`: [`AuthError`], [`ConfigError`].
 
+mod basic;
 mod client;
 mod error;
 mod jwt;
 mod layer;
 
+pub use basic::{Basic, BasicLayer, DEFAULT_CONCURRENT_CHECKS, Users};
 pub use client::{TOKEN_FILE_CHECK, Token, TokenLayer};
 pub use error::{AuthError, ConfigError};
 pub use jwt::{CACHED_TOKENS, DEFAULT_LEEWAY, MAX_KEYS, MAX_TOKEN_BYTES, RELOAD_CHECK, Verifier};

@@ -223,3 +223,73 @@ fn key_files_that_cannot_serve_are_refused_with_the_reason() {
     assert!(Verifier::from_secret(b"short", ISSUER, AUDIENCE).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Basic authentication against hashes made by argon2-cffi (Python, from
+/// PyPI: an implementation nobody at kit wrote): the right password lets the
+/// user in as the verified subject; a wrong password, an unknown user and
+/// malformed credentials get the same refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_credentials_are_checked_against_argon2_hashes() {
+    use base64::Engine;
+    use kit_auth::{BasicLayer, Users};
+
+    let Some(python) = kit_tests::external::venv_tool("python") else {
+        return;
+    };
+    let script =
+        "from argon2 import PasswordHasher\nprint('alice:' + PasswordHasher().hash('s3cret'))";
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let users = Users::from_lines(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    // One check at a time: calls queue, none is lost.
+    let layer = BasicLayer::new(users).max_concurrent(1);
+    let whoami = endpoint_fn(|req: Request<()>| async move {
+        Ok::<_, BoxError>(req.ctx().claims().unwrap().subject().to_owned())
+    });
+    let call = |credentials: Option<&str>| {
+        let mut ctx = Context::new();
+        if let Some(c) = credentials {
+            ctx.set_credentials(Credentials::new(c));
+        }
+        layer.layer(whoami).oneshot(Request::new(ctx, ()))
+    };
+    let basic = |user_password: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_password)
+        )
+    };
+    let (a, b) = tokio::join!(
+        call(Some(&basic("alice:s3cret"))),
+        call(Some(&basic("alice:s3cret")))
+    );
+    assert_eq!(
+        (a.unwrap(), b.unwrap()),
+        ("alice".to_owned(), "alice".to_owned())
+    );
+    for wrong in [
+        basic("alice:guess"),
+        basic("mallory:s3cret"),
+        "Basic %%%".to_owned(),
+        basic("no-colon"),
+    ] {
+        let err = call(Some(&wrong)).await.unwrap_err();
+        assert_eq!(
+            ErrorClass::of(&*err),
+            ErrorClass::Unauthenticated,
+            "{wrong}"
+        );
+        assert_eq!(err.to_string(), "invalid credentials", "{wrong}");
+    }
+    let err = call(None).await.unwrap_err();
+    assert_eq!(err.to_string(), "missing credentials");
+    let err = call(Some("Bearer abc")).await.unwrap_err();
+    assert_eq!(err.to_string(), "missing credentials");
+}

@@ -93,9 +93,11 @@ async fn a_call_with_a_caller_context_records_linked_server_and_client_spans() {
     let (tracer, spans) = new_tracer(0.0); // the caller's decision wins
     let seen: Seen = Arc::default();
     let svc = server_calling_client(&tracer, seen.clone());
-    let ctx = Context::new()
+    let mut ctx = Context::new()
         .with_request_id(RequestId::parse("req-7").unwrap())
         .with_trace(TraceContext::parse(CALLER, Some("k=v")).unwrap());
+    // An authenticated caller: its subject on the server span.
+    ctx.set_claims(kit_endpoint::Claims::new("alice", ["sum"]));
     svc.oneshot(Request::new(ctx, 1)).await.unwrap();
 
     let spans = flushed(&tracer, &spans).await;
@@ -119,6 +121,7 @@ async fn a_call_with_a_caller_context_records_linked_server_and_client_spans() {
     assert_eq!(attr(server, "rpc.service").as_deref(), Some("up"));
     assert_eq!(attr(server, "rpc.method").as_deref(), Some("sum"));
     assert_eq!(attr(server, "kit.request_id").as_deref(), Some("req-7"));
+    assert_eq!(attr(server, "enduser.id").as_deref(), Some("alice"));
     assert_eq!(attr(server, "kit.outcome").as_deref(), Some("ok"));
     assert_eq!(attr(client, "server.address").as_deref(), Some("127.0.0.1"));
     assert_eq!(attr(client, "server.port").as_deref(), Some("8082"));
