@@ -317,8 +317,20 @@ impl Conns {
 /// `bench/instructions.sh`), at the cost of a branch per read and write.
 enum Io {
     Plain(tokio::net::TcpStream),
+    /// A plain stream whose first bytes were taken to tell HTTP/2's preface
+    /// (they came one or two at a time): given back before the rest.
+    Replayed(Box<Replay>),
     #[cfg(feature = "tls")]
     Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+}
+
+/// A stream and the first bytes read from it, to be read again.
+struct Replay {
+    stream: tokio::net::TcpStream,
+    first: [u8; 3],
+    /// What of `first` is still to be read again: `first[at..len]`.
+    at: usize,
+    len: usize,
 }
 
 /// Forwards each method of tokio's IO traits to the stream inside.
@@ -327,6 +339,10 @@ macro_rules! each_stream {
         match $self.get_mut() {
             Io::Plain($s) => {
                 let $s = std::pin::Pin::new($s);
+                $call
+            }
+            Io::Replayed(replay) => {
+                let $s = std::pin::Pin::new(&mut replay.stream);
                 $call
             }
             #[cfg(feature = "tls")]
@@ -341,10 +357,18 @@ macro_rules! each_stream {
 impl tokio::io::AsyncRead for Io {
     #[inline]
     fn poll_read(
-        self: std::pin::Pin<&mut Self>,
+        mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if let Io::Replayed(replay) = &mut *self {
+            if replay.at < replay.len {
+                let n = (replay.len - replay.at).min(buf.remaining());
+                buf.put_slice(&replay.first[replay.at..replay.at + n]);
+                replay.at += n;
+                return Poll::Ready(Ok(()));
+            }
+        }
         each_stream!(self, s => s.poll_read(cx, buf))
     }
 }
@@ -434,11 +458,30 @@ async fn serve_connection<S, B>(
         }
         return;
     }
-    let h2 = conns.config.http2
-        && match prelude(speaks_h2(&stream), &conns.config, &progress, &mut signal).await {
-            Some(Ok(h2)) => h2,
+    let mut stream = stream;
+    let (h2, taken) = match conns.config.http2 {
+        false => (false, None),
+        true => match prelude(
+            speaks_h2(&mut stream),
+            &conns.config,
+            &progress,
+            &mut signal,
+        )
+        .await
+        {
+            Some(Ok(sniffed)) => sniffed,
             _ => return,
-        };
+        },
+    };
+    let io = match taken {
+        None => Io::Plain(stream),
+        Some((first, len)) => Io::Replayed(Box::new(Replay {
+            stream,
+            first,
+            at: 0,
+            len,
+        })),
+    };
     let service = WithPeer {
         inner: service,
         peer,
@@ -446,31 +489,46 @@ async fn serve_connection<S, B>(
         progress: None,
     };
     if h2 {
-        serve_h2(&conns, Io::Plain(stream), service, &progress, signal).await;
+        serve_h2(&conns, io, service, &progress, signal).await;
     } else {
-        serve_h1(&conns, Io::Plain(stream), service, progress, signal).await;
+        serve_h1(&conns, io, service, progress, signal).await;
     }
 }
 
 /// Whether a plain connection opens with HTTP/2's preface: decided on its
-/// first three bytes (no HTTP/1.1 request starts with `PRI`), read without
-/// taking them.
-async fn speaks_h2(stream: &tokio::net::TcpStream) -> io::Result<bool> {
+/// first three bytes (no HTTP/1.1 request starts with `PRI`), looked at
+/// without taking them; and, when they came one or two at a time, the bytes
+/// taken meanwhile (to be read again: waiting for more without taking what
+/// came would wake the task for nothing until they arrive).
+async fn speaks_h2(
+    stream: &mut tokio::net::TcpStream,
+) -> io::Result<(bool, Option<([u8; 3], usize)>)> {
     let mut first = [0u8; 3];
-    loop {
-        let n = stream.peek(&mut first).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        if first[..n] != H2_PREFACE[..n] {
-            return Ok(false);
-        }
-        if n == first.len() {
-            return Ok(true);
-        }
-        // One or two bytes of `PRI` so far: the rest is on its way.
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let n = stream.peek(&mut first).await?;
+    if n == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
     }
+    if first[..n] != H2_PREFACE[..n] {
+        return Ok((false, None));
+    }
+    if n == first.len() {
+        return Ok((true, None));
+    }
+    // One or two bytes of `PRI` so far: take them, and wait for the rest.
+    let mut got = 0;
+    while got < first.len() {
+        stream.readable().await?;
+        match stream.try_read(&mut first[got..]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(m) => got += m,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+        if first[..got] != H2_PREFACE[..got] {
+            return Ok((false, Some((first, got))));
+        }
+    }
+    Ok((true, Some((first, got))))
 }
 
 /// `fut` (a handshake), cut at the handshake timeout, when the server drains,

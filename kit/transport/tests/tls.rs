@@ -16,21 +16,20 @@ use kit_transport::{Body, Router, ServeConfig, Server, serve_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// `GET /whoami`: the caller's verified identity, or `anonymous`.
+/// `GET /whoami` (and `POST`): the caller's verified identity, or `anonymous`.
 fn router() -> Router {
     let whoami = endpoint_fn(|req: Request<()>| async move {
         let who = req.ctx().peer_identity().map(|p| p.to_string());
         Ok::<_, BoxError>(Who(who.unwrap_or_else(|| "anonymous".into())))
     });
-    Router::new().route(
-        Method::GET,
-        "/whoami",
-        Server::new(
-            whoami,
-            |_: &http::request::Parts, _: Bytes| Ok::<_, BoxError>(()),
-            |_: &Context, who: Who| Ok(http::Response::new(Body::from(who.0))),
-        ),
-    )
+    let server = Server::new(
+        whoami,
+        |_: &http::request::Parts, _: Bytes| Ok::<_, BoxError>(()),
+        |_: &Context, who: Who| Ok(http::Response::new(Body::from(who.0))),
+    );
+    Router::new()
+        .route(Method::GET, "/whoami", server.clone())
+        .route(Method::POST, "/whoami", server)
 }
 
 struct Who(String);
@@ -398,4 +397,37 @@ fn misconfiguration_is_one_clear_error() {
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("CA file"), "{err}");
+}
+
+/// On a plain listener the first bytes tell HTTP/2's preface from HTTP/1.1:
+/// a request whose first bytes arrive one at a time (`P`, then `R`...) is
+/// still answered, the bytes taken to decide given back to hyper. (The pauses
+/// shape the input; the answer is right whether or not they split it.)
+#[tokio::test]
+async fn a_request_whose_first_bytes_trickle_in_is_answered() {
+    let addr = serve(ServeConfig::default()).await;
+    for pieces in [
+        &[
+            "G",
+            "ET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ][..],
+        &[
+            "P",
+            "O",
+            "ST /whoami HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        ][..],
+    ] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        for piece in pieces {
+            stream.write_all(piece.as_bytes()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        let answer = read_to_close(&mut stream).await.expect("closed");
+        let answer = String::from_utf8_lossy(&answer);
+        // `POST` reached the router whole (without the `PO` taken to decide
+        // it would be an `ST` request, answered 405).
+        let wanted = "HTTP/1.1 200";
+        assert!(answer.starts_with(wanted), "{pieces:?}: {answer}");
+    }
 }
