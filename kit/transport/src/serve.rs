@@ -355,7 +355,7 @@ macro_rules! each_stream {
 }
 
 impl tokio::io::AsyncRead for Io {
-    #[inline]
+    #[inline(always)]
     fn poll_read(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
