@@ -8,7 +8,7 @@ use kit_transport::ServeConfig;
 /// cannot be used is refused and the one in use kept).
 pub fn rotating(
     tls: ServerTls,
-    on_reload: impl Fn(Result<(), TlsError>) + Send + 'static,
+    on_reload: impl Fn(Result<(), TlsError>) + Send + Sync + 'static,
 ) -> ServeConfig {
     tokio::spawn(tls.clone().watch(on_reload));
     ServeConfig::default().tls(tls)

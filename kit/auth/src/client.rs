@@ -1,12 +1,9 @@
 //! The client side: a bearer token attached to every outgoing call.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::task::{Context as TaskContext, Poll};
-use std::time::{Duration, SystemTime};
-
-// tokio's clock: a test with paused time moves it.
-use tokio::time::Instant;
+use std::time::Duration;
 
 use kit_endpoint::{BoxError, Credentials, Request};
 use tower::{Layer, Service};
@@ -16,31 +13,17 @@ use crate::error::ConfigError;
 /// The largest token file read: 16 KiB.
 const MAX_TOKEN_FILE: u64 = 16 * 1024;
 
-/// How often a token file is looked at again: a rotated token is sent within
-/// this long.
+/// How often [`TokenLayer::watch`] looks at a token file: a rotated token is
+/// sent within this long.
 pub const TOKEN_FILE_CHECK: Duration = Duration::from_secs(2);
 
 /// Where a client's token comes from.
 #[derive(Clone)]
 enum Source {
     Static(Credentials),
-    File(Arc<TokenFile>),
-}
-
-struct TokenFile {
-    path: PathBuf,
-    state: Mutex<FileState>,
-}
-
-struct FileState {
-    credentials: Credentials,
-    checked: Instant,
-    stamp: Option<(SystemTime, u64)>,
-}
-
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
+    /// Read from this file; [`TokenLayer::watch`] replaces it when the file
+    /// changes (no file is looked at on a call's path).
+    File(Arc<(PathBuf, RwLock<Credentials>)>),
 }
 
 fn read_token(path: &Path) -> Result<Credentials, ConfigError> {
@@ -56,26 +39,6 @@ fn read_token(path: &Path) -> Result<Credentials, ConfigError> {
         return Err(fail(&"not a token (one line, no spaces)"));
     }
     Ok(Credentials::bearer_token(token))
-}
-
-impl TokenFile {
-    /// The token, read again if the file changed (looked at every
-    /// [`TOKEN_FILE_CHECK`]); a file that became unreadable keeps the last
-    /// good token (the server will say if it expired).
-    fn current(&self) -> Credentials {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.checked.elapsed() >= TOKEN_FILE_CHECK {
-            state.checked = Instant::now();
-            let now = stamp(&self.path);
-            if now != state.stamp {
-                state.stamp = now;
-                if let Ok(credentials) = read_token(&self.path) {
-                    state.credentials = credentials;
-                }
-            }
-        }
-        state.credentials.clone()
-    }
 }
 
 /// Attaches a bearer token to every call (as the context's
@@ -106,7 +69,7 @@ impl std::fmt::Debug for TokenLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let source = match &self.source {
             Source::Static(_) => "fixed".to_owned(),
-            Source::File(file) => file.path.display().to_string(),
+            Source::File(file) => file.0.display().to_string(),
         };
         f.debug_struct("TokenLayer")
             .field("source", &source)
@@ -122,28 +85,45 @@ impl TokenLayer {
         }
     }
 
-    /// Attaches the token in the file `path` (one line), read again within
-    /// [`TOKEN_FILE_CHECK`] of a change. Fails if the file cannot be read now.
+    /// Attaches the token in the file `path` (one line); spawn
+    /// [`watch`](TokenLayer::watch) to follow its rotation. Fails if the file
+    /// cannot be read now.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref().to_path_buf();
-        let stamp = stamp(&path);
         let credentials = read_token(&path)?;
         Ok(TokenLayer {
-            source: Source::File(Arc::new(TokenFile {
-                path,
-                state: Mutex::new(FileState {
-                    credentials,
-                    checked: Instant::now(),
-                    stamp,
-                }),
-            })),
+            source: Source::File(Arc::new((path, RwLock::new(credentials)))),
+        })
+    }
+
+    /// Reads the token file again whenever it changes (looked at every
+    /// [`TOKEN_FILE_CHECK`], off the calls' path), telling `on_reload` each
+    /// outcome: a file that cannot be read keeps the last good token (the
+    /// server says if it expired). A fixed token never changes. Runs until
+    /// dropped: spawn it.
+    pub fn watch<F: Fn(Result<(), ConfigError>)>(
+        &self,
+        on_reload: F,
+    ) -> impl std::future::Future<Output = ()> + use<F> {
+        let file = match &self.source {
+            Source::File(file) => Some(file.clone()),
+            Source::Static(_) => None,
+        };
+        let paths = file.iter().map(|f| f.0.clone()).collect();
+        kit_endpoint::watch_files(paths, TOKEN_FILE_CHECK, move || {
+            if let Some(file) = &file {
+                let read = read_token(&file.0).map(|credentials| {
+                    *file.1.write().unwrap_or_else(|e| e.into_inner()) = credentials;
+                });
+                on_reload(read);
+            }
         })
     }
 
     fn credentials(&self) -> Credentials {
         match &self.source {
             Source::Static(c) => c.clone(),
-            Source::File(file) => file.current(),
+            Source::File(file) => file.1.read().unwrap_or_else(|e| e.into_inner()).clone(),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -169,14 +169,6 @@ struct Raw {
     scp: Option<Vec<String>>,
 }
 
-/// When and how large the JWKS file was when last read.
-type Stamp = Option<(SystemTime, u64)>;
-
-fn stamp(path: &Path) -> Stamp {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
-
 /// Verifies bearer tokens: their signature by a key of the set (each key
 /// pinned to its algorithm: a token must use exactly its key's, and `alg:
 /// none` is never accepted), their issuer and audience, `exp` (required) and
@@ -194,7 +186,7 @@ fn stamp(path: &Path) -> Stamp {
 pub struct Verifier {
     keys: Arc<RwLock<Arc<Vec<Key>>>>,
     expect: Expect,
-    file: Option<Arc<(PathBuf, Mutex<Stamp>)>>,
+    file: Option<Arc<PathBuf>>,
     /// Tokens verified lately, by their whole text, with their claims and
     /// expiry: a caller that sends the same token again is not verified
     /// again until it expires (an RSA signature costs ~20 us).
@@ -206,7 +198,7 @@ impl std::fmt::Debug for Verifier {
         f.debug_struct("Verifier")
             .field("issuer", &self.expect.issuer)
             .field("audience", &self.expect.audience)
-            .field("file", &self.file.as_ref().map(|f| &f.0))
+            .field("file", &self.file)
             .finish_non_exhaustive()
     }
 }
@@ -228,12 +220,11 @@ impl Verifier {
             audience: audience.to_owned(),
             leeway: DEFAULT_LEEWAY,
         };
-        let seen = stamp(&path);
         let keys = read_keys(&path, &expect)?;
         Ok(Verifier {
             keys: Arc::new(RwLock::new(Arc::new(keys))),
             expect,
-            file: Some(Arc::new((path, Mutex::new(seen)))),
+            file: Some(Arc::new(path)),
             verified: Arc::default(),
         })
     }
@@ -356,8 +347,7 @@ impl Verifier {
         let Some(file) = &self.file else {
             return Ok(());
         };
-        *file.1.lock().unwrap_or_else(|e| e.into_inner()) = stamp(&file.0);
-        let keys = read_keys(&file.0, &self.expect)?;
+        let keys = read_keys(file, &self.expect)?;
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
         // A key taken out must stop vouching for the tokens it signed.
         self.lock_verified().clear();
@@ -367,19 +357,13 @@ impl Verifier {
     /// Reloads the keys whenever the JWKS file changes (looked at every
     /// [`RELOAD_CHECK`]), telling `on_reload` each outcome. Runs until
     /// dropped: spawn it.
-    pub async fn watch(self, on_reload: impl Fn(Result<(), ConfigError>)) {
-        let Some(file) = self.file.clone() else {
-            return std::future::pending().await;
-        };
-        let mut ticks = tokio::time::interval(RELOAD_CHECK);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let changed = *file.1.lock().unwrap_or_else(|e| e.into_inner()) != stamp(&file.0);
-            if changed {
-                on_reload(self.reload());
-            }
-        }
+    pub fn watch(
+        self,
+        on_reload: impl Fn(Result<(), ConfigError>),
+    ) -> impl std::future::Future<Output = ()> {
+        let files = self.file.iter().map(|f| (**f).clone()).collect();
+        // No file (a secret): nothing ever changes.
+        kit_endpoint::watch_files(files, RELOAD_CHECK, move || on_reload(self.reload()))
     }
 }
 

@@ -178,18 +178,24 @@ async fn a_token_file_is_read_again_when_it_changes() {
     let sent = endpoint_fn(|req: Request<()>| async move {
         Ok::<_, BoxError>(req.ctx().call_credentials().unwrap().as_str().to_owned())
     });
-    let client = TokenLayer::from_file(&file).unwrap().layer(sent);
+    let layer = TokenLayer::from_file(&file).unwrap();
+    let (told, mut reloads) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(layer.watch(move |outcome| {
+        let _ = told.send(outcome);
+    }));
+    let client = layer.layer(sent);
     assert_eq!(
         client.clone().oneshot(Request::from_msg(())).await.unwrap(),
         "Bearer first"
     );
     std::fs::write(&file, "second-and-longer\n").unwrap();
-    // Looked at again once TOKEN_FILE_CHECK has passed (tokio's clock, paused).
+    // Not read on a call's path: the watch reads it again, at its next look
+    // (tokio's clock, paused: it moves when the test waits).
     assert_eq!(
         client.clone().oneshot(Request::from_msg(())).await.unwrap(),
         "Bearer first"
     );
-    tokio::time::advance(kit_auth::TOKEN_FILE_CHECK).await;
+    assert_eq!(reloads.recv().await, Some(Ok(())));
     assert_eq!(
         client.oneshot(Request::from_msg(())).await.unwrap(),
         "Bearer second-and-longer"

@@ -86,16 +86,21 @@ pub(crate) struct CallCredentials(pub(crate) Credentials);
 /// assert!(claims.has_scope("sum:read") && !claims.has_scope("admin"));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
-pub struct Claims {
-    subject: Arc<str>,
-    /// Space-separated, as OAuth 2 writes them: one allocation for them all.
-    scopes: Arc<str>,
+pub struct Claims(Arc<ClaimsInner>);
+
+/// One allocation for both: a clone (each call's log line and span take one)
+/// is one reference count, and an `Option<Claims>` one word.
+#[derive(PartialEq, Eq)]
+struct ClaimsInner {
+    subject: Box<str>,
+    /// Space-separated, as OAuth 2 writes them.
+    scopes: Box<str>,
 }
 
 impl Claims {
     /// A verified `subject` with `scopes`.
     pub fn new<S: AsRef<str>>(
-        subject: impl Into<Arc<str>>,
+        subject: impl Into<Box<str>>,
         scopes: impl IntoIterator<Item = S>,
     ) -> Self {
         let mut joined = String::new();
@@ -112,21 +117,21 @@ impl Claims {
 
     /// A verified `subject` with the space-separated scopes of `scope` (OAuth
     /// 2's `scope` claim, as it comes).
-    pub fn with_scope_list(subject: impl Into<Arc<str>>, scope: &str) -> Self {
-        Claims {
+    pub fn with_scope_list(subject: impl Into<Box<str>>, scope: &str) -> Self {
+        Claims(Arc::new(ClaimsInner {
             subject: subject.into(),
             scopes: scope.trim().into(),
-        }
+        }))
     }
 
     /// The subject (`sub`).
     pub fn subject(&self) -> &str {
-        &self.subject
+        &self.0.subject
     }
 
     /// The scopes granted.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scopes.split_whitespace()
+        self.0.scopes.split_whitespace()
     }
 
     /// Whether `scope` was granted.
@@ -138,8 +143,8 @@ impl Claims {
 impl fmt::Debug for Claims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Claims")
-            .field("subject", &self.subject)
-            .field("scopes", &self.scopes)
+            .field("subject", &self.0.subject)
+            .field("scopes", &self.0.scopes)
             .finish()
     }
 }

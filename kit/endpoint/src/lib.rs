@@ -99,6 +99,7 @@ mod deadline;
 mod endpoint;
 mod error;
 mod failer;
+mod file_stamp;
 mod hex;
 mod hook;
 mod identity;
@@ -118,6 +119,7 @@ pub use endpoint::{
 };
 pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by, sources, take_cause};
 pub use failer::{Failer, Outcome};
+pub use file_stamp::{FileStamp, watch_files};
 pub use hook::{CallHook, Hook, HookFuture, HookLayer};
 pub use identity::PeerIdentity;
 pub use metadata::{InvalidMetadata, Metadata};

@@ -32,8 +32,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use crate::PeerIdentity;
 use rustls::crypto::CryptoProvider;
@@ -143,17 +143,6 @@ impl ResolvesServerCert for Rotating {
     }
 }
 
-/// When and how large the certificate and key files were when last read.
-type Stamp = [Option<(SystemTime, u64)>; 2];
-
-fn stamp(cert: &Path, key: &Path) -> Stamp {
-    let of = |p: &Path| {
-        let m = std::fs::metadata(p).ok()?;
-        Some((m.modified().ok()?, m.len()))
-    };
-    [of(cert), of(key)]
-}
-
 /// A server's TLS: its certificate chain and key, read from PEM files and
 /// re-read by [`reload`](ServerTls::reload) (or [`watch`](ServerTls::watch))
 /// without dropping a connection; optionally the CA whose client certificates
@@ -163,7 +152,6 @@ pub struct ServerTls {
     config: Arc<ServerConfig>,
     pair: Arc<Rotating>,
     files: Arc<(PathBuf, PathBuf)>,
-    seen: Arc<Mutex<Stamp>>,
     mutual: bool,
 }
 
@@ -189,7 +177,6 @@ impl ServerTls {
         client_ca: Option<&Path>,
     ) -> Result<ServerTls, TlsError> {
         let (cert, key) = (cert.as_ref().to_path_buf(), key.as_ref().to_path_buf());
-        let seen = stamp(&cert, &key);
         let pair = Arc::new(Rotating(RwLock::new(certified_key(&cert, &key)?)));
         let builder = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(VERSIONS)
@@ -211,7 +198,6 @@ impl ServerTls {
             config: Arc::new(config),
             pair,
             files: Arc::new((cert, key)),
-            seen: Arc::new(Mutex::new(seen)),
             mutual: client_ca.is_some(),
         })
     }
@@ -245,8 +231,6 @@ impl ServerTls {
     /// refused with the reason, and the one in use kept.
     pub fn reload(&self) -> Result<(), TlsError> {
         let (cert, key) = &*self.files;
-        let now = stamp(cert, key);
-        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = now;
         let pair = certified_key(cert, key)?;
         *self.pair.0.write().unwrap_or_else(|e| e.into_inner()) = pair;
         Ok(())
@@ -257,32 +241,33 @@ impl ServerTls {
     /// [`ROTATION_CHECK`]; Kubernetes swaps a mounted Secret's files this
     /// way), telling `on_reload` each outcome: a bad pair is told once per
     /// change, and the old pair stays in use. Runs until dropped: spawn it.
-    pub async fn watch(self, on_reload: impl Fn(Result<(), TlsError>)) {
-        #[cfg(unix)]
-        let mut hangups =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        let mut ticks = tokio::time::interval(ROTATION_CHECK);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+    pub fn watch(
+        self,
+        on_reload: impl Fn(Result<(), TlsError>),
+    ) -> impl std::future::Future<Output = ()> {
+        let files = vec![self.files.0.clone(), self.files.1.clone()];
+        let on_reload = Arc::new(on_reload);
+        let (tell, this) = (on_reload.clone(), self.clone());
+        // The files as they are now are "unchanged" (see `watch_files`).
+        let changes = crate::watch_files(files, ROTATION_CHECK, move || tell(this.reload()));
+        let this = self;
+        async move {
             #[cfg(unix)]
-            let hangup = async {
-                match hangups.as_mut() {
-                    Some(signal) => signal.recv().await,
-                    None => std::future::pending().await,
+            let hangups = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                    Ok(mut signal) => {
+                        while signal.recv().await.is_some() {
+                            on_reload(this.reload());
+                        }
+                    }
+                    Err(_) => std::future::pending().await,
                 }
             };
             #[cfg(not(unix))]
-            let hangup = std::future::pending::<Option<()>>();
+            let hangups = std::future::pending::<()>();
             tokio::select! {
-                _ = hangup => on_reload(self.reload()),
-                _ = ticks.tick() => {
-                    let (cert, key) = &*self.files;
-                    let now = stamp(cert, key);
-                    let changed = *self.seen.lock().unwrap_or_else(|e| e.into_inner()) != now;
-                    if changed {
-                        on_reload(self.reload());
-                    }
-                }
+                () = changes => {}
+                () = hangups => {}
             }
         }
     }

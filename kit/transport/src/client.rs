@@ -31,10 +31,19 @@ pub const DEFAULT_RESPONSE_LIMIT: usize = 4 * 1024 * 1024;
 ///
 /// Failures to connect or to read the answer become [`UpstreamError`]s.
 pub fn pooled() -> HttpClient {
+    pooled_over(hyper_util::client::legacy::connect::HttpConnector::new())
+}
+
+/// A pooled client (kit's pool settings, failures as [`UpstreamError`]s)
+/// connecting through `connector`.
+fn pooled_over<C>(connector: C) -> HttpClient
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
     let client = HyperClient::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(64)
-        .build_http::<Body>();
+        .build::<_, Body>(connector);
     BoxCloneSyncService::new(
         client
             .map_response(|resp| resp.map(box_body))
@@ -64,15 +73,7 @@ pub fn pooled_tls(tls: &kit_endpoint::tls::ClientTls) -> HttpClient {
         .https_or_http()
         .enable_all_versions()
         .wrap_connector(connector);
-    let client = HyperClient::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(64)
-        .build::<_, Body>(connector);
-    BoxCloneSyncService::new(
-        client
-            .map_response(|resp| resp.map(box_body))
-            .map_err(|e| UpstreamError::unreachable(e).into_error()),
-    )
+    pooled_over(connector)
 }
 
 /// `base` (say `http://127.0.0.1:8082`) with its path replaced by `path`: the

@@ -212,20 +212,31 @@ pub(crate) fn parse_balancer(s: &str) -> Result<Strategy, String> {
 }
 
 impl Args {
-    /// The token presented to stringsvc (`--stringsvc-token-file`), refused
-    /// when stringsvc runs in-process (a flag accepted must do something).
-    pub(crate) fn client_token(&self) -> Result<Option<kit_auth::TokenLayer>, BoxError> {
-        match (
+    /// The token presented to stringsvc (`--stringsvc-token-file`), followed
+    /// as the file rotates (each reload logged); refused when stringsvc runs
+    /// in-process (a flag accepted must do something).
+    pub(crate) fn client_token(
+        &self,
+        logger: &slog::Logger,
+    ) -> Result<Option<kit_auth::TokenLayer>, BoxError> {
+        let file = match (
             &self.stringsvc_token_file,
             &self.stringsvc,
             &self.stringsvc_srv,
         ) {
-            (None, _, _) => Ok(None),
+            (None, _, _) => return Ok(None),
             (Some(_), None, None) => {
-                Err("--stringsvc-token-file needs --stringsvc or --stringsvc-srv".into())
+                return Err("--stringsvc-token-file needs --stringsvc or --stringsvc-srv".into());
             }
-            (Some(file), _, _) => Ok(Some(kit_auth::TokenLayer::from_file(file)?)),
-        }
+            (Some(file), _, _) => file,
+        };
+        let token = kit_auth::TokenLayer::from_file(file)?;
+        let logger = logger.clone();
+        tokio::spawn(token.watch(move |outcome| match outcome {
+            Ok(()) => slog::info!(logger, "stringsvc token reloaded"),
+            Err(e) => slog::error!(logger, "stringsvc token not reloaded, the one in use kept"; "err" => %e),
+        }));
+        Ok(Some(token))
     }
 
     /// The TLS of the API and gRPC (`--tls-cert`, `--tls-key`,

@@ -77,7 +77,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     // and addsvc's domain sees only the `StringService` trait.
     let discovery = args.discovery()?; // --stringsvc or --stringsvc-srv; flags that cannot apply refused
     let client_tls = args.client_tls(discovery.as_ref())?; // --stringsvc-ca, --client-cert
-    let token = args.client_token()?; // --stringsvc-token-file
+    let token = args.client_token(&logger)?; // --stringsvc-token-file
     let tls = args.server_tls(&logger)?; // --tls-cert, --tls-key, --tls-client-ca
     let auth = args.auth(&logger)?; // --jwt-keys: a bearer token on every call
     let hedging = match args.hedge {
