@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::credentials::CallCredentials;
-use crate::{Claims, Credentials, Metadata, PeerIdentity, RequestId, TraceContext};
+use crate::{Claims, Credentials, Criticality, Metadata, PeerIdentity, RequestId, TraceContext};
 
 /// The longest budget a caller may give: one day (a longer one is cut to it).
 pub const MAX_BUDGET: Duration = Duration::from_secs(24 * 60 * 60);
@@ -61,6 +61,9 @@ pub struct Context {
     /// The transport the request came in by (`HTTP`, `gRPC`, `NATS`), set by
     /// its server: log lines and metrics say which.
     transport: Option<&'static str>,
+    /// How much the request matters: overload protection sheds the
+    /// sheddable first. Travels with outgoing calls like the deadline.
+    criticality: Criticality,
     /// Typed values added by middlewares for later layers, unknown to the transport.
     extensions: http::Extensions,
 }
@@ -205,6 +208,18 @@ impl Context {
         self.deadline.is_some_and(|d| d <= Instant::now())
     }
 
+    /// How much the request matters ([`Criticality`]): critical unless the
+    /// caller said it may be shed.
+    pub fn criticality(&self) -> Criticality {
+        self.criticality
+    }
+
+    /// Sets how much the request matters (transports do, from what the
+    /// caller sent; a caller may mark its own calls sheddable).
+    pub fn set_criticality(&mut self, criticality: Criticality) {
+        self.criticality = criticality;
+    }
+
     /// The caller's metadata.
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
@@ -234,6 +249,7 @@ impl fmt::Debug for Context {
             .field("metadata", &self.metadata)
             .field("trace", &self.trace)
             .field("transport", &self.transport)
+            .field("criticality", &self.criticality)
             .field("peer", &self.peer_identity())
             .finish_non_exhaustive()
     }

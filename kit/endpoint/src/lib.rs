@@ -95,6 +95,7 @@
 mod class;
 mod context;
 mod credentials;
+mod criticality;
 mod deadline;
 mod endpoint;
 mod error;
@@ -113,6 +114,7 @@ mod trace;
 pub use class::{BadRequest, Cancelled, Classified, ErrorClass, public_message};
 pub use context::{Context, MAX_BUDGET, Request, parse_budget};
 pub use credentials::{Claims, Credentials};
+pub use criticality::Criticality;
 pub use deadline::{Deadline, DeadlineFuture, DeadlineLayer, WithDeadline};
 pub use endpoint::{
     BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, SharedEndpoint, endpoint_fn,

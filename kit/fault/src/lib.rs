@@ -1,7 +1,8 @@
-//! Package fault injects faults into kit endpoints, so that tails and failures
-//! can be made on purpose: added latency on a share of calls, failures
-//! (class *unavailable*) on another, drawn from a seeded generator so that a
-//! run can be repeated exactly.
+//! Package fault injects faults into kit endpoints, so that tails, failures
+//! and overload can be made on purpose: added latency on a share of calls,
+//! failures (class *unavailable*) on another, busy CPU work on a third (the
+//! worker thread spins, as real computation would: overload on one machine),
+//! drawn from a seeded generator so that a run can be repeated exactly.
 //!
 //! ```
 //! use std::time::Duration;
@@ -30,36 +31,70 @@ use std::time::Duration;
 use kit_endpoint::{BoxError, Classified, ErrorClass, Request};
 use tower::{Layer, Service};
 
-/// What to inject: latency on a share of calls, failures on another.
+/// What to inject: latency on a share of calls, failures on another, CPU
+/// work on a third.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Faults {
     /// `(share, delay)`: this share of calls (0 to 1) waits `delay` first.
     pub latency: Option<(f64, Duration)>,
     /// This share of calls (0 to 1) fails with class unavailable, at once.
     pub errors: Option<f64>,
+    /// `(share, work)`: this share of calls (0 to 1) keeps its thread busy
+    /// for `work` first (a spin, not a sleep: it holds the CPU, as
+    /// computation does, so that overload can be produced on purpose).
+    pub cpu: Option<(f64, Duration)>,
 }
 
 impl Faults {
     /// Parses the flags' forms: latency `SHARE:DURATION` (`10%:100ms`,
     /// `0.1:2s`), errors `SHARE` (`5%`, `0.05`). Durations take `ms` or `s`.
     pub fn parse(latency: Option<&str>, errors: Option<&str>) -> Result<Faults, String> {
-        let latency = match latency {
-            Some(spec) => {
-                let (share, delay) = spec
-                    .split_once(':')
-                    .ok_or_else(|| format!("{spec:?}: expected SHARE:DURATION, e.g. 10%:100ms"))?;
-                Some((parse_share(share)?, parse_duration(delay)?))
-            }
-            None => None,
-        };
+        let latency = latency.map(parse_share_of).transpose()?;
         let errors = errors.map(parse_share).transpose()?;
-        Ok(Faults { latency, errors })
+        Ok(Faults {
+            latency,
+            errors,
+            cpu: None,
+        })
+    }
+
+    /// Adds CPU work in the flag's form `SHARE:DURATION` (`100%:200us`: every
+    /// call spins for 200 microseconds first), at most a second a call.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let f = kit_fault::Faults::default().with_cpu(Some("50%:200us")).unwrap();
+    /// assert_eq!(f.cpu, Some((0.5, Duration::from_micros(200))));
+    /// assert!(f.is_active());
+    /// assert!(kit_fault::Faults::default().with_cpu(Some("100%:2s")).is_err());
+    /// ```
+    pub fn with_cpu(mut self, cpu: Option<&str>) -> Result<Faults, String> {
+        self.cpu = cpu.map(parse_share_of).transpose()?;
+        if let Some((_, work)) = self.cpu {
+            if work > Duration::from_secs(1) {
+                return Err(format!(
+                    "{:?}: CPU work is at most 1s a call",
+                    cpu.unwrap_or_default()
+                ));
+            }
+        }
+        Ok(self)
     }
 
     /// Whether anything is injected.
     pub fn is_active(&self) -> bool {
-        self.latency.is_some_and(|(s, _)| s > 0.0) || self.errors.is_some_and(|s| s > 0.0)
+        self.latency.is_some_and(|(s, _)| s > 0.0)
+            || self.errors.is_some_and(|s| s > 0.0)
+            || self.cpu.is_some_and(|(s, _)| s > 0.0)
     }
+}
+
+/// `SHARE:DURATION`: `10%:100ms`, `0.1:2s`, `100%:200us`.
+fn parse_share_of(spec: &str) -> Result<(f64, Duration), String> {
+    let (share, d) = spec
+        .split_once(':')
+        .ok_or_else(|| format!("{spec:?}: expected SHARE:DURATION, e.g. 10%:100ms"))?;
+    Ok((parse_share(share)?, parse_duration(d)?))
 }
 
 /// A share: `10%` or `0.1`, from 0 to 1.
@@ -76,23 +111,16 @@ pub fn parse_share(s: &str) -> Result<f64, String> {
     }
 }
 
-/// A duration: `100ms`, `2s`, at most an hour.
+/// A duration with its unit, as humantime reads it: `200us`, `100ms`, `2s`,
+/// `1m 30s`; at most an hour.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (n, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1000)
-    } else {
-        return Err(format!("{s:?}: expected a duration such as 100ms or 2s"));
-    };
-    let n: u64 = n
-        .trim()
-        .parse()
+    let d = humantime::parse_duration(s)
         .map_err(|_| format!("{s:?}: expected a duration such as 100ms or 2s"))?;
-    let ms = n.checked_mul(scale).filter(|ms| *ms <= 3_600_000);
-    ms.map(Duration::from_millis)
-        .ok_or_else(|| format!("{s:?}: at most an hour"))
+    if d > Duration::from_secs(3600) {
+        return Err(format!("{s:?}: at most an hour"));
+    }
+    Ok(d)
 }
 
 /// The error of an injected failure: class unavailable.
@@ -179,6 +207,10 @@ where
             .latency
             .filter(|(share, _)| self.layer.draw() < *share)
             .map(|(_, d)| d);
+        let work = faults
+            .cpu
+            .filter(|(share, _)| self.layer.draw() < *share)
+            .map(|(_, d)| d);
         // The inner service was made ready: it takes this call.
         let inner = self.inner.call(req);
         Box::pin(async move {
@@ -190,8 +222,20 @@ where
             if let Some(delay) = delay {
                 tokio::time::sleep(delay).await;
             }
+            if let Some(work) = work {
+                spin(work);
+            }
             inner.await
         })
+    }
+}
+
+/// Keeps the thread busy for `work` of wall-clock time: what a computation
+/// does to its worker thread (nothing else runs on it meanwhile).
+fn spin(work: Duration) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < work {
+        std::hint::spin_loop();
     }
 }
 
@@ -213,11 +257,41 @@ mod tests {
             "101%:1ms",
             "-1%:1ms",
             "10%:99999999s",
+            "10%:2h",
         ] {
             assert!(Faults::parse(Some(bad), None).is_err(), "{bad}");
         }
         assert!(Faults::parse(None, Some("2")).is_err());
         assert!(!Faults::parse(None, None).unwrap().is_active());
+        let f = Faults::parse(Some("10%:1m 30s"), None).unwrap();
+        assert_eq!(f.latency, Some((0.1, Duration::from_secs(90))));
+        for bad in ["100%", "x:1ms", "100%:200", "100%:1500ms"] {
+            assert!(Faults::default().with_cpu(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn cpu_work_holds_the_thread() {
+        let faults = Faults::default().with_cpu(Some("100%:20ms")).unwrap();
+        let ep = FaultLayer::new(faults, 1).layer(endpoint_fn(|_: Request<()>| async {
+            Ok::<_, BoxError>(())
+        }));
+        // Another task on the same thread: it would run during a sleep, it
+        // cannot during a spin.
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let other = tokio::spawn({
+            let ran = ran.clone();
+            async move { ran.store(true, Ordering::Relaxed) }
+        });
+        let started = std::time::Instant::now();
+        ep.oneshot(Request::from_msg(())).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(20));
+        assert!(
+            !ran.load(Ordering::Relaxed),
+            "the thread was given up during the work"
+        );
+        other.await.unwrap();
+        assert!(ran.load(Ordering::Relaxed));
     }
 
     #[tokio::test(start_paused = true)]

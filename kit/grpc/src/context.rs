@@ -38,6 +38,10 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     Some(d.min(MAX_BUDGET))
 }
 
+/// Carries the call's [`Criticality`](kit_endpoint::Criticality)
+/// (`sheddable`; absent: critical), as over HTTP.
+pub const CRITICALITY: &str = "x-request-criticality";
+
 /// `d` as a `grpc-timeout` value (milliseconds, rounded down; at most 8 digits).
 pub fn format_grpc_timeout(d: Duration) -> String {
     let ms = d.as_millis().min(99_999_999);
@@ -79,6 +83,10 @@ pub(crate) fn context_and_timeout(
     if let Some(credentials) = get("authorization") {
         ctx.set_credentials(kit_endpoint::Credentials::new(credentials));
     }
+    // Unknown values are the default: a caller can only lower it.
+    if let Some(criticality) = get(CRITICALITY) {
+        ctx.set_criticality(kit_endpoint::Criticality::parse(criticality));
+    }
     for kv in metadata.iter() {
         if let tonic::metadata::KeyAndValueRef::Ascii(key, value) = kv {
             if let (Some(k), Ok(v)) = (key.as_str().strip_prefix(METADATA_PREFIX), value.to_str()) {
@@ -103,6 +111,9 @@ pub fn context_to_metadata(ctx: &Context, metadata: &mut MetadataMap) {
     }
     if let Some(left) = ctx.remaining() {
         put(GRPC_TIMEOUT, &format_grpc_timeout(left));
+    }
+    if !ctx.criticality().is_default() {
+        put(CRITICALITY, ctx.criticality().as_str());
     }
     // The call's own credentials, never the caller's.
     if let Some(credentials) = ctx.call_credentials() {
@@ -162,5 +173,19 @@ mod tests {
         assert_eq!(back.request_id().unwrap().as_str(), "req-1");
         assert_eq!(back.remaining(), Some(Duration::from_millis(1500)));
         assert_eq!(back.metadata().get("tenant"), Some("acme"));
+    }
+
+    #[test]
+    fn criticality_travels_in_metadata() {
+        let mut ctx = Context::new();
+        ctx.set_criticality(kit_endpoint::Criticality::Sheddable);
+        let mut md = MetadataMap::new();
+        context_to_metadata(&ctx, &mut md);
+        assert_eq!(md.get(CRITICALITY).unwrap(), "sheddable");
+        let back = context_from_metadata(&md, None);
+        assert_eq!(back.criticality(), kit_endpoint::Criticality::Sheddable);
+        md.insert(CRITICALITY, "top-priority".parse().unwrap());
+        let back = context_from_metadata(&md, None);
+        assert_eq!(back.criticality(), kit_endpoint::Criticality::Critical);
     }
 }

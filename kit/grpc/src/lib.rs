@@ -76,7 +76,7 @@ pub use client::Client;
 #[cfg(feature = "tls")]
 pub use client::channel_tls;
 pub use context::{
-    GRPC_TIMEOUT, MAX_BUDGET, METADATA_PREFIX, REQUEST_ID, context_from_metadata,
+    CRITICALITY, GRPC_TIMEOUT, MAX_BUDGET, METADATA_PREFIX, REQUEST_ID, context_from_metadata,
     context_to_metadata, format_grpc_timeout, parse_grpc_timeout,
 };
 pub use error::{BadRequest, ErrorRef, UpstreamError, class_code, code_class, encode_error};

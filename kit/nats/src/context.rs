@@ -29,6 +29,9 @@ pub const METADATA_PREFIX: &str = "Kit-Meta-";
 pub const TRACEPARENT: &str = "traceparent";
 /// The W3C vendor trace state header.
 pub const TRACESTATE: &str = "tracestate";
+/// The request's [`Criticality`](kit_endpoint::Criticality) (`sheddable`;
+/// absent: critical).
+pub const CRITICALITY: &str = "Kit-Criticality";
 /// The credentials header, as HTTP's (`Bearer <token>`).
 pub const AUTHORIZATION: &str = "Authorization";
 
@@ -54,6 +57,10 @@ pub fn context_from_headers(
     }
     if let Some(credentials) = get(AUTHORIZATION) {
         ctx.set_credentials(kit_endpoint::Credentials::new(credentials));
+    }
+    // Unknown values are the default: a caller can only lower it.
+    if let Some(criticality) = get(CRITICALITY) {
+        ctx.set_criticality(kit_endpoint::Criticality::parse(criticality));
     }
     if let Some(headers) = headers {
         for (name, values) in headers.iter() {
@@ -84,6 +91,9 @@ pub fn context_to_headers(ctx: &Context, headers: &mut HeaderMap) {
     }
     if let Some(left) = ctx.remaining() {
         headers.insert(BUDGET_MS, left.as_millis().to_string());
+    }
+    if !ctx.criticality().is_default() {
+        headers.insert(CRITICALITY, ctx.criticality().as_str());
     }
     if let Some(trace) = ctx.trace() {
         headers.insert(TRACEPARENT, trace.traceparent());
@@ -125,5 +135,19 @@ mod tests {
         assert!(ctx.request_id().is_some());
         assert_eq!(ctx.remaining(), Some(Duration::from_secs(30)));
         assert!(ctx.trace().is_none());
+    }
+
+    #[test]
+    fn criticality_travels_in_headers() {
+        let mut ctx = Context::new();
+        ctx.set_criticality(kit_endpoint::Criticality::Sheddable);
+        let mut headers = HeaderMap::new();
+        context_to_headers(&ctx, &mut headers);
+        let back = context_from_headers(Some(&headers), None);
+        assert_eq!(back.criticality(), kit_endpoint::Criticality::Sheddable);
+        let mut bogus = HeaderMap::new();
+        bogus.insert(CRITICALITY, "critical-plus");
+        let back = context_from_headers(Some(&bogus), None);
+        assert_eq!(back.criticality(), kit_endpoint::Criticality::Critical);
     }
 }

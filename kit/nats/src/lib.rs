@@ -61,8 +61,8 @@ mod server;
 pub use client::connect_tls;
 pub use client::{Client, DEFAULT_TIMEOUT};
 pub use context::{
-    AUTHORIZATION, BUDGET_MS, CALL_ID, METADATA_PREFIX, REQUEST_ID, TRACEPARENT, TRACESTATE,
-    cancel_subject, context_from_headers, context_to_headers,
+    AUTHORIZATION, BUDGET_MS, CALL_ID, CRITICALITY, METADATA_PREFIX, REQUEST_ID, TRACEPARENT,
+    TRACESTATE, cancel_subject, context_from_headers, context_to_headers,
 };
 pub use error::{BadRequest, ERROR_CLASS, ErrorRef, UpstreamError, encode_error, reply_error};
 pub use kit_endpoint::DEFAULT_BUDGET;

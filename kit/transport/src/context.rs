@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use kit_endpoint::{Context, Credentials, RequestId, TraceContext, parse_budget};
+use kit_endpoint::{Context, Credentials, Criticality, RequestId, TraceContext, parse_budget};
 use tokio::time::Instant;
 
 /// Carries the [`RequestId`] in both directions.
@@ -21,6 +21,10 @@ pub const BUDGET_MS: HeaderName = HeaderName::from_static("x-request-budget-ms")
 /// metadata `tenant=acme` travels as `x-meta-tenant: acme`.
 pub const METADATA_PREFIX: &str = "x-meta-";
 
+/// Carries the request's [`Criticality`](kit_endpoint::Criticality)
+/// (`sheddable`; absent: critical), passed on by every call made for it.
+pub const CRITICALITY: HeaderName = HeaderName::from_static("x-request-criticality");
+
 /// The W3C trace context header: which trace and span a request comes from.
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
@@ -36,6 +40,8 @@ pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// - Every `x-meta-*` header that is valid metadata becomes a metadata pair.
 /// - `Authorization` becomes the context's [`Credentials`] (not verified:
 ///   that is an authentication middleware's work, kit-auth's).
+/// - `x-request-criticality: sheddable` marks the request sheddable
+///   ([`Criticality`]); any other value leaves it critical.
 pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration>) -> Context {
     let mut ctx = Context::new();
     let mut id = None;
@@ -55,6 +61,9 @@ pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration
             tracestate = value.to_str().ok();
         } else if name == http::header::AUTHORIZATION {
             credentials = value.to_str().ok();
+        } else if name == CRITICALITY {
+            // Unknown values are the default: a caller can only lower it.
+            ctx.set_criticality(Criticality::parse(value.to_str().unwrap_or("")));
         } else if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
             if let Ok(value) = value.to_str() {
                 // Invalid pairs are dropped, not fatal: metadata is best effort.
@@ -75,7 +84,8 @@ pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration
 }
 
 /// Writes the context into the headers of an outgoing request: request ID,
-/// remaining budget (rounded down to whole milliseconds), metadata, and the
+/// remaining budget (rounded down to whole milliseconds), criticality (when
+/// sheddable), metadata, and the
 /// context's [call credentials](Context::call_credentials) as `Authorization`
 /// (marked sensitive: never the caller's own credentials).
 pub fn context_to_headers(ctx: &Context, headers: &mut HeaderMap) {
@@ -87,6 +97,12 @@ pub fn context_to_headers(ctx: &Context, headers: &mut HeaderMap) {
     }
     if let Some(id) = ctx.request_id() {
         headers.insert(REQUEST_ID, id.header_value().clone());
+    }
+    if !ctx.criticality().is_default() {
+        headers.insert(
+            CRITICALITY,
+            HeaderValue::from_static(ctx.criticality().as_str()),
+        );
     }
     if let Some(remaining) = ctx.remaining() {
         let ms = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX);
@@ -145,5 +161,32 @@ mod tests {
         headers.insert(BUDGET_MS, HeaderValue::from_static("99999999999999"));
         let ctx = context_from_headers(&headers, None);
         assert_eq!(ctx.remaining(), Some(kit_endpoint::MAX_BUDGET));
+    }
+
+    #[test]
+    fn criticality_travels_and_unknown_values_stay_critical() {
+        let mut ctx = Context::new();
+        let mut headers = HeaderMap::new();
+        context_to_headers(&ctx, &mut headers);
+        assert!(
+            headers.get(&CRITICALITY).is_none(),
+            "the default is not sent"
+        );
+        ctx.set_criticality(Criticality::Sheddable);
+        context_to_headers(&ctx, &mut headers);
+        assert_eq!(headers[&CRITICALITY], "sheddable");
+        let back = context_from_headers(&headers, None);
+        assert_eq!(back.criticality(), Criticality::Sheddable);
+        for bogus in ["critical-plus", "urgent", "", "\u{ff}"] {
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(bogus) {
+                headers.insert(CRITICALITY, v);
+            }
+            assert_eq!(
+                context_from_headers(&headers, None).criticality(),
+                Criticality::Critical,
+                "{bogus:?}"
+            );
+        }
     }
 }

@@ -109,8 +109,8 @@ pub use body::{Body, BoxBody, box_body, read_limited};
 pub use client::pooled_tls;
 pub use client::{Client, DEFAULT_RESPONSE_LIMIT, HttpClient, pooled, with_path};
 pub use context::{
-    BUDGET_MS, METADATA_PREFIX, REQUEST_ID, TRACEPARENT, TRACESTATE, context_from_headers,
-    context_to_headers,
+    BUDGET_MS, CRITICALITY, METADATA_PREFIX, REQUEST_ID, TRACEPARENT, TRACESTATE,
+    context_from_headers, context_to_headers,
 };
 pub use error::{
     BadRequest, ErrorRef, MethodNotAllowed, NotFound, Panicked, PayloadTooLarge, RequestTimeout,

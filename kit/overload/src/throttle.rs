@@ -1,0 +1,313 @@
+//! Client-side adaptive throttling (Google SRE book, "Handling Overload"):
+//! a client whose upstream refuses calls sends it fewer, refusing the rest
+//! locally without sending them.
+
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use kit_endpoint::{BoxError, Classified, ErrorClass, Request};
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+use tower::{Layer, Service};
+
+use crate::config::ConfigError;
+
+/// How many buckets the window is counted in.
+const BUCKETS: u32 = 10;
+
+/// Client-side adaptive throttling, as the Google SRE book describes it:
+/// over the last `window`, the client counts the calls it *requested* and
+/// the ones the upstream *accepted*, and refuses each new call locally with
+/// probability `max(0, (requests - k * accepts) / (requests + 1))`.
+///
+/// While the upstream accepts everything, nothing is refused. When it
+/// refuses (answers `Unavailable` or `ResourceExhausted`, or the call runs
+/// out of time), the client sends about `k` times what it accepts and fails
+/// the rest at once with [`Throttled`], class `Unavailable`: an overloaded
+/// upstream gets fewer calls instead of retries on top of them. Calls
+/// refused locally count as requests, so the throttle lets traffic back as
+/// the upstream accepts again.
+///
+/// Put it *outside* retries and the circuit breaker of the same upstream:
+/// a throttled call is never sent, so it is not retried and no breaker
+/// counts it against an instance; the throttle sees each logical call's
+/// final outcome. `k` = 2 (the book's advice) wastes at most half of what
+/// the upstream refuses; a lower `k` throttles sooner.
+///
+/// ```
+/// use kit_endpoint::{endpoint_fn, BoxError, Classified, ErrorClass, Request};
+/// use kit_overload::{Throttled, ThrottleLayer};
+/// use std::time::Duration;
+/// use tower::{Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// // An upstream that refuses everything.
+/// let upstream = endpoint_fn(|_: Request<()>| async {
+///     let overloaded = ErrorClass::Unavailable { retry_after: None };
+///     Err::<(), BoxError>(Classified::new(overloaded, "overloaded").into())
+/// });
+/// let throttle = ThrottleLayer::new(2.0, Duration::from_secs(60)).unwrap().seed(7);
+/// let client = throttle.layer(upstream);
+/// let mut local = 0;
+/// for _ in 0..1000 {
+///     let err = client.clone().oneshot(Request::from_msg(())).await.unwrap_err();
+///     if kit_endpoint::is_caused_by::<Throttled>(&*err) { local += 1; }
+/// }
+/// assert!(local > 950, "{local} of 1000 refused without being sent");
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ThrottleLayer {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    k: f64,
+    bucket: Duration,
+    counts: Mutex<Counts>,
+    rng: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Counts {
+    /// (requests, accepts) per bucket, `head` the current one.
+    buckets: [(u64, u64); BUCKETS as usize],
+    head: usize,
+    head_start: Instant,
+}
+
+impl Counts {
+    /// Moves the window on to `now`, forgetting buckets that left it.
+    fn advance(&mut self, now: Instant, bucket: Duration) {
+        let mut moved = 0;
+        while now.saturating_duration_since(self.head_start) >= bucket {
+            if moved >= BUCKETS {
+                // Idle for a whole window or more: start afresh.
+                self.buckets = Default::default();
+                self.head_start = now;
+                break;
+            }
+            self.head = (self.head + 1) % BUCKETS as usize;
+            self.buckets[self.head] = (0, 0);
+            self.head_start += bucket;
+            moved += 1;
+        }
+    }
+
+    fn totals(&self) -> (u64, u64) {
+        self.buckets
+            .iter()
+            .fold((0, 0), |(r, a), (br, ba)| (r + br, a + ba))
+    }
+}
+
+/// What the throttle stands at: [`ThrottleLayer::snapshot`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThrottleSnapshot {
+    /// Calls requested over the window (sent or refused locally).
+    pub requests: u64,
+    /// Calls the upstream accepted over the window.
+    pub accepts: u64,
+    /// The probability with which the next call is refused locally.
+    pub reject_probability: f64,
+}
+
+impl ThrottleLayer {
+    /// A throttle with multiplier `k` (at least 1; the SRE book's 2 is a good
+    /// start) over the last `window` (1 s to 1 h; the book's 2 minutes).
+    pub fn new(k: f64, window: Duration) -> Result<ThrottleLayer, ConfigError> {
+        if !(k >= 1.0 && k.is_finite()) {
+            return Err(ConfigError::new(format!(
+                "the throttle's k ({k}) must be at least 1 (2 is the usual; off is no throttle)"
+            )));
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&window) {
+            return Err(ConfigError::new(format!(
+                "the throttle's window ({}) must be between 1s and 1h",
+                humantime::format_duration(window)
+            )));
+        }
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        Ok(ThrottleLayer {
+            shared: Arc::new(Shared {
+                k,
+                bucket: window / BUCKETS,
+                counts: Mutex::new(Counts {
+                    buckets: Default::default(),
+                    head: 0,
+                    head_start: Instant::now(),
+                }),
+                rng: AtomicU64::new(seed),
+            }),
+        })
+    }
+
+    /// Draws from a generator seeded with `seed` (tests that repeat).
+    pub fn seed(self, seed: u64) -> Self {
+        self.shared.rng.store(seed, Ordering::Relaxed);
+        self
+    }
+
+    /// Where the throttle stands.
+    pub fn snapshot(&self) -> ThrottleSnapshot {
+        let mut counts = self.shared.lock();
+        counts.advance(Instant::now(), self.shared.bucket);
+        let (requests, accepts) = counts.totals();
+        ThrottleSnapshot {
+            requests,
+            accepts,
+            reject_probability: self.shared.probability(requests, accepts),
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn probability(&self, requests: u64, accepts: u64) -> f64 {
+        ((requests as f64 - self.k * accepts as f64) / (requests as f64 + 1.0)).max(0.0)
+    }
+
+    /// Counts a request; whether to refuse it locally.
+    fn admit(&self) -> bool {
+        let p = {
+            let mut counts = self.lock();
+            counts.advance(Instant::now(), self.bucket);
+            let (requests, accepts) = counts.totals();
+            let head = counts.head;
+            counts.buckets[head].0 += 1;
+            self.probability(requests, accepts)
+        };
+        p == 0.0 || self.draw() >= p
+    }
+
+    fn accepted(&self) {
+        let mut counts = self.lock();
+        counts.advance(Instant::now(), self.bucket);
+        let head = counts.head;
+        counts.buckets[head].1 += 1;
+    }
+
+    /// A draw in [0, 1): splitmix64 on a shared counter.
+    fn draw(&self) -> f64 {
+        let mut z = self
+            .rng
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl<S> Layer<S> for ThrottleLayer {
+    type Service = Throttle<S>;
+
+    fn layer(&self, inner: S) -> Throttle<S> {
+        Throttle {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// A client behind client-side adaptive throttling: made by
+/// [`ThrottleLayer`].
+#[derive(Debug, Clone)]
+pub struct Throttle<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+/// A call refused by the client's own throttle, never sent: class
+/// `Unavailable` (the upstream has been refusing calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled;
+
+impl std::fmt::Display for Throttled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("throttled by the client: the upstream has been refusing calls")
+    }
+}
+
+impl std::error::Error for Throttled {}
+
+impl<S, T> Service<Request<T>> for Throttle<S>
+where
+    S: Service<Request<T>>,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ThrottleFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Request<T>) -> Self::Future {
+        if self.shared.admit() {
+            ThrottleFuture {
+                inner: Some(self.inner.call(req)),
+                shared: self.shared.clone(),
+            }
+        } else {
+            ThrottleFuture {
+                inner: None,
+                shared: self.shared.clone(),
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`Throttle`]: the call's, its outcome counted.
+    pub struct ThrottleFuture<F> {
+        #[pin]
+        inner: Option<F>,
+        shared: Arc<Shared>,
+    }
+}
+
+impl<F, R, E> Future for ThrottleFuture<F>
+where
+    F: Future<Output = Result<R, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<R, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(inner) = this.inner.as_pin_mut() else {
+            let class = ErrorClass::Unavailable { retry_after: None };
+            return Poll::Ready(Err(Classified::public(class, Throttled).into()));
+        };
+        let result = std::task::ready!(inner.poll(cx)).map_err(Into::into);
+        let refused = match &result {
+            Ok(_) => false,
+            Err(e) => matches!(
+                ErrorClass::of(&**e),
+                ErrorClass::Unavailable { .. }
+                    | ErrorClass::ResourceExhausted { .. }
+                    | ErrorClass::DeadlineExceeded
+            ),
+        };
+        if !refused {
+            this.shared.accepted();
+        }
+        Poll::Ready(result)
+    }
+}
