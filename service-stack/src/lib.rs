@@ -32,7 +32,7 @@ mod telemetry;
 mod tls;
 
 pub use auth::bearer_auth;
-pub use limits::Limits;
+pub use limits::{ConcurrencyLimit, Limits, parse_concurrency_limit};
 pub use listeners::{Listeners, OnDrain, Serving, serve_until_stopped};
 pub use middlewares::{ClientLimit, Middlewares, client_key, client_limit};
 pub use observe::observed;

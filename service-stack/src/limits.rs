@@ -30,3 +30,25 @@ impl Limits {
             .body_timeout(self.body_timeout)
     }
 }
+
+/// `--concurrency-limit`: `off`, `fixed:N`, `adaptive` or `aimd:LATENCY`
+/// ([`kit_overload::Algorithm::parse`]), for [`Middlewares::concurrency_limit`](crate::Middlewares).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConcurrencyLimit(pub Option<kit_overload::Algorithm>);
+
+/// Parses `--concurrency-limit`, saying what is wrong with a bad value.
+///
+/// ```
+/// use service_stack::parse_concurrency_limit;
+/// assert_eq!(parse_concurrency_limit("off").unwrap().0, None);
+/// assert!(parse_concurrency_limit("fixed:8").unwrap().0.is_some());
+/// assert_eq!(
+///     parse_concurrency_limit("fixed:0").unwrap_err(),
+///     "fixed:0: a fixed limit must be at least 1"
+/// );
+/// ```
+pub fn parse_concurrency_limit(s: &str) -> Result<ConcurrencyLimit, String> {
+    kit_overload::Algorithm::parse(s)
+        .map(ConcurrencyLimit)
+        .map_err(|e| e.to_string())
+}

@@ -52,14 +52,26 @@ pub fn code_class(code: Code) -> ErrorClass {
     remote.upstream()
 }
 
+/// The metadata key of a refusal's retry hint, in milliseconds (gRFC A6).
+pub const RETRY_PUSHBACK_MS: &str = "grpc-retry-pushback-ms";
+
 /// The default error encoder: the class's status code; the error's own message
 /// only when it is meant for callers (a public classified error, a decoder's
 /// [`BadRequest`], deadline exceeded), otherwise the class's name. The request
-/// ID goes in the status's metadata.
+/// ID goes in the status's metadata, and a refusal's retry hint (a rate
+/// limit's, an overloaded endpoint's) in `grpc-retry-pushback-ms`.
 pub fn encode_error(ctx: &Context, err: ErrorRef<'_>) -> Status {
     let class = ErrorClass::of(err);
     let message = public_message(err).unwrap_or_else(|| class.as_str().replace('_', " "));
     let mut status = Status::new(class_code(class), message);
+    // A refusal's retry hint, as gRPC's retry policy reads it (gRFC A6:
+    // `grpc-retry-pushback-ms`).
+    if let Some(after) = class.retry_after() {
+        let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        status
+            .metadata_mut()
+            .insert(RETRY_PUSHBACK_MS, tonic::metadata::MetadataValue::from(ms));
+    }
     if let Some(id) = ctx.request_id() {
         if let Ok(v) = id.as_str().parse() {
             status.metadata_mut().insert(crate::context::REQUEST_ID, v);
@@ -100,5 +112,24 @@ impl UpstreamError {
     /// The error a client returns: classified.
     pub fn into_error(self) -> BoxError {
         Classified::new(self.class(), self).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_carries_its_retry_hint() {
+        let class = ErrorClass::Unavailable {
+            retry_after: Some(std::time::Duration::from_millis(1500)),
+        };
+        let err: kit_endpoint::BoxError = kit_endpoint::Classified::new(class, "busy").into();
+        let status = encode_error(&Context::new(), &*err);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(status.metadata().get(RETRY_PUSHBACK_MS).unwrap(), "1500");
+        let plain: kit_endpoint::BoxError = "bug".into();
+        let status = encode_error(&Context::new(), &*plain);
+        assert!(status.metadata().get(RETRY_PUSHBACK_MS).is_none());
     }
 }

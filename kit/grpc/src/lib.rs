@@ -79,7 +79,9 @@ pub use context::{
     CRITICALITY, GRPC_TIMEOUT, MAX_BUDGET, METADATA_PREFIX, REQUEST_ID, context_from_metadata,
     context_to_metadata, format_grpc_timeout, parse_grpc_timeout,
 };
-pub use error::{BadRequest, ErrorRef, UpstreamError, class_code, code_class, encode_error};
+pub use error::{
+    BadRequest, ErrorRef, RETRY_PUSHBACK_MS, UpstreamError, class_code, code_class, encode_error,
+};
 pub use hooks::TRANSPORT;
 pub use kit_endpoint::DEFAULT_BUDGET;
 #[cfg(feature = "tls")]

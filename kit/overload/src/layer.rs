@@ -24,7 +24,7 @@ use crate::limiter::Limiter;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-/// let rx = std::sync::Mutex::new(Some(rx));
+/// let rx = std::sync::Arc::new(std::sync::Mutex::new(Some(rx)));
 /// let layer = OverloadLayer::new(Limiter::fixed(1).unwrap());
 /// let mut ep = layer.layer(endpoint_fn(move |_: Request<()>| {
 ///     let rx = rx.lock().unwrap().take();

@@ -37,6 +37,7 @@ use kit_endpoint::tls::{ClientTls, Trust};
 use kit_endpoint::{BoxEndpoint, BoxError, Failer};
 use kit_metrics::prometheus::Exporter;
 use kit_metrics::{UseLayer, UseMetrics};
+use kit_overload::ThrottleLayer;
 use kit_sd::{
     Balanced, Canary, DampedInstancer, Damping, DnsSrvInstancer, Ejection, Endpointer, Factory,
     Filter, Hedging, Instance, InstanceCache, Instancer, RetryBudget, StaticInstancer, Strategy,
@@ -88,6 +89,12 @@ pub struct ClientOptions {
     pub tls: Option<ClientTls>,
     /// The bearer token presented on every call, if stringsvc requires one.
     pub token: Option<TokenLayer>,
+    /// Client-side adaptive throttling, if any: while stringsvc refuses
+    /// calls, about `k` times what it accepts is sent and the rest fail at
+    /// once, unsent. Outside retries and breakers (a throttled call is never
+    /// sent, so nothing retries it and no breaker counts it), one throttle
+    /// for both operations.
+    pub throttle: Option<ThrottleLayer>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -105,6 +112,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("retry_budget", &self.retry_budget)
             .field("tls", &self.tls.is_some())
             .field("token", &self.token)
+            .field("throttle", &self.throttle)
             .finish_non_exhaustive()
     }
 }
@@ -128,6 +136,7 @@ impl ClientOptions {
             retry_budget: None,
             tls: None,
             token: None,
+            throttle: None,
         }
     }
 }
@@ -375,7 +384,7 @@ where
         report_stats(&balanced, options, name);
         BoxEndpoint::new(balanced)
     };
-    match (&options.version, &options.canary) {
+    let routed = match (&options.version, &options.canary) {
         (Some(pinned), _) => balanced(Some(version_is(pinned.as_str()))),
         (None, Some((canary, percent))) => BoxEndpoint::new(Canary::new(
             balanced(Some(not(version_is(canary.as_str())))),
@@ -383,6 +392,10 @@ where
             *percent,
         )),
         (None, None) => balanced(None),
+    };
+    match &options.throttle {
+        Some(throttle) => BoxEndpoint::new(throttle.layer(routed)),
+        None => routed,
     }
 }
 

@@ -128,6 +128,14 @@ pub(crate) struct Args {
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "ADDSVC_MAX_IN_FLIGHT", default_value_t = 0)]
     pub(crate) max_in_flight: usize,
+    /// A concurrency limit per endpoint that refuses at once (503 with
+    /// `Retry-After`, gRPC `UNAVAILABLE`) instead of queueing: `off` (the
+    /// default), `fixed:N` (a bulkhead of N calls), `adaptive` (found from
+    /// latency) or `aimd:LATENCY` (backing off above LATENCY). Calls marked
+    /// `x-request-criticality: sheddable` are refused first.
+    #[arg(long, env = "ADDSVC_CONCURRENCY_LIMIT", default_value = "off",
+          value_parser = service_stack::parse_concurrency_limit)]
+    pub(crate) concurrency_limit: service_stack::ConcurrencyLimit,
     /// Requests per second for the whole service; more get 429 (0: no limit).
     #[arg(long, env = "ADDSVC_RATE_LIMIT", default_value_t = 0)]
     pub(crate) rate_limit: u32,
@@ -183,6 +191,17 @@ pub(crate) struct Args {
     /// peak-ewma or epsilon-greedy.
     #[arg(long, env = "ADDSVC_BALANCER", value_parser = parse_balancer)]
     pub(crate) balancer: Option<Strategy>,
+    /// Client-side adaptive throttling of stringsvc calls (the SRE book's):
+    /// while stringsvc refuses calls (503, 429, timeouts), send it about K
+    /// times what it accepts and fail the rest at once with 503, unsent.
+    /// 0 (the default) turns it off; 2 is the usual.
+    #[arg(long, env = "ADDSVC_CLIENT_THROTTLE_K", default_value_t = 0.0)]
+    pub(crate) client_throttle_k: f64,
+    /// With `--client-throttle-k`: the window over which requests and
+    /// accepts are counted (1s to 1h). Throttling eases within a few windows
+    /// of stringsvc accepting again.
+    #[arg(long, env = "ADDSVC_CLIENT_THROTTLE_WINDOW", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) client_throttle_window: Duration,
     /// Consecutive failed stringsvc calls that open the circuit breaker.
     #[arg(long, env = "ADDSVC_BREAKER_FAILURES", default_value_t = 5)]
     pub(crate) breaker_failures: u32,
@@ -212,6 +231,18 @@ pub(crate) fn parse_balancer(s: &str) -> Result<Strategy, String> {
 }
 
 impl Args {
+    /// Client-side throttling of stringsvc calls (`--client-throttle-k`,
+    /// `--client-throttle-window`), if on.
+    pub(crate) fn client_throttle(&self) -> Result<Option<kit_overload::ThrottleLayer>, BoxError> {
+        if self.client_throttle_k == 0.0 {
+            return Ok(None);
+        }
+        let layer =
+            kit_overload::ThrottleLayer::new(self.client_throttle_k, self.client_throttle_window)
+                .map_err(|e| format!("--client-throttle-k/--client-throttle-window: {e}"))?;
+        Ok(Some(layer))
+    }
+
     /// The token presented to stringsvc (`--stringsvc-token-file`), followed
     /// as the file rotates (each reload logged); refused when stringsvc runs
     /// in-process (a flag accepted must do something).

@@ -112,6 +112,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
                     }),
                     tls: client_tls,
                     token,
+                    throttle: args.client_throttle()?, // --client-throttle-k: fewer calls while stringsvc refuses
                     ..ClientOptions::new(logger.clone(), exporter.clone())
                 },
             )
@@ -141,6 +142,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         // 3. endpoints, each with logging, RED and USE metrics, rate limits, a concurrency limit
         &Middlewares {
             max_in_flight: (args.max_in_flight > 0).then_some(args.max_in_flight),
+            concurrency_limit: args.concurrency_limit.0, // refused at once over it (503)
             rate_limit: NonZeroU32::new(args.rate_limit)
                 .map(|n| ErroringLayer::new(direct(Quota::per_second(n)))),
             rate_limit_per_client: NonZeroU32::new(args.rate_limit_per_ip)

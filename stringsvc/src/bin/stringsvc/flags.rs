@@ -91,6 +91,11 @@ pub(crate) struct Args {
     /// default).
     #[arg(long, env = "STRINGSVC_INJECT_ERRORS")]
     pub(crate) inject_errors: Option<String>,
+    /// Keep the worker thread busy on a share of calls: `SHARE:DURATION`,
+    /// e.g. `100%:200us` (CPU work, to produce overload on one machine; off
+    /// by default).
+    #[arg(long, env = "STRINGSVC_INJECT_CPU")]
+    pub(crate) inject_cpu: Option<String>,
     /// The seed of the injected faults: the same seed, the same faults.
     #[arg(long, env = "STRINGSVC_INJECT_SEED", default_value_t = 1)]
     pub(crate) inject_seed: u64,
@@ -101,6 +106,14 @@ pub(crate) struct Args {
     /// Calls each endpoint serves at once; more wait (0: no limit).
     #[arg(long, env = "STRINGSVC_MAX_IN_FLIGHT", default_value_t = 0)]
     pub(crate) max_in_flight: usize,
+    /// A concurrency limit per endpoint that refuses at once (503 with
+    /// `Retry-After`, gRPC `UNAVAILABLE`) instead of queueing: `off` (the
+    /// default), `fixed:N` (a bulkhead of N calls), `adaptive` (found from
+    /// latency) or `aimd:LATENCY` (backing off above LATENCY). Calls marked
+    /// `x-request-criticality: sheddable` are refused first.
+    #[arg(long, env = "STRINGSVC_CONCURRENCY_LIMIT", default_value = "off",
+          value_parser = service_stack::parse_concurrency_limit)]
+    pub(crate) concurrency_limit: service_stack::ConcurrencyLimit,
     /// Register this instance for discovery while it runs (built with
     /// `--features etcd`): `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]` (prefix
     /// default `/kit/services/stringsvc/`). Without it, nothing is registered.

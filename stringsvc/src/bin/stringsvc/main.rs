@@ -58,13 +58,15 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let faults = kit_fault::Faults::parse(
         args.inject_latency.as_deref(),
         args.inject_errors.as_deref(),
-    )?;
+    )?
+    .with_cpu(args.inject_cpu.as_deref())?;
     let faults = faults
         .is_active()
         .then(|| kit_fault::FaultLayer::new(faults, args.inject_seed));
     if faults.is_some() {
         slog::warn!(logger, "injecting faults";
-            "latency" => args.inject_latency.as_deref(), "errors" => args.inject_errors.as_deref());
+            "latency" => args.inject_latency.as_deref(), "errors" => args.inject_errors.as_deref(),
+            "cpu" => args.inject_cpu.as_deref());
     }
     let limits = Limits {
         body_bytes: args.body_limit_bytes,
@@ -85,9 +87,10 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         // 3. endpoints, each with logging, RED and USE metrics, a concurrency limit
         &Middlewares {
             max_in_flight: (args.max_in_flight > 0).then_some(args.max_in_flight),
-            tracer: tracer.clone(), // a span per call, with --otlp-endpoint
-            faults,                 // --inject-latency, --inject-errors
-            auth,                   // --jwt-keys: the caller's token verified first
+            concurrency_limit: args.concurrency_limit.0, // refused at once over it (503)
+            tracer: tracer.clone(),                      // a span per call, with --otlp-endpoint
+            faults, // --inject-latency, --inject-errors, --inject-cpu
+            auth,   // --jwt-keys: the caller's token verified first
             ..Middlewares::new(logger.clone(), exporter.recorder())  // transport= from each call
         },
     );
