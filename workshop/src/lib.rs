@@ -39,3 +39,5 @@ pub mod s18_challenge;
 pub mod s18_tls;
 pub mod s19_auth;
 pub mod s19_challenge;
+pub mod s20_challenge;
+pub mod s20_overload;

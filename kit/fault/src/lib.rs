@@ -39,9 +39,11 @@ pub struct Faults {
     pub latency: Option<(f64, Duration)>,
     /// This share of calls (0 to 1) fails with class unavailable, at once.
     pub errors: Option<f64>,
-    /// `(share, work)`: this share of calls (0 to 1) keeps its thread busy
-    /// for `work` first (a spin, not a sleep: it holds the CPU, as
-    /// computation does, so that overload can be produced on purpose).
+    /// `(share, work)`: this share of calls (0 to 1) keeps the CPU busy for
+    /// `work` first: a spin, not a sleep, in slices of 50 us with the task
+    /// yielding between them, as an async computation that awaits now and
+    /// then does. Calls in flight share the CPU, so their latency grows with
+    /// their number: overload produced on purpose, on one machine.
     pub cpu: Option<(f64, Duration)>,
 }
 
@@ -223,19 +225,31 @@ where
                 tokio::time::sleep(delay).await;
             }
             if let Some(work) = work {
-                spin(work);
+                spin(work).await;
             }
             inner.await
         })
     }
 }
 
-/// Keeps the thread busy for `work` of wall-clock time: what a computation
-/// does to its worker thread (nothing else runs on it meanwhile).
-fn spin(work: Duration) {
-    let started = std::time::Instant::now();
-    while started.elapsed() < work {
-        std::hint::spin_loop();
+/// Keeps the CPU busy for `work` of wall-clock time in slices of 50 us,
+/// yielding to the runtime between slices (the other calls in flight run
+/// meanwhile, as they would beside a real computation that awaits).
+async fn spin(work: Duration) {
+    const SLICE: Duration = Duration::from_micros(50);
+    // Only the time spent in its own slices counts: the calls it yields to
+    // meanwhile do not shorten its work.
+    let mut spent = Duration::ZERO;
+    while spent < work {
+        let slice = std::time::Instant::now();
+        let this = SLICE.min(work - spent);
+        while slice.elapsed() < this {
+            std::hint::spin_loop();
+        }
+        spent += slice.elapsed();
+        if spent < work {
+            tokio::task::yield_now().await;
+        }
     }
 }
 
@@ -270,28 +284,32 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn cpu_work_holds_the_thread() {
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn cpu_work_is_spent_not_slept_and_shared_with_other_calls() {
         let faults = Faults::default().with_cpu(Some("100%:20ms")).unwrap();
         let ep = FaultLayer::new(faults, 1).layer(endpoint_fn(|_: Request<()>| async {
             Ok::<_, BoxError>(())
         }));
-        // Another task on the same thread: it would run during a sleep, it
-        // cannot during a spin.
+        // Paused time: a sleep would pass in no real time at all.
+        let started = std::time::Instant::now();
+        let virtual_start = tokio::time::Instant::now();
+        // Another task on the same thread runs during the work (it yields).
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let other = tokio::spawn({
             let ran = ran.clone();
             async move { ran.store(true, Ordering::Relaxed) }
         });
-        let started = std::time::Instant::now();
         ep.oneshot(Request::from_msg(())).await.unwrap();
-        assert!(started.elapsed() >= Duration::from_millis(20));
         assert!(
-            !ran.load(Ordering::Relaxed),
-            "the thread was given up during the work"
+            started.elapsed() >= Duration::from_millis(20),
+            "spent on the CPU"
+        );
+        assert_eq!(virtual_start.elapsed(), Duration::ZERO, "not a sleep");
+        assert!(
+            ran.load(Ordering::Relaxed),
+            "the thread was shared meanwhile"
         );
         other.await.unwrap();
-        assert!(ran.load(Ordering::Relaxed));
     }
 
     #[tokio::test(start_paused = true)]
