@@ -411,3 +411,22 @@ pub async fn stdout_of(cmd: &mut Command) -> String {
     );
     stdout
 }
+
+/// Starts the workspace binary `binary` with free loopback addresses and
+/// `args`, which must stop it at start-up: what it said (stdout and stderr).
+/// Panics if it started, or if what it said is a panic.
+pub fn refused_start(binary: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(workspace_binary(binary))
+        .args(["--http-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{binary} {args:?} started");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!said.contains("panicked"), "{said}");
+    said
+}

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use kit_endpoint::{Context, ErrorClass, Request};
-use kit_tests::process::{Service, workspace_binary};
+use kit_tests::process::{Service, refused_start};
 use kit_tests::raw;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -279,23 +279,6 @@ async fn a_stalled_stringsvc_and_1500_connections_on_concat_do_not_starve_sum() 
         refused >= 1000,
         "the bulkhead refused {refused} (served {ok})"
     );
-}
-
-/// Starts `binary` with `args`, which must stop it at start-up: what it said.
-fn refused_start(binary: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(workspace_binary(binary))
-        .args(["--http-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "{binary} {args:?} started");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!said.contains("panicked"), "{said}");
-    said
 }
 
 #[test]

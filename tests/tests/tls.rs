@@ -8,7 +8,7 @@ use std::path::Path;
 
 use kit_tests::external::venv_tool;
 use kit_tests::pki::Pki;
-use kit_tests::process::{Service, workspace_binary};
+use kit_tests::process::{Service, refused_start};
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -240,23 +240,6 @@ async fn a_tls_scanner_finds_only_tls_1_2_and_1_3_with_strong_suites() {
             "{suite}"
         );
     }
-}
-
-/// Starts `binary` with `args`, which must stop it at start-up: what it said.
-fn refused_start(binary: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(workspace_binary(binary))
-        .args(["--http-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "{binary} {args:?} started");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!said.contains("panicked"), "{said}");
-    said
 }
 
 #[test]
