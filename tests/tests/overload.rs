@@ -171,6 +171,10 @@ async fn a_throttled_client_sends_a_refusing_stringsvc_a_fraction_of_its_calls()
         "stringsvc saw {sent} of {calls} calls\n{text}"
     );
     assert!(throttled >= calls - 40, "{throttled} throttled");
+    // And counted where operators look.
+    let line = format!("kit_overload_throttled_total{{upstream=\"stringsvc\"}} {throttled}");
+    let text = metrics(&add).await;
+    assert!(text.contains(&line), "{line} in\n{text}");
 }
 
 /// One keep-alive HTTP/1.1 call on `stream`: its status.

@@ -104,9 +104,22 @@ impl fmt::Display for UpstreamError {
 impl Error for UpstreamError {}
 
 impl UpstreamError {
-    /// Its class for the caller ([`code_class`]).
+    /// Its class for the caller ([`code_class`]), with the retry hint of
+    /// `grpc-retry-pushback-ms` on a refusal that sent one.
     pub fn class(&self) -> ErrorClass {
-        code_class(self.status.code())
+        let hint = self
+            .status
+            .metadata()
+            .get(RETRY_PUSHBACK_MS)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .map(std::time::Duration::from_millis);
+        match code_class(self.status.code()) {
+            ErrorClass::Unavailable { .. } => ErrorClass::Unavailable { retry_after: hint },
+            ErrorClass::ResourceExhausted { .. } => {
+                ErrorClass::ResourceExhausted { retry_after: hint }
+            }
+            other => other,
+        }
     }
 
     /// The error a client returns: classified.
@@ -128,6 +141,10 @@ mod tests {
         let status = encode_error(&Context::new(), &*err);
         assert_eq!(status.code(), Code::Unavailable);
         assert_eq!(status.metadata().get(RETRY_PUSHBACK_MS).unwrap(), "1500");
+        let back = UpstreamError {
+            status: status.clone(),
+        };
+        assert_eq!(back.class(), class, "the caller reads the hint back");
         let plain: kit_endpoint::BoxError = "bug".into();
         let status = encode_error(&Context::new(), &*plain);
         assert!(status.metadata().get(RETRY_PUSHBACK_MS).is_none());

@@ -12,6 +12,11 @@ use crate::Reply;
 /// The header carrying a failed call's [`ErrorClass`] (`invalid_argument`...).
 pub const ERROR_CLASS: &str = "Kit-Error-Class";
 
+/// The header carrying a refusal's retry hint in milliseconds (a rate
+/// limit's, an overloaded endpoint's), as HTTP's `Retry-After` and gRPC's
+/// `grpc-retry-pushback-ms` do.
+pub const RETRY_AFTER_MS: &str = "Kit-Retry-After-Ms";
+
 /// An error as the error encoder sees it (kit-endpoint's, shared by every
 /// transport).
 pub use kit_endpoint::ErrorRef;
@@ -33,6 +38,9 @@ pub fn encode_error(ctx: &Context, err: ErrorRef<'_>) -> Reply {
     });
     let mut headers = HeaderMap::new();
     headers.insert(ERROR_CLASS, class.as_str());
+    if let Some(after) = class.retry_after() {
+        headers.insert(RETRY_AFTER_MS, after.as_millis().to_string());
+    }
     Reply {
         headers,
         payload: serde_json::to_vec(&body).unwrap_or_default().into(),
@@ -73,9 +81,15 @@ impl UpstreamError {
     }
 }
 
-/// The error of a reply carrying [`ERROR_CLASS`], if it does.
+/// The error of a reply carrying [`ERROR_CLASS`], if it does (with the
+/// retry hint of [`RETRY_AFTER_MS`] on a refusal that sent one).
 pub fn reply_error(headers: Option<&HeaderMap>, payload: &[u8]) -> Option<BoxError> {
-    let class = headers?.get(ERROR_CLASS)?.as_str();
+    let headers = headers?;
+    let class = headers.get(ERROR_CLASS)?.as_str();
+    let hint = headers
+        .get(RETRY_AFTER_MS)
+        .and_then(|v| v.as_str().parse::<u64>().ok())
+        .map(std::time::Duration::from_millis);
     let message = serde_json::from_slice::<serde_json::Value>(payload)
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
@@ -84,9 +98,48 @@ pub fn reply_error(headers: Option<&HeaderMap>, payload: &[u8]) -> Option<BoxErr
         });
     Some(
         UpstreamError {
-            remote: Some(ErrorClass::parse(class).unwrap_or(ErrorClass::Internal)),
+            remote: Some(with_hint(
+                ErrorClass::parse(class).unwrap_or(ErrorClass::Internal),
+                hint,
+            )),
             message,
         }
         .into_error(),
     )
+}
+
+/// `class` with the retry hint `hint`, where its class carries one.
+fn with_hint(class: ErrorClass, hint: Option<std::time::Duration>) -> ErrorClass {
+    match class {
+        ErrorClass::Unavailable { .. } => ErrorClass::Unavailable { retry_after: hint },
+        ErrorClass::ResourceExhausted { .. } => ErrorClass::ResourceExhausted { retry_after: hint },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_refusal_keeps_its_retry_hint_across_the_hop() {
+        let class = ErrorClass::Unavailable {
+            retry_after: Some(Duration::from_millis(1500)),
+        };
+        let err: BoxError = Classified::public(class, "overloaded").into();
+        let reply = encode_error(&Context::new(), &*err);
+        assert_eq!(reply.headers.get(RETRY_AFTER_MS).unwrap().as_str(), "1500");
+        let back = reply_error(Some(&reply.headers), &reply.payload).unwrap();
+        assert_eq!(ErrorClass::of(&*back), class);
+        // No hint sent, none read; a bad one is ignored.
+        let plain: BoxError = "bug".into();
+        let reply = encode_error(&Context::new(), &*plain);
+        assert!(reply.headers.get(RETRY_AFTER_MS).is_none());
+        let mut headers = HeaderMap::new();
+        headers.insert(ERROR_CLASS, "unavailable");
+        headers.insert(RETRY_AFTER_MS, "soon");
+        let back = reply_error(Some(&headers), b"{}").unwrap();
+        assert_eq!(ErrorClass::of(&*back), ErrorClass::Unavailable { retry_after: None });
+    }
 }

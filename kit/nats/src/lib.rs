@@ -64,7 +64,9 @@ pub use context::{
     AUTHORIZATION, BUDGET_MS, CALL_ID, CRITICALITY, METADATA_PREFIX, REQUEST_ID, TRACEPARENT,
     TRACESTATE, cancel_subject, context_from_headers, context_to_headers,
 };
-pub use error::{BadRequest, ERROR_CLASS, ErrorRef, UpstreamError, encode_error, reply_error};
+pub use error::{
+    BadRequest, ERROR_CLASS, ErrorRef, RETRY_AFTER_MS, UpstreamError, encode_error, reply_error,
+};
 pub use kit_endpoint::DEFAULT_BUDGET;
 pub use server::{
     Handler, MAX_IN_FLIGHT, NoReplySubject, Reply, Server, Subscribed, TRANSPORT, serve, subscribe,

@@ -72,6 +72,19 @@ struct Shared {
     bucket: Duration,
     counts: Mutex<Counts>,
     rng: AtomicU64,
+    metrics: Option<ThrottleMetrics>,
+}
+
+/// Where the throttle reports, if anywhere ([`ThrottleLayer::with_metrics`]).
+struct ThrottleMetrics {
+    throttled: metrics::Counter,
+    probability: metrics::Gauge,
+}
+
+impl std::fmt::Debug for ThrottleMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ThrottleMetrics")
+    }
 }
 
 #[derive(Debug)]
@@ -106,6 +119,11 @@ impl Counts {
             .fold((0, 0), |(r, a), (br, ba)| (r + br, a + ba))
     }
 }
+
+const THROTTLED: &str = "kit_overload_throttled_total";
+const PROBABILITY: &str = "kit_overload_throttle_probability";
+static METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
 /// What the throttle stands at: [`ThrottleLayer::snapshot`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -146,8 +164,41 @@ impl ThrottleLayer {
                     head_start: Instant::now(),
                 }),
                 rng: AtomicU64::new(seed),
+                metrics: None,
             }),
         })
+    }
+
+    /// Reports the calls refused locally (`kit_overload_throttled_total`)
+    /// and the probability of refusing the next
+    /// (`kit_overload_throttle_probability`) to `recorder`, labelled
+    /// `upstream="<name>"`.
+    ///
+    /// # Panics
+    /// If the layer was cloned or used already (configure it first).
+    pub fn with_metrics(mut self, recorder: &dyn metrics::Recorder, upstream: &str) -> Self {
+        use metrics::{Key, KeyName, Label};
+        recorder.describe_counter(
+            KeyName::from(THROTTLED),
+            None,
+            "Calls refused by the client's adaptive throttle, never sent (kit-overload).".into(),
+        );
+        recorder.describe_gauge(
+            KeyName::from(PROBABILITY),
+            None,
+            "The probability with which the client's throttle refuses its next call.".into(),
+        );
+        let key = |name: &'static str| {
+            Key::from_parts(name, vec![Label::new("upstream", upstream.to_owned())])
+        };
+        let metrics = ThrottleMetrics {
+            throttled: recorder.register_counter(&key(THROTTLED), &METADATA),
+            probability: recorder.register_gauge(&key(PROBABILITY), &METADATA),
+        };
+        Arc::get_mut(&mut self.shared)
+            .expect("a throttle is configured before it is cloned or used")
+            .metrics = Some(metrics);
+        self
     }
 
     /// Draws from a generator seeded with `seed` (tests that repeat).
@@ -190,7 +241,16 @@ impl Shared {
             counts.buckets[head].0 += 1;
             self.probability(requests, accepts)
         };
-        p == 0.0 || self.draw() >= p
+        if let Some(m) = &self.metrics {
+            m.probability.set(p);
+        }
+        let admitted = p == 0.0 || self.draw() >= p;
+        if !admitted {
+            if let Some(m) = &self.metrics {
+                m.throttled.increment(1);
+            }
+        }
+        admitted
     }
 
     fn accepted(&self) {

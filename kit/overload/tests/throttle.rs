@@ -111,3 +111,31 @@ async fn other_failures_are_accepts_and_bad_settings_are_refused() {
         "the throttle's k (0.5) must be at least 1 (2 is the usual; off is no throttle)"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn throttled_calls_and_the_probability_are_metrics() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let throttle = ThrottleLayer::new(2.0, Duration::from_secs(10))
+        .unwrap()
+        .seed(3)
+        .with_metrics(&recorder, "stringsvc");
+    let client = throttle.layer(endpoint_fn(|_: Request<()>| async {
+        let class = ErrorClass::Unavailable { retry_after: None };
+        Err::<(), BoxError>(Classified::new(class, "busy").into())
+    }));
+    let mut local = 0;
+    for _ in 0..200 {
+        let e = client.clone().oneshot(Request::from_msg(())).await.unwrap_err();
+        local += usize::from(is_caused_by::<Throttled>(&*e));
+    }
+    let text = handle.render();
+    let line = format!("kit_overload_throttled_total{{upstream=\"stringsvc\"}} {local}");
+    assert!(local > 150 && text.contains(&line), "{line} in\n{text}");
+    let p = text
+        .lines()
+        .find_map(|l| l.strip_prefix("kit_overload_throttle_probability{upstream=\"stringsvc\"} "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap();
+    assert!(p > 0.9, "{p}");
+}

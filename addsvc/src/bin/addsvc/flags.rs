@@ -232,15 +232,18 @@ pub(crate) fn parse_balancer(s: &str) -> Result<Strategy, String> {
 
 impl Args {
     /// Client-side throttling of stringsvc calls (`--client-throttle-k`,
-    /// `--client-throttle-window`), if on.
-    pub(crate) fn client_throttle(&self) -> Result<Option<kit_overload::ThrottleLayer>, BoxError> {
+    /// `--client-throttle-window`), if on, reporting to `recorder`.
+    pub(crate) fn client_throttle(
+        &self,
+        recorder: &dyn metrics::Recorder,
+    ) -> Result<Option<kit_overload::ThrottleLayer>, BoxError> {
         if self.client_throttle_k == 0.0 {
             return Ok(None);
         }
         let layer =
             kit_overload::ThrottleLayer::new(self.client_throttle_k, self.client_throttle_window)
                 .map_err(|e| format!("--client-throttle-k/--client-throttle-window: {e}"))?;
-        Ok(Some(layer))
+        Ok(Some(layer.with_metrics(recorder, "stringsvc")))
     }
 
     /// The token presented to stringsvc (`--stringsvc-token-file`), followed

@@ -112,7 +112,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
                     }),
                     tls: client_tls,
                     token,
-                    throttle: args.client_throttle()?, // --client-throttle-k: fewer calls while stringsvc refuses
+                    throttle: args.client_throttle(exporter.recorder())?, // --client-throttle-k: fewer calls while stringsvc refuses
                     ..ClientOptions::new(logger.clone(), exporter.clone())
                 },
             )
