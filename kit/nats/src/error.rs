@@ -140,6 +140,9 @@ mod tests {
         headers.insert(ERROR_CLASS, "unavailable");
         headers.insert(RETRY_AFTER_MS, "soon");
         let back = reply_error(Some(&headers), b"{}").unwrap();
-        assert_eq!(ErrorClass::of(&*back), ErrorClass::Unavailable { retry_after: None });
+        assert_eq!(
+            ErrorClass::of(&*back),
+            ErrorClass::Unavailable { retry_after: None }
+        );
     }
 }

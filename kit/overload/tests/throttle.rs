@@ -126,7 +126,11 @@ async fn throttled_calls_and_the_probability_are_metrics() {
     }));
     let mut local = 0;
     for _ in 0..200 {
-        let e = client.clone().oneshot(Request::from_msg(())).await.unwrap_err();
+        let e = client
+            .clone()
+            .oneshot(Request::from_msg(()))
+            .await
+            .unwrap_err();
         local += usize::from(is_caused_by::<Throttled>(&*e));
     }
     let text = handle.render();
