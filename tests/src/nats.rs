@@ -56,6 +56,12 @@ impl Nats {
 
     async fn start_with(extra: Vec<String>) -> Option<Nats> {
         binary()?;
+        let mut nats = Nats::new(extra);
+        nats.restart().await;
+        Some(nats)
+    }
+
+    fn new(extra: Vec<String>) -> Nats {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "kit-nats-{}-{}",
@@ -64,21 +70,32 @@ impl Nats {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a temporary data dir");
-        let addr = crate::process::free_addr();
-        let mut nats = Nats {
+        Nats {
             child: Default::default(),
-            addr,
+            addr: crate::process::free_addr(),
             dir,
             extra,
-        };
-        nats.restart().await;
-        Some(nats)
+        }
+    }
+
+    /// Whether its process runs.
+    pub fn is_running(&self) -> bool {
+        self.child.is_running()
+    }
+
+    /// Its client address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// The client URL, e.g. `nats://127.0.0.1:40123` (`tls://` when it
     /// serves TLS).
     pub fn url(&self) -> String {
-        let scheme = if self.extra.is_empty() { "nats" } else { "tls" };
+        let scheme = if self.extra.iter().any(|a| a == "--tls") {
+            "tls"
+        } else {
+            "nats"
+        };
         format!("{scheme}://{}", self.addr)
     }
 
@@ -123,6 +140,109 @@ impl Nats {
         // Keep reading its log so that it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.child.started(child);
+    }
+}
+
+/// Several nats-servers forming one cluster with JetStream (each its own
+/// process, on free loopback ports, its own temporary data), stopped on drop.
+///
+/// ```no_run
+/// # async fn f() {
+/// let Some(mut cluster) = kit_tests::nats::NatsCluster::start(3).await else { return };
+/// let url = cluster.url(); // nats://a:p,b:p,c:p
+/// cluster.member(0).kill().await; // clients reconnect to another member
+/// cluster.member(0).restart().await;
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct NatsCluster {
+    members: Vec<Nats>,
+}
+
+impl NatsCluster {
+    /// Starts `n` nats-servers routed to one another as cluster `kit`, with
+    /// JetStream, and waits until each is ready and JetStream has a meta
+    /// leader (it answers `$JS.API.INFO`). `None` if nats-server is missing.
+    pub async fn start(n: usize) -> Option<NatsCluster> {
+        binary()?;
+        let routes: Vec<SocketAddr> = (0..n).map(|_| crate::process::free_addr()).collect();
+        let all = routes
+            .iter()
+            .map(|r| format!("nats://{r}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut members: Vec<Nats> = routes
+            .iter()
+            .enumerate()
+            .map(|(i, route)| {
+                Nats::new(vec![
+                    "--name".into(),
+                    format!("n{i}"),
+                    "--cluster_name".into(),
+                    "kit".into(),
+                    "--cluster".into(),
+                    format!("nats://{route}"),
+                    "--routes".into(),
+                    all.clone(),
+                ])
+            })
+            .collect();
+        for m in &mut members {
+            m.restart().await;
+        }
+        let cluster = NatsCluster { members };
+        cluster.wait_for_jetstream().await;
+        Some(cluster)
+    }
+
+    /// The member `i`, to kill or restart.
+    pub fn member(&mut self, i: usize) -> &mut Nats {
+        &mut self.members[i]
+    }
+
+    /// How many members there are.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// A URL naming every member: `nats://a:p,b:p,c:p`.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self.members.iter().map(|m| m.addr.to_string()).collect();
+        format!("nats://{}", hosts.join(","))
+    }
+
+    /// Waits (30 s at most) until JetStream answers through the cluster.
+    pub async fn wait_for_jetstream(&self) {
+        let servers: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| m.is_running())
+            .map(|m| format!("nats://{}", m.addr))
+            .collect();
+        let client = async_nats::connect(servers)
+            .await
+            .expect("the cluster accepts clients");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let info = client
+                .request("$JS.API.INFO", bytes::Bytes::new())
+                .await
+                .ok()
+                .map(|m| String::from_utf8_lossy(&m.payload).into_owned());
+            if info.as_deref().is_some_and(|i| i.contains("\"streams\"")) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "JetStream did not come up on the cluster: {info:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 

@@ -85,3 +85,60 @@ pub fn post_json(path: &str, headers: &[&str], body: &str) -> Vec<u8> {
 pub fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").into_bytes()
 }
+
+/// A keep-alive HTTP/1.1 connection sending one request after another: what
+/// a load test's caller holds (unlike [`send`], which closes after one).
+#[derive(Debug)]
+pub struct KeepAlive {
+    stream: tokio::io::BufReader<TcpStream>,
+}
+
+impl KeepAlive {
+    /// A connection to `addr`.
+    pub async fn connect(addr: SocketAddr) -> std::io::Result<KeepAlive> {
+        Ok(KeepAlive {
+            stream: tokio::io::BufReader::new(TcpStream::connect(addr).await?),
+        })
+    }
+
+    /// `POST path` with the JSON `body` and `headers` (`name: value`): the
+    /// answer's status and body. An error if the connection broke.
+    pub async fn post(
+        &mut self,
+        path: &str,
+        headers: &[&str],
+        body: &str,
+    ) -> std::io::Result<(u16, String)> {
+        use tokio::io::AsyncBufReadExt;
+        let mut req = format!(
+            "POST {path} HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for h in headers {
+            req.push_str(h);
+            req.push_str("\r\n");
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        self.stream.get_mut().write_all(req.as_bytes()).await?;
+        let (mut status, mut length) = (0, 0);
+        loop {
+            let mut line = String::new();
+            if self.stream.read_line(&mut line).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let line = line.trim_end().to_ascii_lowercase();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(s) = line.strip_prefix("http/1.1 ") {
+                status = s.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+            } else if let Some(v) = line.strip_prefix("content-length: ") {
+                length = v.parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).await?;
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+}

@@ -3,14 +3,11 @@
 //! while stringsvc refuses, a stalled dependency that does not starve the
 //! endpoints that do not need it, and bad settings stopped at start-up.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use kit_endpoint::{Context, ErrorClass, Request};
 use kit_tests::process::{Service, refused_start};
-use kit_tests::raw;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use kit_tests::raw::{self, KeepAlive};
 use tower::ServiceExt;
 
 /// `/metrics` of `svc`.
@@ -177,39 +174,6 @@ async fn a_throttled_client_sends_a_refusing_stringsvc_a_fraction_of_its_calls()
     assert!(text.contains(&line), "{line} in\n{text}");
 }
 
-/// One keep-alive HTTP/1.1 call on `stream`: its status.
-async fn call(stream: &mut BufReader<TcpStream>, path: &str, body: &str) -> std::io::Result<u16> {
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.get_mut().write_all(req.as_bytes()).await?;
-    let mut status = 0;
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        if stream.read_line(&mut line).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        let line = line.trim_end().to_ascii_lowercase();
-        if line.is_empty() {
-            break;
-        }
-        if let Some(s) = line.strip_prefix("http/1.1 ") {
-            status = s[..3].parse().unwrap_or(0);
-        } else if let Some(v) = line.strip_prefix("content-length: ") {
-            length = v.parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; length];
-    stream.read_exact(&mut body).await?;
-    Ok(status)
-}
-
-async fn connect(addr: SocketAddr) -> BufReader<TcpStream> {
-    BufReader::new(TcpStream::connect(addr).await.unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_stringsvc_and_1500_connections_on_concat_do_not_starve_sum() {
     let strings = Service::start_on_loopback("stringsvc", &["--inject-latency", "100%:2s"]).await;
@@ -227,9 +191,12 @@ async fn a_stalled_stringsvc_and_1500_connections_on_concat_do_not_starve_sum() 
     )
     .await;
     let addr = add.addr("http");
-    let mut sum = connect(addr).await;
+    let mut sum = KeepAlive::connect(addr).await.unwrap();
     assert_eq!(
-        call(&mut sum, "/sum", r#"{"a": 1, "b": 2}"#).await.unwrap(),
+        sum.post("/sum", &[], r#"{"a": 1, "b": 2}"#)
+            .await
+            .unwrap()
+            .0,
         200
     );
     // 1500 callers on /concat, each on its own connection, waiting a second
@@ -238,10 +205,14 @@ async fn a_stalled_stringsvc_and_1500_connections_on_concat_do_not_starve_sum() 
     let mut callers = Vec::new();
     for _ in 0..1500 {
         callers.push(tokio::spawn(async move {
-            let mut stream = connect(addr).await;
+            let mut stream = KeepAlive::connect(addr).await.unwrap();
             let mut statuses = [0u32; 2];
             while Instant::now() < stop {
-                match call(&mut stream, "/concat", r#"{"a": "a", "b": "b"}"#).await {
+                match stream
+                    .post("/concat", &[], r#"{"a": "a", "b": "b"}"#)
+                    .await
+                    .map(|r| r.0)
+                {
                     Ok(200) => statuses[0] += 1,
                     Ok(503) => {
                         statuses[1] += 1;
@@ -259,7 +230,11 @@ async fn a_stalled_stringsvc_and_1500_connections_on_concat_do_not_starve_sum() 
     let mut peak_rss = 0;
     while Instant::now() < stop - Duration::from_millis(500) {
         let started = Instant::now();
-        let status = call(&mut sum, "/sum", r#"{"a": 1, "b": 2}"#).await.unwrap();
+        let status = sum
+            .post("/sum", &[], r#"{"a": 1, "b": 2}"#)
+            .await
+            .unwrap()
+            .0;
         assert_eq!(status, 200, "/sum failed under /concat's load");
         took.push(started.elapsed());
         peak_rss = peak_rss.max(add.rss_kib().unwrap_or(0));

@@ -38,9 +38,15 @@ use tokio::net::TcpListener;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// The NATS server addsvc publishes its events to (`nats://HOST:PORT`).
+    /// The NATS server addsvc publishes its events to (`nats://HOST:PORT`),
+    /// or a cluster's members (`nats://h1:p1,h2:p2,h3:p3`).
     #[arg(long, env = "ADDTALLY_EVENTS")]
     events: String,
+    /// How many copies of the event streams JetStream keeps, if addtally
+    /// creates them (1 to 5; as addsvc's `--events-replicas`).
+    #[arg(long, env = "ADDTALLY_EVENTS_REPLICAS", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=5))]
+    events_replicas: u8,
     /// Address of the debug listener (/total, /health, /metrics).
     #[arg(long, env = "ADDTALLY_DEBUG_ADDR", default_value = "127.0.0.1:9083")]
     debug_addr: SocketAddr,
@@ -93,7 +99,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         ..ConsumerOptions::default()
     };
     // The streams may not exist yet (addsvc not started): made here too.
-    while let Err(e) = ensure_streams(&js).await {
+    while let Err(e) = ensure_streams(&js, args.events_replicas.into()).await {
         slog::warn!(logger, "events streams not ready, retrying"; "err" => %e);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

@@ -31,28 +31,33 @@ pub const DEAD_STREAM: &str = "ADDSVC_DEAD";
 /// Where consumers put the events they cannot apply.
 pub const DEAD_LETTER: &str = "addsvc.dead.summed";
 
-/// Connects to the NATS server at `url`. The connection is made in the
-/// background and remade whenever it is lost: the service starts (and serves)
-/// while NATS is down, and publishing fails with a clear error until it is up.
+/// Connects to the NATS server at `url`, or to the members of a cluster
+/// (`nats://h1:4222,h2:4222,h3:4222`, [`kit_nats::servers`]). The connection
+/// is made in the background and remade whenever it is lost, to any member
+/// that answers: the service starts (and serves) while NATS is down, and
+/// publishing fails with a clear error until it is up.
 pub async fn connect(url: &str) -> Result<async_nats::Client, BoxError> {
     let client = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
         .max_reconnects(None)
-        .connect(url)
+        .connect(kit_nats::servers(url)?)
         .await?;
     Ok(client)
 }
 
 /// Creates [`STREAM`] and [`DEAD_STREAM`] if they do not exist (on disk, a
-/// 2-minute duplicate window). Both the publisher and the consumer call it, so
-/// either may start first.
-pub async fn ensure_streams(js: &jetstream::Context) -> Result<(), BoxError> {
+/// 2-minute duplicate window, `replicas` copies: 3 on a 3-node JetStream
+/// cluster, so that a stream outlives a node). Both the publisher and the
+/// consumer call it, so either may start first. An existing stream keeps
+/// its settings.
+pub async fn ensure_streams(js: &jetstream::Context, replicas: usize) -> Result<(), BoxError> {
     for (name, subjects) in [(STREAM, SUBJECTS), (DEAD_STREAM, "addsvc.dead.>")] {
         js.get_or_create_stream(stream::Config {
             name: name.to_owned(),
             subjects: vec![subjects.to_owned()],
             storage: stream::StorageType::File,
             duplicate_window: Duration::from_secs(120),
+            num_replicas: replicas.max(1),
             ..Default::default()
         })
         .await?;
@@ -67,15 +72,21 @@ pub struct NatsEvents {
 }
 
 impl NatsEvents {
-    /// The publisher of addsvc's events on the NATS server at `url`
-    /// (`--events`). NATS may be down: the connection and the streams are
-    /// made in the background, and sums fail with 503 until they are.
-    pub async fn start(url: &str, logger: &Logger) -> Result<NatsEvents, BoxError> {
+    /// The publisher of addsvc's events on the NATS server (or cluster) at
+    /// `url` (`--events`), its streams kept in `replicas` copies
+    /// (`--events-replicas`). NATS may be down: the connection and the
+    /// streams are made in the background, and sums fail with 503 until they
+    /// are.
+    pub async fn start(
+        url: &str,
+        replicas: usize,
+        logger: &Logger,
+    ) -> Result<NatsEvents, BoxError> {
         let js = jetstream::new(connect(url).await?);
         let (setup, logger) = (js.clone(), logger.clone());
         tokio::spawn(async move {
             let mut warned = false;
-            while let Err(e) = ensure_streams(&setup).await {
+            while let Err(e) = ensure_streams(&setup, replicas).await {
                 if !std::mem::replace(&mut warned, true) {
                     warn!(logger, "events streams not ready, retrying"; "err" => %e);
                 }

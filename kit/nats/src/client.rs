@@ -253,6 +253,6 @@ pub async fn connect_tls(
     Ok(async_nats::ConnectOptions::new()
         .require_tls(true)
         .tls_client_config(config)
-        .connect(url)
+        .connect(crate::servers(url)?)
         .await?)
 }

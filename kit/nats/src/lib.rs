@@ -56,6 +56,7 @@ mod error;
 pub mod events;
 pub mod json;
 mod server;
+mod servers;
 
 #[cfg(feature = "tls")]
 pub use client::connect_tls;
@@ -71,3 +72,4 @@ pub use kit_endpoint::DEFAULT_BUDGET;
 pub use server::{
     Handler, MAX_IN_FLIGHT, NoReplySubject, Reply, Server, Subscribed, TRANSPORT, serve, subscribe,
 };
+pub use servers::{connect, servers};

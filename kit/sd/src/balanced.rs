@@ -450,8 +450,15 @@ where
                         return Ok(resp);
                     }
                     Err(err) => {
+                        // The streak is kept with or without ejection:
+                        // least-pending passes over an instance that just failed.
+                        let threshold = shared
+                            .ejection
+                            .as_ref()
+                            .map_or(u32::MAX, |e| e.consecutive_failures);
+                        let streak = entry.health.failed(threshold);
                         if let Some(ejection) = &shared.ejection {
-                            if entry.health.failed(ejection.consecutive_failures) {
+                            if streak {
                                 let ejected =
                                     entries.iter().filter(|e| e.health.is_ejected()).count();
                                 let allowed = (ejection.max_ejected_share * entries.len() as f64)

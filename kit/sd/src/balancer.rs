@@ -1,6 +1,7 @@
 //! Balancing strategies: which instance gets the next call.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use crate::endpointer::Entry;
 
@@ -37,6 +38,9 @@ pub enum Strategy {
     /// Scans the instances once per pick.
     EpsilonGreedy,
 }
+
+/// How long a failure makes least-pending pass an instance over.
+const RECENT_FAILURE: Duration = Duration::from_secs(1);
 
 /// Picks instances; shared by all clones of a balanced endpoint.
 #[derive(Debug, Default)]
@@ -145,7 +149,14 @@ impl Picker {
             Strategy::LeastPending => {
                 let (a, b) = self.two_distinct(n);
                 let (a, b) = (first_untried_from(a), first_untried_from(b));
-                let load = |i: usize| entries[i].pending.load(Ordering::Relaxed);
+                // An instance whose last call failed within the last second
+                // loses to one that did not, whatever their calls in flight:
+                // failing at once, it has none, and would draw them all (a
+                // stopped instance with its breaker open, say).
+                let load = |i: usize| {
+                    let failing = entries[i].health.recently_failed(RECENT_FAILURE);
+                    (failing, entries[i].pending.load(Ordering::Relaxed))
+                };
                 if load(b) < load(a) { b } else { a }
             }
             Strategy::PeakEwma => {

@@ -34,6 +34,8 @@ impl Default for Ejection {
 #[derive(Debug, Default)]
 pub(crate) struct InstanceHealth {
     failures: AtomicU32,
+    /// When the last failure was recorded (as in `ejected_until`); 0: never.
+    failed_at: AtomicU64,
     /// Nanoseconds since [`base`] until which the instance is out; 0 if in.
     ejected_until: AtomicU64,
     /// The latency estimate in nanoseconds, as `f64` bits.
@@ -65,6 +67,17 @@ impl InstanceHealth {
         until != 0 && now_nanos() < until
     }
 
+    /// Whether its last call failed, less than `within` ago: a least-pending
+    /// pick passes it over (an instance that fails at once has no calls in
+    /// flight, and would otherwise draw them all).
+    pub(crate) fn recently_failed(&self, within: Duration) -> bool {
+        if self.failures.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let at = self.failed_at.load(Ordering::Relaxed);
+        at != 0 && now_nanos().saturating_sub(at) < within.as_nanos() as u64
+    }
+
     /// Records a successful call: the failure streak ends.
     pub(crate) fn succeeded(&self) {
         self.failures.store(0, Ordering::Relaxed);
@@ -72,6 +85,7 @@ impl InstanceHealth {
 
     /// Records a failed call; returns whether the streak has reached `threshold`.
     pub(crate) fn failed(&self, threshold: u32) -> bool {
+        self.failed_at.store(now_nanos(), Ordering::Relaxed);
         self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= threshold
     }
 

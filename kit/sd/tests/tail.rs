@@ -241,10 +241,17 @@ async fn epsilon_greedy_prefers_the_fastest_and_keeps_exploring() {
 /// With ejection off (the library's default), an instance that fails at once
 /// must not look fastest: with two healthy instances beside it, it gets at
 /// most 15% of 300 calls under peak EWMA and under epsilon-greedy (without
-/// the failure penalty it drew about two thirds and nine tenths of them).
+/// the failure penalty it drew about two thirds and nine tenths of them),
+/// and under least pending (where it looked idle, having no calls in
+/// flight: a third of sequential calls, most of concurrent ones, as a
+/// stopped stringsvc with its breaker open did in a rolling restart).
 #[tokio::test(start_paused = true)]
 async fn an_instance_that_fails_fast_does_not_draw_the_traffic() {
-    for strategy in [Strategy::PeakEwma, Strategy::EpsilonGreedy] {
+    for strategy in [
+        Strategy::PeakEwma,
+        Strategy::EpsilonGreedy,
+        Strategy::LeastPending,
+    ] {
         let fleet = Arc::new(Fleet::default());
         let svc = balanced(&fleet, &["10ms-a", "10ms-b", "bad-c"], |b| {
             b.strategy(strategy).max_attempts(1)

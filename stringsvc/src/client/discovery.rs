@@ -60,8 +60,11 @@ impl Discovery {
             return Ok(Discovery::Grpc(urls));
         }
         if let Some(rest) = spec.strip_prefix("nats://") {
-            if rest.is_empty() || rest.contains(',') {
-                return Err(format!("{spec:?} is not a nats://HOST:PORT URL").into());
+            // One server or a cluster's members: nats://h1:p1,h2:p2,h3:p3.
+            if rest.is_empty() || kit_nats::servers(spec).is_err() {
+                return Err(
+                    format!("{spec:?} is not a nats://HOST:PORT[,HOST:PORT...] URL").into(),
+                );
             }
             return Ok(Discovery::Nats(spec.to_owned()));
         }
@@ -155,6 +158,11 @@ mod tests {
             Discovery::parse("nats://127.0.0.1:4222").unwrap(),
             Discovery::Nats("nats://127.0.0.1:4222".into())
         );
+        // A NATS cluster's members.
+        assert_eq!(
+            Discovery::parse("nats://a:1,b:2,c:3").unwrap(),
+            Discovery::Nats("nats://a:1,b:2,c:3".into())
+        );
         assert_eq!(
             Discovery::parse("https://a:1").unwrap(),
             Discovery::Urls(vec!["https://a:1".into()])
@@ -169,7 +177,7 @@ mod tests {
         assert!(!Discovery::parse("http://a:1").unwrap().may_use_tls());
         for bad in [
             "nats://",
-            "nats://a:1,b:2",
+            "nats://a:1,,b:2",
             "ftp://x",
             "",
             "http://",

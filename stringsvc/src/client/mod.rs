@@ -174,7 +174,7 @@ pub async fn client(discovery: &Discovery, options: &ClientOptions) -> Result<Se
             // Hedging, version pins and canaries need instances to choose
             // from: addsvc refuses them with `--stringsvc nats://`
             // (`Discovery::unsupported`).
-            let nats = async_nats::connect(url.as_str()).await?;
+            let nats = kit_nats::connect(url).await?;
             let (timeout, instance) = (options.attempt_timeout, url.clone());
             let instancer = StaticInstancer::new(vec![Instance::new(instance)]);
             Ok(balanced_over(&instancer, options, move |_: &str| {

@@ -153,6 +153,12 @@ pub(crate) struct Args {
     /// while NATS is unreachable, sums fail with 503. Off by default.
     #[arg(long, env = "ADDSVC_EVENTS")]
     pub(crate) events: Option<String>,
+    /// With `--events`: how many copies of the event streams JetStream keeps
+    /// (1 to 5; 3 on a 3-node cluster, so that no stored sum is lost with a
+    /// node). Applies when the streams are created.
+    #[arg(long, env = "ADDSVC_EVENTS_REPLICAS", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub(crate) events_replicas: u8,
     /// How long a sum's `Idempotency-Key` and answer are remembered: a retry
     /// with the key within it gets the first answer (and publishes no second
     /// event). Humantime: `24h`, `90m`.

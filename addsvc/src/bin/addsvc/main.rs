@@ -122,7 +122,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
 
     // Where the events go, if anywhere: the domain sees only the `SumEvents` port.
     let events = match &args.events {
-        Some(url) => Some(NatsEvents::start(url, &logger).await?),
+        Some(url) => Some(NatsEvents::start(url, args.events_replicas.into(), &logger).await?),
         None => None,
     };
 

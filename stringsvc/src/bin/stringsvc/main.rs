@@ -111,7 +111,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     // so requests from then on reach it; refusals logged and counted.
     let nats = match &args.nats {
         Some(url) => {
-            let client = async_nats::connect(url.as_str()).await?;
+            let client = kit_nats::connect(url).await?;
             let refused = transport::nats::log_refusals(logger.clone(), &exporter);
             let routes = transport::nats::routes_with(endpoints, refused);
             Some(kit_nats::subscribe(client, transport::nats::GROUP, routes).await?)
