@@ -126,18 +126,25 @@ fn the_manifests_and_the_image_match_the_binaries() {
         ["etcd", "stringsvc", "addsvc", "nats-server", "addtally"]
     );
     let addsvc = &containers(&read("deploy/k8s/addsvc.yaml"))[0];
+    // Every member of the clusters, by the names their StatefulSets give them.
+    let (etcd, nats) = (
+        "etcd://etcd-0.etcd:2379,etcd-1.etcd:2379,etcd-2.etcd:2379",
+        "nats://nats-0.nats:4222,nats-1.nats:4222,nats-2.nats:4222",
+    );
     assert_eq!(
         addsvc.arg("--events"),
-        Some("nats://nats:4222"),
-        "the nats Service"
+        Some(nats),
+        "the NATS cluster's nodes"
     );
+    assert_eq!(addsvc.arg("--events-replicas"), Some("3"));
+    assert_eq!(addsvc.arg("--stringsvc"), Some(etcd));
     let addtally = &containers(&read("deploy/k8s/addtally.yaml"))[0];
-    assert_eq!(addtally.arg("--events"), Some("nats://nats:4222"));
+    assert_eq!(addtally.arg("--events"), Some(nats));
     let stringsvc = &containers(&read("deploy/k8s/stringsvc.yaml"))[0];
     assert_eq!(
         stringsvc.arg("--sd"),
-        Some("etcd://etcd:2379"),
-        "the etcd Service"
+        Some(etcd),
+        "the etcd cluster's members"
     );
     assert_eq!(
         stringsvc.arg("--advertise"),

@@ -1,6 +1,7 @@
 //! The NATS client endpoint: encode -> request on a subject -> decode.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -142,6 +143,60 @@ where
 }
 
 impl<Req, Resp> Client<Req, Resp> {
+    /// Sends the request and waits up to `timeout` for its reply. If the
+    /// connection is lost and made again meanwhile (its server died: the
+    /// client reconnected to another member of the cluster), the request is
+    /// sent again on the new connection, within the same time: the first may
+    /// never have reached a server, or its reply may have gone with the
+    /// connection. And "no responders" is asked again after a pause (10 ms,
+    /// doubling to 200 ms) while the time lasts: the subscribers of a node
+    /// that died are reconnecting to the others. Without this, every call in
+    /// flight when a node dies would fail together, enough to open a breaker.
+    async fn send(
+        &self,
+        headers: HeaderMap,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<async_nats::Message, async_nats::RequestError> {
+        let until = tokio::time::Instant::now() + timeout;
+        let stats = self.nats.statistics();
+        let mut pause = Duration::from_millis(10);
+        for _ in 0..MAX_RESENDS {
+            let connects = stats.connects.load(Ordering::Relaxed);
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let request = async_nats::Request::new()
+                .headers(headers.clone())
+                .payload(payload.clone())
+                .timeout(Some(left));
+            let reconnected = async {
+                while stats.connects.load(Ordering::Relaxed) == connects {
+                    tokio::time::sleep(RECONNECT_CHECK).await;
+                }
+            };
+            tokio::select! {
+                sent = self.nats.send_request(self.subject.clone(), request) => match sent {
+                    // Nobody subscribed right now: while a node of a cluster
+                    // dies, its subscribers are reconnecting to the others.
+                    // Asked again after a pause, within the attempt's time.
+                    Err(e) if e.kind() == RequestErrorKind::NoResponders
+                        && tokio::time::Instant::now() + pause < until =>
+                    {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(200));
+                    }
+                    sent => return sent,
+                },
+                _ = reconnected => {}
+            }
+        }
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let request = async_nats::Request::new()
+            .headers(headers)
+            .payload(payload)
+            .timeout(Some(left));
+        self.nats.send_request(self.subject.clone(), request).await
+    }
+
     /// One request and its reply, decoded.
     async fn attempt(
         &self,
@@ -164,11 +219,7 @@ impl<Req, Resp> Client<Req, Resp> {
             subject: &self.subject,
             call_id: Some(call_id),
         };
-        let request = async_nats::Request::new()
-            .headers(headers)
-            .payload(payload)
-            .timeout(Some(timeout));
-        let sent = self.nats.send_request(self.subject.clone(), request).await;
+        let sent = self.send(headers, payload, timeout).await;
         if !matches!(&sent, Err(e) if e.kind() == RequestErrorKind::TimedOut) {
             // Answered (or never delivered): nothing to cancel.
             abandoned.call_id = None;
@@ -199,6 +250,13 @@ impl<Req, Resp> Client<Req, Resp> {
         (self.decode)(reply.headers.as_ref(), reply.payload)
     }
 }
+
+/// How many times one attempt is sent, at most: again after a reconnection,
+/// or after "no responders" while subscribers reconnect.
+const MAX_RESENDS: usize = 8;
+
+/// How often an attempt waiting for its reply looks for a reconnection.
+const RECONNECT_CHECK: Duration = Duration::from_millis(20);
 
 /// Tells the server to drop an attempt's call when the attempt is given up:
 /// dropped before its reply, or timed out. Sent from `Drop`, so on a task of

@@ -12,7 +12,7 @@ use kit_endpoint::BoxError;
 /// ```
 /// let servers = kit_nats::servers("nats://127.0.0.1:4222,127.0.0.1:4223").unwrap();
 /// assert_eq!(servers.len(), 2);
-/// assert_eq!(servers[1].to_string(), "nats://127.0.0.1:4223");
+/// assert_eq!(servers[1].clone().into_inner().as_str(), "nats://127.0.0.1:4223");
 /// assert!(kit_nats::servers("nats://a:4222,,b:4222").is_err());
 /// assert!(kit_nats::servers("").is_err());
 /// ```

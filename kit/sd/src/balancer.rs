@@ -157,7 +157,22 @@ impl Picker {
                     let failing = entries[i].health.recently_failed(RECENT_FAILURE);
                     (failing, entries[i].pending.load(Ordering::Relaxed))
                 };
-                if load(b) < load(a) { b } else { a }
+                let (la, lb) = (load(a), load(b));
+                if la.0 && lb.0 {
+                    // Both just failed (two instances of three stopping in
+                    // a rolling restart, say): the least loaded of those that
+                    // did not, if any is left, rather than a retry.
+                    (0..n)
+                        .filter(|&i| untried(i))
+                        .map(|i| (load(i), i))
+                        .filter(|((failing, _), _)| !failing)
+                        .min()
+                        .map_or(if lb < la { b } else { a }, |(_, i)| i)
+                } else if lb < la {
+                    b
+                } else {
+                    a
+                }
             }
             Strategy::PeakEwma => {
                 let (a, b) = self.two_distinct(n);

@@ -52,7 +52,7 @@ pub(crate) struct Args {
     #[arg(long, env = "ADDSVC_GRPC_ADDR")]
     pub(crate) grpc_addr: Option<SocketAddr>,
     /// Where stringsvc is: base URLs, comma-separated, a NATS server
-    /// `nats://HOST:PORT` (stringsvc run with `--nats`), its gRPC listeners
+    /// `nats://HOST:PORT[,HOST:PORT...]` (stringsvc run with `--nats`; a cluster's members), its gRPC listeners
     /// `grpc://HOST:PORT[,HOST:PORT...]` (stringsvc run with `--grpc-addr`), or (built with
     /// `--features etcd`) an etcd spec `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`
     /// (prefix default `/kit/services/stringsvc/`). Calls are balanced and retried across the
@@ -148,7 +148,7 @@ pub(crate) struct Args {
           value_parser = clap::value_parser!(u8).range(0..=128))]
     pub(crate) rate_limit_ipv6_prefix: u8,
     /// Publish an event per successful sum to this NATS server's JetStream
-    /// (`nats://HOST:PORT`; stream `ADDSVC_EVENTS`, subject
+    /// (`nats://HOST:PORT`, or a cluster's members `nats://h1:p1,h2:p2,h3:p3`; stream `ADDSVC_EVENTS`, subject
     /// `addsvc.events.summed`). A sum answers only once its event is stored;
     /// while NATS is unreachable, sums fail with 503. Off by default.
     #[arg(long, env = "ADDSVC_EVENTS")]

@@ -16,10 +16,13 @@ use crate::instancer::{Backoff, Instance};
 /// (go-kit's `Registrar`).
 ///
 /// [`Registrar::register`] starts a task that grants a lease, writes the key,
-/// and keeps the lease alive (a keep-alive every third of the TTL). If the lease
-/// is lost (etcd restarted without it, a partition longer than the TTL, someone
-/// revoked it) or etcd is unreachable, the task registers again with a fresh
-/// lease, with a doubling backoff. [`Registration::deregister`] removes the key
+/// and keeps the lease alive (a keep-alive every third of the TTL). If the
+/// connection is lost (an etcd member gone, a leader election), the task
+/// reconnects, with a doubling backoff, and keeps *the same lease* alive
+/// through whichever member answers, so that the registration survives the
+/// loss of a member of a cluster unchanged. If the lease itself is lost
+/// (etcd restarted without it, a partition longer than the TTL, someone
+/// revoked it), it registers again with a fresh lease. [`Registration::deregister`] removes the key
 /// at once (graceful shutdown); a process that dies without deregistering
 /// disappears when its lease expires.
 #[derive(Debug, Clone)]
@@ -61,9 +64,17 @@ impl Registrar {
         let (registrar, leases) = (self.clone(), granted.clone());
         let task = tokio::spawn(async move {
             let mut backoff = Backoff::new(FIRST_BACKOFF, registrar.ttl / 2);
+            // The lease being kept alive, kept across failures: after a lost
+            // connection (an etcd member gone, a leader election) the same
+            // lease is kept alive again through another member while it has
+            // not expired, and the registration never changes.
+            let mut lease = None;
             loop {
                 // `keep` returns only when something failed: say what.
-                let err = match registrar.keep(&state_tx, &leases, &mut backoff).await {
+                let err = match registrar
+                    .keep(&state_tx, &leases, &mut backoff, &mut lease)
+                    .await
+                {
                     Err(e) => e.to_string(),
                     Ok(()) => "the keep-alive loop ended".to_owned(),
                 };
@@ -83,33 +94,54 @@ impl Registrar {
         }
     }
 
-    /// Registers once, then keeps the lease alive until something fails.
+    /// Registers (or, with `lease` still set, writes the key again on that
+    /// lease), then keeps the lease alive until something fails. `lease` is
+    /// cleared once etcd says it expired (or does not know it): the next
+    /// registration takes a new one.
     async fn keep(
         &self,
         state: &watch::Sender<RegistrationState>,
         granted: &Mutex<Vec<i64>>,
         backoff: &mut Backoff,
+        lease: &mut Option<i64>,
     ) -> Result<(), BoxError> {
         let mut client = self.etcd.connect().await?;
         let etcd = &self.etcd;
-        let lease = etcd
-            .within(client.lease_grant(self.ttl.as_secs() as i64, None))
-            .await?;
-        let id = lease.id();
-        {
-            let mut granted = granted.lock().unwrap_or_else(PoisonError::into_inner);
-            if granted.len() == 8 {
-                granted.remove(0);
+        let (id, new) = match *lease {
+            Some(id) => (id, false),
+            None => {
+                let granted_lease = etcd
+                    .within(client.lease_grant(self.ttl.as_secs() as i64, None))
+                    .await?;
+                let id = granted_lease.id();
+                let mut granted = granted.lock().unwrap_or_else(PoisonError::into_inner);
+                if granted.len() == 8 {
+                    granted.remove(0);
+                }
+                granted.push(id);
+                (id, true)
             }
-            granted.push(id);
-        }
+        };
+        // The key written on the lease: a resumed lease's key is written again
+        // (the same value) in case it was removed meanwhile. A lease that
+        // expired is refused: a new one next time.
         let options = PutOptions::new().with_lease(id);
-        etcd.within(client.put(self.key.as_str(), self.value.as_str(), Some(options)))
-            .await?;
+        if let Err(e) = etcd
+            .within(client.put(self.key.as_str(), self.value.as_str(), Some(options)))
+            .await
+        {
+            if e.to_string().contains("lease not found") {
+                *lease = None;
+            }
+            return Err(e);
+        }
+        *lease = Some(id);
         state.send_modify(|s| {
             s.registered = true;
             s.lease = Some(id);
-            s.registrations += 1;
+            if new {
+                s.registrations += 1;
+            }
         });
         backoff.reset();
         let (mut keeper, mut responses) = etcd.within(client.lease_keep_alive(id)).await?;
@@ -118,7 +150,10 @@ impl Registrar {
             keeper.keep_alive().await?;
             match tokio::time::timeout(every, responses.message()).await {
                 Ok(Ok(Some(r))) if r.ttl() > 0 => {}
-                Ok(Ok(Some(_))) => return Err("the lease expired".into()),
+                Ok(Ok(Some(_))) => {
+                    *lease = None;
+                    return Err("the lease expired".into());
+                }
                 Ok(Ok(None)) => return Err("the keep-alive stream ended".into()),
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => return Err("no keep-alive answer in time".into()),

@@ -79,7 +79,7 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) pact_provider_states: bool,
     /// Also serve the endpoints over NATS request-reply at this server
-    /// (`nats://HOST:PORT`), on `stringsvc.uppercase` and `stringsvc.count` in
+    /// (`nats://HOST:PORT`, or a cluster's members: `nats://h1:p1,h2:p2,h3:p3`), on `stringsvc.uppercase` and `stringsvc.count` in
     /// queue group `stringsvc`. Off by default.
     #[arg(long, env = "STRINGSVC_NATS")]
     pub(crate) nats: Option<String>,
