@@ -171,7 +171,8 @@ pub struct Basic<S> {
 
 impl<S, Req> Service<Request<Req>> for Basic<S>
 where
-    S: Service<Request<Req>, Error = BoxError> + Clone + Send + 'static,
+    S: Service<Request<Req>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
     S::Future: Send,
     S::Response: Send,
     Req: Send + 'static,
@@ -206,7 +207,7 @@ where
                 return Err(AuthError::InvalidCredentials.into_error());
             }
             req.ctx_mut().set_claims(Claims::new(name, [""; 0]));
-            inner.oneshot(req).await
+            inner.oneshot(req).await.map_err(Into::into)
         })
     }
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use kit_endpoint::{BoxError, Credentials, Request};
+use kit_endpoint::{Credentials, Request};
 use tower::{Layer, Service};
 
 use crate::error::ConfigError;
@@ -154,15 +154,17 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Token<S> {
     }
 }
 
+/// The token is put in the context and the call passed on: the inner
+/// service's errors, whatever their type, come back unchanged.
 impl<S, Req> Service<Request<Req>> for Token<S>
 where
-    S: Service<Request<Req>, Error = BoxError>,
+    S: Service<Request<Req>>,
 {
     type Response = S::Response;
-    type Error = BoxError;
+    type Error = S::Error;
     type Future = S::Future;
 
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 

@@ -138,14 +138,15 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Auth<S> {
 
 impl<S, Req> Service<Request<Req>> for Auth<S>
 where
-    S: Service<Request<Req>, Error = BoxError>,
+    S: Service<Request<Req>>,
+    S::Error: Into<BoxError>,
 {
     type Response = S::Response;
     type Error = BoxError;
     type Future = AuthFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, mut req: Request<Req>) -> Self::Future {
@@ -173,9 +174,10 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, T> Future for AuthFuture<F>
+impl<F, T, E> Future for AuthFuture<F>
 where
-    F: Future<Output = Result<T, BoxError>>,
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
 {
     type Output = Result<T, BoxError>;
 
@@ -185,7 +187,7 @@ where
             return Poll::Ready(Err(err));
         }
         match this.fut.as_pin_mut() {
-            Some(fut) => fut.poll(cx),
+            Some(fut) => fut.poll(cx).map_err(Into::into),
             None => Poll::Ready(Err(AuthError::InvalidToken.into_error())),
         }
     }

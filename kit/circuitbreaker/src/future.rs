@@ -69,9 +69,10 @@ impl<F, P, I> std::fmt::Debug for CircuitBreakerFuture<F, P, I> {
     }
 }
 
-impl<F, P, I, T> Future for CircuitBreakerFuture<F, P, I>
+impl<F, P, I, T, E> Future for CircuitBreakerFuture<F, P, I>
 where
-    F: Future<Output = Result<T, BoxError>>,
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
     P: FailurePolicy,
     I: Instrument,
 {
@@ -88,7 +89,7 @@ where
                 classify,
                 probe,
             } => {
-                let out = ready!(inner.poll(cx));
+                let out = ready!(inner.poll(cx)).map_err(Into::into);
                 match &out {
                     Err(e) if classify(e) => breaker.on_error(),
                     _ => breaker.on_success(),

@@ -135,7 +135,8 @@ impl<S, P, I> Layer<S> for CircuitBreakerLayer<P, I> {
 
 impl<S, P, I, R> Service<R> for CircuitBreaker<S, P, I>
 where
-    S: Service<R, Error = BoxError>,
+    S: Service<R>,
+    S::Error: Into<BoxError>,
     P: FailurePolicy,
     I: Instrument,
 {
@@ -144,7 +145,7 @@ where
     type Future = CircuitBreakerFuture<S::Future, P, I>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: R) -> Self::Future {

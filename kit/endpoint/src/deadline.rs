@@ -100,14 +100,15 @@ impl<S> Layer<S> for DeadlineLayer {
 
 impl<S, T> Service<Request<T>> for Deadline<S>
 where
-    S: Service<Request<T>, Error = BoxError>,
+    S: Service<Request<T>>,
+    S::Error: Into<BoxError>,
 {
     type Response = S::Response;
     type Error = BoxError;
     type Future = DeadlineFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, mut req: Request<T>) -> Self::Future {
@@ -124,7 +125,12 @@ where
             };
         }
         DeadlineFuture {
-            inner: WithDeadline::new(self.inner.call(req), deadline),
+            inner: WithDeadline::new(
+                ErrInto {
+                    inner: self.inner.call(req),
+                },
+                deadline,
+            ),
         }
     }
 }
@@ -133,13 +139,34 @@ pin_project! {
     /// The future returned by [`Deadline`].
     pub struct DeadlineFuture<F> {
         #[pin]
-        inner: WithDeadline<F>,
+        inner: WithDeadline<ErrInto<F>>,
     }
 }
 
-impl<F, R> Future for DeadlineFuture<F>
+pin_project! {
+    /// The endpoint's future, its error boxed.
+    pub(crate) struct ErrInto<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, R, E> Future for ErrInto<F>
 where
-    F: Future<Output = Result<R, BoxError>>,
+    F: Future<Output = Result<R, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<R, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        self.project().inner.poll(cx).map_err(Into::into)
+    }
+}
+
+impl<F, R, E> Future for DeadlineFuture<F>
+where
+    F: Future<Output = Result<R, E>>,
+    E: Into<BoxError>,
 {
     type Output = Result<R, BoxError>;
 

@@ -223,7 +223,8 @@ impl<S, H> Hook<S, H> {
 
 impl<S, H, Req> Service<Request<Req>> for Hook<S, H>
 where
-    S: Service<Request<Req>, Error = BoxError>,
+    S: Service<Request<Req>>,
+    S::Error: Into<BoxError>,
     S::Response: Failer,
     H: CallHook,
 {
@@ -232,7 +233,7 @@ where
     type Future = HookFuture<S::Future, H>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Request<Req>) -> Self::Future {
@@ -273,9 +274,10 @@ impl<F, H: CallHook> fmt::Debug for HookFuture<F, H> {
     }
 }
 
-impl<F, H, R> Future for HookFuture<F, H>
+impl<F, H, R, E> Future for HookFuture<F, H>
 where
-    F: Future<Output = Result<R, BoxError>>,
+    F: Future<Output = Result<R, E>>,
+    E: Into<BoxError>,
     H: CallHook,
     R: Failer,
 {
@@ -283,7 +285,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let out = ready!(this.inner.poll(cx));
+        let out = ready!(this.inner.poll(cx)).map_err(Into::into);
         if let Some(start) = this.start.take() {
             this.hook.finish(start, Outcome::of(&out));
         }

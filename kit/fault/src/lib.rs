@@ -190,7 +190,8 @@ pub struct Fault<S> {
 
 impl<S, Req> Service<Request<Req>> for Fault<S>
 where
-    S: Service<Request<Req>, Error = BoxError> + Clone + Send + 'static,
+    S: Service<Request<Req>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
     S::Future: Send,
     Req: Send + 'static,
 {
@@ -199,7 +200,7 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Request<Req>) -> Self::Future {
@@ -227,7 +228,7 @@ where
             if let Some(work) = work {
                 spin(work).await;
             }
-            inner.await
+            inner.await.map_err(Into::into)
         })
     }
 }

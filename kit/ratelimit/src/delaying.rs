@@ -68,7 +68,8 @@ impl<S, W> Layer<S> for DelayingLayer<W> {
 
 impl<S, W, T> Service<Request<T>> for Delaying<S, W>
 where
-    S: Service<Request<T>, Error = BoxError> + Clone + Send + 'static,
+    S: Service<Request<T>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
     S::Future: Send,
     W: Waiter,
     T: Send + 'static,
@@ -115,7 +116,8 @@ pin_project! {
 
 impl<S, T> Future for DelayingFuture<S, T>
 where
-    S: Service<Request<T>, Error = BoxError>,
+    S: Service<Request<T>>,
+    S::Error: Into<BoxError>,
 {
     type Output = Result<S::Response, BoxError>;
 
@@ -134,7 +136,7 @@ where
                         call: inner.oneshot(req),
                     });
                 }
-                StateProj::Calling { call } => return call.poll(cx),
+                StateProj::Calling { call } => return call.poll(cx).map_err(Into::into),
             }
         }
     }

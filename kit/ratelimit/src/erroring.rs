@@ -62,7 +62,8 @@ impl<S, A> Layer<S> for ErroringLayer<A> {
 
 impl<S, A, R> Service<R> for Erroring<S, A>
 where
-    S: Service<R, Error = BoxError>,
+    S: Service<R>,
+    S::Error: Into<BoxError>,
     A: Allower,
 {
     type Response = S::Response;
@@ -70,7 +71,7 @@ where
     type Future = ErroringFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: R) -> Self::Future {

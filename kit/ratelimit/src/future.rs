@@ -41,15 +41,16 @@ impl<F> ErroringFuture<F> {
     }
 }
 
-impl<F, R> Future for ErroringFuture<F>
+impl<F, R, E> Future for ErroringFuture<F>
 where
-    F: Future<Output = Result<R, BoxError>>,
+    F: Future<Output = Result<R, E>>,
+    E: Into<BoxError>,
 {
     type Output = Result<R, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            OutcomeProj::Called { inner } => inner.poll(cx),
+            OutcomeProj::Called { inner } => inner.poll(cx).map_err(Into::into),
             OutcomeProj::Limited { limited } => match limited.take() {
                 Some(l) => Poll::Ready(Err(l.into_error())),
                 None => Poll::Pending,

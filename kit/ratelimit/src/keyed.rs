@@ -93,7 +93,8 @@ impl<S, K: Hash + Eq + Clone, F> Layer<S> for KeyedLayer<K, F> {
 
 impl<S, K, F, T> Service<Request<T>> for Keyed<S, K, F>
 where
-    S: Service<Request<T>, Error = BoxError>,
+    S: Service<Request<T>>,
+    S::Error: Into<BoxError>,
     K: Hash + Eq + Clone,
     F: Fn(&Context) -> Option<K>,
 {
@@ -102,7 +103,7 @@ where
     type Future = KeyedFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Request<T>) -> Self::Future {

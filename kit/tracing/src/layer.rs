@@ -177,7 +177,8 @@ struct Recording {
 
 impl<S, Req> Service<Request<Req>> for Tracing<S>
 where
-    S: Service<Request<Req>, Error = BoxError>,
+    S: Service<Request<Req>>,
+    S::Error: Into<BoxError>,
     S::Response: Failer,
 {
     type Response = S::Response;
@@ -185,7 +186,7 @@ where
     type Future = TracingFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, mut req: Request<Req>) -> Self::Future {
@@ -241,16 +242,17 @@ pin_project! {
     }
 }
 
-impl<F, Resp> Future for TracingFuture<F>
+impl<F, Resp, E> Future for TracingFuture<F>
 where
-    F: Future<Output = Result<Resp, BoxError>>,
+    F: Future<Output = Result<Resp, E>>,
+    E: Into<BoxError>,
     Resp: Failer,
 {
     type Output = Result<Resp, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let out = std::task::ready!(this.inner.poll(cx));
+        let out = std::task::ready!(this.inner.poll(cx)).map_err(Into::into);
         if let Some(recording) = this.recording.take() {
             let ended = match &out {
                 Ok(resp) if resp.failed().is_some() => Ended::Business,
