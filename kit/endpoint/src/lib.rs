@@ -97,6 +97,7 @@ mod context;
 mod credentials;
 mod criticality;
 mod deadline;
+mod duration;
 mod endpoint;
 mod error;
 mod failer;
@@ -116,6 +117,7 @@ pub use context::{Context, MAX_BUDGET, Request, parse_budget};
 pub use credentials::{Claims, Credentials};
 pub use criticality::Criticality;
 pub use deadline::{Deadline, DeadlineFuture, DeadlineLayer, WithDeadline};
+pub use duration::parse_duration;
 pub use endpoint::{
     BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, SharedEndpoint, endpoint_fn,
 };

@@ -113,14 +113,12 @@ pub fn parse_share(s: &str) -> Result<f64, String> {
     }
 }
 
-/// A duration with its unit, as humantime reads it: `200us`, `100ms`, `2s`,
-/// `1m 30s`; at most an hour.
+/// A duration with its unit ([`kit_endpoint::parse_duration`]: `200us`,
+/// `100ms`, `1.5s`, `1m 30s`); at most an hour.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let d = humantime::parse_duration(s)
-        .map_err(|_| format!("{s:?}: expected a duration such as 100ms or 2s"))?;
+    let d = kit_endpoint::parse_duration(s)?;
     if d > Duration::from_secs(3600) {
-        return Err(format!("{s:?}: at most an hour"));
+        return Err(format!("{:?}: at most an hour", s.trim()));
     }
     Ok(d)
 }
@@ -280,6 +278,8 @@ mod tests {
         assert!(!Faults::parse(None, None).unwrap().is_active());
         let f = Faults::parse(Some("10%:1m 30s"), None).unwrap();
         assert_eq!(f.latency, Some((0.1, Duration::from_secs(90))));
+        let f = Faults::parse(Some("10%:1.5s"), None).unwrap();
+        assert_eq!(f.latency, Some((0.1, Duration::from_millis(1500))));
         for bad in ["100%", "x:1ms", "100%:200", "100%:1500ms"] {
             assert!(Faults::default().with_cpu(Some(bad)).is_err(), "{bad}");
         }

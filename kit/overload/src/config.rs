@@ -60,7 +60,7 @@ impl Algorithm {
                     .map_err(|_| bad("expected fixed:N, N a whole number of calls"))?,
             ),
             Some(("aimd", latency)) => Algorithm::Aimd(Aimd {
-                latency_target: humantime::parse_duration(latency.trim())
+                latency_target: kit_endpoint::parse_duration(latency)
                     .map_err(|_| bad("expected aimd:LATENCY, e.g. aimd:50ms"))?,
                 ..Aimd::default()
             }),

@@ -31,19 +31,9 @@ impl HedgeDelay {
             }
             return Ok(HedgeDelay::Percentile(q / 100.0));
         }
-        let (n, scale) = if let Some(n) = s.strip_suffix("ms") {
-            (n, 1)
-        } else if let Some(n) = s.strip_suffix('s') {
-            (n, 1000)
-        } else {
-            return Err(format!("{s:?}: expected a delay such as 10ms, or p95"));
-        };
-        let ms: u64 = n
-            .parse()
-            .map_err(|_| format!("{s:?}: expected a delay such as 10ms, or p95"))?;
-        Ok(HedgeDelay::Fixed(Duration::from_millis(
-            ms.saturating_mul(scale),
-        )))
+        kit_endpoint::parse_duration(s)
+            .map(HedgeDelay::Fixed)
+            .map_err(|_| format!("{s:?}: expected a delay such as 10ms or 7.5ms, or p95"))
     }
 }
 
@@ -338,8 +328,12 @@ mod tests {
             HedgeDelay::parse("10ms"),
             Ok(HedgeDelay::Fixed(Duration::from_millis(10)))
         );
+        assert_eq!(
+            HedgeDelay::parse("7.5ms"),
+            Ok(HedgeDelay::Fixed(Duration::from_micros(7_500)))
+        );
         assert_eq!(HedgeDelay::parse("p95"), Ok(HedgeDelay::Percentile(0.95)));
-        for bad in ["", "10", "p", "p100", "p-1", "fast", "10us"] {
+        for bad in ["", "10", "p", "p100", "p-1", "fast", "10 parsecs"] {
             assert!(HedgeDelay::parse(bad).is_err(), "{bad}");
         }
     }

@@ -217,9 +217,9 @@ pub(crate) struct Args {
     pub(crate) breaker_backoff_ms: u64,
 }
 
-/// A duration such as `24h`, `90m`, `30s`.
+/// A duration such as `24h`, `90m`, `30s`, `1.5s` (kit's one parser).
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (e.g. 24h, 90m, 30s)"))
+    kit_endpoint::parse_duration(s)
 }
 
 /// A balancing strategy by name.
