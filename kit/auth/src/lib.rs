@@ -38,6 +38,7 @@
 //! - `client`: [`TokenLayer`] -> [`Token`].
 //! - `basic`: [`BasicLayer`] -> [`Basic`], [`Users`].
 //! - `error`: [`AuthError`], [`ConfigError`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod basic;
 mod client;
@@ -50,3 +51,8 @@ pub use client::{TOKEN_FILE_CHECK, Token, TokenLayer};
 pub use error::{AuthError, ConfigError};
 pub use jwt::{CACHED_TOKENS, DEFAULT_LEEWAY, MAX_KEYS, MAX_TOKEN_BYTES, RELOAD_CHECK, Verifier};
 pub use layer::{Auth, AuthFuture, AuthLayer};
+
+// The README's example, run as a doctest: what a crates.io reader copies works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

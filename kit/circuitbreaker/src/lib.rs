@@ -45,6 +45,7 @@
 //! - `gate` (private): one probe at a time while half-open ([`Gated`] wraps the instrument).
 //! - `observer`: [`Observer`], [`Change`], [`State`].
 //! - `exponential`: [`exponential_backoff`], for open states shorter than a second.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 mod exponential;
@@ -60,3 +61,8 @@ pub use future::CircuitBreakerFuture;
 pub use gate::Gated;
 pub use layer::{CircuitBreaker, CircuitBreakerLayer};
 pub use observer::{Change, Observer, State};
+
+// The README's example, run as a doctest: what a crates.io reader copies works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

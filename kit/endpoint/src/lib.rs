@@ -91,6 +91,7 @@
 //! - `server`: the one call path every transport's server runs ([`serve_call`]) and the server hooks around it ([`ServerHooks`]: before, error handler, error encoder, after, finalizer), [`DEFAULT_BUDGET`], [`Panicked`].
 //! - `class`: [`ErrorClass`], [`Classified`], [`Cancelled`]: transport-neutral error classes.
 //! - `error`: [`BoxError`], [`cause_ref`], [`is_caused_by`], [`take_cause`], [`DeadlineExceeded`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod class;
 mod context;
@@ -133,3 +134,8 @@ pub use server::{
     serve_call,
 };
 pub use trace::{MAX_TRACESTATE, TraceContext};
+
+// The README's example, run as a doctest: what a crates.io reader copies works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

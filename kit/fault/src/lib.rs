@@ -20,6 +20,7 @@
 //! assert_eq!(started.elapsed(), Duration::from_millis(50));
 //! # }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::future::Future;
 use std::pin::Pin;
@@ -337,3 +338,8 @@ mod tests {
         assert!((140..260).contains(&slow), "{slow} of 2000 slow");
     }
 }
+
+// The README's example, run as a doctest: what a crates.io reader copies works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -61,6 +61,7 @@
 //! - `client`: [`Client`].
 //! - `context`: the metadata that carries the request context.
 //! - `error`: status codes and classes, [`encode_error`], [`BadRequest`], [`UpstreamError`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[macro_use]
 mod hooks;
@@ -91,3 +92,8 @@ pub use server::Server;
 pub use streaming::{ItemStream, StreamingServer};
 pub use tonic::{Code, Status};
 pub use tonic_health::ServingStatus;
+
+// The README's example, run as a doctest: what a crates.io reader copies works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

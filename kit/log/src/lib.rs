@@ -27,6 +27,7 @@
 //! - `layer`: [`LoggingLayer`], one line per endpoint call.
 //! - `throttle`: [`Throttle`], at most a few identical warnings per second, the rest counted.
 //! - `took`: [`Took`], durations as log values.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod async_sink;
 mod layer;
@@ -148,3 +149,8 @@ mod tests {
         assert!("xml".parse::<Format>().is_err());
     }
 }
+
+// The README's example, run as a doctest: what a crates.io reader copies works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -40,6 +40,7 @@
 //! - `red`: [`RedMetrics`], [`RedLayer`], [`Red`].
 //! - `use_`: [`UseMetrics`], [`UseLayer`], [`Use`].
 //! - [`prometheus`]: [`prometheus::Exporter`], [`prometheus::MetricsPage`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod http;
 pub mod prometheus;
@@ -66,3 +67,8 @@ impl<T> Failer for Plain<T> {
         None
     }
 }
+
+// The README's example, run as a doctest: what a crates.io reader copies works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

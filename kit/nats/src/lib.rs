@@ -49,6 +49,7 @@
 //!   [`events::Consumer`] (acknowledged after success, redelivery with backoff,
 //!   dead letters) and [`events::Journal`] (exactly-once effects).
 //! - [`json`]: serde JSON decoders and encoders.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod client;
 mod context;
@@ -73,3 +74,8 @@ pub use server::{
     Handler, MAX_IN_FLIGHT, NoReplySubject, Reply, Server, Subscribed, TRANSPORT, serve, subscribe,
 };
 pub use servers::{connect, servers};
+
+// The README's example, run as a doctest: what a crates.io reader copies works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

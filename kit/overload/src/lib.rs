@@ -28,6 +28,7 @@
 //! assert_eq!(limiter.snapshot().in_flight, 0);
 //! # }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
 mod future;
@@ -42,3 +43,8 @@ pub use layer::{Overload, OverloadLayer};
 pub use limiter::{Limiter, Outcome, Permit, Snapshot};
 pub use refused::Refused;
 pub use throttle::{Throttle, ThrottleFuture, ThrottleLayer, ThrottleSnapshot, Throttled};
+
+// The README's example, run as a doctest: what a crates.io reader copies works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

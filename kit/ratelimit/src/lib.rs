@@ -41,6 +41,7 @@
 //!
 //! Futures are named after their service, as in every kit crate: `Foo`'s is `FooFuture`.
 //! - `clock`: [`TokioClock`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod clock;
 mod delaying;
@@ -56,3 +57,8 @@ pub use future::ErroringFuture;
 pub use governor::Quota;
 pub use keyed::{Keyed, KeyedFuture, KeyedLayer};
 pub use limiter::{Allower, DirectLimiter, KeyedLimiter, Limited, Waiter, direct};
+
+// The README's example, run as a doctest: what a crates.io reader copies works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

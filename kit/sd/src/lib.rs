@@ -58,6 +58,7 @@
 //! - `canary`: [`version_is`], [`metadata_is`], [`not`] (filters), [`Canary`] (a share of calls to a new version).
 //! - `damping`: [`DampedInstancer`], [`Damping`]: flap damping.
 //! - `discover`: [`Discovered`], an instancer as a tower `Discover` stream for tower's balancers.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod balanced;
 mod balancer;
@@ -86,3 +87,8 @@ pub use endpointer::{Endpointer, Factory, Filter};
 pub use etcd::{Etcd, EtcdInstancer, Link, Registrar, Registration, RegistrationState};
 pub use hedge::{HedgeDelay, Hedging, RetryBudget};
 pub use instancer::{Instance, Instancer, Instances, StaticInstancer};
+
+// The README's example, run as a doctest: what a crates.io reader copies works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

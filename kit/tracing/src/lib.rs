@@ -27,6 +27,7 @@
 //! - `layer`: [`TracingLayer`], [`Tracing`], [`TracingFuture`].
 //! - `memory`: [`MemoryExporter`], for unit tests.
 //! - `ids`: random trace and span IDs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod ids;
 mod layer;
@@ -36,3 +37,8 @@ mod tracer;
 pub use layer::{Tracing, TracingFuture, TracingLayer};
 pub use memory::MemoryExporter;
 pub use tracer::{BATCH_DELAY, DEFAULT_QUEUE, EXPORT_TIMEOUT, ExportStats, MAX_BATCH, Tracer};
+
+// The README's example, run as a doctest: what a crates.io reader copies works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

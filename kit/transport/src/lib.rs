@@ -88,6 +88,7 @@
 //! - `context`: the headers that carry the request context.
 //! - `error`: the transport's errors, [`error_status`], [`encode_error`].
 //! - `body`: [`Body`], [`BoxBody`], bounded body reading.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod batch;
 mod body;
@@ -125,3 +126,8 @@ pub use kit_endpoint::tls;
 pub use router::{Observation, Router, RouterFuture};
 pub use serve::{PeerAddr, ServeConfig, serve, serve_loopback, serve_with, shutdown_signal};
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, Server, TRANSPORT};
+
+// The README's example, run as a doctest: what a crates.io reader copies works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
