@@ -231,10 +231,10 @@ impl Idempotency {
 
     /// The key's request was answered `v`: remembered for the window.
     fn done(&self, key: &IdempotencyKey, v: i64) {
-        if let Some(slot) = self.lock().slots.get_mut(key) {
-            if let Slot::InFlight(request, at) = *slot {
-                *slot = Slot::Done(request, v, at);
-            }
+        if let Some(slot) = self.lock().slots.get_mut(key)
+            && let Slot::InFlight(request, at) = *slot
+        {
+            *slot = Slot::Done(request, v, at);
         }
     }
 

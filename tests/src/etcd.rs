@@ -125,10 +125,10 @@ impl EtcdCluster {
                 if !m.child.is_running() {
                     continue;
                 }
-                if let Some((me, leader)) = status(m.client).await {
-                    if me == leader {
-                        return i;
-                    }
+                if let Some((me, leader)) = status(m.client).await
+                    && me == leader
+                {
+                    return i;
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -92,14 +92,14 @@ impl Service {
                 };
                 output.lock().expect("not poisoned").push(line.clone());
                 for word in line.split_whitespace() {
-                    if let Some((name, url)) = word.split_once('=') {
-                        if listeners.contains(&name) {
-                            let url = url
-                                .trim_start_matches("http://")
-                                .trim_start_matches("https://");
-                            if let Ok(addr) = url.parse() {
-                                addrs.insert(name.to_owned(), addr);
-                            }
+                    if let Some((name, url)) = word.split_once('=')
+                        && listeners.contains(&name)
+                    {
+                        let url = url
+                            .trim_start_matches("http://")
+                            .trim_start_matches("https://");
+                        if let Ok(addr) = url.parse() {
+                            addrs.insert(name.to_owned(), addr);
                         }
                     }
                 }

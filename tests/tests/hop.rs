@@ -40,10 +40,10 @@ struct CancelGuard {
 
 impl Drop for CancelGuard {
     fn drop(&mut self) {
-        if !self.done {
-            if let Some(tx) = self.hold.cancelled.lock().unwrap().take() {
-                let _ = tx.send(());
-            }
+        if !self.done
+            && let Some(tx) = self.hold.cancelled.lock().unwrap().take()
+        {
+            let _ = tx.send(());
         }
     }
 }

@@ -293,10 +293,10 @@ impl Verifier {
         }
         let now = jsonwebtoken::get_current_timestamp();
         let leeway = self.expect.leeway.as_secs();
-        if let Some((claims, exp)) = self.lock_verified().get(token) {
-            if now <= exp.saturating_add(leeway) {
-                return Ok(claims.clone());
-            }
+        if let Some((claims, exp)) = self.lock_verified().get(token)
+            && now <= exp.saturating_add(leeway)
+        {
+            return Ok(claims.clone());
         }
         let (claims, exp) = self.verify_signed(token)?;
         if token.len() <= CACHED_TOKEN_BYTES {

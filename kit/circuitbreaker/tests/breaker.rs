@@ -156,7 +156,7 @@ fn a_failure_rate_policy_opens_when_the_success_rate_drops() {
         let ep = CircuitBreakerLayer::new(breaker).layer(endpoint_fn(move |_req: Request<()>| {
             let i = c.fetch_add(1, Ordering::SeqCst);
             async move {
-                if i % 4 == 0 {
+                if i.is_multiple_of(4) {
                     Ok(Resp::default())
                 } else {
                     Err::<Resp, BoxError>("timeout".into())
@@ -166,11 +166,11 @@ fn a_failure_rate_policy_opens_when_the_success_rate_drops() {
         let mut opened_after = None;
         for i in 0..40 {
             clock.advance(Duration::from_millis(100));
-            if let Err(e) = rt.block_on(ep.clone().oneshot(Request::from_msg(()))) {
-                if is_caused_by::<Open>(&*e) {
-                    opened_after = Some(i);
-                    break;
-                }
+            if let Err(e) = rt.block_on(ep.clone().oneshot(Request::from_msg(())))
+                && is_caused_by::<Open>(&*e)
+            {
+                opened_after = Some(i);
+                break;
             }
         }
         let opened_after = opened_after.expect("the breaker opened");

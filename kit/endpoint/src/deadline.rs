@@ -112,10 +112,10 @@ where
     }
 
     fn call(&mut self, mut req: Request<T>) -> Self::Future {
-        if req.ctx().deadline().is_none() {
-            if let Some(t) = self.default_timeout {
-                req.ctx_mut().set_deadline(Instant::now() + t);
-            }
+        if req.ctx().deadline().is_none()
+            && let Some(t) = self.default_timeout
+        {
+            req.ctx_mut().set_deadline(Instant::now() + t);
         }
         let deadline = req.ctx().deadline();
         if deadline.is_some_and(|d| d <= Instant::now()) {

@@ -73,13 +73,13 @@ impl Faults {
     /// ```
     pub fn with_cpu(mut self, cpu: Option<&str>) -> Result<Faults, String> {
         self.cpu = cpu.map(parse_share_of).transpose()?;
-        if let Some((_, work)) = self.cpu {
-            if work > Duration::from_secs(1) {
-                return Err(format!(
-                    "{:?}: CPU work is at most 1s a call",
-                    cpu.unwrap_or_default()
-                ));
-            }
+        if let Some((_, work)) = self.cpu
+            && work > Duration::from_secs(1)
+        {
+            return Err(format!(
+                "{:?}: CPU work is at most 1s a call",
+                cpu.unwrap_or_default()
+            ));
         }
         Ok(self)
     }

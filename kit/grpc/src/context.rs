@@ -88,10 +88,10 @@ pub(crate) fn context_and_timeout(
         ctx.set_criticality(kit_endpoint::Criticality::parse(criticality));
     }
     for kv in metadata.iter() {
-        if let tonic::metadata::KeyAndValueRef::Ascii(key, value) = kv {
-            if let (Some(k), Ok(v)) = (key.as_str().strip_prefix(METADATA_PREFIX), value.to_str()) {
-                let _ = ctx.metadata_mut().insert(k, v);
-            }
+        if let tonic::metadata::KeyAndValueRef::Ascii(key, value) = kv
+            && let (Some(k), Ok(v)) = (key.as_str().strip_prefix(METADATA_PREFIX), value.to_str())
+        {
+            let _ = ctx.metadata_mut().insert(k, v);
         }
     }
     (ctx, malformed)

@@ -72,10 +72,10 @@ pub fn encode_error(ctx: &Context, err: ErrorRef<'_>) -> Status {
             .metadata_mut()
             .insert(RETRY_PUSHBACK_MS, tonic::metadata::MetadataValue::from(ms));
     }
-    if let Some(id) = ctx.request_id() {
-        if let Ok(v) = id.as_str().parse() {
-            status.metadata_mut().insert(crate::context::REQUEST_ID, v);
-        }
+    if let Some(id) = ctx.request_id()
+        && let Ok(v) = id.as_str().parse()
+    {
+        status.metadata_mut().insert(crate::context::REQUEST_ID, v);
     }
     status
 }

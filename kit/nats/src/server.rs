@@ -278,10 +278,10 @@ impl Cancels {
             task.abort();
             return;
         }
-        if self.early_order.len() >= MAX_EARLY_CANCELS {
-            if let Some(old) = self.early_order.pop_front() {
-                self.early.remove(&old);
-            }
+        if self.early_order.len() >= MAX_EARLY_CANCELS
+            && let Some(old) = self.early_order.pop_front()
+        {
+            self.early.remove(&old);
         }
         if self.early.insert(id) {
             self.early_order.push_back(id);

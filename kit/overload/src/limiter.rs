@@ -310,12 +310,12 @@ impl Limiter {
     /// algorithm how the call went.
     pub fn try_acquire(&self, ctx: &Context) -> Result<Permit, Refused> {
         let shared = &self.shared;
-        if shared.deadline_check {
-            if let Some(left) = ctx.remaining() {
-                let recent = shared.recent_ns.load(Ordering::Relaxed);
-                if recent > 0 && (left.as_nanos() as u64) < recent {
-                    return Err(self.refuse(Reason::Deadline, 0, 0));
-                }
+        if shared.deadline_check
+            && let Some(left) = ctx.remaining()
+        {
+            let recent = shared.recent_ns.load(Ordering::Relaxed);
+            if recent > 0 && (left.as_nanos() as u64) < recent {
+                return Err(self.refuse(Reason::Deadline, 0, 0));
             }
         }
         let limit = shared.limit.load(Ordering::Relaxed);

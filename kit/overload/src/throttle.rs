@@ -245,10 +245,8 @@ impl Shared {
             m.probability.set(p);
         }
         let admitted = p == 0.0 || self.draw() >= p;
-        if !admitted {
-            if let Some(m) = &self.metrics {
-                m.throttled.increment(1);
-            }
+        if !admitted && let Some(m) = &self.metrics {
+            m.throttled.increment(1);
         }
         admitted
     }

@@ -457,15 +457,14 @@ where
                             .as_ref()
                             .map_or(u32::MAX, |e| e.consecutive_failures);
                         let streak = entry.health.failed(threshold);
-                        if let Some(ejection) = &shared.ejection {
-                            if streak {
-                                let ejected =
-                                    entries.iter().filter(|e| e.health.is_ejected()).count();
-                                let allowed = (ejection.max_ejected_share * entries.len() as f64)
-                                    .floor() as usize;
-                                if ejected < allowed {
-                                    entry.health.eject(ejection.cooldown);
-                                }
+                        if let Some(ejection) = &shared.ejection
+                            && streak
+                        {
+                            let ejected = entries.iter().filter(|e| e.health.is_ejected()).count();
+                            let allowed = (ejection.max_ejected_share * entries.len() as f64)
+                                .floor() as usize;
+                            if ejected < allowed {
+                                entry.health.eject(ejection.cooldown);
                             }
                         }
                         let retry = (shared.retryable)(&err);

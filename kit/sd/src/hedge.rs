@@ -281,12 +281,12 @@ impl Latencies {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         self.buckets[Self::bucket(us)].fetch_add(1, Ordering::Relaxed);
         let seen = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
-        if seen % 1024 == 0 {
+        if seen.is_multiple_of(1024) {
             for b in &self.buckets {
                 let _ = b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| Some(c / 2));
             }
         }
-        if seen >= WARM_UP && (seen % 64 == 0 || seen == WARM_UP) {
+        if seen >= WARM_UP && (seen.is_multiple_of(64) || seen == WARM_UP) {
             self.cached_us.store(self.compute(), Ordering::Relaxed);
         }
     }

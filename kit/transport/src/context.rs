@@ -64,11 +64,11 @@ pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration
         } else if name == CRITICALITY {
             // Unknown values are the default: a caller can only lower it.
             ctx.set_criticality(Criticality::parse(value.to_str().unwrap_or("")));
-        } else if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
-            if let Ok(value) = value.to_str() {
-                // Invalid pairs are dropped, not fatal: metadata is best effort.
-                let _ = ctx.metadata_mut().insert(key, value);
-            }
+        } else if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX)
+            && let Ok(value) = value.to_str()
+        {
+            // Invalid pairs are dropped, not fatal: metadata is best effort.
+            let _ = ctx.metadata_mut().insert(key, value);
         }
     }
     ctx.set_request_id(id.unwrap_or_else(RequestId::generate));
@@ -89,11 +89,11 @@ pub fn context_from_headers(headers: &HeaderMap, default_budget: Option<Duration
 /// context's [call credentials](Context::call_credentials) as `Authorization`
 /// (marked sensitive: never the caller's own credentials).
 pub fn context_to_headers(ctx: &Context, headers: &mut HeaderMap) {
-    if let Some(credentials) = ctx.call_credentials() {
-        if let Ok(mut value) = HeaderValue::from_str(credentials.as_str()) {
-            value.set_sensitive(true);
-            headers.insert(http::header::AUTHORIZATION, value);
-        }
+    if let Some(credentials) = ctx.call_credentials()
+        && let Ok(mut value) = HeaderValue::from_str(credentials.as_str())
+    {
+        value.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, value);
     }
     if let Some(id) = ctx.request_id() {
         headers.insert(REQUEST_ID, id.header_value().clone());

@@ -124,15 +124,15 @@ where
         let mut out = std::task::ready!(this.inner.poll(cx));
         if let Some(progress) = this.progress.take() {
             progress.answered();
-            if progress.closing.load(Ordering::Relaxed) {
-                if let Ok(resp) = &mut out {
-                    // Draining: this answer is the connection's last, and says
-                    // so (hyper closes the connection once it is written).
-                    resp.headers_mut().insert(
-                        http::header::CONNECTION,
-                        http::HeaderValue::from_static("close"),
-                    );
-                }
+            if progress.closing.load(Ordering::Relaxed)
+                && let Ok(resp) = &mut out
+            {
+                // Draining: this answer is the connection's last, and says
+                // so (hyper closes the connection once it is written).
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
             }
         }
         Poll::Ready(out)

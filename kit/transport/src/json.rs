@@ -248,10 +248,10 @@ pub fn decode_response_or<T: DeserializeOwned, E>(
     business: impl FnOnce(&str) -> Option<E>,
     carry: impl FnOnce(E) -> T,
 ) -> Result<T, BoxError> {
-    if parts.status == business_status {
-        if let Some(err) = business(&error_message(&body)) {
-            return Ok(carry(err));
-        }
+    if parts.status == business_status
+        && let Some(err) = business(&error_message(&body))
+    {
+        return Ok(carry(err));
     }
     decode_response(parts, body)
 }

@@ -361,13 +361,13 @@ impl tokio::io::AsyncRead for Io {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if let Io::Replayed(replay) = &mut *self {
-            if replay.at < replay.len {
-                let n = (replay.len - replay.at).min(buf.remaining());
-                buf.put_slice(&replay.first[replay.at..replay.at + n]);
-                replay.at += n;
-                return Poll::Ready(Ok(()));
-            }
+        if let Io::Replayed(replay) = &mut *self
+            && replay.at < replay.len
+        {
+            let n = (replay.len - replay.at).min(buf.remaining());
+            buf.put_slice(&replay.first[replay.at..replay.at + n]);
+            replay.at += n;
+            return Poll::Ready(Ok(()));
         }
         each_stream!(self, s => s.poll_read(cx, buf))
     }
@@ -629,13 +629,13 @@ async fn serve_h1<S, B>(
             conn.as_mut().graceful_shutdown();
             evicting = true;
         }
-        if let Some(idle) = idle_left.as_mut() {
-            if idle.as_mut().poll(cx).is_ready() {
-                // No request came: close (after the one in
-                // flight, if any).
-                conn.as_mut().graceful_shutdown();
-                idle_left = None;
-            }
+        if let Some(idle) = idle_left.as_mut()
+            && idle.as_mut().poll(cx).is_ready()
+        {
+            // No request came: close (after the one in
+            // flight, if any).
+            conn.as_mut().graceful_shutdown();
+            idle_left = None;
         }
         if let Poll::Ready(done) = conn.as_mut().poll(cx) {
             return Poll::Ready(done);

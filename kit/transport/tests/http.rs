@@ -788,11 +788,11 @@ async fn a_full_server_refuses_new_connections_only_when_all_are_busy() {
     // no signal reaches the test for that moment).
     let mut served = false;
     for _ in 0..200 {
-        if let Ok(resp) = raw::send(addr, &raw::post_json("/sum", &[], r#"{"a":1,"b":2}"#)).await {
-            if resp.status == 200 {
-                served = true;
-                break;
-            }
+        if let Ok(resp) = raw::send(addr, &raw::post_json("/sum", &[], r#"{"a":1,"b":2}"#)).await
+            && resp.status == 200
+        {
+            served = true;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
