@@ -108,6 +108,7 @@ mod hook;
 mod identity;
 mod metadata;
 mod request_id;
+mod rng;
 mod server;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -129,6 +130,7 @@ pub use hook::{CallHook, Hook, HookFuture, HookLayer};
 pub use identity::PeerIdentity;
 pub use metadata::{InvalidMetadata, Metadata};
 pub use request_id::RequestId;
+pub use rng::SplitMix;
 pub use server::{
     Answer, DEFAULT_BUDGET, ErrorRef, LostBusinessError, Panicked, ServerHooks, run_endpoint,
     serve_call,

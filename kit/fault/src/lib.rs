@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use kit_endpoint::{BoxError, Classified, ErrorClass, Request};
+use kit_endpoint::{BoxError, Classified, ErrorClass, Request, SplitMix};
 use tower::{Layer, Service};
 
 /// What to inject: latency on a share of calls, failures on another, CPU
@@ -143,7 +143,7 @@ impl std::error::Error for Injected {}
 #[derive(Debug, Clone)]
 pub struct FaultLayer {
     faults: Faults,
-    state: Arc<AtomicU64>,
+    rng: Arc<SplitMix>,
 }
 
 impl FaultLayer {
@@ -151,21 +151,13 @@ impl FaultLayer {
     pub fn new(faults: Faults, seed: u64) -> Self {
         FaultLayer {
             faults,
-            state: Arc::new(AtomicU64::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)),
+            rng: Arc::new(SplitMix::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)),
         }
     }
 
     /// A draw in [0, 1).
     fn draw(&self) -> f64 {
-        // splitmix64 on a shared counter: one atomic add per draw.
-        let mut z = self
-            .state
-            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
-            .wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        self.rng.next_f64()
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use kit_endpoint::{BoxError, Classified, ErrorClass, Request};
+use kit_endpoint::{BoxError, Classified, ErrorClass, Request, SplitMix};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::{Layer, Service};
@@ -71,7 +71,7 @@ struct Shared {
     k: f64,
     bucket: Duration,
     counts: Mutex<Counts>,
-    rng: AtomicU64,
+    rng: SplitMix,
     metrics: Option<ThrottleMetrics>,
 }
 
@@ -163,7 +163,7 @@ impl ThrottleLayer {
                     head: 0,
                     head_start: Instant::now(),
                 }),
-                rng: AtomicU64::new(seed),
+                rng: SplitMix::new(seed),
                 metrics: None,
             }),
         })
@@ -203,7 +203,7 @@ impl ThrottleLayer {
 
     /// Draws from a generator seeded with `seed` (tests that repeat).
     pub fn seed(self, seed: u64) -> Self {
-        self.shared.rng.store(seed, Ordering::Relaxed);
+        self.shared.rng.reseed(seed);
         self
     }
 
@@ -258,16 +258,9 @@ impl Shared {
         counts.buckets[head].1 += 1;
     }
 
-    /// A draw in [0, 1): splitmix64 on a shared counter.
+    /// A draw in [0, 1).
     fn draw(&self) -> f64 {
-        let mut z = self
-            .rng
-            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
-            .wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        self.rng.next_f64()
     }
 }
 

@@ -47,7 +47,7 @@ const RECENT_FAILURE: Duration = Duration::from_secs(1);
 pub(crate) struct Picker {
     strategy: Strategy,
     next: AtomicUsize,
-    seed: AtomicU64,
+    seed: kit_endpoint::SplitMix,
     /// `epsilon * 2^64`, for epsilon-greedy.
     explore_below: u64,
     /// Epsilon-greedy's current best instance (`usize::MAX`: unknown), kept
@@ -64,7 +64,7 @@ impl Picker {
         Picker {
             strategy,
             next: AtomicUsize::new(0),
-            seed: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
+            seed: kit_endpoint::SplitMix::new(0),
             explore_below: (epsilon.clamp(0.0, 1.0) * u64::MAX as f64) as u64,
             best: AtomicUsize::new(usize::MAX),
             best_seen: AtomicUsize::new(0),
@@ -102,14 +102,9 @@ impl Picker {
         matches!(self.strategy, Strategy::PeakEwma | Strategy::EpsilonGreedy)
     }
 
-    /// A fast, good-enough pseudo-random number (splitmix64 over a counter).
+    /// A fast, good-enough pseudo-random number.
     fn random(&self) -> u64 {
-        let mut z = self
-            .seed
-            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.seed.next_u64()
     }
 
     /// Two different indices below `n` at random (the same one if `n` is 1):
