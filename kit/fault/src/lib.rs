@@ -25,7 +25,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -249,6 +248,7 @@ async fn spin(work: Duration) {
 mod tests {
     use super::*;
     use kit_endpoint::endpoint_fn;
+    use std::sync::atomic::Ordering;
     use tower::ServiceExt;
 
     #[test]

@@ -1,6 +1,6 @@
 //! Balancing strategies: which instance gets the next call.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::endpointer::Entry;
