@@ -24,6 +24,11 @@ where
 {
     let sink = Arc::new(AsyncSink::new(std::io::stdout()));
     let logger = kit_log::logger(format, level, sink.clone()).new(o!("svc" => name));
+    // The dependencies' own events (hyper, h2, tonic, async-nats...), at the
+    // same level, in the same stream, with `target=`.
+    if let Err(e) = kit_log::install_tracing_bridge(logger.clone(), level) {
+        slog::warn!(logger, "dependencies' events not logged"; "err" => e);
+    }
     let result = run(logger.clone()).await;
     if let Err(e) = &result {
         slog::error!(logger, "exiting"; "err" => %e);

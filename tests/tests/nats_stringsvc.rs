@@ -274,3 +274,26 @@ async fn a_queue_group_member_killed_under_load_fails_no_call() {
         "{after}"
     );
 }
+
+/// The dependencies' own `tracing` events reach the service's log (kit-log's
+/// bridge): nats-server killed, async-nats's "disconnected" is a logfmt line
+/// of stringsvc's, with `target=async_nats`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_nats_events_are_in_the_services_log() {
+    let Some(mut nats) = Nats::start().await else {
+        return;
+    };
+    let strings = Service::start_on_loopback("stringsvc", &["--nats", &nats.url()]).await;
+    strings
+        .line_with(&["target=async_nats", "msg=\"event: connected\""])
+        .await;
+    nats.kill().await;
+    let line = strings
+        .line_with(&[
+            "target=async_nats",
+            "msg=\"event: disconnected\"",
+            "svc=stringsvc",
+        ])
+        .await;
+    assert!(line.contains("level=info"), "{line}");
+}

@@ -30,6 +30,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod async_sink;
+#[cfg(feature = "tracing")]
+mod bridge;
 mod layer;
 mod logfmt;
 mod sink;
@@ -43,6 +45,8 @@ use std::sync::Mutex;
 use slog::{Drain, Level, Logger, o};
 
 pub use async_sink::{AsyncConfig, AsyncSink};
+#[cfg(feature = "tracing")]
+pub use bridge::{TracingBridge, install_tracing_bridge};
 pub use layer::{CallLog, Logging, LoggingFuture, LoggingLayer, TraceFields};
 pub use logfmt::Logfmt;
 pub use sink::{Discard, Memory, Sink, SyncSink};
