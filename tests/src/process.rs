@@ -309,6 +309,19 @@ pub async fn metric_reaches(debug: SocketAddr, series: &str, at_least: f64) -> f
     reached.unwrap_or_else(|_| panic!("{series} never reached {at_least} on {debug}"))
 }
 
+/// addtally's `/total` on its debug listener at `debug`: `(total, events)`.
+pub async fn tally_total(debug: SocketAddr) -> (i64, u64) {
+    let resp = crate::raw::send(debug, &crate::raw::get("/total"))
+        .await
+        .expect("addtally answers");
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let v: serde_json::Value = serde_json::from_str(&resp.body).expect("JSON");
+    (
+        v["total"].as_i64().expect("a total"),
+        v["events"].as_u64().expect("an event count"),
+    )
+}
+
 /// A loopback address with a port nobody listens on right now.
 pub fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")

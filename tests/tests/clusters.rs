@@ -15,7 +15,7 @@ use addsvc::transport::http::client_set;
 use kit_endpoint::Context;
 use kit_tests::etcd::EtcdCluster;
 use kit_tests::nats::NatsCluster;
-use kit_tests::process::{Service, workspace_binary};
+use kit_tests::process::{Service, tally_total, workspace_binary};
 use kit_tests::raw::{self, KeepAlive};
 use tokio::sync::watch;
 
@@ -197,14 +197,6 @@ async fn etcd_losing_its_leader_under_load_fails_no_call_and_keeps_every_lease()
     drop(strings);
 }
 
-/// addtally's `/total`: `(total, events)`.
-async fn total(debug: SocketAddr) -> (i64, u64) {
-    let resp = raw::send(debug, &raw::get("/total")).await.unwrap();
-    assert_eq!(resp.status, 200, "{}", resp.body);
-    let v: serde_json::Value = serde_json::from_str(&resp.body).unwrap();
-    (v["total"].as_i64().unwrap(), v["events"].as_u64().unwrap())
-}
-
 /// addsvc publishing its sums to a 3-node JetStream cluster (`--events` the
 /// three members, `--events-replicas 3`), addtally counting them: a node is
 /// killed (SIGKILL) a third of the way and brought back at two thirds. At most
@@ -293,12 +285,12 @@ async fn a_nats_node_lost_while_sums_are_published_loses_and_doubles_none() {
     let expected: i64 = acked.iter().sum();
     let debug = tally.addr("debug");
     let caught_up = tokio::time::timeout(Duration::from_secs(60), async {
-        while total(debug).await.1 < acked.len() as u64 {
+        while tally_total(debug).await.1 < acked.len() as u64 {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
     .await;
-    let (sum, events) = total(debug).await;
+    let (sum, events) = tally_total(debug).await;
     assert!(
         caught_up.is_ok(),
         "addtally stopped at {events} of {} events",

@@ -7,7 +7,6 @@
 //! sum fails within its budget (503) and sums work again once it is back.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -16,7 +15,7 @@ use addsvc::service::AddService;
 use addsvc::transport::http::client_set;
 use kit_endpoint::Context;
 use kit_tests::nats::Nats;
-use kit_tests::process::{Service, workspace_binary};
+use kit_tests::process::{Service, tally_total, workspace_binary};
 use kit_tests::raw;
 
 const SUMS: usize = 10_000;
@@ -39,14 +38,6 @@ async fn start_tally(url: &str, journal: &str) -> Service {
     )
     .await
     .expect("addtally starts")
-}
-
-/// addtally's `/total`: `(total, events)`.
-async fn total(debug: SocketAddr) -> (i64, u64) {
-    let resp = raw::send(debug, &raw::get("/total")).await.unwrap();
-    assert_eq!(resp.status, 200, "{}", resp.body);
-    let v: serde_json::Value = serde_json::from_str(&resp.body).unwrap();
-    (v["total"].as_i64().unwrap(), v["events"].as_u64().unwrap())
 }
 
 /// The terms of sum `i`: spread over negatives and positives.
@@ -133,7 +124,7 @@ async fn every_acknowledged_sum_is_counted_exactly_once_through_crashes() {
     let debug = tally.addr("debug");
     let caught_up = tokio::time::timeout(Duration::from_secs(90), async {
         loop {
-            let (_, events) = total(debug).await;
+            let (_, events) = tally_total(debug).await;
             if events >= SUMS as u64 {
                 return;
             }
@@ -141,7 +132,7 @@ async fn every_acknowledged_sum_is_counted_exactly_once_through_crashes() {
         }
     })
     .await;
-    let (sum, events) = total(debug).await;
+    let (sum, events) = tally_total(debug).await;
     assert!(caught_up.is_ok(), "addtally stopped at {events} events");
     assert_eq!(events, SUMS as u64, "each acknowledged sum counted once");
     assert_eq!(
@@ -161,7 +152,7 @@ async fn every_acknowledged_sum_is_counted_exactly_once_through_crashes() {
     // A restarted addtally starts from the same total.
     tally.kill().await.unwrap();
     let tally = start_tally(&url, &journal).await;
-    assert_eq!(total(tally.addr("debug")).await, (expected, SUMS as u64));
+    assert_eq!(tally_total(tally.addr("debug")).await, (expected, SUMS as u64));
     drop(tally);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -210,7 +201,7 @@ async fn with_nats_down_sums_fail_fast_and_recover() {
     let mut last = (0, 0);
     let counted = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
-            last = total(debug).await;
+            last = tally_total(debug).await;
             if last.0 == 202 || last.0 == 222 {
                 return last;
             }

@@ -6,27 +6,17 @@
 use std::time::{Duration, Instant};
 
 use kit_endpoint::{Context, ErrorClass, Request};
-use kit_tests::process::{Service, refused_start};
+use kit_tests::process::{Service, metric, metric_reaches, refused_start};
 use kit_tests::raw::{self, KeepAlive};
 use tower::ServiceExt;
+
+/// The in-flight gauge of stringsvc's `uppercase` bulkhead.
+const IN_FLIGHT_UPPERCASE: &str = r#"kit_overload_in_flight{endpoint="uppercase"}"#;
 
 /// `/metrics` of `svc`.
 async fn metrics(svc: &Service) -> String {
     let req = b"GET /metrics HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n";
     raw::send(svc.addr("debug"), req).await.unwrap().body
-}
-
-/// Waits (5 s at most) until `/metrics` of `svc` holds `line`.
-async fn wait_for_metric(svc: &Service, line: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let text = metrics(svc).await;
-        if text.contains(line) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no {line} in\n{text}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn uppercase(criticality: Option<&str>) -> Vec<u8> {
@@ -51,7 +41,7 @@ async fn a_bulkhead_refuses_at_once_on_http_and_grpc_and_sheddable_calls_first()
     // One critical call in flight: a sheddable one (half the limit) is
     // refused, a critical one is not.
     let first = tokio::spawn(raw::send(http, leak(uppercase(None))));
-    wait_for_metric(&strings, "kit_overload_in_flight{endpoint=\"uppercase\"} 1").await;
+    metric_reaches(strings.addr("debug"), IN_FLIGHT_UPPERCASE, 1.0).await;
     let started = Instant::now();
     let shed = raw::send(http, &uppercase(Some("sheddable")))
         .await
@@ -69,7 +59,7 @@ async fn a_bulkhead_refuses_at_once_on_http_and_grpc_and_sheddable_calls_first()
     );
     // An unknown criticality is read as critical: admitted.
     let second = tokio::spawn(raw::send(http, leak(uppercase(Some("vip")))));
-    wait_for_metric(&strings, "kit_overload_in_flight{endpoint=\"uppercase\"} 2").await;
+    metric_reaches(strings.addr("debug"), IN_FLIGHT_UPPERCASE, 2.0).await;
     let full = raw::send(http, &uppercase(None)).await.unwrap();
     assert_eq!(full.status, 503);
     assert!(
@@ -157,15 +147,14 @@ async fn a_throttled_client_sends_a_refusing_stringsvc_a_fraction_of_its_calls()
         throttled += usize::from(resp.body.contains("throttled by the client"));
     }
     // What reached stringsvc: its own count of uppercase calls.
-    let text = metrics(&strings).await;
-    let sent: f64 = text
-        .lines()
-        .filter(|l| l.starts_with("kit_endpoint_requests_total{endpoint=\"uppercase\"}"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let sent = metric(
+        strings.addr("debug"),
+        r#"kit_endpoint_requests_total{endpoint="uppercase"}"#,
+    )
+    .await;
     assert!(
         sent > 0.0 && sent < 40.0,
-        "stringsvc saw {sent} of {calls} calls\n{text}"
+        "stringsvc saw {sent} of {calls} calls"
     );
     assert!(throttled >= calls - 40, "{throttled} throttled");
     // And counted where operators look.
@@ -225,7 +214,12 @@ async fn a_stalled_stringsvc_and_1500_connections_on_concat_do_not_starve_sum() 
             statuses
         }));
     }
-    wait_for_metric(&add, "kit_overload_in_flight{endpoint=\"concat\"} 128").await;
+    metric_reaches(
+        add.addr("debug"),
+        r#"kit_overload_in_flight{endpoint="concat"}"#,
+        128.0,
+    )
+    .await;
     let mut took = Vec::new();
     let mut peak_rss = 0;
     while Instant::now() < stop - Duration::from_millis(500) {

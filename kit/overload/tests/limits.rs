@@ -383,3 +383,27 @@ fn metrics_report_limit_in_flight_and_refusals() {
             .contains("kit_overload_in_flight{endpoint=\"concat\"} 0")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_window_sets_how_often_the_recent_latency_moves() {
+    assert!(Limiter::fixed(4).unwrap().window(Duration::ZERO).is_err());
+    let limiter = Limiter::fixed(4)
+        .unwrap()
+        .window(Duration::from_secs(1))
+        .unwrap();
+    let p = limiter.try_acquire(&Context::new()).unwrap();
+    tokio::time::advance(Duration::from_millis(300)).await;
+    p.finish(kit_overload::Outcome::Served);
+    assert_eq!(
+        limiter.snapshot().recent_latency,
+        None,
+        "the window is not over"
+    );
+    tokio::time::advance(Duration::from_millis(800)).await;
+    let p = limiter.try_acquire(&Context::new()).unwrap();
+    p.finish(kit_overload::Outcome::Served);
+    assert!(
+        limiter.snapshot().recent_latency.is_some(),
+        "a window ended"
+    );
+}
