@@ -152,7 +152,10 @@ async fn every_acknowledged_sum_is_counted_exactly_once_through_crashes() {
     // A restarted addtally starts from the same total.
     tally.kill().await.unwrap();
     let tally = start_tally(&url, &journal).await;
-    assert_eq!(tally_total(tally.addr("debug")).await, (expected, SUMS as u64));
+    assert_eq!(
+        tally_total(tally.addr("debug")).await,
+        (expected, SUMS as u64)
+    );
     drop(tally);
     let _ = std::fs::remove_dir_all(&dir);
 }
