@@ -224,7 +224,10 @@ impl Etcd {
     }
 
     async fn wait_until_healthy(&self) {
-        for _ in 0..200 {
+        // 30 s at most: a cluster's members elect a leader first, and on a
+        // busy 2-core CI host (tests building and running beside it) that has
+        // taken more than 10 s.
+        for _ in 0..600 {
             if health(self.client).await {
                 return;
             }
