@@ -44,6 +44,21 @@ use crate::Cancelled;
 pub trait Failer {
     /// The business error this response carries, if any.
     fn failed(&self) -> Option<&(dyn Error + Send + Sync + 'static)>;
+
+    /// The HTTP status of the response, if it is an HTTP response (go-kit's
+    /// `StatusCoder`): kit-log's call lines say it (`status=`). `None` by
+    /// default: an endpoint's response is not an HTTP answer.
+    fn http_status(&self) -> Option<http::StatusCode> {
+        None
+    }
+
+    /// Whether the business error [`failed`](Failer::failed) returns is in
+    /// truth the service's failure, to be counted as one ([`Outcome::Failure`])
+    /// by logging and metrics: an HTTP answer with a 5xx or 429 status. `false`
+    /// by default: a business error is the caller's.
+    fn counts_as_failure(&self) -> bool {
+        false
+    }
 }
 
 impl Failer for () {
@@ -51,6 +66,102 @@ impl Failer for () {
         None
     }
 }
+
+/// An HTTP response is a [`Failer`]: a 4xx or 5xx status is its error
+/// ([`ErrorStatus`]), so kit's logging and RED layers on an axum route or any
+/// other HTTP service count error answers apart from successes: a 4xx is the
+/// caller's (a business error), a 5xx or 429 the service's (a failure). A
+/// breaker counts only errors: kit-transport's `ClassifyResponseLayer` turns
+/// 5xx and 429 answers into errors for it.
+///
+/// ```
+/// use kit_endpoint::{BoxError, Failer, Outcome};
+///
+/// let answer = |status: u16| {
+///     let resp = http::Response::builder().status(status).body(()).unwrap();
+///     Ok::<_, BoxError>(resp)
+/// };
+/// assert!(matches!(Outcome::of(&answer(200)), Outcome::Success));
+/// let missing = answer(404);
+/// assert_eq!(Outcome::of(&missing).kind(), Some("business"));
+/// assert_eq!(Outcome::of(&missing).error().unwrap().to_string(), "HTTP 404 Not Found");
+/// assert_eq!(Outcome::of(&answer(503)).kind(), Some("failure"));
+/// assert_eq!(Outcome::of(&answer(429)).kind(), Some("failure"));
+/// ```
+impl<B> Failer for http::Response<B> {
+    fn failed(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
+        let status = ErrorStatus::of(self.status())?;
+        match self.extensions().get::<AnsweredError>() {
+            Some(answered) => Some(&*answered.0),
+            None => Some(status),
+        }
+    }
+
+    fn http_status(&self) -> Option<http::StatusCode> {
+        Some(self.status())
+    }
+
+    fn counts_as_failure(&self) -> bool {
+        self.status().is_server_error() || self.status() == http::StatusCode::TOO_MANY_REQUESTS
+    }
+}
+
+/// The error an HTTP error answer was made from, in the answer's extensions
+/// (put there by kit-transport's `AnswerErrorsLayer` and `ErrorResponse`):
+/// the answer's [`Failer::failed`], so that logging outside says why
+/// (`circuit breaker is open`) rather than only the status.
+#[derive(Clone)]
+pub struct AnsweredError(pub std::sync::Arc<dyn Error + Send + Sync + 'static>);
+
+impl std::fmt::Debug for AnsweredError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("AnsweredError").field(&self.0).finish()
+    }
+}
+
+/// The business error of an HTTP response with an error status (4xx or 5xx):
+/// see [`Failer`]'s impl for `http::Response`. One static value per status, so
+/// a response's error costs nothing to produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorStatus(u16);
+
+/// [`ErrorStatus`] for 400..=599, indexed by `status - 400`.
+static ERROR_STATUSES: [ErrorStatus; 200] = {
+    let mut all = [ErrorStatus(0); 200];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = ErrorStatus(400 + i as u16);
+        i += 1;
+    }
+    all
+};
+
+impl ErrorStatus {
+    /// The error of a response with `status`, if it is 4xx or 5xx.
+    pub fn of(status: http::StatusCode) -> Option<&'static ErrorStatus> {
+        let code = status.as_u16();
+        (400..600)
+            .contains(&code)
+            .then(|| &ERROR_STATUSES[usize::from(code - 400)])
+    }
+
+    /// The status.
+    pub fn status(&self) -> http::StatusCode {
+        http::StatusCode::from_u16(self.0).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl std::fmt::Display for ErrorStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self.status();
+        match status.canonical_reason() {
+            Some(reason) => write!(f, "HTTP {} {reason}", status.as_u16()),
+            None => write!(f, "HTTP {}", status.as_u16()),
+        }
+    }
+}
+
+impl Error for ErrorStatus {}
 
 /// How an endpoint call ended, told apart the one way every middleware that
 /// reports on calls (logging, metrics) tells it: a success, a business error
@@ -92,7 +203,11 @@ impl<'a> Outcome<'a> {
     /// The outcome of a call that returned `result`.
     pub fn of<R: Failer>(result: &'a Result<R, crate::BoxError>) -> Self {
         match result {
-            Ok(resp) => resp.failed().map_or(Outcome::Success, Outcome::Business),
+            Ok(resp) => match resp.failed() {
+                None => Outcome::Success,
+                Some(e) if resp.counts_as_failure() => Outcome::Failure(e),
+                Some(e) => Outcome::Business(e),
+            },
             Err(e) => Outcome::Failure(&**e),
         }
     }

@@ -10,7 +10,9 @@ use std::task::{Context as TaskContext, Poll, ready};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::{BoxError, Context, Failer, Outcome, Request};
+#[cfg(doc)]
+use crate::Request;
+use crate::{BoxError, Context, ErrorStatus, Failer, HasContext, Outcome};
 
 /// Told about every call of an endpoint: [`start`](CallHook::start) as the call
 /// begins, [`finish`](CallHook::finish) with its [`Outcome`] when it ends. What
@@ -59,6 +61,23 @@ pub trait CallHook: Send + Sync + 'static {
 
     /// The call that `start` saw begin has ended with `outcome`.
     fn finish(&self, start: Self::Start, outcome: Outcome<'_>);
+
+    /// [`finish`](CallHook::finish), for a call whose answer was an HTTP
+    /// response with `status` (a plain HTTP service's: [`Failer::http_status`],
+    /// the [`ErrorStatus`] down a failure's chain, or the status an
+    /// [`ErrorStatusOf`] in the context says the failure will be answered
+    /// with). A
+    /// hook that reports statuses (kit-log's `status=`) overrides it; by
+    /// default it is `finish`.
+    fn finish_with_status(
+        &self,
+        start: Self::Start,
+        outcome: Outcome<'_>,
+        status: Option<http::StatusCode>,
+    ) {
+        let _ = status;
+        self.finish(start, outcome);
+    }
 }
 
 /// Several hooks as one: a tuple of hooks is a hook that starts them in order
@@ -109,6 +128,16 @@ impl<A: CallHook, B: CallHook> CallHook for (A, B) {
         self.1.finish(b, outcome);
         self.0.finish(a, outcome);
     }
+
+    fn finish_with_status(
+        &self,
+        (a, b): Self::Start,
+        outcome: Outcome<'_>,
+        status: Option<http::StatusCode>,
+    ) {
+        self.1.finish_with_status(b, outcome, status);
+        self.0.finish_with_status(a, outcome, status);
+    }
 }
 
 /// Three hooks as one: see the impl for two.
@@ -123,6 +152,30 @@ impl<A: CallHook, B: CallHook, C: CallHook> CallHook for (A, B, C) {
         self.2.finish(c, outcome);
         self.1.finish(b, outcome);
         self.0.finish(a, outcome);
+    }
+
+    fn finish_with_status(
+        &self,
+        (a, b, c): Self::Start,
+        outcome: Outcome<'_>,
+        status: Option<http::StatusCode>,
+    ) {
+        self.2.finish_with_status(c, outcome, status);
+        self.1.finish_with_status(b, outcome, status);
+        self.0.finish_with_status(a, outcome, status);
+    }
+}
+
+/// How an HTTP transport will answer a failed call: put in a request's
+/// context by the transport (kit-transport's `SetContextLayer`), so that the
+/// hooks of calls whose errors it answers can say the status
+/// ([`CallHook::finish_with_status`]: kit-log's `status=`).
+#[derive(Clone, Copy)]
+pub struct ErrorStatusOf(pub fn(&(dyn std::error::Error + 'static)) -> http::StatusCode);
+
+impl fmt::Debug for ErrorStatusOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ErrorStatusOf")
     }
 }
 
@@ -221,9 +274,13 @@ impl<S, H> Hook<S, H> {
     }
 }
 
-impl<S, H, Req> Service<Request<Req>> for Hook<S, H>
+/// Any request that carries a [`Context`] ([`HasContext`]): kit's
+/// [`Request`], or an `http::Request` (an axum route, a tower-http stack), whose
+/// response is then an `http::Response` ([`Failer`] by its status).
+impl<S, H, R> Service<R> for Hook<S, H>
 where
-    S: Service<Request<Req>>,
+    R: HasContext,
+    S: Service<R>,
     S::Error: Into<BoxError>,
     S::Response: Failer,
     H: CallHook,
@@ -236,12 +293,15 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, req: Request<Req>) -> Self::Future {
-        let start = self.hook.start(req.ctx());
+    fn call(&mut self, req: R) -> Self::Future {
+        let ctx = req.context();
+        let start = self.hook.start(ctx);
+        let status_of = ctx.extensions().get::<ErrorStatusOf>().copied();
         HookFuture {
             inner: self.inner.call(req),
             hook: self.hook.clone(),
             start: Some(start),
+            status_of,
         }
     }
 }
@@ -254,6 +314,8 @@ pin_project! {
         inner: F,
         hook: Arc<H>,
         start: Option<H::Start>,
+        // How the transport answers a failure, if it said (an HTTP one).
+        status_of: Option<ErrorStatusOf>,
     }
 
     impl<F, H: CallHook> PinnedDrop for HookFuture<F, H> {
@@ -287,7 +349,15 @@ where
         let this = self.project();
         let out = ready!(this.inner.poll(cx)).map_err(Into::into);
         if let Some(start) = this.start.take() {
-            this.hook.finish(start, Outcome::of(&out));
+            let status = match &out {
+                Ok(resp) => resp.http_status(),
+                Err(e) => crate::sources(&**e)
+                    .find_map(|e| e.downcast_ref::<ErrorStatus>())
+                    .map(ErrorStatus::status)
+                    .or_else(|| this.status_of.map(|of| (of.0)(&**e))),
+            };
+            this.hook
+                .finish_with_status(start, Outcome::of(&out), status);
         }
         Poll::Ready(out)
     }
@@ -300,7 +370,7 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::{RequestId, endpoint_fn};
+    use crate::{Request, RequestId, endpoint_fn};
 
     /// Notes each call's request ID at start, and its outcome's kind at finish.
     #[derive(Default)]

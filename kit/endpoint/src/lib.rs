@@ -103,6 +103,7 @@ mod endpoint;
 mod error;
 mod failer;
 mod file_stamp;
+mod has_context;
 mod hex;
 mod hook;
 mod identity;
@@ -124,9 +125,10 @@ pub use endpoint::{
     BoxEndpoint, BoxFuture, Endpoint, EndpointFn, Nop, SharedEndpoint, endpoint_fn,
 };
 pub use error::{BoxError, DeadlineExceeded, cause_ref, is_caused_by, sources, take_cause};
-pub use failer::{Failer, Outcome};
+pub use failer::{AnsweredError, ErrorStatus, Failer, Outcome};
 pub use file_stamp::{FileStamp, watch_files};
-pub use hook::{CallHook, Hook, HookFuture, HookLayer};
+pub use has_context::HasContext;
+pub use hook::{CallHook, ErrorStatusOf, Hook, HookFuture, HookLayer};
 pub use identity::PeerIdentity;
 pub use metadata::{InvalidMetadata, Metadata};
 pub use request_id::RequestId;

@@ -1,5 +1,8 @@
 //! The endpoint logging middleware: one line per call.
 
+/// This module's path: the records it writes (call lines) have no `caller=`.
+pub(crate) const MODULE: &str = module_path!();
+
 use kit_endpoint::{
     CallHook, Claims, Context, Hook, HookFuture, HookLayer, Outcome, PeerIdentity, RequestId,
 };
@@ -15,9 +18,9 @@ use crate::Took;
 /// told from failures:
 ///
 /// ```text
-/// level=info caller=layer.rs:123 method=sum request_id=7f3a... took=12.3µs err=null transport=HTTP
-/// level=info caller=layer.rs:124 method=sum request_id=7f3a... took=9.1µs err="integer overflow" err_kind=business
-/// level=warn caller=layer.rs:125 method=concat request_id=7f3a... took=1.2ms err="upstream unreachable: ..." err_kind=failure
+/// level=info method=sum request_id=7f3a... took=12.3µs err=null transport=HTTP
+/// level=info method=sum request_id=7f3a... took=9.1µs err="integer overflow" err_kind=business
+/// level=warn method=concat request_id=7f3a... took=1.2ms err="upstream unreachable: ..." err_kind=failure
 /// ```
 ///
 /// The transport the call came in by (`transport=HTTP`, `gRPC`, `NATS`) is the
@@ -28,6 +31,14 @@ use crate::Took;
 /// written as `peer=` after it, when there is one, and the subject of its
 /// verified claims ([`Context::claims`], set by an authentication middleware
 /// that runs before this one) as `sub=`. Never its credentials.
+///
+/// It wraps plain HTTP services as well (an axum route, a tower-http stack):
+/// the request is then an `http::Request` whose context kit-transport's
+/// `SetContextLayer` put in its extensions
+/// ([`HasContext`](kit_endpoint::HasContext)), the response an `http::Response`
+/// (a 4xx is a business error, a 5xx or 429 a failure), and the line says the
+/// answer's `status=`. The line has no `caller=`: it would name this file, not
+/// the service's code.
 ///
 /// A business error (carried in an `Ok` response that is a `Failer`) is logged at
 /// `info` with `err_kind=business`; a failed call at `warn` with `err_kind=failure`;
@@ -124,10 +135,15 @@ impl CallHook for CallLog {
         (self.clock.raw(), id, trace, ctx.transport(), who)
     }
 
-    fn finish(
+    fn finish(&self, start: Self::Start, outcome: Outcome<'_>) {
+        self.finish_with_status(start, outcome, None);
+    }
+
+    fn finish_with_status(
         &self,
         (start, request_id, trace, transport, (peer, claims)): Self::Start,
         outcome: Outcome<'_>,
+        status: Option<http::StatusCode>,
     ) {
         let took = self.clock.delta(start, self.clock.raw());
         let log = &self.logger;
@@ -136,6 +152,7 @@ impl CallHook for CallLog {
             request_id: request_id.as_ref().map(RequestId::as_str),
             took: Took(took),
             err,
+            status: status.map(|s| s.as_u16()),
             trace,
             transport,
             peer: peer.as_ref().map(PeerIdentity::as_str),
@@ -159,6 +176,8 @@ struct CallFields<'a> {
     request_id: Option<&'a str>,
     took: Took,
     err: CallErr<'a>,
+    /// The answer's HTTP status, for a plain HTTP service's call.
+    status: Option<u16>,
     trace: TraceFields,
     transport: Option<&'static str>,
     peer: Option<&'a str>,
@@ -192,6 +211,9 @@ impl slog::KV for CallFields<'_> {
             serializer.emit_str("transport", transport)?;
         }
         slog::Value::serialize(&self.trace, record, "trace", serializer)?;
+        if let Some(status) = self.status {
+            serializer.emit_u16("status", status)?;
+        }
         match self.err {
             CallErr::None => serializer.emit_none("err")?,
             CallErr::Error(e, kind) => {

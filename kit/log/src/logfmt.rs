@@ -245,15 +245,20 @@ impl Callsites {
                 let mut text = Vec::with_capacity(48);
                 text.extend_from_slice(b"level=");
                 text.extend_from_slice(level_name(record.level()).as_bytes());
-                text.extend_from_slice(b" caller=");
-                let file = record.file();
-                let base = match file.bytes().rposition(|b| b == b'/' || b == b'\\') {
-                    Some(i) => &file[i + 1..],
-                    None => file,
-                };
-                write_value(base, &mut text);
-                text.push(b':');
-                write_u64(u64::from(record.line()), &mut text);
+                // A call line (`LoggingLayer`) is written by kit's own code for
+                // the service: its location would name kit's file, not the
+                // service's, so it has none.
+                if record.module() != crate::layer::MODULE {
+                    text.extend_from_slice(b" caller=");
+                    let file = record.file();
+                    let base = match file.bytes().rposition(|b| b == b'/' || b == b'\\') {
+                        Some(i) => &file[i + 1..],
+                        None => file,
+                    };
+                    write_value(base, &mut text);
+                    text.push(b':');
+                    write_u64(u64::from(record.line()), &mut text);
+                }
                 if self.seen.len() < Self::KEPT {
                     self.seen.push((key.0, key.1, text));
                     self.seen.len() - 1

@@ -2,7 +2,7 @@
 
 use std::task::{Context as TaskContext, Poll};
 
-use kit_endpoint::{BoxError, Request};
+use kit_endpoint::{BoxError, HasContext};
 use tower::{Layer, Service};
 
 use crate::future::ResponseFuture;
@@ -76,9 +76,13 @@ pub struct Overload<S> {
     limiter: Limiter,
 }
 
-impl<S, T> Service<Request<T>> for Overload<S>
+/// Any request that carries a [`Context`](kit_endpoint::Context)
+/// ([`HasContext`]): kit's `Request`, or an `http::Request` (its deadline and
+/// criticality from kit-transport's `ContextLayer`).
+impl<S, R> Service<R> for Overload<S>
 where
-    S: Service<Request<T>>,
+    R: HasContext,
+    S: Service<R>,
     S::Error: Into<BoxError>,
 {
     type Response = S::Response;
@@ -89,8 +93,8 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, req: Request<T>) -> Self::Future {
-        match self.limiter.try_acquire(req.ctx()) {
+    fn call(&mut self, req: R) -> Self::Future {
+        match self.limiter.try_acquire(req.context()) {
             Ok(permit) => ResponseFuture::admitted(self.inner.call(req), permit),
             Err(refused) => ResponseFuture::refused(refused),
         }

@@ -4,7 +4,9 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use kit_endpoint::{BoxError, Context, Request};
+#[cfg(doc)]
+use kit_endpoint::Request;
+use kit_endpoint::{BoxError, Context, HasContext};
 use tower::{Layer, Service};
 
 use crate::future::ErroringFuture;
@@ -91,9 +93,14 @@ impl<S, K: Hash + Eq + Clone, F> Layer<S> for KeyedLayer<K, F> {
     }
 }
 
-impl<S, K, F, T> Service<Request<T>> for Keyed<S, K, F>
+/// Any request that carries a [`Context`] ([`HasContext`]): kit's
+/// [`Request`], or an `http::Request` (an axum route) whose context
+/// kit-transport's `ContextLayer` put in its extensions, with the client's
+/// address.
+impl<S, K, F, R> Service<R> for Keyed<S, K, F>
 where
-    S: Service<Request<T>>,
+    R: HasContext,
+    S: Service<R>,
     S::Error: Into<BoxError>,
     K: Hash + Eq + Clone,
     F: Fn(&Context) -> Option<K>,
@@ -106,8 +113,8 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, req: Request<T>) -> Self::Future {
-        let allowed = match (self.key)(req.ctx()) {
+    fn call(&mut self, req: R) -> Self::Future {
+        let allowed = match (self.key)(req.context()) {
             Some(key) => self.limiter.check(&key),
             None => Ok(()),
         };

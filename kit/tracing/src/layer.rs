@@ -10,7 +10,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::SystemTime;
 
 use kit_endpoint::{
-    BoxError, ErrorClass, Failer, Request, RequestId, TraceContext, public_message,
+    BoxError, ErrorClass, Failer, HasContext, RequestId, TraceContext, public_message,
 };
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
@@ -175,9 +175,13 @@ struct Recording {
     layer: Arc<Inner>,
 }
 
-impl<S, Req> Service<Request<Req>> for Tracing<S>
+/// Any request that carries a [`Context`](kit_endpoint::Context)
+/// ([`HasContext`]): kit's `Request`, or an `http::Request` whose context
+/// kit-transport's `ContextLayer` put in its extensions.
+impl<S, R> Service<R> for Tracing<S>
 where
-    S: Service<Request<Req>>,
+    R: HasContext,
+    S: Service<R>,
     S::Error: Into<BoxError>,
     S::Response: Failer,
 {
@@ -189,9 +193,9 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, mut req: Request<Req>) -> Self::Future {
+    fn call(&mut self, mut req: R) -> Self::Future {
         let span_id = crate::ids::span_id();
-        let parent = req.ctx().trace();
+        let parent = req.context().trace();
         let own = match parent {
             Some(parent) => Some(parent.child(span_id)),
             None => {
@@ -207,14 +211,14 @@ where
                 // A server's parent came over the wire; a client's is this
                 // process's own span.
                 parent_remote: parent.is_some() && self.layer.kind == SpanKind::Server,
-                request_id: req.ctx().request_id().cloned(),
-                subject: req.ctx().claims().cloned(),
+                request_id: req.context().request_id().cloned(),
+                subject: req.context().claims().cloned(),
                 layer: self.layer.clone(),
             })),
             _ => None,
         };
         if own.is_some() {
-            req.ctx_mut().set_trace(own);
+            req.context_mut().set_trace(own);
         }
         TracingFuture {
             inner: self.inner.call(req),

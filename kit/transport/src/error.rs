@@ -316,6 +316,15 @@ pub fn json_error(status: StatusCode, message: &str) -> http::Response<Body> {
 /// - `Retry-After` (whole seconds, rounded up) when the error's class carries a
 ///   retry-after hint, and `1` on every other `503`: unavailable means "try later".
 pub fn encode_error(ctx: &kit_endpoint::Context, err: ErrorRef<'_>) -> http::Response<Body> {
+    encode_error_as(ctx, err)
+}
+
+/// [`encode_error`] with a body of any type made from bytes (an axum body, a
+/// `Full`).
+pub(crate) fn encode_error_as<B: From<Bytes>>(
+    ctx: &kit_endpoint::Context,
+    err: ErrorRef<'_>,
+) -> http::Response<B> {
     let status = error_status(err);
     let class = ErrorClass::find(err);
     let mut resp = if status.is_server_error() {
@@ -338,7 +347,7 @@ pub fn encode_error(ctx: &kit_endpoint::Context, err: ErrorRef<'_>) -> http::Res
             Some(p) => p.to_string(),
             None => err.to_string(),
         };
-        json_error(status, &message)
+        json_body(status, &serde_json::json!({ "error": message }))
     };
     let retry_after = match class.and_then(ErrorClass::retry_after) {
         Some(after) => Some(after),
@@ -383,10 +392,10 @@ fn caller_message(err: ErrorRef<'_>) -> Option<String> {
 }
 
 /// A JSON answer with `status` and `body`.
-fn json_body(status: StatusCode, body: &serde_json::Value) -> http::Response<Body> {
+fn json_body<B: From<Bytes>>(status: StatusCode, body: &serde_json::Value) -> http::Response<B> {
     let bytes =
         crate::json::to_bytes(body).unwrap_or_else(|_| Bytes::from_static(br#"{"error":"error"}"#));
-    let mut resp = http::Response::new(Body::from(bytes));
+    let mut resp = http::Response::new(B::from(bytes));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -90,6 +90,8 @@
 //! - `body`: [`Body`], [`BoxBody`], bounded body reading.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "axum")]
+mod axum_interop;
 mod batch;
 mod body;
 mod client;
@@ -99,11 +101,14 @@ mod error;
 mod header_timer;
 mod health;
 pub mod json;
+pub mod layers;
 pub mod memory;
 mod router;
 mod serve;
 mod server;
 
+#[cfg(feature = "axum")]
+pub use axum_interop::ErrorResponse;
 pub use batch::BatchedIo;
 pub use body::{Body, BoxBody, box_body, read_limited};
 #[cfg(feature = "tls")]
@@ -123,6 +128,10 @@ pub use kit_endpoint::DEFAULT_BUDGET;
 /// TLS configuration (feature `tls`): kit-endpoint's, shared by every transport.
 #[cfg(feature = "tls")]
 pub use kit_endpoint::tls;
+pub use layers::{
+    AnswerErrors, AnswerErrorsLayer, ClassifyResponse, ClassifyResponseLayer, FailedResponse,
+    MatchedRoute, Observe, ObserveLayer, SetContext, SetContextLayer, client_ip, current_context,
+};
 pub use router::{Observation, Router, RouterFuture};
 pub use serve::{PeerAddr, ServeConfig, serve, serve_loopback, serve_with, shutdown_signal};
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, Server, TRANSPORT};

@@ -127,7 +127,7 @@ pub struct Observation<'a> {
     /// `None` when an endpoint was called (its middlewares report on it).
     pub early: Option<&'a str>,
     /// The response's headers, for [`Observation::request_id`].
-    headers: &'a http::HeaderMap,
+    pub(crate) headers: &'a http::HeaderMap,
 }
 
 /// Put in the extensions of a response given before any endpoint ran, with
@@ -293,7 +293,7 @@ impl Router {
 
 /// The clock of [`Observation::duration`]: quanta's, which reads the CPU's
 /// counter (cheaper than the OS clock, twice per request).
-fn clock() -> &'static quanta::Clock {
+pub(crate) fn clock() -> &'static quanta::Clock {
     static CLOCK: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
     CLOCK.get_or_init(quanta::Clock::new)
 }
