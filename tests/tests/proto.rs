@@ -26,8 +26,32 @@ fn generate(dir: &str, proto: &str) -> String {
     code
 }
 
+/// What `proto` (under `dir/proto`) generates with tonic's service stubs
+/// (server and client) beside the messages, as a plain tonic service has them.
+fn generate_tonic(dir: &str, proto: &str) -> String {
+    let include = root().join(dir).join("proto");
+    let fds = protox::compile([include.join(proto)], [&include]).expect("the .proto compiles");
+    let out = std::env::temp_dir().join(format!("kit-tonic-{}-{dir}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .build_transport(true)
+        .out_dir(&out)
+        .compile_fds(fds)
+        .expect("tonic-prost-build generates");
+    let package = proto.trim_end_matches(".proto");
+    let code = std::fs::read_to_string(out.join(format!("{package}.rs"))).unwrap();
+    let _ = std::fs::remove_dir_all(&out);
+    code
+}
+
 fn check(dir: &str, proto: &str, committed: &str) {
-    let generated = generate(dir, proto);
+    compare(generate(dir, proto), dir, proto, committed);
+}
+
+fn compare(generated: String, dir: &str, proto: &str, committed: &str) {
     let path: &Path = &root().join(committed);
     if std::env::var("KIT_REGENERATE").is_ok_and(|v| v == "1") {
         std::fs::write(path, &generated).unwrap();
@@ -52,4 +76,15 @@ fn stringsvc_messages_are_up_to_date() {
 #[test]
 fn addsvc_messages_are_up_to_date() {
     check("addsvc", "addsvc.proto", "addsvc/src/transport/grpc/pb.rs");
+}
+
+#[test]
+fn the_tonic_examples_stubs_are_up_to_date() {
+    let generated = generate_tonic("stringsvc", "stringsvc.proto");
+    compare(
+        generated,
+        "stringsvc",
+        "stringsvc.proto",
+        "examples/tonic-alacarte/src/pb.rs",
+    );
 }

@@ -3,9 +3,17 @@
 
 use std::error::Error;
 use std::fmt;
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::{BoxError, DeadlineExceeded};
+
+/// The class another crate's error type has ([`ErrorClass::register`]).
+pub type Classifier = fn(&(dyn Error + 'static)) -> Option<ErrorClass>;
+
+/// The registered classifiers, by name: a handful at most, read on error
+/// paths only.
+static CLASSIFIERS: RwLock<Vec<(&'static str, Classifier)>> = RwLock::new(Vec::new());
 
 /// What kind of failure an error is, from a small fixed set in the spirit of
 /// gRPC's status codes (and go-kit's `StatusCoder`, made transport-neutral).
@@ -99,7 +107,40 @@ impl ErrorClass {
         } else if err.is::<BadRequest>() {
             Some(ErrorClass::InvalidArgument)
         } else {
-            None
+            let classifiers = CLASSIFIERS.read().unwrap_or_else(PoisonError::into_inner);
+            classifiers.iter().find_map(|(_, classify)| classify(err))
+        }
+    }
+
+    /// Teaches every class lookup ([`ErrorClass::of`], [`ErrorClass::find`])
+    /// the class of another crate's error type, so that kit's breakers,
+    /// retries and error encoders treat it right where no wrapper classified
+    /// it: kit-grpc registers `tonic::Status` (by its code) this way.
+    /// `classify` answers for the errors it knows and `None` for the others;
+    /// registering the same `name` again does nothing.
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use kit_endpoint::{BoxError, ErrorClass};
+    ///
+    /// #[derive(Debug)]
+    /// struct Busy;
+    /// impl std::fmt::Display for Busy {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("busy") }
+    /// }
+    /// impl Error for Busy {}
+    ///
+    /// fn classify(err: &(dyn Error + 'static)) -> Option<ErrorClass> {
+    ///     err.is::<Busy>().then_some(ErrorClass::Unavailable { retry_after: None })
+    /// }
+    /// ErrorClass::register("busy", classify);
+    /// let err: BoxError = Busy.into();
+    /// assert_eq!(ErrorClass::of(&*err), ErrorClass::Unavailable { retry_after: None });
+    /// ```
+    pub fn register(name: &'static str, classify: Classifier) {
+        let mut classifiers = CLASSIFIERS.write().unwrap_or_else(PoisonError::into_inner);
+        if !classifiers.iter().any(|(n, _)| *n == name) {
+            classifiers.push((name, classify));
         }
     }
 

@@ -70,7 +70,8 @@ impl Failer for () {
 /// An HTTP response is a [`Failer`]: a 4xx or 5xx status is its error
 /// ([`ErrorStatus`]), so kit's logging and RED layers on an axum route or any
 /// other HTTP service count error answers apart from successes: a 4xx is the
-/// caller's (a business error), a 5xx or 429 the service's (a failure). A
+/// caller's (a business error), a 5xx or 429 the service's (a failure); a gRPC
+/// answer's error is its `grpc-status` (on a tonic server's layers). A
 /// breaker counts only errors: kit-transport's `ClassifyResponseLayer` turns
 /// 5xx and 429 answers into errors for it.
 ///
@@ -87,10 +88,20 @@ impl Failer for () {
 /// assert_eq!(Outcome::of(&missing).error().unwrap().to_string(), "HTTP 404 Not Found");
 /// assert_eq!(Outcome::of(&answer(503)).kind(), Some("failure"));
 /// assert_eq!(Outcome::of(&answer(429)).kind(), Some("failure"));
+///
+/// // A gRPC answer's error is its `grpc-status` (a trailers-only answer's).
+/// let grpc = |code: &str| {
+///     let resp = http::Response::builder().header("grpc-status", code).body(()).unwrap();
+///     Ok::<_, BoxError>(resp)
+/// };
+/// assert_eq!(Outcome::of(&grpc("5")).error().unwrap().to_string(), "gRPC NOT_FOUND");
+/// assert_eq!(Outcome::of(&grpc("5")).kind(), Some("business"));
+/// assert_eq!(Outcome::of(&grpc("14")).kind(), Some("failure"));
+/// assert!(matches!(Outcome::of(&grpc("0")), Outcome::Success));
 /// ```
 impl<B> Failer for http::Response<B> {
     fn failed(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
-        let status = ErrorStatus::of(self.status())?;
+        let status = ErrorStatus::of_response(self)?;
         match self.extensions().get::<AnsweredError>() {
             Some(answered) => Some(&*answered.0),
             None => Some(status),
@@ -102,7 +113,7 @@ impl<B> Failer for http::Response<B> {
     }
 
     fn counts_as_failure(&self) -> bool {
-        self.status().is_server_error() || self.status() == http::StatusCode::TOO_MANY_REQUESTS
+        ErrorStatus::of_response(self).is_some_and(ErrorStatus::is_failure)
     }
 }
 
@@ -119,18 +130,59 @@ impl std::fmt::Debug for AnsweredError {
     }
 }
 
-/// The business error of an HTTP response with an error status (4xx or 5xx):
-/// see [`Failer`]'s impl for `http::Response`. One static value per status, so
-/// a response's error costs nothing to produce.
+/// The error of an HTTP response with an error status (4xx or 5xx), or of a
+/// gRPC answer whose `grpc-status` (in the head: a trailers-only answer, as
+/// tonic gives a handler's error) is not OK: see [`Failer`]'s impl for
+/// `http::Response`. One static value per status, so a response's error costs
+/// nothing to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ErrorStatus(u16);
+pub struct ErrorStatus(Wire);
+
+/// An [`ErrorStatus`]'s protocol and number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Http(u16),
+    Grpc(u8),
+}
 
 /// [`ErrorStatus`] for 400..=599, indexed by `status - 400`.
 static ERROR_STATUSES: [ErrorStatus; 200] = {
-    let mut all = [ErrorStatus(0); 200];
+    let mut all = [ErrorStatus(Wire::Http(0)); 200];
     let mut i = 0;
     while i < all.len() {
-        all[i] = ErrorStatus(400 + i as u16);
+        all[i] = ErrorStatus(Wire::Http(400 + i as u16));
+        i += 1;
+    }
+    all
+};
+
+/// gRPC's status codes by number (0 is OK).
+const GRPC_CODES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// [`ErrorStatus`] for each gRPC code, indexed by code.
+static GRPC_STATUSES: [ErrorStatus; 17] = {
+    let mut all = [ErrorStatus(Wire::Grpc(0)); 17];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = ErrorStatus(Wire::Grpc(i as u8));
         i += 1;
     }
     all
@@ -145,18 +197,62 @@ impl ErrorStatus {
             .then(|| &ERROR_STATUSES[usize::from(code - 400)])
     }
 
-    /// The status.
+    /// The error of a gRPC answer with status `code`, if it is not OK (0) and
+    /// is one gRPC defines (1 to 16).
+    pub fn grpc(code: u8) -> Option<&'static ErrorStatus> {
+        GRPC_STATUSES.get(usize::from(code)).filter(|_| code != 0)
+    }
+
+    /// The error of `resp`: its HTTP status's, or, for a `200` gRPC answer,
+    /// its `grpc-status`'s.
+    pub fn of_response<B>(resp: &http::Response<B>) -> Option<&'static ErrorStatus> {
+        if resp.status() == http::StatusCode::OK {
+            let code = resp.headers().get("grpc-status")?;
+            return code.to_str().ok()?.parse().ok().and_then(Self::grpc);
+        }
+        Self::of(resp.status())
+    }
+
+    /// The HTTP status (`200` for a gRPC answer's).
     pub fn status(&self) -> http::StatusCode {
-        http::StatusCode::from_u16(self.0).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+        match self.0 {
+            Wire::Http(code) => {
+                http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Wire::Grpc(_) => http::StatusCode::OK,
+        }
+    }
+
+    /// The gRPC code, for a gRPC answer's.
+    pub fn grpc_code(&self) -> Option<u8> {
+        match self.0 {
+            Wire::Grpc(code) => Some(code),
+            Wire::Http(_) => None,
+        }
+    }
+
+    /// Whether it is the service's failure rather than the caller's error: an
+    /// HTTP 5xx or 429; gRPC's `UNKNOWN`, `DEADLINE_EXCEEDED`,
+    /// `RESOURCE_EXHAUSTED`, `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS`.
+    pub fn is_failure(&self) -> bool {
+        match self.0 {
+            Wire::Http(code) => code >= 500 || code == 429,
+            Wire::Grpc(code) => matches!(code, 2 | 4 | 8 | 13 | 14 | 15),
+        }
     }
 }
 
 impl std::fmt::Display for ErrorStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let status = self.status();
-        match status.canonical_reason() {
-            Some(reason) => write!(f, "HTTP {} {reason}", status.as_u16()),
-            None => write!(f, "HTTP {}", status.as_u16()),
+        match self.0 {
+            Wire::Grpc(code) => write!(f, "gRPC {}", GRPC_CODES[usize::from(code)]),
+            Wire::Http(_) => {
+                let status = self.status();
+                match status.canonical_reason() {
+                    Some(reason) => write!(f, "HTTP {} {reason}", status.as_u16()),
+                    None => write!(f, "HTTP {}", status.as_u16()),
+                }
+            }
         }
     }
 }

@@ -115,7 +115,7 @@ mod server;
 pub mod tls;
 mod trace;
 
-pub use class::{BadRequest, Cancelled, Classified, ErrorClass, public_message};
+pub use class::{BadRequest, Cancelled, Classified, Classifier, ErrorClass, public_message};
 pub use context::{Context, MAX_BUDGET, Request, parse_budget};
 pub use credentials::{Claims, Credentials};
 pub use criticality::Criticality;

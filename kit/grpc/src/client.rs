@@ -59,6 +59,7 @@ impl<Req, PReq, PResp, Resp> Client<Req, PReq, PResp, Resp> {
         encode: impl Fn(Req) -> Result<PReq, BoxError> + Send + Sync + 'static,
         decode: impl Fn(PResp) -> Result<Resp, BoxError> + Send + Sync + 'static,
     ) -> Self {
+        crate::classify_status();
         Client {
             channel,
             path: http::uri::PathAndQuery::from_static(path),

@@ -54,14 +54,14 @@ pub fn format_grpc_timeout(d: Duration) -> String {
 /// `authorization` metadata as its [`Credentials`](kit_endpoint::Credentials).
 /// Invalid values are ignored, never an error.
 pub fn context_from_metadata(metadata: &MetadataMap, default_budget: Option<Duration>) -> Context {
-    context_and_timeout(metadata, default_budget).0
+    context_and_timeout(metadata.as_ref(), default_budget).0
 }
 
 /// [`context_from_metadata`], and whether a `grpc-timeout` was sent that does
 /// not parse (`true`: the context has the default budget instead): kit's
 /// servers refuse such a call, and read the metadata once to know.
 pub(crate) fn context_and_timeout(
-    metadata: &MetadataMap,
+    metadata: &http::HeaderMap,
     default_budget: Option<Duration>,
 ) -> (Context, bool) {
     let get = |key: &str| metadata.get(key).and_then(|v| v.to_str().ok());
@@ -87,9 +87,10 @@ pub(crate) fn context_and_timeout(
     if let Some(criticality) = get(CRITICALITY) {
         ctx.set_criticality(kit_endpoint::Criticality::parse(criticality));
     }
-    for kv in metadata.iter() {
-        if let tonic::metadata::KeyAndValueRef::Ascii(key, value) = kv
-            && let (Some(k), Ok(v)) = (key.as_str().strip_prefix(METADATA_PREFIX), value.to_str())
+    for (key, value) in metadata {
+        // Binary metadata (`-bin` keys) is not caller metadata.
+        if let (Some(k), Ok(v)) = (key.as_str().strip_prefix(METADATA_PREFIX), value.to_str())
+            && !k.ends_with("-bin")
         {
             let _ = ctx.metadata_mut().insert(k, v);
         }

@@ -107,13 +107,17 @@ impl UpstreamError {
     /// Its class for the caller ([`code_class`]), with the retry hint of
     /// `grpc-retry-pushback-ms` on a refusal that sent one.
     pub fn class(&self) -> ErrorClass {
-        let hint = self
-            .status
+        Self::class_of(&self.status)
+    }
+
+    /// The class of `status` received from a callee: [`UpstreamError::class`].
+    pub fn class_of(status: &Status) -> ErrorClass {
+        let hint = status
             .metadata()
             .get(RETRY_PUSHBACK_MS)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
             .map(std::time::Duration::from_millis);
-        match code_class(self.status.code()) {
+        match code_class(status.code()) {
             ErrorClass::Unavailable { .. } => ErrorClass::Unavailable { retry_after: hint },
             ErrorClass::ResourceExhausted { .. } => {
                 ErrorClass::ResourceExhausted { retry_after: hint }

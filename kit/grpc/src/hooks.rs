@@ -36,7 +36,7 @@ pub(crate) fn context_of(
     metadata: &MetadataMap,
     extensions: &http::Extensions,
 ) -> (Context, Result<(), BoxError>) {
-    let (mut ctx, malformed) = context_and_timeout(metadata, Some(DEFAULT_BUDGET));
+    let (mut ctx, malformed) = context_and_timeout(metadata.as_ref(), Some(DEFAULT_BUDGET));
     ctx.set_transport(TRANSPORT);
     if let Some(peer) = extensions.get::<kit_endpoint::PeerIdentity>() {
         ctx.set_peer_identity(peer.clone());

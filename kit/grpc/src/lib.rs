@@ -61,6 +61,10 @@
 //! - `client`: [`Client`].
 //! - `context`: the metadata that carries the request context.
 //! - `error`: status codes and classes, [`encode_error`], [`BadRequest`], [`UpstreamError`].
+//! - [`layers`]: kit's middlewares in a plain tonic server ([`SetContextLayer`],
+//!   [`AnswerErrorsLayer`]) and around a generated client
+//!   ([`ClassifyResponseLayer`]); raw `tonic::Status` errors classified by
+//!   their code ([`classify_status`]).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[macro_use]
@@ -69,6 +73,7 @@ mod client;
 mod codec;
 mod context;
 mod error;
+pub mod layers;
 mod router;
 mod server;
 mod streaming;
@@ -85,6 +90,10 @@ pub use error::{
 };
 pub use hooks::TRANSPORT;
 pub use kit_endpoint::DEFAULT_BUDGET;
+pub use layers::{
+    AnswerErrors, AnswerErrorsLayer, ClassifyResponse, ClassifyResponseLayer, IntoStatus,
+    IntoStatusLayer, PeerAddr, SetContext, SetContextLayer, classify_status, client_ip,
+};
 #[cfg(feature = "tls")]
 pub use router::serve_tls;
 pub use router::{HANDSHAKE_TIMEOUT, Health, HealthService, Router, serve};

@@ -66,6 +66,7 @@ where
         decode: impl Fn(PReq) -> Result<Req, BoxError> + Send + Sync + 'static,
         encode: impl Fn(&Context, Resp) -> Result<PResp, BoxError> + Send + Sync + 'static,
     ) -> Self {
+        crate::classify_status();
         Server {
             endpoint,
             decode: Arc::new(decode),

@@ -56,6 +56,7 @@ where
         decode: impl Fn(PReq) -> Result<Req, BoxError> + Send + Sync + 'static,
         encode: impl Fn(Item) -> Result<PItem, BoxError> + Send + Sync + 'static,
     ) -> Self {
+        crate::classify_status();
         StreamingServer {
             endpoint,
             decode: Arc::new(decode),

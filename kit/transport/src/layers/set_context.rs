@@ -113,6 +113,10 @@ where
         let id = ctx.request_id().cloned();
         if let Some(id) = &id {
             answering.set_request_id(id.clone());
+            // A generated ID goes in the headers too: a kit `Server` mounted
+            // inside reads the same one.
+            req.headers_mut()
+                .insert(REQUEST_ID, id.header_value().clone());
         }
         if let Some(credentials) = ctx.credentials() {
             answering.set_credentials(credentials.clone());
