@@ -76,8 +76,10 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// The class of `err`: the first class found down its source chain
-    /// ([`Classified`] wrappers, and kit-endpoint's own [`DeadlineExceeded`],
-    /// [`Cancelled`] and [`BadRequest`]), [`ErrorClass::Internal`] if none is.
+    /// ([`Classified`] wrappers, kit-endpoint's own [`DeadlineExceeded`],
+    /// [`Cancelled`] and [`BadRequest`], tower's `Overloaded` (unavailable) and
+    /// `Elapsed` (deadline exceeded), and what [`ErrorClass::register`] taught
+    /// it), [`ErrorClass::Internal`] if none is.
     ///
     /// ```
     /// use kit_endpoint::{BoxError, Classified, ErrorClass};
@@ -106,6 +108,11 @@ impl ErrorClass {
             Some(ErrorClass::Cancelled)
         } else if err.is::<BadRequest>() {
             Some(ErrorClass::InvalidArgument)
+        } else if err.is::<tower::load_shed::error::Overloaded>() {
+            // tower's `LoadShed` refused: the service is at capacity now.
+            Some(ErrorClass::Unavailable { retry_after: None })
+        } else if err.is::<tower::timeout::error::Elapsed>() {
+            Some(ErrorClass::DeadlineExceeded)
         } else {
             let classifiers = CLASSIFIERS.read().unwrap_or_else(PoisonError::into_inner);
             classifiers.iter().find_map(|(_, classify)| classify(err))

@@ -296,7 +296,9 @@ pub fn error_status(err: &(dyn Error + 'static)) -> StatusCode {
             return CLIENT_CLOSED_REQUEST;
         }
     }
-    StatusCode::INTERNAL_SERVER_ERROR
+    // The classes kit-endpoint knows of other crates' errors (tower's
+    // `Overloaded` and `Elapsed`, what `ErrorClass::register` taught it).
+    ErrorClass::find(err).map_or(StatusCode::INTERNAL_SERVER_ERROR, class_status)
 }
 
 /// A JSON error answer: `status` with the body `{"error": message}`.

@@ -132,7 +132,7 @@ pub use layers::{
     AnswerErrors, AnswerErrorsLayer, ClassifyResponse, ClassifyResponseLayer, FailedResponse,
     MatchedRoute, Observe, ObserveLayer, SetContext, SetContextLayer, client_ip, current_context,
 };
-pub use router::{Observation, Router, RouterFuture};
+pub use router::{Observation, PathParams, Router, RouterFuture};
 pub use serve::{PeerAddr, ServeConfig, serve, serve_loopback, serve_with, shutdown_signal};
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, Server, TRANSPORT};
 

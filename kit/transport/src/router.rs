@@ -53,6 +53,66 @@ where
     }
 }
 
+/// A tower service whose answers have any body type (a kit [`Server`] under
+/// tower-http's compression or trace layers): the body is collected into a
+/// [`Body`], as kit's own answers are whole; the service's errors are
+/// answered by class ([`encode_error`](crate::encode_error)).
+struct CollectedRoute<S>(S);
+
+impl<S, RB> Route for CollectedRoute<S>
+where
+    S: Service<http::Request<BoxBody>, Response = http::Response<RB>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Error: Into<BoxError> + Send,
+    S::Future: Send + 'static,
+    RB: HttpBody<Data = Bytes> + Send + 'static,
+    RB::Error: Into<BoxError> + Send,
+{
+    fn call(&self, req: http::Request<BoxBody>) -> RouteFuture {
+        let id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .and_then(RequestId::parse);
+        Box::pin(collected(self.0.clone().oneshot(req), id))
+    }
+}
+
+/// The answer of a [`CollectedRoute`]: `answer` with its body collected, or
+/// its error answered by class.
+async fn collected<F, RB, E>(
+    answer: F,
+    id: Option<RequestId>,
+) -> Result<http::Response<Body>, Infallible>
+where
+    F: Future<Output = Result<http::Response<RB>, E>>,
+    E: Into<BoxError>,
+    RB: HttpBody<Data = Bytes>,
+    RB::Error: Into<BoxError>,
+{
+    let err: BoxError = match answer.await {
+        Ok(resp) => {
+            let (parts, body) = resp.into_parts();
+            match http_body_util::BodyExt::collect(body).await {
+                Ok(whole) => {
+                    let body = Body::from(whole.to_bytes());
+                    return Ok(http::Response::from_parts(parts, body));
+                }
+                Err(e) => e.into(),
+            }
+        }
+        Err(e) => e.into(),
+    };
+    let mut ctx = kit_endpoint::Context::new();
+    if let Some(id) = id {
+        ctx.set_request_id(id);
+    }
+    Ok(crate::encode_error(&ctx, &*err))
+}
+
 /// A kit [`Server`] as a route: served by reference, with no clone and no extra box.
 impl<E, Req, Resp> Route for Server<E, Req, Resp>
 where
@@ -69,7 +129,15 @@ where
     }
 }
 
-/// Routes requests to services by exact path and method.
+/// Routes requests to services by path and method.
+///
+/// A path is exact (`/sum`) or a pattern with parameters (`/profiles/{id}`,
+/// `/files/{*rest}`, matched by matchit as axum matches them): an exact path
+/// is one hash lookup, and wins over a pattern that would match it too; a
+/// pattern's parameters reach the route's decoder as [`PathParams`] in the
+/// request's extensions, and observations name the pattern, never the raw
+/// path. A route may have layers of its own that change its body type or
+/// fail ([`Router::route_layered`]).
 ///
 /// An unknown path is answered `404 Not Found`, a known path with another method
 /// `405 Method Not Allowed` with an `Allow` header; both with a JSON error body.
@@ -103,7 +171,40 @@ pub struct Router {
     // Looked up on every request: foldhash (seeded per process) rather than
     // SipHash. The map is built before serving; requests only read it.
     routes: Arc<HashMap<String, PathRoutes, foldhash::fast::RandomState>>,
+    /// The patterns with parameters (`/profiles/{id}`), matched by matchit
+    /// when no exact path matches; each value is its pattern, a key of `routes`.
+    params: Arc<matchit::Router<String>>,
     observers: Arc<Vec<Arc<ObserveFn>>>,
+}
+
+/// The parameters of the route pattern a request matched (`/profiles/{id}`
+/// with `/profiles/7`: `id` is `7`), in its extensions: a [`Server`]'s decoder
+/// reads them from the request's parts.
+///
+/// ```
+/// use kit_transport::PathParams;
+///
+/// fn decode(parts: &http::request::Parts, _body: bytes::Bytes) -> Result<u64, kit_endpoint::BoxError> {
+///     let id = parts.extensions.get::<PathParams>().and_then(|p| p.get("id"));
+///     Ok(id.ok_or("no id")?.parse()?)
+/// }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathParams(Vec<(Arc<str>, String)>);
+
+impl PathParams {
+    /// The value of parameter `name`, if the pattern has one.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every (name, value), in the pattern's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (&**n, v.as_str()))
+    }
 }
 
 type ObserveFn = dyn Fn(&Observation<'_>) + Send + Sync;
@@ -151,6 +252,9 @@ impl<'a> Observation<'a> {
 struct PathRoutes {
     /// The route pattern, shared with observations.
     pattern: Arc<str>,
+    /// Whether the pattern has parameters: then only matchit matches it (a
+    /// client sending the pattern itself as a path must not).
+    has_params: bool,
     methods: Vec<(Method, Arc<dyn Route>)>,
     /// The `Allow` header for a 405 on this path, computed once.
     allow: Option<HeaderValue>,
@@ -208,6 +312,65 @@ impl Router {
         self.insert(method, path, Arc::new(ServiceRoute(service)))
     }
 
+    /// Routes `method path` to a kit [`Server`] under `layer`, a stack of
+    /// this route's own (tower-http's compression or tracing, tower's
+    /// `LoadShed` and `ConcurrencyLimit`...) that may change the answer's
+    /// body type (collected: kit's answers are whole) and may fail (answered
+    /// by class: tower's `Overloaded` is 503, `Elapsed` 504).
+    ///
+    /// The router itself never waits: its `poll_ready` is always ready, and
+    /// each route's readiness is awaited in the call, through `layer`. So
+    /// load shedding goes on the route, where it sees the route's capacity:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kit_endpoint::{endpoint_fn, BoxError, Request};
+    /// use kit_transport::{json, Router, Server};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let slow = endpoint_fn(|_req: Request<()>| async {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await;
+    ///     Ok::<_, BoxError>(())
+    /// });
+    /// let server = Server::new(slow, |_, _| Ok(()), |_, ()| Ok(http::Response::new(kit_transport::Body::default())));
+    /// let shed = ServiceBuilder::new().load_shed().concurrency_limit(1);
+    /// let router = Router::new().route_layered(http::Method::POST, "/slow", server, shed);
+    /// let call = || http::Request::post("/slow").body(kit_transport::Body::default()).unwrap();
+    /// let first = tokio::spawn(router.clone().oneshot(call()));
+    /// tokio::task::yield_now().await; // the first call holds the one slot
+    /// let second = router.clone().oneshot(call()).await.unwrap();
+    /// assert_eq!(second.status(), 503);
+    /// # first.abort();
+    /// # }
+    /// ```
+    pub fn route_layered<E, Req, Resp, L, RB>(
+        self,
+        method: Method,
+        path: &str,
+        server: Server<E, Req, Resp>,
+        layer: L,
+    ) -> Self
+    where
+        E: SharedEndpoint<Req, Response = Resp>,
+        Req: Send + 'static,
+        Resp: Failer + Send + 'static,
+        Server<E, Req, Resp>: Clone,
+        L: tower::Layer<Server<E, Req, Resp>>,
+        L::Service: Service<http::Request<BoxBody>, Response = http::Response<RB>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as Service<http::Request<BoxBody>>>::Error: Into<BoxError> + Send,
+        <L::Service as Service<http::Request<BoxBody>>>::Future: Send + 'static,
+        RB: HttpBody<Data = Bytes> + Send + 'static,
+        RB::Error: Into<BoxError> + Send,
+    {
+        let route = CollectedRoute(layer.layer(server));
+        self.insert(method, path, Arc::new(route))
+    }
+
     /// Adds every route of `other` to this router.
     pub fn merge(mut self, other: Router) -> Self {
         for (path, routes) in other.routes.iter() {
@@ -228,9 +391,18 @@ impl Router {
     }
 
     fn insert(mut self, method: Method, path: &str, route: Arc<dyn Route>) -> Self {
+        let has_params = path.contains('{');
+        if has_params && !self.routes.contains_key(path) {
+            // A pattern matchit refuses (`/a/{id}` beside `/a/{name}`) is a
+            // bug in the service's routes: it stops the service at start-up.
+            if let Err(e) = Arc::make_mut(&mut self.params).insert(path, path.to_owned()) {
+                panic!("route {path:?}: {e}");
+            }
+        }
         let routes = Arc::make_mut(&mut self.routes);
         let entry = routes.entry(path.to_owned()).or_default();
         entry.pattern = Arc::from(path);
+        entry.has_params = has_params;
         entry.methods.retain(|(m, _)| *m != method);
         entry.methods.push((method, route));
         let allow = entry
@@ -346,7 +518,7 @@ impl Future for RouterFuture {
 
 impl Router {
     /// The answer to `req`, and the route pattern it went to (`None`: no route).
-    fn dispatch<B>(&self, req: http::Request<B>) -> (RouteFuture, Option<&Arc<str>>)
+    fn dispatch<B>(&self, mut req: http::Request<B>) -> (RouteFuture, Option<&Arc<str>>)
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -362,7 +534,11 @@ impl Router {
             let resp = with_request_id(&req, resp);
             return (Box::pin(std::future::ready(Ok(resp))), None);
         }
-        let Some(path) = self.routes.get(req.uri().path()) else {
+        let path = match self.routes.get(req.uri().path()) {
+            Some(path) if !path.has_params => Some(path),
+            _ => self.with_params(&mut req),
+        };
+        let Some(path) = path else {
             let msg = format!("no route for path {}", req.uri().path());
             let resp = with_request_id(&req, json_error(StatusCode::NOT_FOUND, &msg));
             return (Box::pin(std::future::ready(Ok(resp))), None);
@@ -391,6 +567,22 @@ impl Router {
                 (Box::pin(std::future::ready(Ok(resp))), pattern)
             }
         }
+    }
+}
+
+impl Router {
+    /// The routes of the pattern with parameters that `req`'s path matches,
+    /// with the parameters put in its extensions ([`PathParams`]).
+    fn with_params<B>(&self, req: &mut http::Request<B>) -> Option<&PathRoutes> {
+        let matched = self.params.at(req.uri().path()).ok()?;
+        let routes = self.routes.get(matched.value.as_str())?;
+        let params = matched
+            .params
+            .iter()
+            .map(|(name, value)| (Arc::from(name), value.to_owned()))
+            .collect();
+        req.extensions_mut().insert(PathParams(params));
+        Some(routes)
     }
 }
 
