@@ -6,7 +6,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::credentials::CallCredentials;
-use crate::{Claims, Credentials, Criticality, Metadata, PeerIdentity, RequestId, TraceContext};
+use crate::{
+    Claims, Credentials, Criticality, ErrorStatusOf, Metadata, PeerIdentity, RequestId,
+    TraceContext,
+};
 
 /// The longest budget a caller may give: one day (a longer one is cut to it).
 pub const MAX_BUDGET: Duration = Duration::from_secs(24 * 60 * 60);
@@ -64,6 +67,10 @@ pub struct Context {
     /// How much the request matters: overload protection sheds the
     /// sheddable first. Travels with outgoing calls like the deadline.
     criticality: Criticality,
+    /// How the transport answers a failed call, if it said (an HTTP one for
+    /// plain HTTP services): hooks then report the status. A field rather
+    /// than an extension: every hooked call reads it.
+    error_status: Option<ErrorStatusOf>,
     /// Typed values added by middlewares for later layers, unknown to the transport.
     extensions: http::Extensions,
 }
@@ -102,6 +109,18 @@ impl Context {
     /// Sets the transport the request came in by (transport servers do).
     pub fn set_transport(&mut self, transport: &'static str) {
         self.transport = Some(transport);
+    }
+
+    /// How the transport will answer a failed call ([`ErrorStatusOf`]), if it
+    /// said.
+    pub fn error_status(&self) -> Option<ErrorStatusOf> {
+        self.error_status
+    }
+
+    /// Says how the transport will answer a failed call (kit-transport's
+    /// `SetContextLayer` does, for plain HTTP services).
+    pub fn set_error_status(&mut self, of: ErrorStatusOf) {
+        self.error_status = Some(of);
     }
 
     /// The caller's verified identity (see [`PeerIdentity`]), if its

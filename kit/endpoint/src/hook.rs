@@ -167,7 +167,8 @@ impl<A: CallHook, B: CallHook, C: CallHook> CallHook for (A, B, C) {
 }
 
 /// How an HTTP transport will answer a failed call: put in a request's
-/// context by the transport (kit-transport's `SetContextLayer`), so that the
+/// context by the transport ([`Context::set_error_status`]: kit-transport's
+/// `SetContextLayer` does), so that the
 /// hooks of calls whose errors it answers can say the status
 /// ([`CallHook::finish_with_status`]: kit-log's `status=`).
 #[derive(Clone, Copy)]
@@ -296,7 +297,7 @@ where
     fn call(&mut self, req: R) -> Self::Future {
         let ctx = req.context();
         let start = self.hook.start(ctx);
-        let status_of = ctx.extensions().get::<ErrorStatusOf>().copied();
+        let status_of = ctx.error_status();
         HookFuture {
             inner: self.inner.call(req),
             hook: self.hook.clone(),
@@ -351,16 +352,30 @@ where
         if let Some(start) = this.start.take() {
             let status = match &out {
                 Ok(resp) => resp.http_status(),
-                Err(e) => crate::sources(&**e)
-                    .find_map(|e| e.downcast_ref::<ErrorStatus>())
-                    .map(ErrorStatus::status)
-                    .or_else(|| this.status_of.map(|of| (of.0)(&**e))),
+                // Only where an HTTP status can be known: a plain HTTP
+                // service's failure.
+                Err(e) => this.status_of.map(|of| failure_status(of, &**e)),
             };
-            this.hook
-                .finish_with_status(start, Outcome::of(&out), status);
+            match status {
+                // An endpoint's answer (no HTTP status): the plain path.
+                None => this.hook.finish(start, Outcome::of(&out)),
+                Some(_) => this
+                    .hook
+                    .finish_with_status(start, Outcome::of(&out), status),
+            }
         }
         Poll::Ready(out)
     }
+}
+
+/// The HTTP status a failure is answered with: an [`ErrorStatus`] down its
+/// chain (an HTTP answer classified as an error), or what the transport says.
+#[cold]
+#[inline(never)]
+fn failure_status(of: ErrorStatusOf, err: &(dyn std::error::Error + 'static)) -> http::StatusCode {
+    crate::sources(err)
+        .find_map(|e| e.downcast_ref::<ErrorStatus>())
+        .map_or_else(|| (of.0)(err), ErrorStatus::status)
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::Method;
 use kit_endpoint::{BoxError, Failer, Request, endpoint_fn};
-use kit_transport::{Body, Client, Router, Server, json, memory};
+use kit_transport::{
+    AnswerErrorsLayer, Body, ClassifyResponseLayer, Client, Observation, ObserveLayer, Router,
+    Server, SetContextLayer, json, memory,
+};
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 
@@ -85,6 +88,37 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt).iter_batched(
             request,
             |req| router.clone().oneshot(req),
+            BatchSize::SmallInput,
+        )
+    });
+
+    // The glue of a plain HTTP service (axum's, tower-http's) around the same
+    // bare handler: the context, kit's error answers, 5xx as errors, an
+    // observer (the one that feeds `HttpMetrics`), and a route pattern with a
+    // parameter matched by the router.
+    let glued = tower::ServiceBuilder::new()
+        .layer(ObserveLayer::new(|o: &Observation<'_>| {
+            std::hint::black_box(o.status);
+        }))
+        .layer(SetContextLayer::new())
+        .layer(AnswerErrorsLayer::new())
+        .layer(ClassifyResponseLayer::new())
+        .service(bare);
+    c.bench_function(
+        "bare handler + SetContext, AnswerErrors, ClassifyResponse, Observe",
+        |b| {
+            b.to_async(&rt).iter_batched(
+                request,
+                |req| glued.clone().oneshot(req),
+                BatchSize::SmallInput,
+            )
+        },
+    );
+    let patterned = Router::new().route(Method::POST, "/{op}", server.clone());
+    c.bench_function("Router (a /{op} pattern) + Server call", |b| {
+        b.to_async(&rt).iter_batched(
+            request,
+            |req| patterned.clone().oneshot(req),
             BatchSize::SmallInput,
         )
     });

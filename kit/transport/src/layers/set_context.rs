@@ -104,7 +104,7 @@ where
         ctx.set_transport(TRANSPORT);
         // Failures are answered as `encode_error` answers them (`AnswerErrors`,
         // `ErrorResponse`): hooks can say the status.
-        ctx.extensions_mut().insert(ErrorStatusOf(error_status));
+        ctx.set_error_status(ErrorStatusOf(error_status));
         if let Some(peer) = peer_addr(req.extensions()) {
             ctx.extensions_mut().insert(peer);
         }
