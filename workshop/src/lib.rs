@@ -41,3 +41,5 @@ pub mod s19_auth;
 pub mod s19_challenge;
 pub mod s20_challenge;
 pub mod s20_overload;
+pub mod s21_axum;
+pub mod s21_challenge;
