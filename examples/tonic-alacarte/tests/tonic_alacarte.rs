@@ -10,7 +10,7 @@ use kit_tests::process::{Service, metric, workspace_binary};
 
 /// stringsvc's messages and tonic's stubs, as the example has them.
 #[allow(clippy::all, missing_docs, unreachable_pub, dead_code)]
-#[path = "../../examples/tonic-alacarte/src/pb.rs"]
+#[path = "../src/pb.rs"]
 mod pb;
 
 use pb::UppercaseRequest;
@@ -56,7 +56,7 @@ async fn a_client_past_its_limit_gets_resource_exhausted_with_a_retry_hint() {
     let Some(python) = venv_tool("python") else {
         return;
     };
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let stdout = kit_tests::process::stdout_of(
         tokio::process::Command::new(python)
             .arg(root.join("tests/tonic_client.py"))
