@@ -14,7 +14,9 @@ use kit_endpoint::tls::ServerTls;
 use kit_grpc::ServingStatus;
 use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_tracing::Tracer;
-use kit_transport::{Health, Readiness, Router, ServeConfig, serve, serve_with, shutdown_signal};
+use kit_transport::{
+    Health, Readiness, Router, ServeConfig, StopSignal, serve, serve_with, stop_signal,
+};
 use slog::{Logger, info};
 use tokio::net::TcpListener;
 
@@ -77,7 +79,8 @@ pub struct Serving {
     pub nats: Option<kit_nats::Subscribed>,
     /// More routes on the debug listener (Pact's provider states).
     pub debug_routes: Option<Router>,
-    /// After SIGTERM, how long the API serves on (unready) before draining.
+    /// After SIGTERM, how long the API serves on (unready) before draining
+    /// (none after ctrl-c, SIGINT: a person, not a load balancer, is waiting).
     pub shutdown_delay: Duration,
     /// Flushed at the end, so the last requests' spans reach the collector.
     pub tracer: Option<Tracer>,
@@ -198,7 +201,7 @@ where
     let shutdown = {
         let logger = logger.clone();
         async move {
-            shutdown_signal().await;
+            let signal = stop_signal().await;
             ready.drain();
             if let Some((health, service)) = grpc_health {
                 // Draining: the server ("") and the service say so.
@@ -209,8 +212,14 @@ where
             if let Some(on_drain) = on_drain {
                 on_drain.await;
             }
-            info!(logger, "draining"; "delay_ms" => shutdown_delay.as_millis() as u64);
-            tokio::time::sleep(shutdown_delay).await;
+            // Ctrl-C in a terminal: nobody routes to this process, so no
+            // unready delay (a quick restart finds the port free).
+            let delay = match signal {
+                StopSignal::Interrupt => Duration::ZERO,
+                StopSignal::Terminate => shutdown_delay,
+            };
+            info!(logger, "draining"; "signal" => signal.as_str(), "delay_ms" => delay.as_millis() as u64);
+            tokio::time::sleep(delay).await;
         }
     };
     if let Some(tls) = tls {

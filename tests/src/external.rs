@@ -9,14 +9,31 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// Whether `KIT_REQUIRE_EXTERNAL=1` is set.
-pub fn required() -> bool {
-    std::env::var("KIT_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
+/// Set by [`as_checkpoint`]: a missing program fails the test.
+static CHECKPOINT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every program the test needs required, as a workshop checkpoint's
+/// are: a missing one fails the test with what to install, instead of a skip
+/// line that cargo hides behind "ok" (a learner must never be told a step
+/// passed when nothing ran). The workshop's tests call it first.
+pub fn as_checkpoint() {
+    CHECKPOINT.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Reports a missing checker: panics in CI, warns (and returns `None`) otherwise.
+/// Whether a missing program fails the test: `KIT_REQUIRE_EXTERNAL=1` (CI), or
+/// a workshop checkpoint ([`as_checkpoint`]).
+pub fn required() -> bool {
+    std::env::var("KIT_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
+        || CHECKPOINT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Reports a missing checker: panics in CI and in the workshop's checkpoints,
+/// warns (and returns `None`) otherwise.
 pub(crate) fn missing<T>(what: &str) -> Option<T> {
     let msg = format!("{what} is not available; install it with `bash .ci/run` (or see it)");
+    if CHECKPOINT.load(std::sync::atomic::Ordering::Relaxed) {
+        panic!("this checkpoint needs {what}: install it, then run the checkpoint again ({msg})");
+    }
     if required() {
         panic!("KIT_REQUIRE_EXTERNAL=1 and {msg}");
     }

@@ -169,16 +169,26 @@ impl Service {
 
     /// Sends SIGTERM, as an orchestrator does to stop a service.
     pub async fn terminate(&self) -> std::io::Result<()> {
+        self.signal("TERM").await
+    }
+
+    /// Sends SIGINT, as ctrl-c in a terminal does.
+    pub async fn interrupt(&self) -> std::io::Result<()> {
+        self.signal("INT").await
+    }
+
+    /// Sends signal `name` (`TERM`, `INT`) with `kill`.
+    async fn signal(&self, name: &str) -> std::io::Result<()> {
         let pid = self
             .child
             .id()
             .ok_or_else(|| std::io::Error::other("already exited"))?;
         let status = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args([&format!("-{name}"), &pid.to_string()])
             .status()
             .await?;
         if !status.success() {
-            return Err(std::io::Error::other("kill -TERM failed"));
+            return Err(std::io::Error::other(format!("kill -{name} failed")));
         }
         Ok(())
     }

@@ -43,6 +43,7 @@ async fn wait_for_instances(instancer: &EtcdInstancer, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_are_spread_over_registered_instances() {
+    kit_tests::external::as_checkpoint(); // a missing program fails, saying what to install
     let Some(server) = EtcdServer::start().await else {
         return;
     };
@@ -102,6 +103,7 @@ async fn calls_are_spread_over_registered_instances() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn challenge_a_dead_instance_is_ejected() {
+    kit_tests::external::as_checkpoint(); // a missing program fails, saying what to install
     let Some(server) = EtcdServer::start().await else {
         return;
     };

@@ -52,6 +52,7 @@ async fn settled(rx: &mut mpsc::UnboundedReceiver<Report>, n: usize) -> Vec<Repo
 
 #[tokio::test]
 async fn stringsvc_over_nats_and_events_counted_once() {
+    kit_tests::external::as_checkpoint(); // a missing program fails, saying what to install
     let Some(nats) = Nats::start().await else {
         return;
     };
@@ -111,6 +112,7 @@ async fn stringsvc_over_nats_and_events_counted_once() {
 
 #[tokio::test]
 async fn challenge_negative_sums_are_dead_lettered_at_once() {
+    kit_tests::external::as_checkpoint(); // a missing program fails, saying what to install
     let Some(nats) = Nats::start().await else {
         return;
     };

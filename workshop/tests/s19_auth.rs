@@ -34,6 +34,7 @@ async fn post(addr: std::net::SocketAddr, path: &str, body: &str, token: Option<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_valid_token_is_answered() {
+    kit_tests::external::as_checkpoint(); // a missing program fails, saying what to install
     let Some((verifier, tokens)) = minted() else {
         return;
     };
@@ -50,6 +51,7 @@ async fn only_a_valid_token_is_answered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn challenge_summing_needs_the_sum_scope() {
+    kit_tests::external::as_checkpoint(); // a missing program fails, saying what to install
     let Some((verifier, tokens)) = minted() else {
         return;
     };

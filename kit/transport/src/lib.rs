@@ -133,7 +133,10 @@ pub use layers::{
     MatchedRoute, Observe, ObserveLayer, SetContext, SetContextLayer, client_ip, current_context,
 };
 pub use router::{Observation, PathParams, Router, RouterFuture};
-pub use serve::{PeerAddr, ServeConfig, serve, serve_loopback, serve_with, shutdown_signal};
+pub use serve::{
+    PeerAddr, ServeConfig, StopSignal, serve, serve_loopback, serve_with, shutdown_signal,
+    stop_signal,
+};
 pub use server::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, Server, TRANSPORT};
 
 // The README's example, run as a doctest: what a crates.io reader copies works.

@@ -803,6 +803,34 @@ where
 
 /// Completes on SIGTERM (on Unix) or ctrl-c: the usual trigger of a graceful shutdown.
 pub async fn shutdown_signal() {
+    stop_signal().await;
+}
+
+/// The signal that asked a process to stop (see [`stop_signal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// Ctrl-C in a terminal (SIGINT): a person waits for the prompt, and no
+    /// load balancer needs time to stop sending.
+    Interrupt,
+    /// SIGTERM: an orchestrator stops the process, and load balancers may
+    /// still send to it for a moment (serve on, unready, before draining).
+    Terminate,
+}
+
+impl StopSignal {
+    /// `SIGINT` or `SIGTERM`, for log lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopSignal::Interrupt => "SIGINT",
+            StopSignal::Terminate => "SIGTERM",
+        }
+    }
+}
+
+/// Completes on SIGTERM (on Unix) or ctrl-c, saying which: a service skips its
+/// unready delay for a person's ctrl-c and keeps it for an orchestrator's
+/// SIGTERM.
+pub async fn stop_signal() -> StopSignal {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -820,7 +848,7 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        () = ctrl_c => StopSignal::Interrupt,
+        () = terminate => StopSignal::Terminate,
     }
 }

@@ -58,7 +58,7 @@ pub(crate) struct Args {
     pub(crate) body_timeout_ms: u64,
     /// After SIGTERM, how long the API goes on serving (while `/ready` answers
     /// 503, so load balancers stop sending), in milliseconds, before it stops
-    /// accepting and drains.
+    /// accepting and drains. Not after ctrl-c (SIGINT): a person waits.
     #[arg(long, env = "STRINGSVC_SHUTDOWN_DELAY_MS", default_value_t = 5000)]
     pub(crate) shutdown_delay_ms: u64,
     /// Send spans to this OpenTelemetry collector over OTLP/HTTP (its base

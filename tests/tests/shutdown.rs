@@ -1,0 +1,27 @@
+//! How the services stop: ctrl-c in a terminal (SIGINT) drains at once, with
+//! no unready delay (a person waits, and a quick restart must find the port
+//! free); SIGTERM keeps the delay an orchestrator's load balancers need.
+
+use kit_tests::process::Service;
+
+/// SIGINT: the drain starts at once (`delay_ms=0`) and the process exits,
+/// even with a long `--shutdown-delay-ms`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_drains_without_the_unready_delay() {
+    let mut strings = Service::start_on_loopback("stringsvc", &["--shutdown-delay-ms", "60000"]).await;
+    strings.interrupt().await.unwrap();
+    let line = strings.line_with(&["msg=draining"]).await;
+    assert!(line.contains("signal=SIGINT delay_ms=0"), "{line}");
+    // Well within the harness's patience, far below the 60 s delay.
+    assert!(strings.wait().await.unwrap().success());
+}
+
+/// SIGTERM: the API serves on, unready, for the delay before it drains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_keeps_the_unready_delay() {
+    let mut strings = Service::start_on_loopback("stringsvc", &["--shutdown-delay-ms", "300"]).await;
+    strings.terminate().await.unwrap();
+    let line = strings.line_with(&["msg=draining"]).await;
+    assert!(line.contains("signal=SIGTERM delay_ms=300"), "{line}");
+    assert!(strings.wait().await.unwrap().success());
+}
