@@ -167,3 +167,15 @@ pub fn venv_tool(name: &str) -> Option<PathBuf> {
         missing(&format!("{name} (in {})", path.display()))
     }
 }
+
+#[cfg(test)]
+mod checkpoint_tests {
+    /// In a workshop checkpoint, a missing program fails the test, saying
+    /// what to install (never a skip that cargo reports as passed).
+    #[test]
+    #[should_panic(expected = "this checkpoint needs nats-server (Debian package nats-server)")]
+    fn a_checkpoint_fails_when_a_program_is_missing() {
+        super::as_checkpoint();
+        let _: Option<()> = super::missing("nats-server (Debian package nats-server)");
+    }
+}
