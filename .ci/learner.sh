@@ -16,6 +16,10 @@ trap 'rm -rf "$copy"' EXIT
 
 # The checkout as git has it, with the working tree's changes.
 git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$copy"
+# The tools .ci/run installed (the venv with PyJWT, grpcio...), as the harness
+# finds them: under target/kit-tools.
+mkdir -p "$copy/target"
+[[ -d target/kit-tools ]] && ln -s "$root/target/kit-tools" "$copy/target/kit-tools"
 cd "$copy"
 
 # 1. `cargo new --lib myaddsvc` (cargo adds it to the workspace's members).
