@@ -8,7 +8,8 @@ use kit_tests::process::Service;
 /// even with a long `--shutdown-delay-ms`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_drains_without_the_unready_delay() {
-    let mut strings = Service::start_on_loopback("stringsvc", &["--shutdown-delay-ms", "60000"]).await;
+    let mut strings =
+        Service::start_on_loopback("stringsvc", &["--shutdown-delay-ms", "60000"]).await;
     strings.interrupt().await.unwrap();
     let line = strings.line_with(&["msg=draining"]).await;
     assert!(line.contains("signal=SIGINT delay_ms=0"), "{line}");
@@ -19,7 +20,8 @@ async fn ctrl_c_drains_without_the_unready_delay() {
 /// SIGTERM: the API serves on, unready, for the delay before it drains.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_keeps_the_unready_delay() {
-    let mut strings = Service::start_on_loopback("stringsvc", &["--shutdown-delay-ms", "300"]).await;
+    let mut strings =
+        Service::start_on_loopback("stringsvc", &["--shutdown-delay-ms", "300"]).await;
     strings.terminate().await.unwrap();
     let line = strings.line_with(&["msg=draining"]).await;
     assert!(line.contains("signal=SIGTERM delay_ms=300"), "{line}");
