@@ -12,7 +12,10 @@
 /// `stringsvc/proto/stringsvc.proto` by tonic-prost-build (on protox, no protoc):
 /// `KIT_REGENERATE=1 cargo test -p kit-tests --test proto` writes it again.
 #[allow(clippy::all, missing_docs, unreachable_pub)]
-mod pb;
+mod pb {
+    // Included, not a module file: rustfmt leaves generated code as it is.
+    include!("pb.rs");
+}
 
 use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
 

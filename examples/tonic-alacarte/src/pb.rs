@@ -44,10 +44,10 @@ pub mod strings_client {
         dead_code,
         missing_docs,
         clippy::wildcard_imports,
-        clippy::let_unit_value
+        clippy::let_unit_value,
     )]
-    use tonic::codegen::http::Uri;
     use tonic::codegen::*;
+    use tonic::codegen::http::Uri;
     /// Uppercases and counts strings.
     #[derive(Debug, Clone)]
     pub struct StringsClient<T> {
@@ -87,13 +87,14 @@ pub mod strings_client {
             F: tonic::service::Interceptor,
             T::ResponseBody: Default,
             T: tonic::codegen::Service<
-                    http::Request<tonic::body::Body>,
-                    Response = http::Response<
-                        <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
-                    >,
+                http::Request<tonic::body::Body>,
+                Response = http::Response<
+                    <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
                 >,
-            <T as tonic::codegen::Service<http::Request<tonic::body::Body>>>::Error:
-                Into<StdError> + std::marker::Send + std::marker::Sync,
+            >,
+            <T as tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+            >>::Error: Into<StdError> + std::marker::Send + std::marker::Sync,
         {
             StringsClient::new(InterceptedService::new(inner, interceptor))
         }
@@ -133,12 +134,22 @@ pub mod strings_client {
         pub async fn uppercase(
             &mut self,
             request: impl tonic::IntoRequest<super::UppercaseRequest>,
-        ) -> std::result::Result<tonic::Response<super::UppercaseResponse>, tonic::Status> {
-            self.inner.ready().await.map_err(|e| {
-                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
-            })?;
+        ) -> std::result::Result<
+            tonic::Response<super::UppercaseResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
             let codec = tonic_prost::ProstCodec::default();
-            let path = http::uri::PathAndQuery::from_static("/stringsvc.Strings/Uppercase");
+            let path = http::uri::PathAndQuery::from_static(
+                "/stringsvc.Strings/Uppercase",
+            );
             let mut req = request.into_request();
             req.extensions_mut()
                 .insert(GrpcMethod::new("stringsvc.Strings", "Uppercase"));
@@ -149,14 +160,18 @@ pub mod strings_client {
             &mut self,
             request: impl tonic::IntoRequest<super::CountRequest>,
         ) -> std::result::Result<tonic::Response<super::CountResponse>, tonic::Status> {
-            self.inner.ready().await.map_err(|e| {
-                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
-            })?;
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
             let codec = tonic_prost::ProstCodec::default();
             let path = http::uri::PathAndQuery::from_static("/stringsvc.Strings/Count");
             let mut req = request.into_request();
-            req.extensions_mut()
-                .insert(GrpcMethod::new("stringsvc.Strings", "Count"));
+            req.extensions_mut().insert(GrpcMethod::new("stringsvc.Strings", "Count"));
             self.inner.unary(req, path, codec).await
         }
         /// The uppercased string, one character per message, 10 ms apart (a server
@@ -168,14 +183,18 @@ pub mod strings_client {
             tonic::Response<tonic::codec::Streaming<super::SpellResponse>>,
             tonic::Status,
         > {
-            self.inner.ready().await.map_err(|e| {
-                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
-            })?;
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
             let codec = tonic_prost::ProstCodec::default();
             let path = http::uri::PathAndQuery::from_static("/stringsvc.Strings/Spell");
             let mut req = request.into_request();
-            req.extensions_mut()
-                .insert(GrpcMethod::new("stringsvc.Strings", "Spell"));
+            req.extensions_mut().insert(GrpcMethod::new("stringsvc.Strings", "Spell"));
             self.inner.server_streaming(req, path, codec).await
         }
     }
@@ -187,7 +206,7 @@ pub mod strings_server {
         dead_code,
         missing_docs,
         clippy::wildcard_imports,
-        clippy::let_unit_value
+        clippy::let_unit_value,
     )]
     use tonic::codegen::*;
     /// Generated trait containing gRPC methods that should be implemented for use with StringsServer.
@@ -198,7 +217,10 @@ pub mod strings_server {
         async fn uppercase(
             &self,
             request: tonic::Request<super::UppercaseRequest>,
-        ) -> std::result::Result<tonic::Response<super::UppercaseResponse>, tonic::Status>;
+        ) -> std::result::Result<
+            tonic::Response<super::UppercaseResponse>,
+            tonic::Status,
+        >;
         /// The number of characters of the string.
         async fn count(
             &self,
@@ -207,7 +229,8 @@ pub mod strings_server {
         /// Server streaming response type for the Spell method.
         type SpellStream: tonic::codegen::tokio_stream::Stream<
                 Item = std::result::Result<super::SpellResponse, tonic::Status>,
-            > + std::marker::Send
+            >
+            + std::marker::Send
             + 'static;
         /// The uppercased string, one character per message, 10 ms apart (a server
         /// stream). When the client goes away, the stream and the work stop.
@@ -238,7 +261,10 @@ pub mod strings_server {
                 max_encoding_message_size: None,
             }
         }
-        pub fn with_interceptor<F>(inner: T, interceptor: F) -> InterceptedService<Self, F>
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> InterceptedService<Self, F>
         where
             F: tonic::service::Interceptor,
         {
@@ -293,16 +319,21 @@ pub mod strings_server {
                 "/stringsvc.Strings/Uppercase" => {
                     #[allow(non_camel_case_types)]
                     struct UppercaseSvc<T: Strings>(pub Arc<T>);
-                    impl<T: Strings> tonic::server::UnaryService<super::UppercaseRequest> for UppercaseSvc<T> {
+                    impl<T: Strings> tonic::server::UnaryService<super::UppercaseRequest>
+                    for UppercaseSvc<T> {
                         type Response = super::UppercaseResponse;
-                        type Future = BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
                         fn call(
                             &mut self,
                             request: tonic::Request<super::UppercaseRequest>,
                         ) -> Self::Future {
                             let inner = Arc::clone(&self.0);
-                            let fut =
-                                async move { <T as Strings>::uppercase(&inner, request).await };
+                            let fut = async move {
+                                <T as Strings>::uppercase(&inner, request).await
+                            };
                             Box::pin(fut)
                         }
                     }
@@ -331,15 +362,21 @@ pub mod strings_server {
                 "/stringsvc.Strings/Count" => {
                     #[allow(non_camel_case_types)]
                     struct CountSvc<T: Strings>(pub Arc<T>);
-                    impl<T: Strings> tonic::server::UnaryService<super::CountRequest> for CountSvc<T> {
+                    impl<T: Strings> tonic::server::UnaryService<super::CountRequest>
+                    for CountSvc<T> {
                         type Response = super::CountResponse;
-                        type Future = BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
                         fn call(
                             &mut self,
                             request: tonic::Request<super::CountRequest>,
                         ) -> Self::Future {
                             let inner = Arc::clone(&self.0);
-                            let fut = async move { <T as Strings>::count(&inner, request).await };
+                            let fut = async move {
+                                <T as Strings>::count(&inner, request).await
+                            };
                             Box::pin(fut)
                         }
                     }
@@ -368,17 +405,24 @@ pub mod strings_server {
                 "/stringsvc.Strings/Spell" => {
                     #[allow(non_camel_case_types)]
                     struct SpellSvc<T: Strings>(pub Arc<T>);
-                    impl<T: Strings> tonic::server::ServerStreamingService<super::UppercaseRequest> for SpellSvc<T> {
+                    impl<
+                        T: Strings,
+                    > tonic::server::ServerStreamingService<super::UppercaseRequest>
+                    for SpellSvc<T> {
                         type Response = super::SpellResponse;
                         type ResponseStream = T::SpellStream;
-                        type Future =
-                            BoxFuture<tonic::Response<Self::ResponseStream>, tonic::Status>;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::ResponseStream>,
+                            tonic::Status,
+                        >;
                         fn call(
                             &mut self,
                             request: tonic::Request<super::UppercaseRequest>,
                         ) -> Self::Future {
                             let inner = Arc::clone(&self.0);
-                            let fut = async move { <T as Strings>::spell(&inner, request).await };
+                            let fut = async move {
+                                <T as Strings>::spell(&inner, request).await
+                            };
                             Box::pin(fut)
                         }
                     }
@@ -404,19 +448,25 @@ pub mod strings_server {
                     };
                     Box::pin(fut)
                 }
-                _ => Box::pin(async move {
-                    let mut response = http::Response::new(tonic::body::Body::default());
-                    let headers = response.headers_mut();
-                    headers.insert(
-                        tonic::Status::GRPC_STATUS,
-                        (tonic::Code::Unimplemented as i32).into(),
-                    );
-                    headers.insert(
-                        http::header::CONTENT_TYPE,
-                        tonic::metadata::GRPC_CONTENT_TYPE,
-                    );
-                    Ok(response)
-                }),
+                _ => {
+                    Box::pin(async move {
+                        let mut response = http::Response::new(
+                            tonic::body::Body::default(),
+                        );
+                        let headers = response.headers_mut();
+                        headers
+                            .insert(
+                                tonic::Status::GRPC_STATUS,
+                                (tonic::Code::Unimplemented as i32).into(),
+                            );
+                        headers
+                            .insert(
+                                http::header::CONTENT_TYPE,
+                                tonic::metadata::GRPC_CONTENT_TYPE,
+                            );
+                        Ok(response)
+                    })
+                }
             }
         }
     }

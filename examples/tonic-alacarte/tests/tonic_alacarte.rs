@@ -10,8 +10,9 @@ use kit_tests::process::{Service, metric, workspace_binary};
 
 /// stringsvc's messages and tonic's stubs, as the example has them.
 #[allow(clippy::all, missing_docs, unreachable_pub, dead_code)]
-#[path = "../src/pb.rs"]
-mod pb;
+mod pb {
+    include!("../src/pb.rs");
+}
 
 use pb::UppercaseRequest;
 use pb::strings_client::StringsClient;
