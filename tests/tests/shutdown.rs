@@ -27,3 +27,20 @@ async fn sigterm_keeps_the_unready_delay() {
     assert!(line.contains("signal=SIGTERM delay_ms=300"), "{line}");
     assert!(strings.wait().await.unwrap().success());
 }
+
+/// With its NATS server gone, a service serving NATS still stops within its
+/// grace: the last flush waits `kit_nats::FINAL_FLUSH` (2 s), not for a
+/// reconnection (it once took ~20 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_a_nats_service_whose_server_is_gone() {
+    let Some(mut nats) = kit_tests::nats::Nats::start().await else {
+        return;
+    };
+    let url = nats.url();
+    let mut strings = Service::start_on_loopback("stringsvc", &["--nats", &url]).await;
+    nats.kill().await;
+    strings.interrupt().await.unwrap();
+    // The bound is the behaviour under test: the grace, not a speed.
+    let exited = tokio::time::timeout(std::time::Duration::from_secs(10), strings.wait()).await;
+    assert!(exited.is_ok(), "still running 10 s after ctrl-c: {:#?}", strings.output());
+}

@@ -171,6 +171,10 @@ where
     }
 }
 
+/// How long a stopping server waits for its last answers to reach the NATS
+/// server: with the server gone, not for the reconnection.
+pub const FINAL_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The most requests served at once by one [`serve`]; more wait in NATS's
 /// buffers (bounded memory, whatever the request rate).
 pub const MAX_IN_FLIGHT: usize = 1024;
@@ -309,7 +313,9 @@ fn call_id(msg: &Message) -> Option<u128> {
 
 impl Subscribed {
     /// Serves the subscriptions until `shutdown` completes; then stops taking
-    /// requests and waits for those in flight to be answered. A call whose
+    /// requests and waits for those in flight to be answered (each within its
+    /// deadline), and for the answers to leave, at most [`FINAL_FLUSH`] (with
+    /// the NATS server gone, they cannot). A call whose
     /// caller gave up ([`cancel_subject`]) is dropped, endpoint and all, and
     /// not answered.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), BoxError> {
@@ -383,7 +389,9 @@ impl Subscribed {
         shutdown.await;
         let _ = stop.send(true);
         while tasks.join_next().await.is_some() {}
-        let _ = client.flush().await;
+        // The last answers out; with the server gone a flush would wait for a
+        // reconnection: bounded, so that a service stops within its grace.
+        let _ = tokio::time::timeout(FINAL_FLUSH, client.flush()).await;
         Ok(())
     }
 }
