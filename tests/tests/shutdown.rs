@@ -42,5 +42,9 @@ async fn ctrl_c_stops_a_nats_service_whose_server_is_gone() {
     strings.interrupt().await.unwrap();
     // The bound is the behaviour under test: the grace, not a speed.
     let exited = tokio::time::timeout(std::time::Duration::from_secs(10), strings.wait()).await;
-    assert!(exited.is_ok(), "still running 10 s after ctrl-c: {:#?}", strings.output());
+    assert!(
+        exited.is_ok(),
+        "still running 10 s after ctrl-c: {:#?}",
+        strings.output()
+    );
 }

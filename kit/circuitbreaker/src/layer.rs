@@ -22,6 +22,8 @@ pub struct CircuitBreaker<S, P, I> {
     classify: Arc<Classify>,
 }
 
+kit_endpoint::inner_accessors!(impl<S, P, I> CircuitBreaker<S, P, I>);
+
 impl<S: Clone, P, I> Clone for CircuitBreaker<S, P, I> {
     fn clone(&self) -> Self {
         CircuitBreaker {
@@ -36,23 +38,6 @@ impl<S: Clone, P, I> Clone for CircuitBreaker<S, P, I> {
 impl<S, P, I> fmt::Debug for CircuitBreaker<S, P, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker").finish_non_exhaustive()
-    }
-}
-
-impl<S, P, I> CircuitBreaker<S, P, I> {
-    /// The wrapped endpoint.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped endpoint, to change.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the endpoint.
-    pub fn into_inner(self) -> S {
-        self.inner
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Deadline<S> {
     default_timeout: Option<Duration>,
 }
 
+crate::inner_accessors!(impl<S> Deadline<S>);
+
 impl<S> Deadline<S> {
     /// Wraps `inner`; requests without a deadline run unbounded.
     pub fn new(inner: S) -> Self {
@@ -49,21 +51,6 @@ impl<S> Deadline<S> {
             inner,
             default_timeout: None,
         }
-    }
-
-    /// The wrapped endpoint.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped endpoint, to change.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the endpoint.
-    pub fn into_inner(self) -> S {
-        self.inner
     }
 }
 

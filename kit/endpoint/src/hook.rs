@@ -235,6 +235,8 @@ pub struct Hook<S, H> {
     hook: Arc<H>,
 }
 
+crate::inner_accessors!(impl<S, H> Hook<S, H>);
+
 impl<S: Clone, H> Clone for Hook<S, H> {
     fn clone(&self) -> Self {
         Hook {
@@ -254,21 +256,6 @@ impl<S: fmt::Debug, H: fmt::Debug> fmt::Debug for Hook<S, H> {
 }
 
 impl<S, H> Hook<S, H> {
-    /// The wrapped endpoint.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped endpoint, to change.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the endpoint.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-
     /// The hook.
     pub fn hook(&self) -> &H {
         &self.hook

@@ -71,8 +71,8 @@ pub use error::{
 };
 pub use kit_endpoint::DEFAULT_BUDGET;
 pub use server::{
-    FINAL_FLUSH, Handler, MAX_IN_FLIGHT, NoReplySubject, Reply, Server, Subscribed, TRANSPORT, serve,
-    subscribe,
+    FINAL_FLUSH, Handler, MAX_IN_FLIGHT, NoReplySubject, Reply, Server, Subscribed, TRANSPORT,
+    serve, subscribe,
 };
 pub use servers::{connect, servers};
 

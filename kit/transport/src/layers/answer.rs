@@ -47,6 +47,8 @@ pub struct AnswerErrors<S> {
     unready: Option<BoxError>,
 }
 
+kit_endpoint::inner_accessors!(impl<S> AnswerErrors<S>);
+
 impl<S: Clone> Clone for AnswerErrors<S> {
     fn clone(&self) -> Self {
         AnswerErrors::new(self.inner.clone())
@@ -60,21 +62,6 @@ impl<S> AnswerErrors<S> {
             inner,
             unready: None,
         }
-    }
-
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, to change.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the service.
-    pub fn into_inner(self) -> S {
-        self.inner
     }
 }
 

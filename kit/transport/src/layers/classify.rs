@@ -93,22 +93,7 @@ pub struct ClassifyResponse<S> {
     upstream: bool,
 }
 
-impl<S> ClassifyResponse<S> {
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, to change.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+kit_endpoint::inner_accessors!(impl<S> ClassifyResponse<S>);
 
 impl<S, R, B> Service<R> for ClassifyResponse<S>
 where

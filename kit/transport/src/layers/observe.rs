@@ -87,28 +87,13 @@ pub struct Observe<S> {
     observer: Arc<ObserveFn>,
 }
 
+kit_endpoint::inner_accessors!(impl<S> Observe<S>);
+
 impl<S: std::fmt::Debug> std::fmt::Debug for Observe<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Observe")
             .field("inner", &self.inner)
             .finish_non_exhaustive()
-    }
-}
-
-impl<S> Observe<S> {
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, to change.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the service.
-    pub fn into_inner(self) -> S {
-        self.inner
     }
 }
 

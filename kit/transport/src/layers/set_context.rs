@@ -70,22 +70,7 @@ pub struct SetContext<S> {
     default_budget: Option<Duration>,
 }
 
-impl<S> SetContext<S> {
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, to change.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+kit_endpoint::inner_accessors!(impl<S> SetContext<S>);
 
 impl<S, B, RB> Service<http::Request<B>> for SetContext<S>
 where
