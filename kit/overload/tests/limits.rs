@@ -407,3 +407,46 @@ async fn the_window_sets_how_often_the_recent_latency_moves() {
         "a window ended"
     );
 }
+
+/// On a plain HTTP service (an axum route): the bulkhead counts its requests
+/// like an endpoint's, and a sheddable one (the criticality of the context in
+/// its extensions) may not take the last place.
+#[tokio::test]
+async fn a_bulkhead_on_a_plain_http_service() {
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let held = release.clone();
+    let http = tower::service_fn(move |_req: http::Request<()>| {
+        let held = held.clone();
+        async move {
+            held.acquire().await.expect("never closed").forget();
+            Ok::<_, BoxError>(http::Response::new(()))
+        }
+    });
+    let limiter = Limiter::fixed(2).unwrap().sheddable_share(0.5).unwrap();
+    let svc = OverloadLayer::new(limiter).layer(http);
+    let first = tokio::spawn(svc.clone().oneshot(http::Request::new(())));
+    tokio::task::yield_now().await;
+    let mut sheddable = http::Request::new(());
+    let mut ctx = Context::new();
+    ctx.set_criticality(Criticality::Sheddable);
+    sheddable.extensions_mut().insert(ctx);
+    let err = svc.clone().oneshot(sheddable).await.unwrap_err();
+    assert!(
+        err.is::<Refused>() || kit_endpoint::cause_ref::<Refused>(&*err).is_some(),
+        "{err}"
+    );
+    let second = tokio::spawn(svc.clone().oneshot(http::Request::new(())));
+    tokio::task::yield_now().await;
+    // Full: a critical request is refused at once too, as unavailable.
+    let third = svc
+        .clone()
+        .oneshot(http::Request::new(()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(ErrorClass::of(&*third), ErrorClass::Unavailable { .. }),
+        "{third}"
+    );
+    release.add_permits(2);
+    assert!(first.await.unwrap().is_ok() && second.await.unwrap().is_ok());
+}

@@ -259,6 +259,12 @@ where
         let out = std::task::ready!(this.inner.poll(cx)).map_err(Into::into);
         if let Some(recording) = this.recording.take() {
             let ended = match &out {
+                // An HTTP answer's 5xx or 429 (a gRPC answer's failure code)
+                // is the service's failure, as logging and RED count it.
+                Ok(resp) if resp.counts_as_failure() => match resp.failed() {
+                    Some(e) => Ended::Failed(ErrorClass::of(e), Some(e.to_string())),
+                    None => Ended::Ok,
+                },
                 Ok(resp) if resp.failed().is_some() => Ended::Business,
                 Ok(_) => Ended::Ok,
                 Err(e) => Ended::Failed(

@@ -269,3 +269,61 @@ async fn an_otlp_endpoint_must_be_an_http_url() {
     assert_eq!(tracer.service(), "test");
     assert!(Tracer::otlp("https://collector.example/custom/path", "test", 0.5).is_ok());
 }
+
+/// On a plain HTTP service (an axum route): the span is the caller's child
+/// when the request's context (in its extensions) carries its trace, a new
+/// trace's root otherwise, and the service sees the span's trace context; an
+/// answer's 5xx status makes the span an error.
+#[tokio::test]
+async fn a_server_span_around_a_plain_http_service() {
+    let (tracer, spans) = new_tracer(1.0);
+    let saw: Seen = Arc::default();
+    let seen = saw.clone();
+    let http = tower::service_fn(move |req: http::Request<()>| {
+        let seen = seen.clone();
+        async move {
+            let ctx = req.extensions().get::<Context>().cloned();
+            seen.lock()
+                .unwrap()
+                .push(ctx.and_then(|c| c.trace().cloned()));
+            let status = if req.uri().path() == "/fail" {
+                503
+            } else {
+                200
+            };
+            Ok::<_, BoxError>(http::Response::builder().status(status).body(()).unwrap())
+        }
+    });
+    let traced = TracingLayer::server(&tracer, "GET /work").layer(http);
+
+    let caller = TraceContext::parse(CALLER, None).unwrap();
+    let mut child = http::Request::new(());
+    child
+        .extensions_mut()
+        .insert(Context::new().with_trace(caller.clone()));
+    traced.clone().oneshot(child).await.unwrap();
+    let root = http::Request::get("/fail").body(()).unwrap();
+    assert_eq!(traced.oneshot(root).await.unwrap().status(), 503);
+
+    let seen = saw.lock().unwrap().clone();
+    assert_eq!(seen[0].as_ref().unwrap().trace_id(), caller.trace_id());
+    assert!(
+        seen[1].as_ref().is_some_and(|t| t.is_sampled()),
+        "a context was made"
+    );
+    let spans = flushed(&tracer, &spans).await;
+    assert_eq!(spans.len(), 2);
+    assert_eq!(
+        spans[0].span_context.trace_id().to_bytes(),
+        caller.trace_id()
+    );
+    assert_ne!(
+        spans[1].span_context.trace_id().to_bytes(),
+        caller.trace_id()
+    );
+    assert!(
+        matches!(spans[1].status, Status::Error { .. }),
+        "{:?}",
+        spans[1].status
+    );
+}
