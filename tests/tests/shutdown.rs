@@ -4,28 +4,35 @@
 
 use kit_tests::process::Service;
 
-/// SIGINT: the drain starts at once (`delay_ms=0`) and the process exits,
-/// even with a long `--shutdown-delay-ms`.
+/// Starts stringsvc with `--shutdown-delay-ms delay`, stops it with SIGINT
+/// (`interrupt`) or SIGTERM, waits for a clean exit, and returns its
+/// `draining` line.
+async fn draining_line(interrupt: bool, delay: &str) -> String {
+    let mut strings =
+        Service::start_on_loopback("stringsvc", &["--shutdown-delay-ms", delay]).await;
+    if interrupt {
+        strings.interrupt().await.unwrap();
+    } else {
+        strings.terminate().await.unwrap();
+    }
+    let line = strings.line_with(&["msg=draining"]).await;
+    assert!(strings.wait().await.unwrap().success(), "{line}");
+    line
+}
+
+/// SIGINT: the drain starts at once (`delay_ms=0`) and the process exits
+/// (within the harness's patience, far below the 60 s delay asked for).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_drains_without_the_unready_delay() {
-    let mut strings =
-        Service::start_on_loopback("stringsvc", &["--shutdown-delay-ms", "60000"]).await;
-    strings.interrupt().await.unwrap();
-    let line = strings.line_with(&["msg=draining"]).await;
+    let line = draining_line(true, "60000").await;
     assert!(line.contains("signal=SIGINT delay_ms=0"), "{line}");
-    // Well within the harness's patience, far below the 60 s delay.
-    assert!(strings.wait().await.unwrap().success());
 }
 
 /// SIGTERM: the API serves on, unready, for the delay before it drains.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_keeps_the_unready_delay() {
-    let mut strings =
-        Service::start_on_loopback("stringsvc", &["--shutdown-delay-ms", "300"]).await;
-    strings.terminate().await.unwrap();
-    let line = strings.line_with(&["msg=draining"]).await;
+    let line = draining_line(false, "300").await;
     assert!(line.contains("signal=SIGTERM delay_ms=300"), "{line}");
-    assert!(strings.wait().await.unwrap().success());
 }
 
 /// With its NATS server gone, a service serving NATS still stops within its
