@@ -171,8 +171,11 @@ pub struct Router {
     // Looked up on every request: foldhash (seeded per process) rather than
     // SipHash. The map is built before serving; requests only read it.
     routes: Arc<HashMap<String, PathRoutes, foldhash::fast::RandomState>>,
-    /// The patterns with parameters (`/profiles/{id}`), matched by matchit
-    /// when no exact path matches; each value is its pattern, a key of `routes`.
+    /// The patterns with parameters (`/profiles/{id}`), apart from the exact
+    /// paths: only matchit matches them (a client sending the pattern itself
+    /// as a path must not), when no exact path does.
+    patterns: Arc<HashMap<String, PathRoutes, foldhash::fast::RandomState>>,
+    /// matchit's router of `patterns`: each value is its pattern, their key.
     params: Arc<matchit::Router<String>>,
     observers: Arc<Vec<Arc<ObserveFn>>>,
 }
@@ -252,9 +255,6 @@ impl<'a> Observation<'a> {
 struct PathRoutes {
     /// The route pattern, shared with observations.
     pattern: Arc<str>,
-    /// Whether the pattern has parameters: then only matchit matches it (a
-    /// client sending the pattern itself as a path must not).
-    has_params: bool,
     methods: Vec<(Method, Arc<dyn Route>)>,
     /// The `Allow` header for a 405 on this path, computed once.
     allow: Option<HeaderValue>,
@@ -265,6 +265,7 @@ impl fmt::Debug for Router {
         let mut routes: Vec<String> = self
             .routes
             .iter()
+            .chain(self.patterns.iter())
             .flat_map(|(path, r)| r.methods.iter().map(move |(m, _)| format!("{m} {path}")))
             .collect();
         routes.sort();
@@ -373,7 +374,7 @@ impl Router {
 
     /// Adds every route of `other` to this router.
     pub fn merge(mut self, other: Router) -> Self {
-        for (path, routes) in other.routes.iter() {
+        for (path, routes) in other.routes.iter().chain(other.patterns.iter()) {
             for (method, route) in &routes.methods {
                 self = self.insert(method.clone(), path, route.clone());
             }
@@ -392,17 +393,20 @@ impl Router {
 
     fn insert(mut self, method: Method, path: &str, route: Arc<dyn Route>) -> Self {
         let has_params = path.contains('{');
-        if has_params && !self.routes.contains_key(path) {
+        if has_params && !self.patterns.contains_key(path) {
             // A pattern matchit refuses (`/a/{id}` beside `/a/{name}`) is a
             // bug in the service's routes: it stops the service at start-up.
             if let Err(e) = Arc::make_mut(&mut self.params).insert(path, path.to_owned()) {
                 panic!("route {path:?}: {e}");
             }
         }
-        let routes = Arc::make_mut(&mut self.routes);
+        let routes = Arc::make_mut(if has_params {
+            &mut self.patterns
+        } else {
+            &mut self.routes
+        });
         let entry = routes.entry(path.to_owned()).or_default();
         entry.pattern = Arc::from(path);
-        entry.has_params = has_params;
         entry.methods.retain(|(m, _)| *m != method);
         entry.methods.push((method, route));
         let allow = entry
@@ -535,13 +539,15 @@ impl Router {
             return (Box::pin(std::future::ready(Ok(resp))), None);
         }
         let path = match self.routes.get(req.uri().path()) {
-            Some(path) if !path.has_params => Some(path),
-            _ => self.with_params(&mut req),
-        };
-        let Some(path) = path else {
-            let msg = format!("no route for path {}", req.uri().path());
-            let resp = with_request_id(&req, json_error(StatusCode::NOT_FOUND, &msg));
-            return (Box::pin(std::future::ready(Ok(resp))), None);
+            Some(path) => path,
+            None => match self.with_params(&mut req) {
+                Some(path) => path,
+                None => {
+                    let msg = format!("no route for path {}", req.uri().path());
+                    let resp = with_request_id(&req, json_error(StatusCode::NOT_FOUND, &msg));
+                    return (Box::pin(std::future::ready(Ok(resp))), None);
+                }
+            },
         };
         let pattern = Some(&path.pattern);
         match path.methods.iter().find(|(m, _)| m == req.method()) {
@@ -578,7 +584,7 @@ impl Router {
     #[inline(never)]
     fn with_params<B>(&self, req: &mut http::Request<B>) -> Option<&PathRoutes> {
         let matched = self.params.at(req.uri().path()).ok()?;
-        let routes = self.routes.get(matched.value.as_str())?;
+        let routes = self.patterns.get(matched.value.as_str())?;
         let params = matched
             .params
             .iter()
