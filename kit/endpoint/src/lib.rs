@@ -132,6 +132,7 @@ macro_rules! inner_accessors {
     };
 }
 
+mod answer_id;
 mod class;
 mod context;
 mod credentials;
@@ -154,6 +155,7 @@ mod server;
 pub mod tls;
 mod trace;
 
+pub use answer_id::{REQUEST_ID_HEADER, WithRequestId};
 pub use class::{BadRequest, Cancelled, Classified, Classifier, ErrorClass, public_message};
 pub use context::{Context, MAX_BUDGET, Request, parse_budget};
 pub use credentials::{Claims, Credentials};

@@ -159,46 +159,13 @@ where
                 .insert(REQUEST_ID, id.header_value().clone());
         }
         req.extensions_mut().insert(ctx);
-        SetContextFuture {
-            inner: self.inner.call(req),
-            id,
-        }
+        kit_endpoint::WithRequestId::new(self.inner.call(req), id)
     }
 }
 
-pin_project! {
-    /// The future of [`SetContext`].
-    pub struct SetContextFuture<F> {
-        #[pin]
-        inner: F,
-        id: Option<RequestId>,
-    }
-}
-
-impl<F> std::fmt::Debug for SetContextFuture<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SetContextFuture")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<F, RB, E> Future for SetContextFuture<F>
-where
-    F: Future<Output = Result<http::Response<RB>, E>>,
-{
-    type Output = Result<http::Response<RB>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut resp = ready!(this.inner.poll(cx))?;
-        if let Some(id) = this.id.take() {
-            resp.headers_mut()
-                .insert(REQUEST_ID, id.header_value().clone());
-        }
-        Poll::Ready(Ok(resp))
-    }
-}
+/// The future of [`SetContext`]: the inner call, with `x-request-id` on its
+/// answer.
+pub type SetContextFuture<F> = kit_endpoint::WithRequestId<F>;
 
 /// Answers the errors of the services inside it as gRPC statuses, the way
 /// kit's own gRPC servers do ([`encode_error`]: the class's code, the message

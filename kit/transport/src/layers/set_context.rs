@@ -1,14 +1,10 @@
 //! [`SetContextLayer`]: a kit `Context` for every request of a plain HTTP service.
 
-use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll, ready};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use http::HeaderValue;
-use kit_endpoint::{Context, ErrorStatusOf, RequestId};
-use pin_project_lite::pin_project;
+use kit_endpoint::{Context, ErrorStatusOf, WithRequestId};
 use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
 
@@ -107,10 +103,7 @@ where
             answering.set_credentials(credentials.clone());
         }
         req.extensions_mut().insert(ctx);
-        ResponseFuture {
-            inner: CURRENT.scope(answering, self.inner.call(req)),
-            id,
-        }
+        WithRequestId::new(CURRENT.scope(answering, self.inner.call(req)), id)
     }
 }
 
@@ -151,38 +144,6 @@ pub fn current_context() -> Option<Context> {
     CURRENT.try_with(Context::clone).ok()
 }
 
-pin_project! {
-    /// The future of [`SetContext`]: the inner call, with the request's
-    /// context current, and `x-request-id` on its answer.
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: TaskLocalFuture<Context, F>,
-        id: Option<RequestId>,
-    }
-}
-
-impl<F> std::fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<F, RB, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<http::Response<RB>, E>>,
-{
-    type Output = Result<http::Response<RB>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut resp = ready!(this.inner.poll(cx))?;
-        if let Some(id) = this.id.take() {
-            // This service's answer: an upstream's ID passed along is replaced.
-            let value: HeaderValue = id.header_value().clone();
-            resp.headers_mut().insert(REQUEST_ID, value);
-        }
-        Poll::Ready(Ok(resp))
-    }
-}
+/// The future of [`SetContext`]: the inner call, with the request's context
+/// current, and `x-request-id` on its answer.
+pub type ResponseFuture<F> = WithRequestId<TaskLocalFuture<Context, F>>;
