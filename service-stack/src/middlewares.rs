@@ -10,7 +10,9 @@ use kit_metrics::{RedMetrics, UseLayer, UseMetrics};
 use kit_overload::{Algorithm, Limiter, OverloadLayer};
 use kit_ratelimit::{DirectLimiter, ErroringLayer, KeyedLayer, KeyedLimiter, Quota};
 use kit_tracing::{Tracer, TracingLayer};
+#[cfg(doc)]
 use kit_transport::PeerAddr;
+use kit_transport::client_ip;
 use metrics::Recorder;
 use slog::Logger;
 use tower::limit::ConcurrencyLimitLayer;
@@ -168,11 +170,7 @@ pub type ClientLimit = KeyedLayer<IpAddr, Box<dyn Fn(&Context) -> Option<IpAddr>
 /// `ipv6_prefix` bits (64: one key per /64, as one host usually controls a
 /// whole /64 and could otherwise mint a key per address).
 pub fn client_limit(quota: Quota, max_clients: usize, ipv6_prefix: u8) -> ClientLimit {
-    let key = move |ctx: &Context| {
-        ctx.extensions()
-            .get::<PeerAddr>()
-            .map(|p| client_key(p.0.ip(), ipv6_prefix))
-    };
+    let key = move |ctx: &Context| client_ip(ctx).map(|ip| client_key(ip, ipv6_prefix));
     KeyedLayer::new(KeyedLimiter::new(quota, max_clients), Box::new(key))
 }
 

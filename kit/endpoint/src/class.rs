@@ -447,6 +447,25 @@ mod tests {
 
     use crate::error::tests::Wrapper as Wrap;
 
+    /// tower's own refusals have kit's classes: `LoadShed`'s overload is
+    /// unavailable (a breaker counts it, a balancer tries elsewhere),
+    /// `Timeout`'s elapsed time a deadline exceeded.
+    #[tokio::test(start_paused = true)]
+    async fn towers_overload_and_timeout_have_classes() {
+        use tower::{ServiceBuilder, ServiceExt};
+        let never = tower::service_fn(|()| std::future::pending::<Result<(), BoxError>>());
+        let timed = ServiceBuilder::new()
+            .timeout(std::time::Duration::from_millis(10))
+            .service(never);
+        let err = timed.oneshot(()).await.unwrap_err();
+        assert_eq!(ErrorClass::of(&*err), ErrorClass::DeadlineExceeded);
+        let overloaded: BoxError = tower::load_shed::error::Overloaded::new().into();
+        assert_eq!(
+            ErrorClass::of(&*overloaded),
+            ErrorClass::Unavailable { retry_after: None }
+        );
+    }
+
     #[test]
     fn the_class_is_found_through_wrappers_and_the_outermost_wins() {
         let inner: BoxError = Classified::new(ErrorClass::NotFound, "gone").into();

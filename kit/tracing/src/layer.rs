@@ -10,7 +10,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::SystemTime;
 
 use kit_endpoint::{
-    BoxError, ErrorClass, Failer, HasContext, RequestId, TraceContext, public_message,
+    BoxError, ErrorClass, Failer, HasContext, Outcome, RequestId, TraceContext, public_message,
 };
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
@@ -258,19 +258,15 @@ where
         let this = self.project();
         let out = std::task::ready!(this.inner.poll(cx)).map_err(Into::into);
         if let Some(recording) = this.recording.take() {
-            let ended = match &out {
-                // An HTTP answer's 5xx or 429 (a gRPC answer's failure code)
-                // is the service's failure, as logging and RED count it.
-                Ok(resp) if resp.counts_as_failure() => match resp.failed() {
-                    Some(e) => Ended::Failed(ErrorClass::of(e), Some(e.to_string())),
-                    None => Ended::Ok,
-                },
-                Ok(resp) if resp.failed().is_some() => Ended::Business,
-                Ok(_) => Ended::Ok,
-                Err(e) => Ended::Failed(
-                    ErrorClass::of(&**e),
-                    public_message(&**e).map(|m| m.to_owned()),
-                ),
+            // The same outcome logging and RED see (an HTTP 5xx or 429, a
+            // gRPC failure code, is a failure there too).
+            let ended = match Outcome::of(&out) {
+                Outcome::Success => Ended::Ok,
+                Outcome::Business(_) => Ended::Business,
+                Outcome::Failure(e) => {
+                    Ended::Failed(ErrorClass::of(e), public_message(e).map(|m| m.to_owned()))
+                }
+                Outcome::Cancelled => Ended::Cancelled,
             };
             finish(*recording, ended);
         }

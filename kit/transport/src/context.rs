@@ -7,7 +7,7 @@ use kit_endpoint::{Context, Credentials, Criticality, RequestId, TraceContext, p
 use tokio::time::Instant;
 
 /// Carries the [`RequestId`] in both directions.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const REQUEST_ID: HeaderName = kit_endpoint::REQUEST_ID_HEADER;
 
 /// Carries the caller's remaining time budget, in whole milliseconds.
 ///

@@ -2,6 +2,7 @@
 
 use std::error::Error;
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{StatusCode, header};
@@ -170,13 +171,11 @@ impl UpstreamError {
     /// Its class, from the upstream's status (see the type's docs).
     pub fn class(&self) -> ErrorClass {
         match self.status {
-            Some(StatusCode::TOO_MANY_REQUESTS) => {
-                ErrorClass::ResourceExhausted { retry_after: None }
+            Some(s) if s.is_client_error() && s != StatusCode::TOO_MANY_REQUESTS => {
+                ErrorClass::Upstream { caller_fault: true }
             }
-            Some(StatusCode::SERVICE_UNAVAILABLE) => ErrorClass::Unavailable { retry_after: None },
-            Some(StatusCode::GATEWAY_TIMEOUT) => ErrorClass::DeadlineExceeded,
-            Some(s) if s.is_client_error() => ErrorClass::Upstream { caller_fault: true },
-            _ => ErrorClass::Upstream {
+            Some(s) => status_class(s, None).upstream(),
+            None => ErrorClass::Upstream {
                 caller_fault: false,
             },
         }
@@ -210,6 +209,23 @@ impl fmt::Display for UpstreamError {
 impl Error for UpstreamError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         self.source.as_deref().map(|e| e as _)
+    }
+}
+
+/// The class of an answer with a 5xx or 429 status, as the service that gave
+/// it sees it (the way back of [`class_status`]): 429 resource exhausted and
+/// 503 unavailable (with the `Retry-After` hint, if read), 504 deadline
+/// exceeded, 502 upstream failure, any other status internal. A caller sees
+/// another service's answer through [`ErrorClass::upstream`].
+pub(crate) fn status_class(status: StatusCode, retry_after: Option<Duration>) -> ErrorClass {
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => ErrorClass::ResourceExhausted { retry_after },
+        StatusCode::SERVICE_UNAVAILABLE => ErrorClass::Unavailable { retry_after },
+        StatusCode::GATEWAY_TIMEOUT => ErrorClass::DeadlineExceeded,
+        StatusCode::BAD_GATEWAY => ErrorClass::Upstream {
+            caller_fault: false,
+        },
+        _ => ErrorClass::Internal,
     }
 }
 

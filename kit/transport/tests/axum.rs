@@ -182,3 +182,23 @@ where
         self.0.call(req)
     }
 }
+
+/// A middleware's failure answered by `AnswerErrorsLayer` inside a
+/// `SetContextLayer`: the 5xx body names the request's ID, which the layer
+/// reads from the surrounding context only when it answers an error.
+#[tokio::test]
+async fn an_answered_failure_names_the_request_id() {
+    let failing = tower::service_fn(|_req: http::Request<axum::body::Body>| async {
+        Err::<http::Response<axum::body::Body>, BoxError>("disk on fire".into())
+    });
+    let app = ServiceBuilder::new()
+        .layer(SetContextLayer::new())
+        .layer(AnswerErrorsLayer::new())
+        .service(failing);
+    let resp = app.oneshot(get_req("/", "f")).await.unwrap();
+    assert_eq!(resp.status(), 500);
+    assert_eq!(
+        body(resp).await,
+        r#"{"error":"internal error","request_id":"f"}"#
+    );
+}

@@ -7,7 +7,7 @@ use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use kit_endpoint::{BoxError, Failer, Request, endpoint_fn};
 use kit_transport::{Body, Observation, PathParams, Router, Server, json};
-use tower::ServiceExt;
+use tower::{Layer, ServiceExt};
 
 /// A profile, by the ID in its path.
 #[derive(serde::Serialize)]
@@ -133,4 +133,27 @@ async fn a_route_layer_may_change_the_body_type() {
         call(&router, Method::GET, "/profiles/42").await,
         (StatusCode::OK, r#"{"id":42}"#.into())
     );
+}
+
+/// A router of one's own that names the matched pattern (`MatchedRoute` in
+/// the request's extensions) labels `ObserveLayer`'s observations with it.
+#[tokio::test]
+async fn observations_name_a_matched_route_of_ones_own() {
+    use kit_transport::{MatchedRoute, ObserveLayer};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let note = seen.clone();
+    let svc = ObserveLayer::new(move |o: &Observation<'_>| {
+        note.lock().unwrap().push(o.route.to_owned());
+    })
+    .layer(tower::service_fn(|_req: http::Request<Body>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Body::default()))
+    }));
+    let mut req = http::Request::new(Body::default());
+    req.extensions_mut()
+        .insert(MatchedRoute(Arc::from("/profiles/{id}")));
+    svc.clone().oneshot(req).await.unwrap();
+    svc.oneshot(http::Request::new(Body::default()))
+        .await
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), ["/profiles/{id}", "unmatched"]);
 }

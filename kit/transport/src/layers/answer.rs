@@ -6,17 +6,18 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll, ready};
 
 use bytes::Bytes;
-use kit_endpoint::{AnsweredError, BoxError, Context, Credentials, HasContext, RequestId};
+use kit_endpoint::{AnsweredError, BoxError};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::FailedResponse;
+use super::{FailedResponse, current_context};
 use crate::error::encode_error_as;
 
 /// Answers the errors of the services inside it as kit's own HTTP servers do
 /// ([`encode_error`](crate::encode_error): the status of the error's class,
 /// `Retry-After` when it carries a hint, a JSON body `{"error": ...}` with the
-/// request ID on a 5xx), and gives a [`FailedResponse`]'s answer back
+/// request ID of the surrounding [`SetContextLayer`](crate::SetContextLayer) on
+/// a 5xx), and gives a [`FailedResponse`]'s answer back
 /// unchanged. Its error type is `Infallible`, as axum's `Router::layer` and
 /// hyper need: kit's limiters, breakers and overload protection go inside it
 /// with no error handling of the user's own.
@@ -67,7 +68,6 @@ impl<S> AnswerErrors<S> {
 
 impl<S, R, B> Service<R> for AnswerErrors<S>
 where
-    R: HasContext,
     S: Service<R, Response = http::Response<B>>,
     S::Error: Into<BoxError>,
     B: From<Bytes> + 'static,
@@ -84,18 +84,13 @@ where
     }
 
     fn call(&mut self, req: R) -> Self::Future {
-        let ctx = req.context();
-        let answering = (ctx.request_id().cloned(), ctx.credentials().cloned());
         let state = match self.unready.take() {
             Some(err) => State::Unready { err: Some(err) },
             None => State::Called {
                 inner: self.inner.call(req),
             },
         };
-        ResponseFuture {
-            state,
-            answering: Some(answering),
-        }
+        ResponseFuture { state }
     }
 }
 
@@ -104,7 +99,6 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         state: State<F>,
-        answering: Option<(Option<RequestId>, Option<Credentials>)>,
     }
 }
 
@@ -144,14 +138,10 @@ where
         if let Some(resp) = FailedResponse::<B>::take_from(&*err) {
             return Poll::Ready(Ok(resp));
         }
-        let (id, credentials) = this.answering.take().unwrap_or_default();
-        let mut ctx = Context::new();
-        if let Some(id) = id {
-            ctx.set_request_id(id);
-        }
-        if let Some(credentials) = credentials {
-            ctx.set_credentials(credentials);
-        }
+        // The request ID and credentials of the request, as the surrounding
+        // `SetContextLayer` keeps them for error answers: read here, on the
+        // error path, rather than copied on every call.
+        let ctx = current_context().unwrap_or_default();
         let mut resp: http::Response<B> = encode_error_as(&ctx, &*err);
         resp.extensions_mut().insert(AnsweredError(err.into()));
         Poll::Ready(Ok(resp))

@@ -12,7 +12,7 @@ use kit_endpoint::{BoxError, Classified, ErrorClass, ErrorStatus};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::error::UpstreamError;
+use crate::error::{UpstreamError, status_class};
 
 /// Turns an answer with a 5xx or 429 status into an error, a [`FailedResponse`]
 /// that carries the answer, classified by its status; every other answer
@@ -162,19 +162,6 @@ where
                 Ok(resp)
             },
         )
-    }
-}
-
-/// The class of an answer with an error status (see [`ClassifyResponseLayer`]).
-fn status_class(status: StatusCode, retry_after: Option<Duration>) -> ErrorClass {
-    match status {
-        StatusCode::TOO_MANY_REQUESTS => ErrorClass::ResourceExhausted { retry_after },
-        StatusCode::SERVICE_UNAVAILABLE => ErrorClass::Unavailable { retry_after },
-        StatusCode::GATEWAY_TIMEOUT => ErrorClass::DeadlineExceeded,
-        StatusCode::BAD_GATEWAY => ErrorClass::Upstream {
-            caller_fault: false,
-        },
-        _ => ErrorClass::Internal,
     }
 }
 
