@@ -69,6 +69,11 @@ pub enum ErrorClass {
         /// Whether the upstream said the request itself was wrong.
         caller_fault: bool,
     },
+    /// The service does not do this (yet): a method whose implementation is
+    /// still to be written, as `cargo kit new` generates them (HTTP 501, gRPC
+    /// `UNIMPLEMENTED`). Another attempt or instance would answer the same:
+    /// never retried, never counted by a breaker.
+    Unimplemented,
     /// Anything else: a bug, a panic, an error nobody classified (HTTP 500, gRPC
     /// `INTERNAL`).
     Internal,
@@ -170,7 +175,8 @@ impl ErrorClass {
             ErrorClass::InvalidArgument
             | ErrorClass::NotFound
             | ErrorClass::Unauthenticated
-            | ErrorClass::PermissionDenied => ErrorClass::Upstream { caller_fault: true },
+            | ErrorClass::PermissionDenied
+            | ErrorClass::Unimplemented => ErrorClass::Upstream { caller_fault: true },
             ErrorClass::Unavailable { .. }
             | ErrorClass::ResourceExhausted { .. }
             | ErrorClass::DeadlineExceeded => self,
@@ -193,6 +199,7 @@ impl ErrorClass {
                 | ErrorClass::NotFound
                 | ErrorClass::Unauthenticated
                 | ErrorClass::PermissionDenied
+                | ErrorClass::Unimplemented
                 | ErrorClass::DeadlineExceeded
                 | ErrorClass::Cancelled
                 | ErrorClass::Upstream { caller_fault: true }
@@ -209,6 +216,7 @@ impl ErrorClass {
                 | ErrorClass::NotFound
                 | ErrorClass::Unauthenticated
                 | ErrorClass::PermissionDenied
+                | ErrorClass::Unimplemented
                 | ErrorClass::Cancelled
                 | ErrorClass::Upstream { caller_fault: true }
         )
@@ -225,7 +233,7 @@ impl ErrorClass {
 
     /// A short name for logs and metric labels: `invalid_argument`, `not_found`,
     /// `unauthenticated`, `permission_denied`, `resource_exhausted`, `unavailable`, `deadline_exceeded`, `cancelled`,
-    /// `upstream`, `internal`.
+    /// `upstream`, `unimplemented`, `internal`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::InvalidArgument => "invalid_argument",
@@ -237,6 +245,7 @@ impl ErrorClass {
             ErrorClass::DeadlineExceeded => "deadline_exceeded",
             ErrorClass::Cancelled => "cancelled",
             ErrorClass::Upstream { .. } => "upstream",
+            ErrorClass::Unimplemented => "unimplemented",
             ErrorClass::Internal => "internal",
         }
     }
@@ -265,6 +274,7 @@ impl ErrorClass {
             "upstream" => ErrorClass::Upstream {
                 caller_fault: false,
             },
+            "unimplemented" => ErrorClass::Unimplemented,
             "internal" => ErrorClass::Internal,
             _ => return None,
         })
@@ -332,6 +342,25 @@ impl Classified {
     /// Whether the message may be shown to callers.
     pub fn is_public(&self) -> bool {
         self.public
+    }
+
+    /// The answer of a method whose implementation is still to be written
+    /// (class [`ErrorClass::Unimplemented`]: HTTP 501, gRPC `UNIMPLEMENTED`),
+    /// `what` in its public message: what `cargo kit new` puts in each method
+    /// of a generated service.
+    ///
+    /// ```
+    /// use kit_endpoint::{BoxError, Classified, ErrorClass};
+    ///
+    /// let err: BoxError = Classified::not_implemented("Catalog::add").into();
+    /// assert_eq!(ErrorClass::of(&*err), ErrorClass::Unimplemented);
+    /// assert_eq!(err.to_string(), "Catalog::add is not implemented yet");
+    /// ```
+    pub fn not_implemented(what: &str) -> Self {
+        Self::public(
+            ErrorClass::Unimplemented,
+            format!("{what} is not implemented yet"),
+        )
     }
 
     /// The class.
@@ -446,6 +475,21 @@ mod tests {
     use super::*;
 
     use crate::error::tests::Wrapper as Wrap;
+
+    /// "Not implemented" is said again by any instance: neither retried nor
+    /// counted against a breaker, the caller's fault once it comes back from
+    /// an upstream; its name travels (a NATS header) and comes back.
+    #[test]
+    fn unimplemented_is_neither_retried_nor_counted() {
+        let class = ErrorClass::Unimplemented;
+        assert!(!class.is_retryable());
+        assert!(!class.counts_as_failure());
+        assert_eq!(
+            class.upstream(),
+            ErrorClass::Upstream { caller_fault: true }
+        );
+        assert_eq!(ErrorClass::parse(class.as_str()), Some(class));
+    }
 
     /// tower's own refusals have kit's classes: `LoadShed`'s overload is
     /// unavailable (a breaker counts it, a balancer tries elsewhere),

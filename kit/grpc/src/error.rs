@@ -21,6 +21,7 @@ pub fn class_code(class: ErrorClass) -> Code {
         ErrorClass::Unavailable { .. } => Code::Unavailable,
         ErrorClass::DeadlineExceeded => Code::DeadlineExceeded,
         ErrorClass::Cancelled => Code::Cancelled,
+        ErrorClass::Unimplemented => Code::Unimplemented,
         // A dependency refused us for our own fault: a precondition of ours
         // failed. Otherwise it failed: as HTTP's 502, the call did not work.
         ErrorClass::Upstream { caller_fault: true } => Code::FailedPrecondition,
@@ -44,6 +45,7 @@ pub fn code_class(code: Code) -> ErrorClass {
         Code::Unavailable => ErrorClass::Unavailable { retry_after: None },
         Code::DeadlineExceeded => ErrorClass::DeadlineExceeded,
         Code::Cancelled => ErrorClass::Cancelled,
+        Code::Unimplemented => ErrorClass::Unimplemented,
         Code::FailedPrecondition | Code::AlreadyExists | Code::Aborted => {
             ErrorClass::Upstream { caller_fault: true }
         }

@@ -109,6 +109,7 @@ fn every_class_has_one_code_and_comes_back_as_the_caller_sees_it() {
         ErrorClass::Unavailable { retry_after: None },
         ErrorClass::DeadlineExceeded,
         ErrorClass::Cancelled,
+        ErrorClass::Unimplemented,
         ErrorClass::Upstream { caller_fault: true },
         ErrorClass::Upstream {
             caller_fault: false,

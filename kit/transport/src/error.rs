@@ -215,7 +215,8 @@ impl Error for UpstreamError {
 /// The class of an answer with a 5xx or 429 status, as the service that gave
 /// it sees it (the way back of [`class_status`]): 429 resource exhausted and
 /// 503 unavailable (with the `Retry-After` hint, if read), 504 deadline
-/// exceeded, 502 upstream failure, any other status internal. A caller sees
+/// exceeded, 502 upstream failure, 501 unimplemented, any other status
+/// internal. A caller sees
 /// another service's answer through [`ErrorClass::upstream`].
 pub(crate) fn status_class(status: StatusCode, retry_after: Option<Duration>) -> ErrorClass {
     match status {
@@ -225,6 +226,7 @@ pub(crate) fn status_class(status: StatusCode, retry_after: Option<Duration>) ->
         StatusCode::BAD_GATEWAY => ErrorClass::Upstream {
             caller_fault: false,
         },
+        StatusCode::NOT_IMPLEMENTED => ErrorClass::Unimplemented,
         _ => ErrorClass::Internal,
     }
 }
@@ -242,6 +244,7 @@ pub(crate) fn status_class(status: StatusCode, retry_after: Option<Duration>) ->
 /// | deadline exceeded | 504 |
 /// | cancelled | 499 (nginx's "client closed request": nobody reads it) |
 /// | upstream failure | 502 |
+/// | unimplemented | 501 |
 /// | internal, and any class this version does not know | 500 |
 pub fn class_status(class: ErrorClass) -> StatusCode {
     match class {
@@ -254,6 +257,7 @@ pub fn class_status(class: ErrorClass) -> StatusCode {
         ErrorClass::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
         ErrorClass::Cancelled => CLIENT_CLOSED_REQUEST,
         ErrorClass::Upstream { .. } => StatusCode::BAD_GATEWAY,
+        ErrorClass::Unimplemented => StatusCode::NOT_IMPLEMENTED,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -453,6 +457,11 @@ mod tests {
             class(Some(404)),
             ErrorClass::Upstream { caller_fault: true }
         );
+        // Not implemented there is not implemented on any instance.
+        assert_eq!(
+            class(Some(501)),
+            ErrorClass::Upstream { caller_fault: true }
+        );
         assert_eq!(
             class(Some(502)),
             ErrorClass::Upstream {
@@ -559,6 +568,10 @@ mod tests {
             ),
             (Cancelled::new().into(), 499),
             (Classified::new(ErrorClass::NotFound, "gone").into(), 404),
+            (
+                Classified::new(ErrorClass::Unimplemented, "later").into(),
+                501,
+            ),
             (StatusError::new(StatusCode::IM_A_TEAPOT, "tea").into(), 418),
             ("something else".into(), 500),
         ];
