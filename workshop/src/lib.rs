@@ -43,3 +43,5 @@ pub mod s20_challenge;
 pub mod s20_overload;
 pub mod s21_axum;
 pub mod s21_challenge;
+pub mod s22_challenge;
+pub mod s22_notes;

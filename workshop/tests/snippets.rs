@@ -84,7 +84,7 @@ fn every_code_block_is_the_code() {
 #[test]
 fn every_step_has_the_same_sections() {
     let steps = steps();
-    assert_eq!(steps.len(), 21);
+    assert_eq!(steps.len(), 22);
     for (i, (step, text)) in steps.iter().enumerate() {
         assert!(
             step.starts_with(&format!("{:02}-", i + 1)),
