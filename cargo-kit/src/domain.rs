@@ -100,7 +100,7 @@ pub(crate) fn domain(service: &Service, names: &Names, trait_file: &str) -> Stri
          //! `cargo kit new {} --trait {trait_file} --update`.\n\n",
         names.package
     );
-    out.push_str(&prettyplease::unparse(&file));
+    out.push_str(&spaced(&prettyplease::unparse(&file)));
     errors(&mut out, service);
     out
 }
@@ -206,4 +206,31 @@ fn lower_first(s: &str) -> String {
         .next()
         .map(|c| c.to_lowercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+/// `code` with a blank line between items and between trait methods, as
+/// rustfmt leaves hand-written code (prettyplease writes them back to back).
+fn spaced(code: &str) -> String {
+    let mut out = String::with_capacity(code.len() + 256);
+    let mut previous = "";
+    for line in code.lines() {
+        let starts_item = |indent: &str| {
+            line.strip_prefix(indent).is_some_and(|rest| {
+                !rest.starts_with(' ')
+                    && (rest.starts_with("///")
+                        || rest.starts_with("#[")
+                        || rest.starts_with("pub ")
+                        || rest.starts_with("fn ")
+                        || rest.starts_with("impl"))
+            })
+        };
+        let after_item = previous.ends_with('}') || previous.ends_with(';');
+        if after_item && (starts_item("") || starts_item("    ")) {
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
+        previous = line;
+    }
+    out
 }

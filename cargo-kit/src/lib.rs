@@ -129,18 +129,7 @@ pub fn update_service(
     let names = names::Names::new(package, service);
     let parsed = syn::parse_file(current)
         .map_err(|e| format!("src/service.rs does not parse ({e}): mend it, then run again"))?;
-    let imp = parsed.items.iter().find_map(|i| match i {
-        syn::Item::Impl(imp)
-            if imp.trait_.as_ref().is_some_and(|(_, p, _)| {
-                p.segments
-                    .last()
-                    .is_some_and(|s| s.ident == service.trait_name)
-            }) =>
-        {
-            Some(imp)
-        }
-        _ => None,
-    });
+    let imp = trait_impls(&parsed, &service.trait_name).next();
     let missing: Vec<_> = service
         .methods
         .iter()
@@ -197,21 +186,7 @@ pub fn stale_methods(service: &Service, current: &str) -> Vec<String> {
     let Ok(parsed) = syn::parse_file(current) else {
         return Vec::new();
     };
-    parsed
-        .items
-        .iter()
-        .filter_map(|i| match i {
-            syn::Item::Impl(imp)
-                if imp.trait_.as_ref().is_some_and(|(_, p, _)| {
-                    p.segments
-                        .last()
-                        .is_some_and(|s| s.ident == service.trait_name)
-                }) =>
-            {
-                Some(imp)
-            }
-            _ => None,
-        })
+    trait_impls(&parsed, &service.trait_name)
         .flat_map(|imp| imp.items.iter())
         .filter_map(|i| match i {
             syn::ImplItem::Fn(f) => Some(f.sig.ident.to_string()),
@@ -219,6 +194,25 @@ pub fn stale_methods(service: &Service, current: &str) -> Vec<String> {
         })
         .filter(|name| !service.methods.iter().any(|m| m.name == *name))
         .collect()
+}
+
+/// The `impl <trait_name> for ...` blocks of `file`.
+fn trait_impls<'a>(
+    file: &'a syn::File,
+    trait_name: &'a str,
+) -> impl Iterator<Item = &'a syn::ItemImpl> + 'a {
+    file.items.iter().filter_map(move |i| match i {
+        syn::Item::Impl(imp)
+            if imp
+                .trait_
+                .as_ref()
+                .and_then(|(_, p, _)| p.segments.last())
+                .is_some_and(|s| s.ident == trait_name) =>
+        {
+            Some(imp)
+        }
+        _ => None,
+    })
 }
 
 /// Writes `files` under `dir`: every generated file, and the user's files

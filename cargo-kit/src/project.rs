@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use crate::input::{Method, Service, Ty};
 use crate::names::Names;
+use crate::rust::domain_ty;
 
 /// Where the kit crates come from.
 #[derive(Debug, Clone)]
@@ -462,8 +463,8 @@ impl {t} for Fake {{
 ",
             name = m.name,
             arg = m.arg.name,
-            arg_ty = crate_domain_ty(&m.arg.ty),
-            ret = crate_domain_ty(&m.ret),
+            arg_ty = domain_ty(&m.arg.ty),
+            ret = domain_ty(&m.ret),
             got_sample = match &m.arg.ty {
                 // The sample of a bool is `true`.
                 Ty::Bool => m.arg.name.clone(),
@@ -482,23 +483,7 @@ async fn check(client: &Set) {
 ",
     );
     for m in &service.methods {
-        let call = format!(
-            "client.{}(&ctx, {}).await",
-            m.name,
-            sample(&m.arg.ty, service, 0)
-        );
-        let _ = if m.ret == Ty::Unit {
-            writeln!(out, "    {call}.unwrap();")
-        } else if m.ret == Ty::Bool {
-            writeln!(out, "    assert!({call}.unwrap(), \"{}\");", m.name)
-        } else {
-            writeln!(
-                out,
-                "    assert_eq!({call}.unwrap(), {}, \"{}\");",
-                sample(&m.ret, service, 0),
-                m.name
-            )
-        };
+        out.push_str(&sample_call(m, service, "    "));
     }
     out.push_str(
         "}
@@ -623,16 +608,6 @@ async fn the_generated_service_answers_501_until_written() {{
     out
 }
 
-/// A domain type as the tests name it (`domain::Item`).
-fn crate_domain_ty(t: &Ty) -> String {
-    match t {
-        Ty::Struct(n) | Ty::Enum(n) => format!("domain::{n}"),
-        Ty::Option(t) => format!("Option<{}>", crate_domain_ty(t)),
-        Ty::Vec(t) => format!("Vec<{}>", crate_domain_ty(t)),
-        t => t.rust(),
-    }
-}
-
 /// `tests/pact_consumer.rs`: a Pact consumer test skeleton for the HTTP
 /// client, one interaction per method.
 pub(crate) fn pact(service: &Service, names: &Names) -> String {
@@ -704,22 +679,7 @@ fn a_consumer_of_{lib}() {{
 "
     );
     for m in &service.methods {
-        let call = format!(
-            "client.{}(&ctx, {}).await",
-            m.name,
-            sample(&m.arg.ty, service, 0)
-        );
-        let _ = if m.ret == Ty::Unit {
-            writeln!(out, "        {call}.unwrap();")
-        } else if m.ret == Ty::Bool {
-            writeln!(out, "        assert!({call}.unwrap());")
-        } else {
-            writeln!(
-                out,
-                "        assert_eq!({call}.unwrap(), {});",
-                sample(&m.ret, service, 0)
-            )
-        };
+        out.push_str(&sample_call(m, service, "        "));
     }
     out.push_str(
         "    });
@@ -746,5 +706,24 @@ fn domain_self(service: &Service) -> &'static str {
         "self, "
     } else {
         ""
+    }
+}
+
+/// A call of `m` by `client` with the sample argument, asserting the sample
+/// result, at `indent`.
+fn sample_call(m: &Method, service: &Service, indent: &str) -> String {
+    let call = format!(
+        "client.{}(&ctx, {}).await",
+        m.name,
+        sample(&m.arg.ty, service, 0)
+    );
+    match m.ret {
+        Ty::Unit => format!("{indent}{call}.unwrap();\n"),
+        Ty::Bool => format!("{indent}assert!({call}.unwrap(), \"{}\");\n", m.name),
+        _ => format!(
+            "{indent}assert_eq!({call}.unwrap(), {}, \"{}\");\n",
+            sample(&m.ret, service, 0),
+            m.name
+        ),
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::input::{Service, Ty};
-use crate::names::Names;
+use crate::names::{MethodNames, Names};
 use crate::wire;
 
 /// The header of a file `cargo kit` regenerates.
@@ -17,7 +17,7 @@ fn generated(trait_file: &str, names: &Names) -> String {
 }
 
 /// The domain types a file names with `domain::`.
-fn domain_ty(t: &Ty) -> String {
+pub(crate) fn domain_ty(t: &Ty) -> String {
     match t {
         Ty::Struct(n) | Ty::Enum(n) => format!("domain::{n}"),
         Ty::Option(t) => format!("Option<{}>", domain_ty(t)),
@@ -300,14 +300,7 @@ pub(crate) fn http(service: &Service, names: &Names, trait_file: &str) -> String
         generated(trait_file, names),
         request_types(service, names),
     );
-    for m in &service.methods {
-        let n = names.method(m);
-        let _ = write!(
-            out,
-            "/// The path of `{}`.\npub const {}: &str = \"{}\";\n",
-            n.name, n.constant, n.http_path
-        );
-    }
+    constants(&mut out, service, names, "path", |n| &n.http_path);
     out.push_str(
         "
 /// The HTTP routes of the service's endpoints, with the default [`Limits`].
@@ -400,6 +393,26 @@ fn decode_response<T: serde::de::DeserializeOwned>(
     out
 }
 
+/// A constant per method: its `what` (path, subject), as `value` gives it.
+fn constants(
+    out: &mut String,
+    service: &Service,
+    names: &Names,
+    what: &str,
+    value: impl Fn(&MethodNames) -> &String,
+) {
+    for m in &service.methods {
+        let n = names.method(m);
+        let _ = write!(
+            out,
+            "/// The {what} of `{}`.\npub const {}: &str = \"{}\";\n",
+            n.name,
+            n.constant,
+            value(&n)
+        );
+    }
+}
+
 /// `Req1Request, Resp1Response, ...` for a `use`.
 fn request_types(service: &Service, names: &Names) -> String {
     service
@@ -454,14 +467,7 @@ pub(crate) fn grpc(service: &Service, names: &Names, trait_file: &str) -> String
         names.proto,
         names.grpc_service,
     );
-    for m in &service.methods {
-        let n = names.method(m);
-        let _ = write!(
-            out,
-            "/// The path of `{}`.\npub const {}: &str = \"{}\";\n",
-            n.camel, n.constant, n.grpc_path
-        );
-    }
+    constants(&mut out, service, names, "path", |n| &n.grpc_path);
     out.push_str(
         "
 /// The service's methods, for `kit_grpc::serve` (add the health service
@@ -705,14 +711,7 @@ pub(crate) fn nats(service: &Service, names: &Names, trait_file: &str) -> String
         request_types(service, names),
         group = names.proto,
     );
-    for m in &service.methods {
-        let n = names.method(m);
-        let _ = write!(
-            out,
-            "/// The subject of `{}`.\npub const {}: &str = \"{}\";\n",
-            n.name, n.constant, n.subject
-        );
-    }
+    constants(&mut out, service, names, "subject", |n| &n.subject);
     out.push_str(
         "
 /// The NATS routes of the service's endpoints, for `kit_nats::subscribe`.
