@@ -579,31 +579,8 @@ async fn every_method_over_grpc() {{
     check_business(&grpc(Mode::Business).await).await;
     check_unimplemented(&grpc(Mode::Unimplemented).await).await;
 }}
-
-/// The generated service answers \"not implemented\" until written: 501.
-#[tokio::test]
-async fn the_generated_service_answers_501_until_written() {{
-    use tower::ServiceExt;
-    let router = transport::http::router(Set::new({lib}::service::Service::default()));
-    let req = http::Request::post(transport::http::{first_const})
-        .header(\"content-type\", \"application/json\")
-        .body(kit_transport::Body::from(serde_json::to_vec(&{lib}::endpoint::{first_req} {{ {first_arg}: {first_sample} }}).unwrap()))
-        .unwrap();
-    let resp = router.oneshot(req).await.unwrap();
-    // Once you write `{first}`, this answers 200: change or remove the test.
-    assert!(
-        matches!(resp.status().as_u16(), 200 | 501),
-        \"{{}}\",
-        resp.status()
-    );
-}}
 ",
         package = names.package,
-        first = service.methods[0].name,
-        first_const = names.method(&service.methods[0]).constant,
-        first_req = names.method(&service.methods[0]).request,
-        first_arg = service.methods[0].arg.name,
-        first_sample = sample(&service.methods[0].arg.ty, service, 0),
     );
     out
 }
