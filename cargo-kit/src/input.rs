@@ -172,6 +172,10 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
+/// The names the generated crate gives its own types, which the domain's
+/// types would shadow or be shadowed by.
+const RESERVED: &[&str] = &["Answer", "BoxError", "Context", "Service", "Set"];
+
 /// Reads `source` (the file `file`).
 pub fn parse(file: &str, source: &str) -> Result<Service, InputError> {
     let at = |span: proc_macro2::Span, message: String| {
@@ -194,16 +198,25 @@ pub fn parse(file: &str, source: &str) -> Result<Service, InputError> {
     let mut kinds: BTreeMap<String, bool> = BTreeMap::new(); // name -> is a struct
     let mut traits = Vec::new();
     for item in &parsed.items {
-        match item {
-            Item::Struct(s) => {
-                kinds.insert(s.ident.to_string(), true);
+        let (ident, is_struct) = match item {
+            Item::Struct(s) => (&s.ident, true),
+            Item::Enum(e) => (&e.ident, false),
+            Item::Trait(t) => {
+                traits.push(t);
+                continue;
             }
-            Item::Enum(e) => {
-                kinds.insert(e.ident.to_string(), false);
-            }
-            Item::Trait(t) => traits.push(t),
-            _ => {}
+            _ => continue,
+        };
+        if RESERVED.contains(&ident.to_string().as_str()) {
+            return Err(at(
+                ident.span(),
+                format!(
+                    "`{ident}` names a type of the generated crate ({}): rename it",
+                    RESERVED.join(", ")
+                ),
+            ));
         }
+        kinds.insert(ident.to_string(), is_struct);
     }
     let the_trait = match traits.as_slice() {
         [t] => *t,
@@ -474,6 +487,15 @@ fn method(
                     "name the argument with a plain identifier".into(),
                 ));
             };
+            if ["ctx", "svc"].contains(&id.ident.to_string().as_str()) {
+                return Err(at(
+                    id.span(),
+                    format!(
+                        "`{}` is a name the generated code gives its own values: rename the argument",
+                        id.ident
+                    ),
+                ));
+            }
             Field {
                 name: id.ident.to_string(),
                 ty: ty(&p.ty, kinds, at, false)?,

@@ -107,6 +107,16 @@ fn the_shape_of_the_file_is_checked() {
             "name of the generated message",
         ),
         (
+            "pub trait S { async fn f(&self, ctx: &Context, x: Set) -> Result<u64, E>; }\npub enum E { A }\npub struct Set { pub x: u64 }",
+            3,
+            "names a type of the generated crate",
+        ),
+        (
+            "pub trait S { async fn f(&self, ctx: &Context, svc: u64) -> Result<u64, E>; }\npub enum E { A }",
+            1,
+            "rename the argument",
+        ),
+        (
             "pub trait S {\n async fn f(&self, ctx: &Context, x: u64) -> Result<u64, E>;\n async fn g(&self, ctx: &Context, x: u64) -> Result<u64, F>;\n}\npub enum E { A }\npub enum F { A }",
             3,
             "the same business errors",
