@@ -193,31 +193,29 @@ impl ErrorClass {
     /// deadline passed or the caller gave up. kit-sd's `Balanced` retries
     /// exactly these by default.
     pub fn is_retryable(self) -> bool {
-        !matches!(
-            self,
-            ErrorClass::InvalidArgument
-                | ErrorClass::NotFound
-                | ErrorClass::Unauthenticated
-                | ErrorClass::PermissionDenied
-                | ErrorClass::Unimplemented
-                | ErrorClass::DeadlineExceeded
-                | ErrorClass::Cancelled
-                | ErrorClass::Upstream { caller_fault: true }
-        )
+        !(self.is_callers_fault()
+            || matches!(self, ErrorClass::DeadlineExceeded | ErrorClass::Cancelled))
     }
 
     /// Whether the error says the callee is unwell, and so counts against its
     /// circuit breaker: not the caller's own faults, nor a call the caller
     /// abandoned. kit-circuitbreaker counts exactly these by default.
     pub fn counts_as_failure(self) -> bool {
-        !matches!(
+        !(self.is_callers_fault() || self == ErrorClass::Cancelled)
+    }
+
+    /// Whether any instance would answer the call the same way: the request
+    /// itself is wrong (invalid argument, not found, unauthenticated,
+    /// permission denied, an upstream's 4xx) or asks what the service does
+    /// not do (unimplemented). Neither retried nor counted by a breaker.
+    pub fn is_callers_fault(self) -> bool {
+        matches!(
             self,
             ErrorClass::InvalidArgument
                 | ErrorClass::NotFound
                 | ErrorClass::Unauthenticated
                 | ErrorClass::PermissionDenied
                 | ErrorClass::Unimplemented
-                | ErrorClass::Cancelled
                 | ErrorClass::Upstream { caller_fault: true }
         )
     }
