@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `cargo kit new`, as a user runs it: a service generated from a trait with
-# every supported type (cargo-kit/tests/data/catalog.rs), built with clippy's
+# every supported type (cargo-kit/tests/data/catalog.rs; and the smallest one,
+# cargo-kit/tests/data/strings.rs), built with clippy's
 # warnings as errors, formatted, its own tests run (every method through the
 # in-memory transport, HTTP and gRPC; the Pact consumer skeleton); then the
 # binary served and called by Python's grpcio from the generated .proto; then
@@ -84,6 +85,16 @@ cargo kit new catalog --trait "$out/catalog.rs" --kit-path "$root" --dir "$out" 
 grep -q '^// my own note' "$out/catalog/src/main.rs" || { echo "--update overwrote main.rs" >&2; exit 1; }
 grep -q 'Catalog::size' "$out/catalog/src/service.rs" || { echo "--update added no stub" >&2; exit 1; }
 cd "$out/catalog"
+cargo clippy --offline --all-targets -q -- -D warnings
+cargo test --offline -q >/dev/null
+
+# The smallest trait (scalars only, no type of its own but the errors): the
+# imports a bigger trait needs are not there to go unused.
+cd "$root"
+cargo kit new strings --trait cargo-kit/tests/data/strings.rs --kit-path "$root" --dir "$out" >/dev/null
+cd "$out/strings"
+cp "$root/Cargo.lock" .
+cargo fmt --check
 cargo clippy --offline --all-targets -q -- -D warnings
 cargo test --offline -q >/dev/null
 echo "cargo kit: generated, built, tested, served, updated"

@@ -669,8 +669,9 @@ fn a_consumer_of_{lib}() {{
     out
 }
 
-/// `self, ` where the samples name the domain's structs or enums.
-fn domain_self(service: &Service) -> &'static str {
+/// `self, ` where the methods' arguments or results name the domain's
+/// structs or enums (so that `domain::` is used).
+pub(crate) fn domain_self(service: &Service) -> &'static str {
     let named = |t: &Ty| match t {
         Ty::Option(t) | Ty::Vec(t) => matches!(**t, Ty::Struct(_) | Ty::Enum(_)),
         t => matches!(t, Ty::Struct(_) | Ty::Enum(_)),

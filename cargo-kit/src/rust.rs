@@ -83,8 +83,9 @@ pub(crate) fn endpoint(service: &Service, names: &Names, trait_file: &str) -> St
          use serde::{{Deserialize, Serialize}};\n\
          use service_stack::Middlewares;\n\
          use tower::ServiceExt;\n\n\
-         use crate::domain::{{self, {error}, {t}}};\n",
-        generated(trait_file, names)
+         use crate::domain::{{{}{error}, {t}}};\n",
+        generated(trait_file, names),
+        crate::project::domain_self(service),
     );
     for m in &service.methods {
         let n = names.method(m);
@@ -451,7 +452,7 @@ pub(crate) fn grpc(service: &Service, names: &Names, trait_file: &str) -> String
          use kit_endpoint::{{BadRequest, BoxEndpoint, BoxError, Classified, Context, ErrorClass, cause_ref}};\n\
          use kit_grpc::{{Client, Code, ErrorRef, Router, Server, Status}};\n\
          use tonic::transport::Channel;\n\n\
-         use crate::domain::{{self, {error}}};\n\
+         use crate::domain::{{{}{error}}};\n\
          use crate::endpoint::{{Answer, Set}};\n\
          use crate::endpoint::{{{}}};\n\n\
          /// The protobuf messages of `proto/{}.proto`, written by `cargo kit`\n\
@@ -463,6 +464,12 @@ pub(crate) fn grpc(service: &Service, names: &Names, trait_file: &str) -> String
         names.grpc_service,
         names.proto,
         generated(trait_file, names),
+        // Conversions name every struct and enum of the domain.
+        if service.structs.is_empty() && service.enums.is_empty() {
+            ""
+        } else {
+            "self, "
+        },
         message_types(service, names),
         names.proto,
         names.grpc_service,
