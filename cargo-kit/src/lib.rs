@@ -76,6 +76,7 @@ pub fn files(package: &str, service: &Service, trait_file: &str, kit: &KitSource
     vec![
         u("Cargo.toml", project::manifest(&names, kit)),
         u(".gitignore", "/target\n".into()),
+        u("README.md", project::readme(service, &names, trait_file)),
         g("src/lib.rs".into(), rust::lib(service, &names, trait_file)),
         g(
             "src/domain.rs".into(),
