@@ -85,6 +85,7 @@ cargo kit new catalog --trait "$out/catalog.rs" --kit-path "$root" --dir "$out" 
 grep -q '^// my own note' "$out/catalog/src/main.rs" || { echo "--update overwrote main.rs" >&2; exit 1; }
 grep -q 'Catalog::size' "$out/catalog/src/service.rs" || { echo "--update added no stub" >&2; exit 1; }
 cd "$out/catalog"
+cargo fmt --check
 cargo clippy --offline --all-targets -q -- -D warnings
 cargo test --offline -q >/dev/null
 

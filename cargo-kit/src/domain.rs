@@ -62,13 +62,17 @@ pub(crate) fn domain(service: &Service, names: &Names, trait_file: &str) -> Stri
                 t.vis = Visibility::Public(Default::default());
                 t.supertraits = parse_quote!(Send + Sync + 'static);
                 let error = &names.error;
-                let note = format!(
-                    " Every method fails with a [`BoxError`]: a [`{error}`] inside it is a business error, anything else a failure (of a remote call, when the trait is implemented by a client `Set`)."
-                );
+                let note = [
+                    " Every method fails with a [`BoxError`]: a".to_owned(),
+                    format!(" [`{error}`] inside it is a business error, anything else a"),
+                    " failure (of a remote call, when a client `Set` implements it).".to_owned(),
+                ];
                 if !t.attrs.is_empty() {
                     t.attrs.push(parse_quote!(#[doc = ""]));
                 }
-                t.attrs.push(parse_quote!(#[doc = #note]));
+                for line in note {
+                    t.attrs.push(parse_quote!(#[doc = #line]));
+                }
                 for (ti, m) in t.items.iter_mut().zip(&service.methods) {
                     let TraitItem::Fn(f) = ti else { continue };
                     let name = &f.sig.ident;

@@ -104,7 +104,7 @@ fn run(args: &New) -> Result<(), String> {
         _ => {}
     }
     let files = cargo_kit::files(&args.name, &service, &file_name(&args.trait_file), &kit);
-    let wrote = cargo_kit::write(&dir, &files)
+    let mut wrote = cargo_kit::write(&dir, &files)
         .map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
     for f in &wrote {
         println!("wrote {}", dir.join(f).display());
@@ -127,6 +127,7 @@ fn run(args: &New) -> Result<(), String> {
                     "added the new methods to {}, each \"not implemented\"",
                     path.display()
                 );
+                wrote.push("src/service.rs".into());
             }
             Ok(None) => {}
             Err(message) => return Err(message),
@@ -150,8 +151,8 @@ fn file_name(path: &Path) -> String {
     )
 }
 
-/// Formats the Rust files written with rustfmt, if it is installed (the
-/// generated text is rustfmt's style already, near enough).
+/// Formats the Rust files written (and the implementation `--update` added
+/// stubs to) with rustfmt, if it is installed.
 fn format_crate(dir: &Path, wrote: &[String]) {
     let files: Vec<PathBuf> = wrote
         .iter()

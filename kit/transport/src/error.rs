@@ -216,8 +216,8 @@ impl Error for UpstreamError {
 /// it sees it (the way back of [`class_status`]): 429 resource exhausted and
 /// 503 unavailable (with the `Retry-After` hint, if read), 504 deadline
 /// exceeded, 502 upstream failure, 501 unimplemented, any other status
-/// internal. A caller sees
-/// another service's answer through [`ErrorClass::upstream`].
+/// internal. A caller sees another service's answer through
+/// [`ErrorClass::upstream`].
 pub(crate) fn status_class(status: StatusCode, retry_after: Option<Duration>) -> ErrorClass {
     match status {
         StatusCode::TOO_MANY_REQUESTS => ErrorClass::ResourceExhausted { retry_after },
