@@ -9,23 +9,16 @@ is refused first (INVALID_ARGUMENT). Prints one `name=CODE:details` line per
 call; .ci/generate.sh compares them with what the service must answer.
 """
 
-import importlib
 import sys
-import tempfile
 
 import grpc
-from grpc_tools import protoc
+
+import grpc_stubs
 
 
 def main():
     target, proto_dir = sys.argv[1], sys.argv[2]
-    out = tempfile.mkdtemp()
-    rc = protoc.main(["protoc", f"-I{proto_dir}", f"--python_out={out}",
-                      f"--grpc_python_out={out}", "catalog.proto"])
-    assert rc == 0, "protoc failed"
-    sys.path.insert(0, out)
-    pb = importlib.import_module("catalog_pb2")
-    stubs = importlib.import_module("catalog_pb2_grpc")
+    pb, stubs = grpc_stubs.load(proto_dir, "catalog.proto")
     catalog = stubs.CatalogStub(grpc.insecure_channel(target))
 
     item = pb.Item(

@@ -11,14 +11,13 @@ compares them with what addsvc must answer.
 """
 
 import concurrent.futures
-import importlib
 import os
 import sys
-import tempfile
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_tools import protoc
+
+import grpc_stubs
 
 
 def status(err):
@@ -27,13 +26,7 @@ def status(err):
 
 def main():
     target, proto_dir = sys.argv[1], sys.argv[2]
-    out = tempfile.mkdtemp()
-    rc = protoc.main(["protoc", f"-I{proto_dir}", f"--python_out={out}",
-                      f"--grpc_python_out={out}", "addsvc.proto"])
-    assert rc == 0, "protoc failed"
-    sys.path.insert(0, out)
-    pb = importlib.import_module("addsvc_pb2")
-    stubs = importlib.import_module("addsvc_pb2_grpc")
+    pb, stubs = grpc_stubs.load(proto_dir, "addsvc.proto")
 
     if len(sys.argv) > 3:
         with open(sys.argv[3], "rb") as f:

@@ -9,23 +9,16 @@ CALLS Uppercase calls one after the other, and prints one line per call:
 tests/tests/tonic_alacarte.rs reads them.
 """
 
-import importlib
 import sys
-import tempfile
 
 import grpc
-from grpc_tools import protoc
+
+import grpc_stubs
 
 
 def main():
     target, proto_dir, calls = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    out = tempfile.mkdtemp()
-    rc = protoc.main(["protoc", f"-I{proto_dir}", f"--python_out={out}",
-                      f"--grpc_python_out={out}", "stringsvc.proto"])
-    assert rc == 0, "protoc failed"
-    sys.path.insert(0, out)
-    pb = importlib.import_module("stringsvc_pb2")
-    stubs = importlib.import_module("stringsvc_pb2_grpc")
+    pb, stubs = grpc_stubs.load(proto_dir, "stringsvc.proto")
     strings = stubs.StringsStub(grpc.insecure_channel(target))
     for _ in range(calls):
         try:
