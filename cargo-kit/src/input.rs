@@ -46,6 +46,12 @@ pub enum Ty {
 impl Ty {
     /// The type as Rust writes it in the domain.
     pub fn rust(&self) -> String {
+        self.rust_in("")
+    }
+
+    /// The type as Rust writes it with the file's types under `module`
+    /// (`"domain::"`: `Option<domain::Item>`).
+    pub fn rust_in(&self, module: &str) -> String {
         match self {
             Ty::Unit => "()".into(),
             Ty::Bool => "bool".into(),
@@ -56,9 +62,9 @@ impl Ty {
             Ty::F32 => "f32".into(),
             Ty::F64 => "f64".into(),
             Ty::String => "String".into(),
-            Ty::Struct(n) | Ty::Enum(n) => n.clone(),
-            Ty::Option(t) => format!("Option<{}>", t.rust()),
-            Ty::Vec(t) => format!("Vec<{}>", t.rust()),
+            Ty::Struct(n) | Ty::Enum(n) => format!("{module}{n}"),
+            Ty::Option(t) => format!("Option<{}>", t.rust_in(module)),
+            Ty::Vec(t) => format!("Vec<{}>", t.rust_in(module)),
         }
     }
 

@@ -12,10 +12,15 @@ use crate::names::Names;
 
 /// A message of the wire: a struct of the file, or a method's request or
 /// response.
-struct Message<'a> {
-    name: String,
-    docs: Vec<String>,
-    fields: Vec<&'a Field>,
+pub(crate) struct Message<'a> {
+    /// Its name in the `.proto` and in `pb`.
+    pub(crate) name: String,
+    /// The Rust type it converts to and from, as the transports name it.
+    pub(crate) ours: String,
+    /// Its doc comment's lines.
+    pub(crate) docs: Vec<String>,
+    /// Its fields, in tag order.
+    pub(crate) fields: Vec<&'a Field>,
 }
 
 /// The fields of a method's response (`v`, none for `()`).
@@ -31,7 +36,7 @@ fn response_fields(ret: &Ty) -> Vec<Field> {
 }
 
 /// Every message: the file's structs, then each method's request and response.
-fn messages<'a>(
+pub(crate) fn messages<'a>(
     service: &'a Service,
     names: &Names,
     responses: &'a [Vec<Field>],
@@ -41,6 +46,7 @@ fn messages<'a>(
         .iter()
         .map(|s| Message {
             name: s.name.clone(),
+            ours: format!("domain::{}", s.name),
             docs: s.docs.clone(),
             fields: s.fields.iter().collect(),
         })
@@ -49,11 +55,13 @@ fn messages<'a>(
         let n = names.method(m);
         out.push(Message {
             name: n.request.clone(),
+            ours: n.request.clone(),
             docs: vec![format!("The request of {}.", n.camel)],
             fields: vec![&m.arg],
         });
         out.push(Message {
             name: n.response.clone(),
+            ours: n.response.clone(),
             docs: vec![format!("The response of {}.", n.camel)],
             fields: resp.iter().collect(),
         });

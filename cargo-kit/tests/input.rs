@@ -172,6 +172,18 @@ fn the_catalog_generates_every_file_with_its_owner() {
     assert!(proto.contains("  optional float weight = 3;"));
     assert!(proto.contains("  repeated Kind also = 9;"));
     assert!(proto.contains("  KIND_UNSPECIFIED = 0;"));
+    let text = |path: &str| &files.iter().find(|f| f.path == path).unwrap().text;
+    assert_eq!(owner("README.md"), Some(Owner::User));
+    assert!(
+        text("README.md")
+            .contains("| `add` | `POST /add` | `/catalog.Catalog/Add` | `catalog.add` |")
+    );
+    // Items apart, as rustfmt leaves hand-written code.
+    assert!(
+        text("src/domain.rs").contains("}\n\n/// What kind of item it is.\n"),
+        "{}",
+        text("src/domain.rs")
+    );
 }
 
 #[test]
