@@ -14,6 +14,7 @@ use addsvc::service::AddService;
 use addsvc::transport::http::client_set;
 use kit_endpoint::Context;
 use kit_tests::etcd::EtcdCluster;
+use kit_tests::load::Calls;
 use kit_tests::nats::NatsCluster;
 use kit_tests::process::{Service, tally_total, workspace_binary};
 use kit_tests::raw::{self, KeepAlive};
@@ -236,47 +237,25 @@ async fn a_nats_node_lost_while_sums_are_published_loses_and_doubles_none() {
 
     let base = format!("http://{}", add.addr("http")).parse().unwrap();
     let svc = Arc::new(client_set(kit_transport::pooled(), &base).unwrap());
-    let (done, progress) = watch::channel(0usize);
-    let (done, next) = (Arc::new(done), Arc::new(AtomicUsize::new(0)));
-    let callers: Vec<_> = (0..8)
-        .map(|_| {
-            let (svc, done, next) = (svc.clone(), done.clone(), next.clone());
-            tokio::spawn(async move {
-                let (mut acked, mut failed, mut slowest) = (Vec::new(), Vec::new(), Duration::ZERO);
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= SUMS {
-                        return (acked, failed, slowest);
-                    }
-                    let ctx = Context::new().with_timeout(Duration::from_secs(20));
-                    let began = Instant::now();
-                    match svc.sum(&ctx, i as i64, 1).await {
-                        Ok(v) => acked.push(v),
-                        Err(e) => failed.push(format!("sum {i}: {e}")),
-                    }
-                    slowest = slowest.max(began.elapsed());
-                    done.send_modify(|n| *n += 1);
-                }
-            })
-        })
-        .collect();
-    let reached = |n: usize| {
-        let mut progress = progress.clone();
+    let calls = Calls::start(SUMS, 8, move |i| {
+        let svc = svc.clone();
         async move {
-            progress.wait_for(|done| *done >= n).await.unwrap();
+            let ctx = Context::new().with_timeout(Duration::from_secs(20));
+            svc.sum(&ctx, i as i64, 1).await
         }
-    };
-    reached(SUMS / 3).await;
+    });
+    calls.reached(SUMS / 3).await;
     cluster.member(0).kill().await;
-    reached(SUMS * 2 / 3).await;
+    calls.reached(SUMS * 2 / 3).await;
     cluster.member(0).restart().await;
 
     let (mut acked, mut failed, mut slowest) = (Vec::new(), Vec::new(), Duration::ZERO);
-    for caller in callers {
-        let (a, f, s) = caller.await.unwrap();
-        acked.extend(a);
-        failed.extend(f);
-        slowest = slowest.max(s);
+    for call in calls.outcomes().await {
+        match call.result {
+            Ok(v) => acked.push(v),
+            Err(e) => failed.push(format!("sum {}: {e}", call.i)),
+        }
+        slowest = slowest.max(call.took);
     }
     assert!(
         failed.len() * 100 <= SUMS,

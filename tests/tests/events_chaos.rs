@@ -8,12 +8,12 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use addsvc::service::AddService;
 use addsvc::transport::http::client_set;
 use kit_endpoint::Context;
+use kit_tests::load::Calls;
 use kit_tests::nats::Nats;
 use kit_tests::process::{Service, tally_total, workspace_binary};
 use kit_tests::raw;
@@ -64,56 +64,34 @@ async fn every_acknowledged_sum_is_counted_exactly_once_through_crashes() {
 
     let base = format!("http://{}", add.addr("http")).parse().unwrap();
     let svc = Arc::new(client_set(kit_transport::pooled(), &base).unwrap());
-    let (done, progress) = tokio::sync::watch::channel(0usize);
-    let done = Arc::new(done);
-    let next = Arc::new(AtomicUsize::new(0));
-    let callers: Vec<_> = (0..CALLERS)
-        .map(|_| {
-            let (svc, done, next) = (svc.clone(), done.clone(), next.clone());
-            tokio::spawn(async move {
-                let (mut acked, mut failed) = (Vec::new(), Vec::new());
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= SUMS {
-                        return (acked, failed);
-                    }
-                    let (a, b) = terms(i);
-                    let ctx = Context::new().with_timeout(Duration::from_secs(20));
-                    match svc.sum(&ctx, a, b).await {
-                        Ok(v) => {
-                            assert_eq!(v, a + b);
-                            acked.push(v);
-                        }
-                        Err(e) => failed.push(format!("sum {i}: {e}")),
-                    }
-                    done.send_modify(|n| *n += 1);
-                }
-            })
-        })
-        .collect();
+    let calls = Calls::start(SUMS, CALLERS, move |i| {
+        let svc = svc.clone();
+        async move {
+            let (a, b) = terms(i);
+            let ctx = Context::new().with_timeout(Duration::from_secs(20));
+            let v = svc.sum(&ctx, a, b).await?;
+            assert_eq!(v, a + b);
+            Ok::<_, kit_endpoint::BoxError>(v)
+        }
+    });
 
     // The chaos, at a quarter, half and three quarters of the sums.
-    let reached = |n: usize| {
-        let mut progress = progress.clone();
-        async move {
-            progress.wait_for(|done| *done >= n).await.unwrap();
-        }
-    };
-    reached(SUMS / 4).await;
+    calls.reached(SUMS / 4).await;
     tally.kill().await.unwrap();
     tally = start_tally(&url, &journal).await;
-    reached(SUMS / 2).await;
+    calls.reached(SUMS / 2).await;
     nats.kill().await;
     nats.restart().await;
-    reached(SUMS * 3 / 4).await;
+    calls.reached(SUMS * 3 / 4).await;
     tally.kill().await.unwrap();
     tally = start_tally(&url, &journal).await;
 
     let (mut acked, mut failed) = (Vec::new(), Vec::new());
-    for caller in callers {
-        let (a, f) = caller.await.unwrap();
-        acked.extend(a);
-        failed.extend(f);
+    for call in calls.outcomes().await {
+        match call.result {
+            Ok(v) => acked.push(v),
+            Err(e) => failed.push(format!("sum {}: {e}", call.i)),
+        }
     }
     assert!(failed.is_empty(), "sums failed: {failed:?}");
     assert_eq!(acked.len(), SUMS);

@@ -4,9 +4,9 @@
 //! budget, the context carried across, many concurrent calls), and a queue
 //! group of three instances with one killed under load, behind addsvc.
 
-use std::sync::Arc;
 
 use async_nats::HeaderMap;
+use kit_tests::load::Calls;
 use kit_tests::nats::Nats;
 use kit_tests::process::{Service, metric};
 use kit_tests::raw;
@@ -211,34 +211,17 @@ async fn a_queue_group_member_killed_under_load_fails_no_call() {
     let http = add.addr("http");
 
     const CALLS: usize = 3000;
-    let (progress_tx, progress) = tokio::sync::watch::channel(0usize);
-    let progress_tx = Arc::new(progress_tx);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let callers: Vec<_> = (0..8)
-        .map(|_| {
-            let (progress_tx, next) = (progress_tx.clone(), next.clone());
-            tokio::spawn(async move {
-                let mut failed = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    if i >= CALLS {
-                        return failed;
-                    }
-                    let body = format!(r#"{{"a": "k{i}", "b": "x"}}"#);
-                    let resp = raw::send(http, &raw::post_json("/concat", &[], &body))
-                        .await
-                        .unwrap();
-                    if (resp.status, resp.body.clone()) != (200, format!(r#"{{"v":"K{i}X"}}"#)) {
-                        failed.push((i, resp.status, resp.body));
-                    }
-                    progress_tx.send_modify(|n| *n += 1);
-                }
-            })
-        })
-        .collect();
+    let calls = Calls::start(CALLS, 8, move |i| async move {
+        let body = format!(r#"{{"a": "k{i}", "b": "x"}}"#);
+        let resp = (raw::send(http, &raw::post_json("/concat", &[], &body)).await)
+            .map_err(|e| e.to_string())?;
+        match (resp.status, resp.body) {
+            (200, body) if body == format!(r#"{{"v":"K{i}X"}}"#) => Ok(()),
+            (status, body) => Err(format!("{status} {body}")),
+        }
+    });
 
-    let mut progress_rx = progress.clone();
-    progress_rx.wait_for(|n| *n >= CALLS / 3).await.unwrap();
+    calls.reached(CALLS / 3).await;
     let served_before: Vec<f64> = {
         let mut v = Vec::new();
         for s in &instances {
@@ -254,10 +237,9 @@ async fn a_queue_group_member_killed_under_load_fails_no_call() {
     };
     instances[0].kill().await.unwrap();
 
-    let mut failed = Vec::new();
-    for caller in callers {
-        failed.extend(caller.await.unwrap());
-    }
+    let failed: Vec<String> = (calls.outcomes().await.into_iter())
+        .filter_map(|c| c.result.err().map(|e| format!("{}: {e}", c.i)))
+        .collect();
     assert!(
         failed.is_empty(),
         "{} calls failed: {:?}",

@@ -3,8 +3,6 @@
 //! with an [`AuthError`] otherwise.
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
@@ -151,44 +149,13 @@ where
 
     fn call(&mut self, mut req: Request<Req>) -> Self::Future {
         match (self.check)(req.ctx_mut()) {
-            Ok(()) => AuthFuture {
-                fut: Some(self.inner.call(req)),
-                err: None,
-            },
-            Err(e) => AuthFuture {
-                fut: None,
-                err: Some(e.into_error()),
-            },
+            Ok(()) => AuthFuture::called(self.inner.call(req)),
+            Err(e) => AuthFuture::refused(e.into_error()),
         }
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The future of [`Auth`]: the endpoint's, or a refusal.
-    pub struct AuthFuture<F> {
-        // The endpoint's future, if the call passed the check.
-        #[pin]
-        fut: Option<F>,
-        // Why it was refused, if it was (taken when answered).
-        err: Option<BoxError>,
-    }
-}
-
-impl<F, T, E> Future for AuthFuture<F>
-where
-    F: Future<Output = Result<T, E>>,
-    E: Into<BoxError>,
-{
-    type Output = Result<T, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if let Some(err) = this.err.take() {
-            return Poll::Ready(Err(err));
-        }
-        match this.fut.as_pin_mut() {
-            Some(fut) => fut.poll(cx).map_err(Into::into),
-            None => Poll::Ready(Err(AuthError::InvalidToken.into_error())),
-        }
-    }
-}
+/// The future of [`Auth`]: the endpoint's, or the refusal of a call that did
+/// not pass the check (kit-endpoint's
+/// [`RefusableFuture`](kit_endpoint::RefusableFuture)).
+pub type AuthFuture<F> = kit_endpoint::RefusableFuture<F>;

@@ -87,6 +87,7 @@
 //! - `hex`: the lower-case hex table request IDs and trace IDs share.
 //! - `deadline`: [`Deadline`] (and its [`DeadlineFuture`]), the middleware that enforces the context's deadline; [`WithDeadline`], kit's one deadline race.
 //! - `failer`: [`Failer`], business errors inside responses; [`Outcome`].
+//! - `refusable`: [`RefusableFuture`], the future of a middleware that calls its service or refuses the call.
 //! - `hook`: [`CallHook`], [`HookLayer`]: something told when each call starts and how it ended (kit's logging and RED middlewares).
 //! - `server`: the one call path every transport's server runs ([`serve_call`]) and the server hooks around it ([`ServerHooks`]: before, error handler, error encoder, after, finalizer), [`DEFAULT_BUDGET`], [`Panicked`].
 //! - `class`: [`ErrorClass`], [`Classified`], [`Cancelled`]: transport-neutral error classes.
@@ -148,6 +149,7 @@ mod hex;
 mod hook;
 mod identity;
 mod metadata;
+mod refusable;
 mod request_id;
 mod rng;
 mod server;
@@ -172,6 +174,7 @@ pub use has_context::HasContext;
 pub use hook::{CallHook, ErrorStatusOf, Hook, HookFuture, HookLayer};
 pub use identity::PeerIdentity;
 pub use metadata::{InvalidMetadata, Metadata};
+pub use refusable::RefusableFuture;
 pub use request_id::RequestId;
 pub use rng::SplitMix;
 pub use server::{

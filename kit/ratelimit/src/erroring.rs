@@ -77,7 +77,7 @@ where
     fn call(&mut self, req: R) -> Self::Future {
         match self.allower.allow() {
             Ok(()) => ErroringFuture::called(self.inner.call(req)),
-            Err(limited) => ErroringFuture::limited(limited),
+            Err(limited) => ErroringFuture::refused(limited.into_error()),
         }
     }
 }

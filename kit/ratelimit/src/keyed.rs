@@ -120,7 +120,7 @@ where
         };
         match allowed {
             Ok(()) => ErroringFuture::called(self.inner.call(req)),
-            Err(limited) => ErroringFuture::limited(limited),
+            Err(limited) => ErroringFuture::refused(limited.into_error()),
         }
     }
 }
