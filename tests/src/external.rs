@@ -168,6 +168,17 @@ pub fn venv_tool(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// Whether curl gets a success (`curl -sf`) from `url` over plain HTTP: a
+/// debug listener that stays plain beside a TLS or authenticated API.
+pub fn curl_ok(url: &str) -> bool {
+    std::process::Command::new("curl")
+        .args(["-sf", "--max-time", "10", url])
+        .output()
+        .expect("curl runs")
+        .status
+        .success()
+}
+
 #[cfg(test)]
 mod checkpoint_tests {
     /// In a workshop checkpoint, a missing program fails the test, saying

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use kit_tests::external::venv_tool;
+use kit_tests::external::{curl_ok, venv_tool};
 use kit_tests::jwt::Minted;
 use kit_tests::process::Service;
 
@@ -109,12 +109,7 @@ async fn only_valid_tokens_reach_the_endpoints_over_http() {
         "a token was logged"
     );
     // The debug listener stays open.
-    let health = format!("http://{}/health", strings.addr("debug"));
-    let out = std::process::Command::new("curl")
-        .args(["-sf", &health])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    assert!(curl_ok(&format!("http://{}/health", strings.addr("debug"))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,6 @@
 //! budget, the context carried across, many concurrent calls), and a queue
 //! group of three instances with one killed under load, behind addsvc.
 
-
 use async_nats::HeaderMap;
 use kit_tests::load::Calls;
 use kit_tests::nats::Nats;

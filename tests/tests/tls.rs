@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use kit_tests::external::venv_tool;
+use kit_tests::external::{curl_ok, venv_tool};
 use kit_tests::pki::Pki;
 use kit_tests::process::{Service, refused_start};
 
@@ -137,12 +137,7 @@ async fn a_caller_without_a_trusted_certificate_is_refused_by_stringsvc() {
         assert!(!out.status.success(), "{extra:?} got in");
     }
     // The debug listener stays plain.
-    let health = format!("http://{}/health", strings.addr("debug"));
-    let out = std::process::Command::new("curl")
-        .args(["-sf", &health])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    assert!(curl_ok(&format!("http://{}/health", strings.addr("debug"))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,16 +12,8 @@ use kit_circuitbreaker::{
 use kit_endpoint::{BoxError, Classified, ErrorClass, Failer, Request, endpoint_fn, is_caused_by};
 use tower::{Layer, ServiceExt};
 
-#[derive(Debug, Default)]
-struct Resp {
-    business: Option<std::io::Error>,
-}
-
-impl Failer for Resp {
-    fn failed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
-        self.business.as_ref().map(|e| e as _)
-    }
-}
+/// A response that may carry a business error (`Err`).
+type Resp = Result<(), std::io::Error>;
 
 /// What the test endpoint does on each call.
 #[derive(Default)]
@@ -55,7 +47,7 @@ fn opens_sheds_probes_then_closes_or_reopens() {
                 if b.failing.load(Ordering::SeqCst) {
                     Err::<Resp, BoxError>("connection refused".into())
                 } else {
-                    Ok(Resp::default())
+                    Ok(Ok(()))
                 }
             }
         }));
@@ -120,9 +112,7 @@ fn business_errors_and_unclassified_errors_never_trip_it() {
         // "bad request" is the caller's fault, not the backend's.
         .classify(|e| e.to_string() != "bad request");
         let business = layer.layer(endpoint_fn(|_req: Request<()>| async {
-            Ok::<_, BoxError>(Resp {
-                business: Some(std::io::Error::other("integer overflow")),
-            })
+            Ok::<Resp, BoxError>(Err(std::io::Error::other("integer overflow")))
         }));
         let rejected = layer.layer(endpoint_fn(|_req: Request<()>| async {
             Err::<Resp, BoxError>("bad request".into())
@@ -157,7 +147,7 @@ fn a_failure_rate_policy_opens_when_the_success_rate_drops() {
             let i = c.fetch_add(1, Ordering::SeqCst);
             async move {
                 if i.is_multiple_of(4) {
-                    Ok(Resp::default())
+                    Ok(Ok(()))
                 } else {
                     Err::<Resp, BoxError>("timeout".into())
                 }
@@ -204,7 +194,7 @@ fn a_half_open_breaker_lets_exactly_one_of_100_concurrent_calls_probe() {
                     return Err::<Resp, BoxError>("refused".into());
                 }
                 let _ = wait.wait_for(|open| *open).await;
-                Ok(Resp::default())
+                Ok(Ok(()))
             }
         }));
         // One failure opens it.

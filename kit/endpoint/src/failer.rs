@@ -67,6 +67,24 @@ impl Failer for () {
     }
 }
 
+/// A `Result` as an endpoint's response: `Err` is its business error (the
+/// endpoint itself succeeded), `Ok` a success. For an endpoint whose answer
+/// is the domain's own `Result<T, DomainError>`, inside the endpoint's
+/// `Result<_, BoxError>` that says whether the call worked at all.
+///
+/// ```
+/// use kit_endpoint::Failer;
+///
+/// let answered: Result<i64, std::io::Error> = Err(std::io::Error::other("integer overflow"));
+/// assert_eq!(answered.failed().unwrap().to_string(), "integer overflow");
+/// assert!(Ok::<i64, std::io::Error>(3).failed().is_none());
+/// ```
+impl<T, E: Error + Send + Sync + 'static> Failer for Result<T, E> {
+    fn failed(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
+        self.as_ref().err().map(|e| e as _)
+    }
+}
+
 /// An HTTP response is a [`Failer`]: a 4xx or 5xx status is its error
 /// ([`ErrorStatus`]), so kit's logging and RED layers on an axum route or any
 /// other HTTP service count error answers apart from successes: a 4xx is the

@@ -1,7 +1,7 @@
 //! logfmt output: exact lines for tricky values, and every line checked by a
 //! real logfmt parser (the `logfmt` npm package, see `kit_tests::external`).
 
-use kit_endpoint::{BoxError, Context, Failer, Request, RequestId, endpoint_fn};
+use kit_endpoint::{BoxError, Context, Request, RequestId, endpoint_fn};
 use kit_log::{Logfmt, LoggingLayer, Memory};
 use slog::{Drain, Logger, info, o, warn};
 use tower::{Layer, ServiceExt};
@@ -123,16 +123,8 @@ fn key_order_context_none_and_bytes() {
     }
 }
 
-#[derive(Debug, Default)]
-struct Resp {
-    err: Option<std::io::Error>,
-}
-
-impl Failer for Resp {
-    fn failed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
-        self.err.as_ref().map(|e| e as _)
-    }
-}
+/// A response that may carry a business error (`Err`).
+type Resp = Result<(), std::io::Error>;
 
 /// The logging layer writes one line per call: success, business error, failure,
 /// each with the request ID; all lines parse.
@@ -141,10 +133,8 @@ async fn the_logging_layer_tells_business_errors_from_failures() {
     let sink = Memory::new();
     let ep = endpoint_fn(|req: Request<u8>| async move {
         match req.msg() {
-            0 => Ok(Resp::default()),
-            1 => Ok(Resp {
-                err: Some(std::io::Error::other("integer overflow")),
-            }),
+            0 => Ok(Ok(())),
+            1 => Ok(Err(std::io::Error::other("integer overflow"))),
             _ => Err::<Resp, BoxError>("upstream unreachable: connection refused".into()),
         }
     });
@@ -195,7 +185,7 @@ async fn a_call_cut_off_by_its_deadline_is_logged_as_cancelled() {
     let sink = Memory::new();
     let slow = endpoint_fn(|_req: Request<()>| async {
         tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-        Ok::<Resp, BoxError>(Resp { err: None })
+        Ok::<Resp, BoxError>(Ok(()))
     });
     let ep = tower::ServiceBuilder::new()
         .layer(kit_endpoint::DeadlineLayer::new())
@@ -222,13 +212,17 @@ async fn a_call_cut_off_by_its_deadline_is_logged_as_cancelled() {
 #[tokio::test]
 async fn sampled_calls_log_their_trace_and_span_ids() {
     let sink = Memory::new();
-    let ep = endpoint_fn(|_: Request<u8>| async { Ok::<_, BoxError>(Resp::default()) });
+    let ep = endpoint_fn(|_: Request<u8>| async { Ok::<Resp, BoxError>(Ok(())) });
     let ep = LoggingLayer::new(logger(&sink), "sum").layer(ep);
     let sampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     for tp in [sampled, &sampled.replace("-01", "-00")] {
         let trace = kit_endpoint::TraceContext::parse(tp, None).unwrap();
         let ctx = Context::new().with_trace(trace);
-        ep.clone().oneshot(Request::new(ctx, 0)).await.unwrap();
+        ep.clone()
+            .oneshot(Request::new(ctx, 0))
+            .await
+            .unwrap()
+            .unwrap();
     }
     let lines = sink.lines();
     assert!(

@@ -2,22 +2,14 @@
 
 use std::sync::Arc;
 
-use kit_endpoint::{BoxError, Failer, Request, endpoint_fn};
+use kit_endpoint::{BoxError, Request, endpoint_fn};
 use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_metrics::{RedLayer, RedMetrics, UseLayer, UseMetrics};
 use tokio::sync::Notify;
 use tower::{Layer, ServiceBuilder, ServiceExt};
 
-#[derive(Debug, Default)]
-struct Resp {
-    err: Option<std::io::Error>,
-}
-
-impl Failer for Resp {
-    fn failed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
-        self.err.as_ref().map(|e| e as _)
-    }
-}
+/// A response that may carry a business error (`Err`).
+type Resp = Result<(), std::io::Error>;
 
 /// The value of the sample `series` (name and labels exactly as rendered).
 fn sample(page: &str, series: &str) -> Option<f64> {
@@ -39,10 +31,8 @@ async fn red_counts_requests_errors_by_kind_and_durations() {
     let ep = RedLayer::new(RedMetrics::new(exporter.recorder(), "sum")).layer(endpoint_fn(
         |req: Request<u8>| async move {
             match req.msg() {
-                0 => Ok(Resp::default()),
-                1 => Ok(Resp {
-                    err: Some(std::io::Error::other("integer overflow")),
-                }),
+                0 => Ok(Ok(())),
+                1 => Ok(Err(std::io::Error::other("integer overflow"))),
                 _ => Err::<Resp, BoxError>("refused".into()),
             }
         },
