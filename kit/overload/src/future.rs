@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use kit_endpoint::{BoxError, ErrorClass};
+use kit_endpoint::{BoxError, ErrorClass, RefusableFuture};
 use pin_project_lite::pin_project;
 
 use crate::limiter::{Outcome, Permit};
@@ -12,36 +12,28 @@ use crate::refused::Refused;
 
 pin_project! {
     /// The future of [`Overload`](crate::Overload): the endpoint's, holding
-    /// its place under the limit until it completes (or is dropped).
+    /// its place under the limit until it completes (or is dropped), or the
+    /// refusal of a call over the limit.
     pub struct ResponseFuture<F> {
         #[pin]
-        state: State<F>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Admitted { #[pin] inner: F, permit: Option<Permit> },
-        Refused { refused: Option<Refused> },
+        call: RefusableFuture<F>,
+        // Released with the call's outcome (dropped with the future).
+        permit: Option<Permit>,
     }
 }
 
 impl<F> ResponseFuture<F> {
     pub(crate) fn admitted(inner: F, permit: Permit) -> Self {
         ResponseFuture {
-            state: State::Admitted {
-                inner,
-                permit: Some(permit),
-            },
+            call: RefusableFuture::called(inner),
+            permit: Some(permit),
         }
     }
 
     pub(crate) fn refused(refused: Refused) -> Self {
         ResponseFuture {
-            state: State::Refused {
-                refused: Some(refused),
-            },
+            call: RefusableFuture::refused(refused.into_error()),
+            permit: None,
         }
     }
 }
@@ -64,22 +56,14 @@ where
     type Output = Result<R, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Admitted { inner, permit } => {
-                let result = std::task::ready!(inner.poll(cx)).map_err(Into::into);
-                if let Some(permit) = permit.take() {
-                    let outcome = match &result {
-                        Ok(_) => Outcome::Served,
-                        Err(e) => outcome_of(e),
-                    };
-                    permit.finish(outcome);
-                }
-                Poll::Ready(result)
-            }
-            StateProj::Refused { refused } => match refused.take() {
-                Some(r) => Poll::Ready(Err(r.into_error())),
-                None => Poll::Pending,
-            },
+        let this = self.project();
+        let result = std::task::ready!(this.call.poll(cx));
+        if let Some(permit) = this.permit.take() {
+            permit.finish(match &result {
+                Ok(_) => Outcome::Served,
+                Err(e) => outcome_of(e),
+            });
         }
+        Poll::Ready(result)
     }
 }

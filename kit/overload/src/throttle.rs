@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use kit_endpoint::{BoxError, Classified, ErrorClass, Request, SplitMix};
+use kit_endpoint::{BoxError, Classified, ErrorClass, RefusableFuture, Request, SplitMix};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::{Layer, Service};
 
 use crate::config::ConfigError;
+use crate::future::outcome_of;
+use crate::limiter::Outcome;
 
 /// How many buckets the window is counted in.
 const BUCKETS: u32 = 10;
@@ -311,24 +313,26 @@ where
     fn call(&mut self, req: Request<T>) -> Self::Future {
         if self.shared.admit() {
             ThrottleFuture {
-                inner: Some(self.inner.call(req)),
-                shared: self.shared.clone(),
+                call: RefusableFuture::called(self.inner.call(req)),
+                shared: Some(self.shared.clone()),
             }
         } else {
+            let class = ErrorClass::Unavailable { retry_after: None };
             ThrottleFuture {
-                inner: None,
-                shared: self.shared.clone(),
+                call: RefusableFuture::refused(Classified::public(class, Throttled)),
+                shared: None,
             }
         }
     }
 }
 
 pin_project! {
-    /// The future of [`Throttle`]: the call's, its outcome counted.
+    /// The future of [`Throttle`]: the call's, its outcome counted, or the
+    /// refusal of a throttled call (never sent, not counted).
     pub struct ThrottleFuture<F> {
         #[pin]
-        inner: Option<F>,
-        shared: Arc<Shared>,
+        call: RefusableFuture<F>,
+        shared: Option<Arc<Shared>>,
     }
 }
 
@@ -341,22 +345,15 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let Some(inner) = this.inner.as_pin_mut() else {
-            let class = ErrorClass::Unavailable { retry_after: None };
-            return Poll::Ready(Err(Classified::public(class, Throttled).into()));
-        };
-        let result = std::task::ready!(inner.poll(cx)).map_err(Into::into);
-        let refused = match &result {
-            Ok(_) => false,
-            Err(e) => matches!(
-                ErrorClass::of(&**e),
-                ErrorClass::Unavailable { .. }
-                    | ErrorClass::ResourceExhausted { .. }
-                    | ErrorClass::DeadlineExceeded
-            ),
-        };
-        if !refused {
-            this.shared.accepted();
+        let result = std::task::ready!(this.call.poll(cx));
+        if let Some(shared) = this.shared.take() {
+            // An answer that is not a refusal counts as accepted.
+            let refused = result
+                .as_ref()
+                .is_err_and(|e| outcome_of(e) == Outcome::Overloaded);
+            if !refused {
+                shared.accepted();
+            }
         }
         Poll::Ready(result)
     }
