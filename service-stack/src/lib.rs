@@ -3,11 +3,14 @@
 //! one service so that each depends on another only for its domain and its
 //! client (go-kit's examples never import each other either).
 //!
-//! Start with [`Middlewares`] (the endpoint stack) and
+//! Start with [`ServiceFlags`] (the flags every service shares, read with
+//! [`parse_flags`]), [`Middlewares`] (the endpoint stack) and
 //! [`serve_until_stopped`] (the listener and drain half of a `main`); a
 //! service's `main` then reads flags -> builds the onion -> hands it to them.
 //!
 //! # Layout
+//! - `flags`: [`ServiceFlags`] (TLS, JWT, log, limits, shutdown, tracing) and
+//!   [`parse_flags`], which gives each flag its environment variable.
 //! - `middlewares`: [`Middlewares`] (authentication, tracing, logging, RED
 //!   and USE metrics, rate limits, a concurrency limit, injected faults, in
 //!   that order)
@@ -23,6 +26,7 @@
 //! - `auth`: [`bearer_auth`], JWT authentication from the flags.
 
 mod auth;
+mod flags;
 mod limits;
 mod listeners;
 mod middlewares;
@@ -32,6 +36,7 @@ mod telemetry;
 mod tls;
 
 pub use auth::bearer_auth;
+pub use flags::{ServiceFlags, parse_flags};
 pub use limits::{ConcurrencyLimit, Limits, parse_concurrency_limit};
 pub use listeners::{Listeners, OnDrain, Serving, serve_until_stopped};
 pub use middlewares::{ClientLimit, Middlewares, client_key, client_limit};

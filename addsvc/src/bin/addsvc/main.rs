@@ -39,14 +39,13 @@ use addsvc::idempotency::{Idempotency, IdempotentMiddleware};
 use addsvc::service::{BasicService, EventsMiddleware, LoggingMiddleware};
 use addsvc::transport;
 use addsvc::transport::events::NatsEvents;
-use clap::Parser;
 use kit_endpoint::BoxError;
 use kit_metrics::HttpMetrics;
 use kit_metrics::prometheus::Exporter;
 use kit_ratelimit::{ErroringLayer, Quota, direct};
 use kit_sd::{Hedging, RetryBudget, Strategy};
 use kit_transport::ServeConfig;
-use service_stack::{Limits, Listeners, Middlewares, Serving, client_limit, serve_until_stopped};
+use service_stack::{Listeners, Middlewares, Serving, client_limit, serve_until_stopped};
 use slog::{Logger, o};
 use stringsvc::client::{ClientOptions, client};
 
@@ -56,19 +55,17 @@ use flags::Args;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    service_stack::run_service("addsvc", args.log_format, args.log_level, |logger| {
-        run(args, logger)
-    })
-    .await
+    let args: Args = service_stack::parse_flags("ADDSVC");
+    let (format, level) = (args.service.log_format, args.service.log_level);
+    service_stack::run_service("addsvc", format, level, |logger| run(args, logger)).await
 }
 
 async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let exporter = Arc::new(Exporter::new());
     let tracer = service_stack::tracer(
-        args.otlp_endpoint.as_deref(),
+        args.service.otlp_endpoint.as_deref(),
         "addsvc",
-        args.trace_sample_ratio,
+        args.service.trace_sample_ratio,
         &exporter,
         &logger,
     )?;
@@ -78,8 +75,8 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let discovery = args.discovery()?; // --stringsvc or --stringsvc-srv; flags that cannot apply refused
     let client_tls = args.client_tls(discovery.as_ref())?; // --stringsvc-ca, --client-cert
     let token = args.client_token(&logger)?; // --stringsvc-token-file
-    let tls = args.server_tls(&logger)?; // --tls-cert, --tls-key, --tls-client-ca
-    let auth = args.auth(&logger)?; // --jwt-keys: a bearer token on every call
+    let tls = args.service.server_tls(&logger)?; // --tls-cert, --tls-key, --tls-client-ca
+    let auth = args.service.auth(&logger)?; // --jwt-keys: a bearer token on every call
     let hedging = match args.hedge {
         Some(delay) => {
             let mut hedging = Hedging::new(delay);
@@ -126,10 +123,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         None => None,
     };
 
-    let limits = Limits {
-        body_bytes: args.body_limit_bytes,
-        body_timeout: Duration::from_millis(args.body_timeout_ms.max(1)),
-    };
+    let limits = args.service.limits(); // --body-limit-bytes, --body-timeout-ms
 
     // The onion, from the inside out. Requests meet these layers in reverse order.
     let service = BasicService::new(strings); // 1. the domain
@@ -141,8 +135,8 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         service,
         // 3. endpoints, each with logging, RED and USE metrics, rate limits, a concurrency limit
         &Middlewares {
-            max_in_flight: (args.max_in_flight > 0).then_some(args.max_in_flight),
-            concurrency_limit: args.concurrency_limit.0, // refused at once over it (503)
+            max_in_flight: args.service.max_in_flight(),
+            concurrency_limit: args.service.concurrency_limit.0.clone(), // refused at once over it (503)
             rate_limit: NonZeroU32::new(args.rate_limit)
                 .map(|n| ErroringLayer::new(direct(Quota::per_second(n)))),
             rate_limit_per_client: NonZeroU32::new(args.rate_limit_per_ip)
@@ -166,14 +160,14 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     let serving = Serving {
         config: ServeConfig::default()
             .peer_addr(args.rate_limit_per_ip > 0) // per-IP limits need each client's address
-            .max_connections(args.max_connections),
+            .max_connections(args.service.max_connections),
         tls,
         grpc,
         #[cfg(feature = "pact-states")]
         debug_routes: args
             .pact_provider_states
             .then(addsvc::pact_states::provider_states),
-        shutdown_delay: Duration::from_millis(args.shutdown_delay_ms),
+        shutdown_delay: args.service.shutdown_delay(),
         tracer,
         ..Serving::new(logger.clone(), exporter, api)
     };

@@ -16,12 +16,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use kit_endpoint::BoxError;
 use kit_metrics::HttpMetrics;
 use kit_metrics::prometheus::Exporter;
 use kit_transport::ServeConfig;
-use service_stack::{Limits, Listeners, Middlewares, OnDrain, Serving, serve_until_stopped};
+use service_stack::{Listeners, Middlewares, OnDrain, Serving, serve_until_stopped};
 use slog::{Logger, o};
 use stringsvc::endpoint::Set;
 use stringsvc::service::LoggingMiddleware;
@@ -33,11 +32,9 @@ use flags::Args;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    service_stack::run_service("stringsvc", args.log_format, args.log_level, |logger| {
-        run(args, logger)
-    })
-    .await
+    let args: Args = service_stack::parse_flags("STRINGSVC");
+    let (format, level) = (args.service.log_format, args.service.log_level);
+    service_stack::run_service("stringsvc", format, level, |logger| run(args, logger)).await
 }
 
 async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
@@ -45,13 +42,13 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
     if let Some(spec) = &args.sd {
         registration::check(spec)?;
     }
-    let tls = args.server_tls(&logger)?; // --tls-cert, --tls-key, --tls-client-ca
-    let auth = args.auth(&logger)?; // --jwt-keys: a bearer token on every call
+    let tls = args.service.server_tls(&logger)?; // --tls-cert, --tls-key, --tls-client-ca
+    let auth = args.service.auth(&logger)?; // --jwt-keys: a bearer token on every call
     let exporter = Arc::new(Exporter::new());
     let tracer = service_stack::tracer(
-        args.otlp_endpoint.as_deref(),
+        args.service.otlp_endpoint.as_deref(),
         "stringsvc",
-        args.trace_sample_ratio,
+        args.service.trace_sample_ratio,
         &exporter,
         &logger,
     )?;
@@ -68,10 +65,7 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
             "latency" => args.inject_latency.as_deref(), "errors" => args.inject_errors.as_deref(),
             "cpu" => args.inject_cpu.as_deref());
     }
-    let limits = Limits {
-        body_bytes: args.body_limit_bytes,
-        body_timeout: Duration::from_millis(args.body_timeout_ms.max(1)),
-    };
+    let limits = args.service.limits(); // --body-limit-bytes, --body-timeout-ms
 
     // The onion, from the inside out. Requests meet these layers in reverse order.
     #[cfg(not(feature = "pact-states"))]
@@ -86,11 +80,11 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         service,
         // 3. endpoints, each with logging, RED and USE metrics, a concurrency limit
         &Middlewares {
-            max_in_flight: (args.max_in_flight > 0).then_some(args.max_in_flight),
-            concurrency_limit: args.concurrency_limit.0, // refused at once over it (503)
-            tracer: tracer.clone(),                      // a span per call, with --otlp-endpoint
-            faults, // --inject-latency, --inject-errors, --inject-cpu
-            auth,   // --jwt-keys: the caller's token verified first
+            max_in_flight: args.service.max_in_flight(),
+            concurrency_limit: args.service.concurrency_limit.0.clone(), // refused at once over it (503)
+            tracer: tracer.clone(), // a span per call, with --otlp-endpoint
+            faults,                 // --inject-latency, --inject-errors, --inject-cpu
+            auth,                   // --jwt-keys: the caller's token verified first
             ..Middlewares::new(logger.clone(), exporter.recorder())  // transport= from each call
         },
     );
@@ -138,13 +132,13 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {
         None => None,
     };
     let serving = Serving {
-        config: ServeConfig::default().max_connections(args.max_connections),
+        config: ServeConfig::default().max_connections(args.service.max_connections),
         tls,
         grpc,
         nats,
         #[cfg(feature = "pact-states")]
         debug_routes: states,
-        shutdown_delay: Duration::from_millis(args.shutdown_delay_ms),
+        shutdown_delay: args.service.shutdown_delay(),
         tracer,
         on_drain,
         ..Serving::new(logger.clone(), exporter, api)
