@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A JWKS file and tokens by name (see `tests/mint_tokens.py` for the names:
 /// `good_rs256`, `good_es256`, `concat_only`, and one of each way a token must
@@ -26,15 +25,8 @@ impl Minted {
     /// Keys and tokens for `issuer` and `audience`; `None` if the tools'
     /// Python is missing (a failure in CI: see [`crate::external`]).
     pub fn new(issuer: &str, audience: &str) -> Option<Minted> {
-        static N: AtomicUsize = AtomicUsize::new(0);
         let python = crate::external::venv_tool("python")?;
-        let dir = std::env::temp_dir().join(format!(
-            "kit-jwt-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        let dir = crate::fresh_dir("jwt");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mint_tokens.py");
         let out = std::process::Command::new(python)
             .arg(script)

@@ -17,6 +17,7 @@
 //! - [`raw`]: send bytes exactly as written and parse the HTTP answer.
 //! - [`readme`]: the README's shell blocks, as the tests that run them read them.
 //! - [`wait`]: wait, bounded, until a watched value is what a test expects.
+//! - [`fresh_dir`]: a new empty temporary directory.
 
 pub mod dns;
 pub mod etcd;
@@ -31,3 +32,17 @@ pub mod process;
 pub mod raw;
 pub mod readme;
 pub mod wait;
+
+/// A new, empty directory under the system's temporary one for data a test
+/// or a server it starts writes: `kit-NAME-PID-N` (N counts the process's
+/// calls, so that two with the same name never share one); an older one of
+/// the same path, left by a crashed run, is emptied first.
+pub fn fresh_dir(name: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("kit-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}

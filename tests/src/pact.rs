@@ -17,10 +17,7 @@ pub fn committed(name: &str) -> PathBuf {
 /// pact_consumer never merges with an older file: the output is exactly what
 /// this run's interactions say.
 pub fn fresh_output_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kit-pacts-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a temporary pact folder");
-    dir
+    crate::fresh_dir(&format!("pacts-{test}"))
 }
 
 /// Compares the freshly generated pact `generated_dir/name` with the committed

@@ -38,14 +38,7 @@ impl Pki {
     /// A new directory with two CAs: `ca.pem` (the one the tests trust) and
     /// `other-ca.pem` (one nobody trusts).
     pub fn new() -> Pki {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "kit-pki-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let dir = crate::fresh_dir("pki");
         for ca in ["ca", "other-ca"] {
             key(&dir, &format!("{ca}.key"));
             openssl(

@@ -358,8 +358,7 @@ mod tests {
 
     #[test]
     fn a_binary_older_than_one_of_its_sources_is_stale() {
-        let dir = std::env::temp_dir().join(format!("kit-stale-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::fresh_dir("stale");
         let (binary, old, new) = (dir.join("svc"), dir.join("old.rs"), dir.join("new.rs"));
         let at = |secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
         for (file, secs) in [(&old, 1_000), (&binary, 2_000), (&new, 3_000)] {

@@ -210,9 +210,7 @@ async fn a_nats_node_lost_while_sums_are_published_loses_and_doubles_none() {
         return;
     };
     let url = cluster.url();
-    let dir = std::env::temp_dir().join(format!("kit-clusters-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = kit_tests::fresh_dir("clusters");
     let journal = dir.join("addtally.journal").to_str().unwrap().to_owned();
     let add =
         Service::start_on_loopback("addsvc", &["--events", &url, "--events-replicas", "3"]).await;

@@ -39,8 +39,7 @@ fn passes_and_a_broken_copy_fails(tool: &str, args: &[&str], original: &str, fro
         "{from:?} is not in {}",
         original.display()
     );
-    let dir = std::env::temp_dir().join(format!("kit-delivery-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = kit_tests::fresh_dir("delivery");
     let broken = dir.join(original.file_name().unwrap());
     std::fs::write(&broken, text.replacen(from, to, 1)).unwrap();
     let (ok, said) = check(&tool, args, &broken);

@@ -53,9 +53,7 @@ async fn every_acknowledged_sum_is_counted_exactly_once_through_crashes() {
         return;
     };
     let url = nats.url();
-    let dir = std::env::temp_dir().join(format!("kit-events-chaos-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = kit_tests::fresh_dir("events-chaos");
     let journal = dir.join("addtally.journal");
     let journal = journal.to_str().unwrap().to_owned();
 
@@ -171,9 +169,7 @@ async fn with_nats_down_sums_fail_fast_and_recover() {
     let resp = sum(100, 20_000).await;
     assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"v":200}"#));
 
-    let dir = std::env::temp_dir().join(format!("kit-events-down-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = kit_tests::fresh_dir("events-down");
     let journal = dir.join("j");
     let tally = start_tally(&url, journal.to_str().unwrap()).await;
     let debug = tally.addr("debug");

@@ -15,7 +15,11 @@ fn refused_with_env(binary: &str, env: &[(&str, &str)], args: &[&str]) -> String
     assert!(!out.status.success(), "{binary} {env:?} started");
     // clap's refusals on stderr, the service's own in its log on stdout.
     let (stdout, stderr) = (&out.stdout, &out.stderr);
-    format!("{}{}", String::from_utf8_lossy(stdout), String::from_utf8_lossy(stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(stdout),
+        String::from_utf8_lossy(stderr)
+    )
 }
 
 #[test]

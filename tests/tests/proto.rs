@@ -13,9 +13,7 @@ fn root() -> PathBuf {
 fn generate(dir: &str, proto: &str) -> String {
     let include = root().join(dir).join("proto");
     let fds = protox::compile([include.join(proto)], [&include]).expect("the .proto compiles");
-    let out = std::env::temp_dir().join(format!("kit-proto-{}-{dir}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out).unwrap();
+    let out = kit_tests::fresh_dir(&format!("proto-{dir}"));
     prost_build::Config::new()
         .out_dir(&out)
         .compile_fds(fds)
@@ -31,9 +29,7 @@ fn generate(dir: &str, proto: &str) -> String {
 fn generate_tonic(dir: &str, proto: &str) -> String {
     let include = root().join(dir).join("proto");
     let fds = protox::compile([include.join(proto)], [&include]).expect("the .proto compiles");
-    let out = std::env::temp_dir().join(format!("kit-tonic-{}-{dir}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out).unwrap();
+    let out = kit_tests::fresh_dir(&format!("tonic-{dir}"));
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)

@@ -171,8 +171,7 @@ async fn peers_are_allowed_by_their_mtls_identity() {
 
 #[tokio::test(start_paused = true)]
 async fn a_token_file_is_read_again_when_it_changes() {
-    let dir = std::env::temp_dir().join(format!("kit-auth-token-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = kit_tests::fresh_dir("auth-token");
     let file = dir.join("token");
     std::fs::write(&file, "first\n").unwrap();
     let sent = endpoint_fn(|req: Request<()>| async move {
@@ -208,8 +207,7 @@ async fn a_token_file_is_read_again_when_it_changes() {
 
 #[test]
 fn key_files_that_cannot_serve_are_refused_with_the_reason() {
-    let dir = std::env::temp_dir().join(format!("kit-auth-keys-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = kit_tests::fresh_dir("auth-keys");
     let file = dir.join("jwks.json");
     let refused = |jwks: &str| {
         std::fs::write(&file, jwks).unwrap();

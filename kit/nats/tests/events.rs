@@ -298,9 +298,7 @@ async fn a_crash_before_the_acknowledgement_redelivers_and_the_journal_applies_o
         return;
     };
     let js = jetstream(&nats).await;
-    let dir = std::env::temp_dir().join(format!("kit-events-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = kit_tests::fresh_dir("events-crash");
     let path = dir.join("journal");
 
     // The first consumer applies the effect, then hangs (as if killed): it is
