@@ -9,32 +9,16 @@
 
 #![allow(missing_docs)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use http::Method;
-use kit_endpoint::{BoxError, Context, Failer, Request, endpoint_fn};
+use kit_endpoint::{Context, Request};
 use kit_nats::events::{Event, Publisher};
 use kit_tests::load::measure;
-use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Sum {
-    a: i64,
-    b: i64,
-}
+mod common;
 
-#[derive(Debug, Serialize, Deserialize)]
-struct V {
-    v: i64,
-}
-
-impl Failer for V {
-    fn failed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
-        None
-    }
-}
+use common::Sum;
 
 const CALLERS: usize = 32;
 
@@ -46,39 +30,15 @@ fn main() {
         .build()
         .expect("runtime");
     let server_rt = kit_tests::load::one_core_runtime();
-    let sum = endpoint_fn(|req: Request<Sum>| async move {
-        Ok::<_, BoxError>(V {
-            v: req.msg().a + req.msg().b,
-        })
-    });
+    let sum = common::sum();
 
     clients.block_on(async {
         // HTTP: kit-transport's server on the one-core runtime.
         let addr = server_rt
-            .spawn(async move {
-                let router = kit_transport::Router::new().route(
-                    Method::POST,
-                    "/sum",
-                    kit_transport::Server::new(
-                        sum,
-                        kit_transport::json::decode_request,
-                        kit_transport::json::encode_response,
-                    ),
-                );
-                let (addr, task) = kit_transport::serve_loopback(router).await.expect("serves");
-                std::mem::forget(task);
-                addr
-            })
+            .spawn(common::serve_http(sum))
             .await
             .expect("the HTTP server starts");
-        let uri: http::Uri = format!("http://{addr}/sum").parse().expect("a URI");
-        let http = kit_transport::Client::new(
-            kit_transport::pooled(),
-            Method::POST,
-            uri,
-            kit_transport::json::encode_request::<Sum>,
-            kit_transport::json::decode_response::<V>,
-        );
+        let http = common::http_client(addr);
         println!("{CALLERS} concurrent callers, {secs} s each; servers on one thread");
         let http_rate = measure("HTTP request-response (kit-transport)", CALLERS, secs, {
             move |i| {
@@ -102,13 +62,7 @@ fn main() {
         server_rt
             .spawn(async move {
                 let conn = async_nats::connect(url).await.expect("connects");
-                let server = kit_nats::Server::new(
-                    sum,
-                    kit_nats::json::decode_request,
-                    kit_nats::json::encode_response,
-                );
-                let routes: Vec<(String, Arc<dyn kit_nats::Handler>)> =
-                    vec![("load.sum".to_owned(), Arc::new(server))];
+                let routes = common::nats_routes("load.sum", sum);
                 let subscribed = kit_nats::subscribe(conn, "load", routes)
                     .await
                     .expect("subscribes");
@@ -118,12 +72,7 @@ fn main() {
             .expect("the NATS server subscribes");
         let conn = async_nats::connect(nats.url()).await.expect("connects");
         conn.flush().await.expect("flushes");
-        let client = kit_nats::Client::new(
-            conn.clone(),
-            "load.sum",
-            kit_nats::json::encode_request::<Sum>,
-            kit_nats::json::decode_response::<V>,
-        );
+        let client = common::nats_client(conn.clone(), "load.sum");
         let nats_rate = measure("NATS request-reply (kit-nats)", CALLERS, secs, {
             move |i| {
                 let client = client.clone();
