@@ -30,7 +30,7 @@ impl Names {
         Names {
             package: package.to_owned(),
             proto: lib.clone(),
-            env: package.to_shouty_snake_case(),
+            env: package.replace('-', "_").to_uppercase(),
             trait_name: service.trait_name.clone(),
             error: service.error.name.clone(),
             grpc_service: format!("{lib}.{}", service.trait_name),

@@ -199,8 +199,8 @@ use flags::Args;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {{
-    let args: Args = service_stack::parse_flags(\"{env}\");
-    let (format, level) = (args.service.log_format, args.service.log_level);
+    let args: Args = service_stack::parse_flags(\"{package}\");
+    let (format, level) = (args.service.log.log_format, args.service.log.log_level);
     service_stack::run_service(\"{package}\", format, level, |logger| {{
         run(args, logger)
     }})
@@ -272,7 +272,6 @@ async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {{
 }}
 ",
         package = names.package,
-        env = names.env,
     )
 }
 

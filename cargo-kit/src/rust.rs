@@ -72,9 +72,8 @@ pub(crate) fn endpoint(service: &Service, names: &Names, trait_file: &str) -> St
         "//! Endpoints: each method of [`{t}`] as request -> response, and the [`Set`]\n\
          //! of them.\n\
          {}\n\
-         use std::error::Error;\n\
          use std::sync::Arc;\n\n\
-         use kit_endpoint::{{\n    BoxEndpoint, BoxError, Context, Failer, Request, SharedEndpoint, endpoint_fn, take_cause,\n}};\n\
+         use kit_endpoint::{{\n    BoxEndpoint, BoxError, Context, Request, SharedEndpoint, endpoint_fn, take_cause,\n}};\n\
          use serde::{{Deserialize, Serialize}};\n\
          use service_stack::Middlewares;\n\
          use tower::ServiceExt;\n\n\
@@ -117,17 +116,11 @@ pub struct {req} {{
         out,
         "
 /// What an endpoint answers: its response, or the business error the service
-/// answered instead (a failed call is the endpoint's own `Err`). Kept apart so
-/// that logging, metrics and circuit breakers count a business error as the
+/// answered instead (a failed call is the endpoint's own `Err`). Kept apart
+/// (a `Result` is kit's `Failer`, its `Err` the business error) so that
+/// logging, metrics and circuit breakers count a business error as the
 /// caller's, not as a failure.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer<T>(pub Result<T, {error}>);
-
-impl<T> Failer for Answer<T> {{
-    fn failed(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {{
-        self.0.as_ref().err().map(|e| e as _)
-    }}
-}}
+pub type Answer<T> = Result<T, {error}>;
 
 /// All of the service's endpoints.
 ///
@@ -194,9 +187,9 @@ impl Set {{
     for m in &service.methods {
         let n = names.method(m);
         let ok = if m.ret == Ty::Unit {
-            format!("Ok(()) => Ok(Answer(Ok({} {{}}))),", n.response)
+            format!("Ok(()) => Ok(Ok({} {{}})),", n.response)
         } else {
-            format!("Ok(v) => Ok(Answer(Ok({} {{ v }}))),", n.response)
+            format!("Ok(v) => Ok(Ok({} {{ v }})),", n.response)
         };
         let _ = write!(
             out,
@@ -211,7 +204,7 @@ pub fn make_{name}_endpoint<S: {t}>(
         async move {{
             match svc.{name}(&ctx, req.{arg}).await {{
                 {ok}
-                Err(e) => take_cause(e).map(|err| Answer(Err(err))),
+                Err(e) => take_cause(e).map(Err),
             }}
         }}
     }})
@@ -228,9 +221,9 @@ pub fn make_{name}_endpoint<S: {t}>(
         let n = names.method(m);
         let ret = domain_ty(&m.ret);
         let result = if m.ret == Ty::Unit {
-            "resp.0?;\n        Ok(())".to_owned()
+            "resp?;\n        Ok(())".to_owned()
         } else {
-            "Ok(resp.0?.v)".to_owned()
+            "Ok(resp?.v)".to_owned()
         };
         let _ = write!(
             out,
@@ -339,7 +332,7 @@ fn encode_response<T: serde::Serialize>(
     ctx: &Context,
     answer: Answer<T>,
 ) -> Result<::http::Response<kit_transport::Body>, BoxError> {{
-    json::encode_response(ctx, answer.0?)
+    json::encode_response(ctx, answer?)
 }}
 
 /// Maps errors to answers: business errors to `422`, the rest as kit does.
@@ -380,9 +373,9 @@ fn decode_response<T: serde::de::DeserializeOwned>(
     if parts.status == BUSINESS_ERROR_STATUS
         && let Some(err) = {error}::from_message(&json::error_message(&body))
     {{
-        return Ok(Answer(Err(err)));
+        return Ok(Err(err));
     }}
-    json::decode_response(parts, body).map(|v| Answer(Ok(v)))
+    json::decode_response(parts, body).map(Ok)
 }}
 "
     );
@@ -504,7 +497,7 @@ fn decode_request<M, R: TryFrom<M, Error = String>>(m: M) -> Result<R, BoxError>
 /// An answer's response as its message (a business error goes to
 /// [`encode_error`] instead).
 fn encode_response<M: From<R>, R>(_: &Context, answer: Answer<R>) -> Result<M, BoxError> {{
-    Ok(M::from(answer.0?))
+    Ok(M::from(answer?))
 }}
 
 /// Business errors as `FAILED_PRECONDITION` with their message, the rest as
@@ -558,7 +551,7 @@ fn encode_request<R, M: From<R>>(r: R) -> Result<M, BoxError> {{
 /// is the upstream's fault.
 fn decode_response<M, R: TryFrom<M, Error = String>>(m: M) -> Result<Answer<R>, BoxError> {{
     match R::try_from(m) {{
-        Ok(r) => Ok(Answer(Ok(r))),
+        Ok(r) => Ok(Ok(r)),
         Err(e) => Err(Classified::new(
             ErrorClass::Upstream {{ caller_fault: false }},
             format!(\"invalid response: {{e}}\"),
@@ -572,7 +565,7 @@ fn business_error<T>(status: &Status) -> Option<Answer<T>> {{
     (status.code() == Code::FailedPrecondition)
         .then(|| {error}::from_message(status.message()))
         .flatten()
-        .map(|e| Answer(Err(e)))
+        .map(Err)
 }}
 "
     );
@@ -736,7 +729,7 @@ pub fn routes(set: Set) -> Vec<(String, Arc<dyn Handler>)> {
 /// An answer's response as JSON (a business error goes to [`encode_error`]
 /// instead).
 fn encode_response<T: serde::Serialize>(ctx: &Context, answer: Answer<T>) -> Result<Bytes, BoxError> {{
-    json::encode_response(ctx, answer.0?)
+    json::encode_response(ctx, answer?)
 }}
 
 /// Business errors with [`BUSINESS_ERROR`], the rest as kit-nats does.
@@ -797,9 +790,9 @@ fn decode_response<T: serde::de::DeserializeOwned>(
             .and_then(|m| m.as_str())
             .and_then({error}::from_message)
     {{
-        return Ok(Answer(Err(err)));
+        return Ok(Err(err));
     }}
-    json::decode_response(headers, payload).map(|v| Answer(Ok(v)))
+    json::decode_response(headers, payload).map(Ok)
 }}
 "
     );

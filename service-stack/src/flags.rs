@@ -34,6 +34,7 @@ use crate::{ConcurrencyLimit, Limits};
 ///
 /// let args = Args::parse_from(["svc", "--max-in-flight", "64", "--log-format", "json"]);
 /// assert_eq!(args.service.max_in_flight(), Some(64));
+/// assert_eq!(args.service.log.log_format, kit_log::Format::Json);
 /// assert_eq!(args.service.limits().body_bytes, kit_transport::DEFAULT_BODY_LIMIT);
 /// ```
 #[derive(Debug, Clone, clap::Args)]
@@ -63,12 +64,9 @@ pub struct ServiceFlags {
     /// The audience (`aud`) tokens must name, with `--jwt-keys`.
     #[arg(long, requires = "jwt_keys")]
     pub jwt_audience: Option<String>,
-    /// Log line format: logfmt or json.
-    #[arg(long, default_value = "logfmt")]
-    pub log_format: Format,
-    /// Lowest level logged: error, warn, info, debug, trace.
-    #[arg(long, default_value = "info", value_parser = kit_log::parse_level)]
-    pub log_level: Level,
+    /// The log's flags.
+    #[command(flatten)]
+    pub log: LogFlags,
     /// The largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, default_value_t = kit_transport::DEFAULT_BODY_LIMIT)]
     pub body_limit_bytes: usize,
@@ -102,6 +100,18 @@ pub struct ServiceFlags {
     /// from 0 to 1; with `--otlp-endpoint` only.
     #[arg(long, default_value_t = 1.0, value_parser = crate::parse_ratio)]
     pub trace_sample_ratio: f64,
+}
+
+/// The log's flags, which every process of a service has, whether or not it
+/// serves an API (addtally's too).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogFlags {
+    /// Log line format: logfmt or json.
+    #[arg(long, default_value = "logfmt")]
+    pub log_format: Format,
+    /// Lowest level logged: error, warn, info, debug, trace.
+    #[arg(long, default_value = "info", value_parser = kit_log::parse_level)]
+    pub log_level: Level,
 }
 
 impl ServiceFlags {
@@ -139,13 +149,25 @@ impl ServiceFlags {
     }
 }
 
-/// Reads the command line into `P`, each flag also read from an environment
-/// variable named `PREFIX_` and the flag's name in capitals (`--tls-cert` of
-/// `stringsvc`: `STRINGSVC_TLS_CERT`; a flag that names its own keeps it); the
-/// command line wins. Exits with clap's message on bad flags and `--help`.
-pub fn parse_flags<P: clap::Parser>(prefix: &str) -> P {
-    let matches = with_env(P::command(), prefix).get_matches();
+/// Reads the command line of the service named `service` into `P`, each flag
+/// also read from an environment variable: [`env_prefix`] of the service's
+/// name, `_` and the flag's name in capitals (`--tls-cert` of `stringsvc`:
+/// `STRINGSVC_TLS_CERT`; a flag that names its own keeps it); the command line
+/// wins. Exits with clap's message on bad flags and `--help`.
+pub fn parse_flags<P: clap::Parser>(service: &str) -> P {
+    let matches = with_env(P::command(), &env_prefix(service)).get_matches();
     P::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The prefix of a service's environment variables: its name in capitals,
+/// `-` as `_` (`my-svc`: `MY_SVC`).
+///
+/// ```
+/// assert_eq!(service_stack::env_prefix("stringsvc"), "STRINGSVC");
+/// assert_eq!(service_stack::env_prefix("my-svc"), "MY_SVC");
+/// ```
+pub fn env_prefix(service: &str) -> String {
+    service.replace('-', "_").to_uppercase()
 }
 
 /// `command` with an environment variable for every flag that has none.

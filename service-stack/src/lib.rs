@@ -9,8 +9,9 @@
 //! service's `main` then reads flags -> builds the onion -> hands it to them.
 //!
 //! # Layout
-//! - `flags`: [`ServiceFlags`] (TLS, JWT, log, limits, shutdown, tracing) and
-//!   [`parse_flags`], which gives each flag its environment variable.
+//! - `flags`: [`ServiceFlags`] (TLS, JWT, log, limits, shutdown, tracing),
+//!   [`LogFlags`], and [`parse_flags`], which gives each flag its environment
+//!   variable ([`env_prefix`]).
 //! - `middlewares`: [`Middlewares`] (authentication, tracing, logging, RED
 //!   and USE metrics, rate limits, a concurrency limit, injected faults, in
 //!   that order)
@@ -36,7 +37,7 @@ mod telemetry;
 mod tls;
 
 pub use auth::bearer_auth;
-pub use flags::{ServiceFlags, parse_flags};
+pub use flags::{LogFlags, ServiceFlags, env_prefix, parse_flags};
 pub use limits::{ConcurrencyLimit, Limits, parse_concurrency_limit};
 pub use listeners::{Listeners, OnDrain, Serving, serve_until_stopped};
 pub use middlewares::{ClientLimit, Middlewares, client_key, client_limit};

@@ -58,23 +58,30 @@ fn the_command_line_wins_over_a_variable() {
 
 #[test]
 fn help_names_each_flags_variable() {
-    for (binary, prefix) in [("stringsvc", "STRINGSVC"), ("addsvc", "ADDSVC")] {
+    let api = [
+        "HTTP_ADDR",
+        "TLS_CERT",
+        "JWT_KEYS",
+        "LOG_LEVEL",
+        "CONCURRENCY_LIMIT",
+    ];
+    for (binary, prefix, flags) in [
+        ("stringsvc", "STRINGSVC", &api[..]),
+        ("addsvc", "ADDSVC", &api[..]),
+        (
+            "addtally",
+            "ADDTALLY",
+            &["DEBUG_ADDR", "EVENTS", "LOG_LEVEL"][..],
+        ),
+    ] {
         let out = std::process::Command::new(workspace_binary(binary))
             .arg("--help")
             .output()
             .unwrap();
         let help = String::from_utf8_lossy(&out.stdout);
-        for flag in [
-            "HTTP_ADDR",
-            "TLS_CERT",
-            "JWT_KEYS",
-            "LOG_LEVEL",
-            "CONCURRENCY_LIMIT",
-        ] {
-            assert!(
-                help.contains(&format!("[env: {prefix}_{flag}")),
-                "{binary}: {flag}"
-            );
+        for flag in flags {
+            let env = format!("[env: {prefix}_{flag}");
+            assert!(help.contains(&env), "{binary}: {flag}");
         }
     }
 }

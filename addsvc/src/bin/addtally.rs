@@ -27,11 +27,10 @@ use addsvc::transport::events::{ConsumerOptions, connect, consumer, ensure_strea
 use clap::Parser;
 use http::Method;
 use kit_endpoint::BoxError;
-use kit_log::Format;
 use kit_metrics::prometheus::{Exporter, MetricsPage};
 use kit_transport::{Health, serve, shutdown_signal};
-use service_stack::Middlewares;
-use slog::{Level, Logger, info, o};
+use service_stack::{LogFlags, Middlewares};
+use slog::{Logger, info, o};
 use tokio::net::TcpListener;
 
 /// addtally: the running total of addsvc's sums, from its events.
@@ -40,41 +39,36 @@ use tokio::net::TcpListener;
 struct Args {
     /// The NATS server addsvc publishes its events to (`nats://HOST:PORT`),
     /// or a cluster's members (`nats://h1:p1,h2:p2,h3:p3`).
-    #[arg(long, env = "ADDTALLY_EVENTS")]
+    #[arg(long)]
     events: String,
     /// How many copies of the event streams JetStream keeps, if addtally
     /// creates them (1 to 5; as addsvc's `--events-replicas`).
-    #[arg(long, env = "ADDTALLY_EVENTS_REPLICAS", default_value_t = 1,
+    #[arg(long, default_value_t = 1,
           value_parser = clap::value_parser!(u8).range(1..=5))]
     events_replicas: u8,
     /// Address of the debug listener (/total, /health, /metrics).
-    #[arg(long, env = "ADDTALLY_DEBUG_ADDR", default_value = "127.0.0.1:9083")]
+    #[arg(long, default_value = "127.0.0.1:9083")]
     debug_addr: SocketAddr,
     /// The journal of applied events: the total is rebuilt from it at start.
-    #[arg(long, env = "ADDTALLY_JOURNAL", default_value = "addtally.journal")]
+    #[arg(long, default_value = "addtally.journal")]
     journal: PathBuf,
     /// How long an unacknowledged event waits before it is delivered again
     /// (after a crash, say), in milliseconds.
-    #[arg(long, env = "ADDTALLY_ACK_WAIT_MS", default_value_t = 30_000)]
+    #[arg(long, default_value_t = 30_000)]
     ack_wait_ms: u64,
     /// Deliveries of a failing event before it goes to the dead letters.
-    #[arg(long, env = "ADDTALLY_MAX_DELIVER", default_value_t = 5)]
+    #[arg(long, default_value_t = 5)]
     max_deliver: u32,
-    /// Log line format: logfmt or json.
-    #[arg(long, env = "ADDTALLY_LOG_FORMAT", default_value = "logfmt")]
-    log_format: Format,
-    /// Lowest level logged: error, warn, info, debug, trace.
-    #[arg(long, env = "ADDTALLY_LOG_LEVEL", default_value = "info", value_parser = kit_log::parse_level)]
-    log_level: Level,
+    /// The log's flags.
+    #[command(flatten)]
+    log: LogFlags,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    service_stack::run_service("addtally", args.log_format, args.log_level, |logger| {
-        run(args, logger)
-    })
-    .await
+    let args: Args = service_stack::parse_flags("addtally");
+    let (format, level) = (args.log.log_format, args.log.log_level);
+    service_stack::run_service("addtally", format, level, |logger| run(args, logger)).await
 }
 
 async fn run(args: Args, logger: Logger) -> Result<(), BoxError> {

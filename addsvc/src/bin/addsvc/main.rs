@@ -55,8 +55,8 @@ use flags::Args;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args: Args = service_stack::parse_flags("ADDSVC");
-    let (format, level) = (args.service.log_format, args.service.log_level);
+    let args: Args = service_stack::parse_flags("addsvc");
+    let (format, level) = (args.service.log.log_format, args.service.log.log_level);
     service_stack::run_service("addsvc", format, level, |logger| run(args, logger)).await
 }
 

@@ -32,8 +32,8 @@ use flags::Args;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args: Args = service_stack::parse_flags("STRINGSVC");
-    let (format, level) = (args.service.log_format, args.service.log_level);
+    let args: Args = service_stack::parse_flags("stringsvc");
+    let (format, level) = (args.service.log.log_format, args.service.log.log_level);
     service_stack::run_service("stringsvc", format, level, |logger| run(args, logger)).await
 }
 
